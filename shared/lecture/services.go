@@ -1,0 +1,56 @@
+package lecture
+
+import (
+	"context"
+	"io"
+	"time"
+)
+
+// Buckets of the object store.
+const (
+	BucketRaw          = "raw-inputs"
+	BucketPreprocessed = "preprocessed"
+	BucketModels       = "models"
+)
+
+// ObjectInfo describes a stored object.
+type ObjectInfo struct {
+	Key         string    `json:"key"`
+	Size        int64     `json:"size"`
+	ContentType string    `json:"content_type,omitempty"`
+	ETag        string    `json:"etag,omitempty"`
+	Modified    time.Time `json:"modified"`
+}
+
+// ObjectStore keeps raw inputs and artifacts. Keys are "<lecture_id>/<name>".
+// Put is atomic: readers see the old object, the new one, or none, never a
+// half-written one. Get and Stat return an ENOTFOUND *Error for a missing key.
+type ObjectStore interface {
+	Put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error
+	Get(ctx context.Context, bucket, key string) (io.ReadCloser, error)
+	Stat(ctx context.Context, bucket, key string) (ObjectInfo, error)
+	List(ctx context.Context, bucket, prefix string) ([]ObjectInfo, error)
+	Delete(ctx context.Context, bucket, key string) error
+}
+
+// Cache keeps computed results such as summaries. A miss is (nil, false, nil).
+type Cache interface {
+	Get(ctx context.Context, key string) ([]byte, bool, error)
+	Set(ctx context.Context, key string, value []byte, ttl time.Duration) error
+	Name() string
+}
+
+// SummarizeOptions says how long a summary should be. MaxWords wins over Ratio
+// when set; Ratio is the share of the input's words to keep (0.3 by default).
+type SummarizeOptions struct {
+	Ratio    float64 `json:"ratio,omitempty"`
+	MaxWords int     `json:"max_words,omitempty"`
+}
+
+// Summarizer turns a lecture's sentences into a bullet summary.
+type Summarizer interface {
+	// Name is the engine ("extractive", "bart"); Model its model identity ("" when none).
+	Name() string
+	Model() string
+	Summarize(ctx context.Context, sentences []Sentence, opts SummarizeOptions) (*Summary, error)
+}
