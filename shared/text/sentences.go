@@ -1,0 +1,133 @@
+package text
+
+import (
+	"strings"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// MaxSentenceWords bounds a sentence; unpunctuated speech is cut at discourse
+// markers or, failing that, at this length.
+const MaxSentenceWords = 40
+
+var abbreviations = map[string]bool{
+	"mr": true, "mrs": true, "ms": true, "dr": true, "prof": true, "sr": true, "jr": true, "st": true,
+	"vs": true, "etc": true, "e.g": true, "i.e": true, "cf": true, "al": true, "fig": true, "eq": true,
+	"no": true, "vol": true, "approx": true, "dept": true, "inc": true, "ltd": true, "co": true,
+	"jan": true, "feb": true, "mar": true, "apr": true, "jun": true, "jul": true, "aug": true,
+	"sep": true, "sept": true, "oct": true, "nov": true, "dec": true, "u.s": true, "ph.d": true,
+}
+
+// SplitSentences splits cleaned text into sentences. It breaks after . ! ?
+// (not after abbreviations, initials or decimals), and cuts long unpunctuated
+// runs, as speech recognition produces, at discourse markers or at
+// MaxSentenceWords words.
+func SplitSentences(s string) []string {
+	words := strings.Fields(s)
+	var out []string
+	start := 0
+	for i, w := range words {
+		if i+1 < len(words) && endsSentence(w, words[i+1]) || i+1 == len(words) {
+			out = appendBounded(out, words[start:i+1])
+			start = i + 1
+		}
+	}
+	return out
+}
+
+func endsSentence(w, next string) bool {
+	last, _ := utf8.DecodeLastRuneInString(strings.TrimRight(w, `"')]`))
+	if last != '.' && last != '?' && last != '!' && last != '…' {
+		return false
+	}
+	if last == '.' {
+		core := strings.ToLower(strings.TrimRight(strings.TrimLeft(w, `"'([`), `."')]`))
+		if abbreviations[core] {
+			return false
+		}
+		// A single initial ("J. Smith") or "a.m." style.
+		if utf8.RuneCountInString(core) == 1 && unicode.IsUpper([]rune(w)[0]) {
+			return false
+		}
+	}
+	first, _ := utf8.DecodeRuneInString(strings.TrimLeft(next, `"'([`))
+	// A following lowercase word means the dot was not a full stop ("approx. five").
+	return !unicode.IsLower(first) || last != '.'
+}
+
+// discourse markers that start a new sentence in unpunctuated speech.
+var markers = map[string]bool{"so": true, "okay": true, "ok": true, "now": true, "and": true, "but": true, "because": true, "then": true, "alright": true, "right": true}
+
+func appendBounded(out []string, ws []string) []string {
+	for len(ws) > MaxSentenceWords {
+		cut := 0
+		// Prefer a marker or a comma in the second half of the window.
+		for j := MaxSentenceWords; j >= MaxSentenceWords/2; j-- {
+			if markers[strings.ToLower(ws[j])] {
+				cut = j
+				break
+			}
+			if strings.HasSuffix(ws[j-1], ",") || strings.HasSuffix(ws[j-1], ";") {
+				cut = j
+				break
+			}
+		}
+		if cut == 0 {
+			cut = MaxSentenceWords
+		}
+		out = append(out, strings.Join(ws[:cut], " "))
+		ws = ws[cut:]
+	}
+	if len(ws) > 0 {
+		out = append(out, strings.Join(ws, " "))
+	}
+	return out
+}
+
+// Sentences cleans every segment of t and splits it into sentences. A
+// sentence takes its segment's speaker and a time span interpolated within
+// the segment by character position.
+func Sentences(t *lecture.Transcript) []lecture.Sentence {
+	var out []lecture.Sentence
+	for si, seg := range t.Segments {
+		parts := SplitSentences(Clean(seg.Text))
+		total := 0
+		for _, p := range parts {
+			total += len(p)
+		}
+		pos := 0
+		for _, p := range parts {
+			if !isWordy(p) {
+				continue
+			}
+			span := lecture.Span{Start: -1, End: -1}
+			if seg.HasTime() {
+				d := seg.End - seg.Start
+				if d < 0 {
+					d = 0
+				}
+				span.Start = seg.Start + d*float64(pos)/float64(max(total, 1))
+				span.End = seg.Start + d*float64(pos+len(p))/float64(max(total, 1))
+			}
+			pos += len(p)
+			out = append(out, lecture.Sentence{Index: len(out), Text: p, Speaker: seg.Speaker, Span: span, Segment: si})
+		}
+	}
+	return out
+}
+
+// WordCount counts whitespace-separated words.
+func WordCount(s string) int {
+	n, in := 0, false
+	for _, r := range s {
+		if unicode.IsSpace(r) {
+			in = false
+		} else if !in {
+			in = true
+			n++
+		}
+	}
+	return n
+}
