@@ -114,3 +114,11 @@ func TestEstimateIsConservative(t *testing.T) {
 		t.Errorf("estimate %d below the real count 13", n)
 	}
 }
+
+func TestTerms(t *testing.T) {
+	got := strings.Join(Terms("So, um, the Lagrangian's derivatives are running and we computed energies!"), " ")
+	want := "lagrangian derivativ run comput energy"
+	if got != want {
+		t.Errorf("Terms = %q, want %q", got, want)
+	}
+}

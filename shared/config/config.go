@@ -1,0 +1,182 @@
+// Package config is the one place that knows Transcept's settings: their
+// names, defaults and meaning. Locally they come from the environment; a
+// Knative function receives the same keys in Start's configuration map.
+package config
+
+import (
+	"fmt"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// Setting documents one configuration key.
+type Setting struct {
+	Name, Default, Help string
+	Secret              bool
+}
+
+// Settings lists every setting, in the order the README table shows them.
+var Settings = []Setting{
+	{"TRANSCEPT_ADDR", "127.0.0.1:8080", "address `transcept serve` listens on (`:8080` for all interfaces)", false},
+	{"TRANSCEPT_STORE_DIR", "./data", "root of the filesystem object store (used when MINIO_ENDPOINT is empty)", false},
+	{"MINIO_ENDPOINT", "", "MinIO/S3 endpoint `host:port`; when set, objects go to MinIO instead of the filesystem", false},
+	{"MINIO_ACCESS_KEY", "", "MinIO access key", false},
+	{"MINIO_SECRET_KEY", "", "MinIO secret key (never logged)", true},
+	{"MINIO_SECURE", "false", "use TLS to reach MinIO", false},
+	{"MINIO_REGION", "", "MinIO region (optional)", false},
+	{"REDIS_URL", "", "`redis://host:port/db` for the summary cache; in-memory LRU when empty", true},
+	{"TRANSCEPT_CACHE_BYTES", "67108864", "size of the in-memory summary cache in bytes", false},
+	{"TRANSCEPT_CACHE_TTL", "168h", "how long a cached summary lives", false},
+	{"TRANSCEPT_SUMMARIZER", "extractive", "summary engine: `extractive` (embedded) or `bart` (ONNX model)", false},
+	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
+	{"TRANSCEPT_CHUNK_TOKENS", "512", "window size in tokens for summarisation chunks", false},
+	{"TRANSCEPT_QA_MIN_COVERAGE", "0.5", "share of a question's term weight the best passage must hold, else \"not covered\"", false},
+	{"TRANSCEPT_MAX_UPLOAD_BYTES", "52428800", "largest accepted upload or request body in bytes (50 MiB)", false},
+	{"TRANSCEPT_WORKERS", "2", "pipeline stages run at once in `transcept serve`", false},
+	{"TRANSCEPT_LOG_LEVEL", "info", "log level: debug, info, warn, error", false},
+	{"TRANSCEPT_LOG_FORMAT", "text", "log format: text or json", false},
+}
+
+// Config is the parsed configuration.
+type Config struct {
+	Addr           string
+	StoreDir       string
+	MinIO          MinIO
+	RedisURL       string
+	CacheBytes     int64
+	CacheTTL       time.Duration
+	Summarizer     string
+	SummaryRatio   float64
+	ChunkTokens    int
+	QAMinCoverage  float64
+	MaxUploadBytes int64
+	Workers        int
+	LogLevel       string
+	LogFormat      string
+}
+
+// MinIO holds the object-store connection settings.
+type MinIO struct {
+	Endpoint, AccessKey, SecretKey, Region string
+	Secure                                 bool
+}
+
+// FromEnv reads the configuration from the process environment.
+func FromEnv() (*Config, error) {
+	m := map[string]string{}
+	for _, s := range Settings {
+		if v, ok := os.LookupEnv(s.Name); ok {
+			m[s.Name] = v
+		}
+	}
+	return FromMap(m)
+}
+
+// FromMap parses a configuration map (unset keys take their defaults) and
+// says which key is wrong and what it expects.
+func FromMap(m map[string]string) (*Config, error) {
+	get := func(k string) string {
+		if v, ok := m[k]; ok && strings.TrimSpace(v) != "" {
+			return strings.TrimSpace(v)
+		}
+		for _, s := range Settings {
+			if s.Name == k {
+				return s.Default
+			}
+		}
+		panic("config: unknown setting " + k)
+	}
+	var errs []string
+	num := func(k string, lo, hi float64) float64 {
+		v, err := strconv.ParseFloat(get(k), 64)
+		if err != nil || v < lo || v > hi {
+			errs = append(errs, fmt.Sprintf("%s=%q: want a number from %g to %g", k, get(k), lo, hi))
+		}
+		return v
+	}
+	c := &Config{
+		Addr:     get("TRANSCEPT_ADDR"),
+		StoreDir: get("TRANSCEPT_STORE_DIR"),
+		MinIO: MinIO{
+			Endpoint:  get("MINIO_ENDPOINT"),
+			AccessKey: get("MINIO_ACCESS_KEY"),
+			SecretKey: get("MINIO_SECRET_KEY"),
+			Region:    get("MINIO_REGION"),
+		},
+		RedisURL:       get("REDIS_URL"),
+		CacheBytes:     int64(num("TRANSCEPT_CACHE_BYTES", 0, 1<<40)),
+		Summarizer:     get("TRANSCEPT_SUMMARIZER"),
+		SummaryRatio:   num("TRANSCEPT_SUMMARY_RATIO", 0.01, 1),
+		ChunkTokens:    int(num("TRANSCEPT_CHUNK_TOKENS", 32, 4096)),
+		QAMinCoverage:  num("TRANSCEPT_QA_MIN_COVERAGE", 0, 1),
+		MaxUploadBytes: int64(num("TRANSCEPT_MAX_UPLOAD_BYTES", 1024, 1<<40)),
+		Workers:        int(num("TRANSCEPT_WORKERS", 1, 256)),
+		LogLevel:       strings.ToLower(get("TRANSCEPT_LOG_LEVEL")),
+		LogFormat:      strings.ToLower(get("TRANSCEPT_LOG_FORMAT")),
+	}
+	var err error
+	if c.MinIO.Secure, err = strconv.ParseBool(get("MINIO_SECURE")); err != nil {
+		errs = append(errs, fmt.Sprintf("MINIO_SECURE=%q: want true or false", get("MINIO_SECURE")))
+	}
+	if c.CacheTTL, err = time.ParseDuration(get("TRANSCEPT_CACHE_TTL")); err != nil || c.CacheTTL <= 0 {
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_CACHE_TTL=%q: want a positive duration such as 24h", get("TRANSCEPT_CACHE_TTL")))
+	}
+	switch c.Summarizer {
+	case "extractive", "bart":
+	default:
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_SUMMARIZER=%q: want extractive or bart", c.Summarizer))
+	}
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_LOG_LEVEL=%q: want debug, info, warn or error", c.LogLevel))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_LOG_FORMAT=%q: want text or json", c.LogFormat))
+	}
+	if c.MinIO.Endpoint != "" && (c.MinIO.AccessKey == "" || c.MinIO.SecretKey == "") {
+		errs = append(errs, "MINIO_ENDPOINT is set: MINIO_ACCESS_KEY and MINIO_SECRET_KEY are needed too")
+	}
+	if len(errs) > 0 {
+		sort.Strings(errs)
+		return nil, lecture.Errorf(lecture.EINVALID, "configuration: %s", strings.Join(errs, "; "))
+	}
+	return c, nil
+}
+
+// Table renders the settings as a Markdown table, for the README and `transcept config`.
+func Table() string {
+	var b strings.Builder
+	b.WriteString("| setting | default | meaning |\n|---|---|---|\n")
+	for _, s := range Settings {
+		d := s.Default
+		if d == "" {
+			d = "(empty)"
+		}
+		fmt.Fprintf(&b, "| `%s` | `%s` | %s |\n", s.Name, d, s.Help)
+	}
+	return b.String()
+}
+
+// Redact hides the secret part of a setting's value for logs.
+func Redact(name, value string) string {
+	for _, s := range Settings {
+		if s.Name == name && s.Secret && value != "" {
+			if name == "REDIS_URL" {
+				if i := strings.Index(value, "@"); i >= 0 {
+					if j := strings.Index(value, "://"); j >= 0 && j < i {
+						return value[:j+3] + "***" + value[i:]
+					}
+				}
+				return value
+			}
+			return "***"
+		}
+	}
+	return value
+}

@@ -1,0 +1,42 @@
+package config
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+func TestDefaults(t *testing.T) {
+	c, err := FromMap(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.Addr != "127.0.0.1:8080" || c.StoreDir != "./data" || c.Summarizer != "extractive" || c.SummaryRatio != 0.3 || c.ChunkTokens != 512 || c.MaxUploadBytes != 50<<20 {
+		t.Errorf("defaults: %+v", c)
+	}
+}
+
+func TestBadValuesNameTheKey(t *testing.T) {
+	_, err := FromMap(map[string]string{"TRANSCEPT_SUMMARY_RATIO": "2", "TRANSCEPT_SUMMARIZER": "gpt", "MINIO_ENDPOINT": "x:9000", "TRANSCEPT_CACHE_TTL": "soon"})
+	if lecture.ErrorCode(err) != lecture.EINVALID {
+		t.Fatalf("want EINVALID, got %v", err)
+	}
+	for _, k := range []string{"TRANSCEPT_SUMMARY_RATIO", "TRANSCEPT_SUMMARIZER", "MINIO_ACCESS_KEY", "TRANSCEPT_CACHE_TTL"} {
+		if !strings.Contains(err.Error(), k) {
+			t.Errorf("error does not name %s: %v", k, err)
+		}
+	}
+}
+
+func TestRedact(t *testing.T) {
+	if got := Redact("REDIS_URL", "redis://user:pw@host:6379/0"); got != "redis://***@host:6379/0" {
+		t.Errorf("got %q", got)
+	}
+	if got := Redact("MINIO_SECRET_KEY", "s3cr3t"); got != "***" {
+		t.Errorf("got %q", got)
+	}
+	if !strings.Contains(Table(), "| `REDIS_URL` |") {
+		t.Error("table lacks REDIS_URL")
+	}
+}

@@ -1,0 +1,260 @@
+// Package extractive is the embedded summariser: it picks the lecture's most
+// central, least redundant sentences and returns them as bullets in lecture
+// order. Pure Go, no model, milliseconds for a 10k-word lecture.
+package extractive
+
+import (
+	"context"
+	"math"
+	"sort"
+
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/text"
+)
+
+// DefaultRatio keeps about 30% of the lecture's words: a summary about 70% shorter.
+const DefaultRatio = 0.3
+
+// Summarizer scores sentences by their similarity to the lecture's TF-IDF
+// centroid (a sentence that talks about what the whole lecture talks about),
+// then selects greedily with maximal marginal relevance so that no two
+// bullets say the same thing.
+type Summarizer struct {
+	// Lambda trades salience against redundancy in MMR (1 = ignore redundancy).
+	Lambda float64
+	// MinWords drops sentences too short to stand as a bullet ("Yeah, right.").
+	MinWords int
+	// LeadWeight adds a prior for early sentences; it is applied only to
+	// prose (text without speakers or timestamps), where the opening
+	// paragraph carries the point, and never to spoken transcripts.
+	LeadWeight float64
+}
+
+// New returns the summariser with its tuned defaults.
+func New() *Summarizer { return &Summarizer{Lambda: 0.7, MinWords: 6, LeadWeight: 0} }
+
+func (*Summarizer) Name() string  { return "extractive" }
+func (*Summarizer) Model() string { return "" }
+
+// TargetWords is the word budget for a summary of n input words.
+func TargetWords(n int, opts lecture.SummarizeOptions) int {
+	if opts.MaxWords > 0 {
+		return opts.MaxWords
+	}
+	r := opts.Ratio
+	if r <= 0 || r > 1 {
+		r = DefaultRatio
+	}
+	return max(1, int(math.Round(float64(n)*r)))
+}
+
+type sent struct {
+	terms []int32   // term ids
+	w     []float64 // tf-idf weight per distinct term, parallel to ids
+	ids   []int32   // distinct term ids, sorted
+	norm  float64
+	words int
+	score float64
+}
+
+// Summarize selects sentences up to the word budget of opts.
+func (s *Summarizer) Summarize(ctx context.Context, sents []lecture.Sentence, opts lecture.SummarizeOptions) (*lecture.Summary, error) {
+	if len(sents) == 0 {
+		return nil, lecture.Errorf(lecture.EINVALID, "nothing to summarise: the transcript has no sentences")
+	}
+	totalWords := 0
+	for _, x := range sents {
+		totalWords += text.WordCount(x.Text)
+	}
+	budget := TargetWords(totalWords, opts)
+	ss, nterms := s.vectorise(sents)
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+
+	// Centroid: the sum of sentence vectors, keeping its strongest terms only
+	// so that incidental words do not pull the scores.
+	centroid := make([]float64, nterms)
+	for _, x := range ss {
+		for k, id := range x.ids {
+			centroid[id] += x.w[k]
+		}
+	}
+	keepTop(centroid, 100)
+	var cnorm float64
+	for _, v := range centroid {
+		cnorm += v * v
+	}
+	cnorm = math.Sqrt(cnorm)
+
+	prose := isProse(sents)
+	for i := range ss {
+		x := &ss[i]
+		if x.norm == 0 || cnorm == 0 || x.words < s.MinWords {
+			x.score = -1
+			continue
+		}
+		var dot float64
+		for k, id := range x.ids {
+			dot += x.w[k] * centroid[id]
+		}
+		x.score = dot / (x.norm * cnorm)
+		if prose && s.LeadWeight > 0 {
+			x.score += s.LeadWeight / float64(i+1)
+		}
+	}
+
+	picked := s.mmr(ss, budget)
+	if len(picked) == 0 { // everything too short: fall back to the longest sentence
+		best := 0
+		for i, x := range ss {
+			if x.words > ss[best].words {
+				best = i
+			}
+		}
+		picked = []int{best}
+	}
+	sort.Ints(picked)
+	sum := &lecture.Summary{Engine: s.Name(), InputWords: totalWords}
+	for _, i := range picked {
+		sum.Bullets = append(sum.Bullets, lecture.Bullet{Text: sents[i].Text, Span: sents[i].Span})
+		sum.OutputWords += ss[i].words
+	}
+	return sum, nil
+}
+
+// mmr picks sentences by salience minus redundancy until the budget is used.
+// A sentence that would overshoot the budget by more than half its length is
+// skipped in favour of shorter ones.
+func (s *Summarizer) mmr(ss []sent, budget int) []int {
+	var picked []int
+	maxSim := make([]float64, len(ss))
+	used := 0
+	avail := make([]bool, len(ss))
+	for i, x := range ss {
+		avail[i] = x.score > 0
+	}
+	for used < budget {
+		best, bestV := -1, math.Inf(-1)
+		for i, x := range ss {
+			if !avail[i] {
+				continue
+			}
+			if over := used + x.words - budget; over > 0 && over > x.words/2 {
+				continue
+			}
+			v := s.Lambda*x.score - (1-s.Lambda)*maxSim[i]
+			if v > bestV {
+				best, bestV = i, v
+			}
+		}
+		if best < 0 {
+			break
+		}
+		avail[best] = false
+		picked = append(picked, best)
+		used += ss[best].words
+		b := &ss[best]
+		for i := range ss {
+			if avail[i] {
+				if sim := cosine(b, &ss[i]); sim > maxSim[i] {
+					maxSim[i] = sim
+				}
+			}
+		}
+	}
+	return picked
+}
+
+func (s *Summarizer) vectorise(sents []lecture.Sentence) ([]sent, int) {
+	vocab := map[string]int32{}
+	ss := make([]sent, len(sents))
+	var buf []string
+	df := []int{}
+	for i, x := range sents {
+		buf = text.AppendTerms(buf[:0], x.Text)
+		ss[i].words = text.WordCount(x.Text)
+		ids := make([]int32, len(buf))
+		for k, t := range buf {
+			id, ok := vocab[t]
+			if !ok {
+				id = int32(len(vocab))
+				vocab[t] = id
+				df = append(df, 0)
+			}
+			ids[k] = id
+		}
+		ss[i].terms = ids
+		// distinct ids with counts
+		sorted := append([]int32(nil), ids...)
+		sort.Slice(sorted, func(a, b int) bool { return sorted[a] < sorted[b] })
+		for k, id := range sorted {
+			if k == 0 || sorted[k-1] != id {
+				ss[i].ids = append(ss[i].ids, id)
+				ss[i].w = append(ss[i].w, 1)
+				df[id]++
+			} else {
+				ss[i].w[len(ss[i].w)-1]++
+			}
+		}
+	}
+	n := float64(len(sents))
+	for i := range ss {
+		x := &ss[i]
+		var sq float64
+		for k, id := range x.ids {
+			idf := math.Log((n + 1) / (float64(df[id]) + 0.5))
+			x.w[k] = (1 + math.Log(x.w[k])) * idf
+			sq += x.w[k] * x.w[k]
+		}
+		x.norm = math.Sqrt(sq)
+	}
+	return ss, len(vocab)
+}
+
+func cosine(a, b *sent) float64 {
+	if a.norm == 0 || b.norm == 0 {
+		return 0
+	}
+	var dot float64
+	i, j := 0, 0
+	for i < len(a.ids) && j < len(b.ids) {
+		switch {
+		case a.ids[i] == b.ids[j]:
+			dot += a.w[i] * b.w[j]
+			i++
+			j++
+		case a.ids[i] < b.ids[j]:
+			i++
+		default:
+			j++
+		}
+	}
+	return dot / (a.norm * b.norm)
+}
+
+// keepTop zeroes all but the k largest entries of v.
+func keepTop(v []float64, k int) {
+	if len(v) <= k {
+		return
+	}
+	c := append([]float64(nil), v...)
+	sort.Float64s(c)
+	th := c[len(c)-k]
+	for i := range v {
+		if v[i] < th {
+			v[i] = 0
+		}
+	}
+}
+
+// isProse reports whether the sentences come from written text rather than
+// a spoken transcript (no speakers, no timestamps).
+func isProse(sents []lecture.Sentence) bool {
+	for _, s := range sents {
+		if s.Speaker != "" || s.Span.Valid() {
+			return false
+		}
+	}
+	return true
+}
