@@ -7,6 +7,7 @@ import (
 	"context"
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/text"
@@ -28,10 +29,19 @@ type Summarizer struct {
 	// prose (text without speakers or timestamps), where the opening
 	// paragraph carries the point, and never to spoken transcripts.
 	LeadWeight float64
+	// TopTerms is how many of the centroid's strongest terms define the topic.
+	TopTerms int
+	// LengthPenalty divides a sentence's score by its word count to this
+	// power over the cosine's own normalisation (0 = cosine).
+	LengthPenalty float64
+	// Bigrams adds adjacent content-word pairs as features, weighted by
+	// this factor: recurring phrases ("speech recognizer") mark the topic
+	// better than their words alone.
+	Bigrams float64
 }
 
 // New returns the summariser with its tuned defaults.
-func New() *Summarizer { return &Summarizer{Lambda: 0.7, MinWords: 6, LeadWeight: 0} }
+func New() *Summarizer { return &Summarizer{Lambda: 0.7, MinWords: 6, LeadWeight: 0, TopTerms: 100} }
 
 func (*Summarizer) Name() string  { return "extractive" }
 func (*Summarizer) Model() string { return "" }
@@ -80,7 +90,7 @@ func (s *Summarizer) Summarize(ctx context.Context, sents []lecture.Sentence, op
 			centroid[id] += x.w[k]
 		}
 	}
-	keepTop(centroid, 100)
+	keepTop(centroid, s.TopTerms)
 	var cnorm float64
 	for _, v := range centroid {
 		cnorm += v * v
@@ -99,6 +109,9 @@ func (s *Summarizer) Summarize(ctx context.Context, sents []lecture.Sentence, op
 			dot += x.w[k] * centroid[id]
 		}
 		x.score = dot / (x.norm * cnorm)
+		if s.LengthPenalty != 0 {
+			x.score *= math.Pow(float64(x.words), -s.LengthPenalty)
+		}
 		if prose && s.LeadWeight > 0 {
 			x.score += s.LeadWeight / float64(i+1)
 		}
@@ -168,12 +181,19 @@ func (s *Summarizer) mmr(ss []sent, budget int) []int {
 
 func (s *Summarizer) vectorise(sents []lecture.Sentence) ([]sent, int) {
 	vocab := map[string]int32{}
+	isBigram := []bool{}
 	ss := make([]sent, len(sents))
 	var buf []string
 	df := []int{}
 	for i, x := range sents {
 		buf = text.AppendTerms(buf[:0], x.Text)
 		ss[i].words = text.WordCount(x.Text)
+		if s.Bigrams > 0 {
+			n := len(buf)
+			for k := 1; k < n; k++ {
+				buf = append(buf, buf[k-1]+" "+buf[k])
+			}
+		}
 		ids := make([]int32, len(buf))
 		for k, t := range buf {
 			id, ok := vocab[t]
@@ -181,6 +201,7 @@ func (s *Summarizer) vectorise(sents []lecture.Sentence) ([]sent, int) {
 				id = int32(len(vocab))
 				vocab[t] = id
 				df = append(df, 0)
+				isBigram = append(isBigram, strings.IndexByte(t, ' ') >= 0)
 			}
 			ids[k] = id
 		}
@@ -205,6 +226,9 @@ func (s *Summarizer) vectorise(sents []lecture.Sentence) ([]sent, int) {
 		for k, id := range x.ids {
 			idf := math.Log((n + 1) / (float64(df[id]) + 0.5))
 			x.w[k] = (1 + math.Log(x.w[k])) * idf
+			if isBigram[id] {
+				x.w[k] *= s.Bigrams
+			}
 			sq += x.w[k] * x.w[k]
 		}
 		x.norm = math.Sqrt(sq)

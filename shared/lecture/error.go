@@ -13,6 +13,7 @@ const (
 	EINTERNAL    = "internal"
 	ETOOLARGE    = "too_large" // a kind of invalid that HTTP reports as 413
 	ECONFLICT    = "conflict"  // e.g. a lecture that is still processing
+	EUNSUPPORTED = "unsupported_media_type"
 )
 
 // Error is the one error type of the domain: a code and a message for people.

@@ -50,9 +50,10 @@ func (s Segment) HasTime() bool { return s.Start >= 0 }
 
 // Transcript is the timestamped text of a lecture.
 type Transcript struct {
-	LectureID string    `json:"lecture_id,omitempty"`
-	Language  string    `json:"language,omitempty"`
-	Segments  []Segment `json:"segments"`
+	LectureID   string    `json:"lecture_id,omitempty"`
+	ContentHash string    `json:"content_hash,omitempty"` // of the raw input it came from
+	Language    string    `json:"language,omitempty"`
+	Segments    []Segment `json:"segments"`
 }
 
 // HasTimestamps reports whether any segment carries a timestamp.

@@ -1,7 +1,6 @@
 package text
 
 import (
-	"regexp"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -9,16 +8,15 @@ import (
 	"golang.org/x/text/unicode/norm"
 )
 
-var (
-	// Annotation markers of meeting corpora ("{vocalsound}", "{disfmarker}") and
-	// bracketed non-speech captions ("[music]", "(laughter)").
-	reMarker  = regexp.MustCompile(`\{[a-z_]+\}|\[(?i:music|laughter|laughs|applause|inaudible|noise|silence|crosstalk|coughs?|pause|blank_audio)\]|\((?i:laughter|laughs|applause|inaudible|coughs?)\)`)
-	reSpaceIn = regexp.MustCompile(`\s+`)
-	// Tokenised text writes "we 're", "do n't", "word ," — join them back.
-	reClitic = regexp.MustCompile(`(?i)(\w) (n't|'s|'re|'ve|'ll|'d|'m)\b`)
-	rePunctL = regexp.MustCompile(` ([,.;:!?%)\]}])`)
-	rePunctR = regexp.MustCompile(`([(\[{$]) `)
-)
+// captions are bracketed non-speech annotations of subtitles and meeting
+// corpora; "{...}" markers ("{vocalsound}", "{disfmarker}") are dropped too.
+var captions = map[string]bool{
+	"music": true, "laughter": true, "laughs": true, "applause": true, "inaudible": true, "noise": true,
+	"silence": true, "crosstalk": true, "cough": true, "coughs": true, "pause": true, "blank_audio": true,
+}
+
+// clitics attach to the word before them in tokenised text ("do n't").
+var clitics = map[string]bool{"n't": true, "'s": true, "'re": true, "'ve": true, "'ll": true, "'d": true, "'m": true}
 
 // Normalize applies NFKC, maps every Unicode space and control character to a
 // plain space, straightens typographic quotes, and collapses whitespace.
@@ -61,31 +59,98 @@ var keepDoubled = map[string]bool{"that": true, "had": true, "is": true, "do": t
 
 // Clean normalises s and removes disfluencies: annotation markers, filler
 // sounds, immediate repetitions ("the the", "I think I think"), and the
-// spacing of tokenised text. Content words are never dropped: only exact
-// repeats of a neighbour are collapsed.
+// spacing of tokenised text ("we 're on ." becomes "we're on."). Content
+// words are never dropped: only exact repeats of a neighbour are collapsed.
+// One pass over the words, no regular expressions: it runs on every
+// sentence of every lecture.
 func Clean(s string) string {
-	s = Normalize(s)
-	s = reMarker.ReplaceAllString(s, " ")
-	words := strings.Fields(s)
+	words := strings.Fields(Normalize(s))
 	out := words[:0]
 	for _, w := range words {
+		if isMarker(w) {
+			continue
+		}
 		core := strings.ToLower(strings.Trim(w, ",.;:!?\"'"))
 		if fillers[core] {
 			// Keep sentence-final punctuation that the filler carried.
 			if p := trailingStop(w); p != "" && len(out) > 0 {
-				out[len(out)-1] = strings.TrimRight(out[len(out)-1], ",;:") + p
+				out = append(out, p)
 			}
 			continue
 		}
 		out = append(out, w)
 	}
 	out = collapseRepeats(out)
-	s = strings.Join(out, " ")
-	s = reClitic.ReplaceAllString(s, "$1$2")
-	s = rePunctL.ReplaceAllString(s, "$1")
-	s = rePunctR.ReplaceAllString(s, "$1")
-	s = tidyPunct(s)
-	return strings.TrimSpace(s)
+	return join(out)
+}
+
+// isMarker reports whether a token is "{vocalsound}" or "[laughter]"-like.
+func isMarker(w string) bool {
+	w = strings.TrimRight(w, ",.;:!?")
+	if len(w) < 3 {
+		return false
+	}
+	switch {
+	case w[0] == '{' && w[len(w)-1] == '}':
+		return true
+	case w[0] == '[' && w[len(w)-1] == ']', w[0] == '(' && w[len(w)-1] == ')':
+		return captions[strings.ToLower(w[1:len(w)-1])]
+	}
+	return false
+}
+
+// join writes the tokens with single spaces, attaching clitics and
+// punctuation to the word before them and tidying doubled punctuation.
+func join(ws []string) string {
+	var b strings.Builder
+	b.Grow(len(ws) * 6)
+	for _, w := range ws {
+		cur := b.String()
+		switch {
+		case b.Len() > 0 && clitics[strings.ToLower(w)] && isWordy(lastToken(cur)):
+			b.WriteString(w)
+		case isPunct(w):
+			if b.Len() == 0 {
+				continue // no leading punctuation
+			}
+			last := cur[len(cur)-1]
+			switch {
+			case strings.IndexByte(",;:", last) >= 0 && strings.IndexByte(".?!", w[0]) >= 0:
+				// "word, ." -> "word."
+				t := strings.TrimRight(cur, ",;:")
+				b.Reset()
+				b.WriteString(t)
+				b.WriteString(w[:1])
+			case strings.IndexByte(",;:.?!", last) >= 0 && strings.IndexByte(",;:.", w[0]) >= 0:
+				// drop "," or "." after punctuation
+			default:
+				b.WriteString(w)
+			}
+		default:
+			if b.Len() > 0 && !strings.HasSuffix(cur, "(") && !strings.HasSuffix(cur, "[") {
+				b.WriteByte(' ')
+			}
+			b.WriteString(w)
+		}
+	}
+	return b.String()
+}
+
+func lastToken(s string) string {
+	if i := strings.LastIndexByte(s, ' '); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
+// isPunct reports whether w is made only of closing punctuation.
+func isPunct(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if strings.IndexByte(",.;:!?%)]}", w[i]) < 0 {
+			return false
+		}
+	}
+	return len(w) > 0
 }
 
 func trailingStop(w string) string {
@@ -126,21 +191,4 @@ func isWordy(w string) bool {
 		}
 	}
 	return false
-}
-
-var (
-	reDupPunct   = regexp.MustCompile(`([,;:])\s*[,;:]+`)
-	reCommaStop  = regexp.MustCompile(`[,;:]+\s*([.?!])`)
-	reLeadPunct  = regexp.MustCompile(`^[,;:.]+\s*`)
-	reStopStop   = regexp.MustCompile(`([.?!])(\s*\.)+`)
-	reCommaAfter = regexp.MustCompile(`([.?!])\s*,`)
-)
-
-func tidyPunct(s string) string {
-	s = reDupPunct.ReplaceAllString(s, "$1")
-	s = reCommaStop.ReplaceAllString(s, "$1")
-	s = reStopStop.ReplaceAllString(s, "$1")
-	s = reCommaAfter.ReplaceAllString(s, "$1")
-	s = reLeadPunct.ReplaceAllString(s, "")
-	return reSpaceIn.ReplaceAllString(s, " ")
 }
