@@ -4,6 +4,7 @@
 package extractive
 
 import (
+	"container/heap"
 	"context"
 	"math"
 	"sort"
@@ -34,6 +35,13 @@ type Summarizer struct {
 	// LengthPenalty divides a sentence's score by its word count to this
 	// power over the cosine's own normalisation (0 = cosine).
 	LengthPenalty float64
+	// Density scores a sentence by the topic weight of its distinct terms
+	// over its length to this power, instead of its cosine to the centroid
+	// (0 = cosine). Cosine rewards short sentences that name one topic word;
+	// density rewards sentences that tie several together.
+	Density float64
+	// Questions scales the score of sentences that ask rather than state.
+	Questions float64
 	// Bigrams adds adjacent content-word pairs as features, weighted by
 	// this factor: recurring phrases ("speech recognizer") mark the topic
 	// better than their words alone.
@@ -41,7 +49,9 @@ type Summarizer struct {
 }
 
 // New returns the summariser with its tuned defaults.
-func New() *Summarizer { return &Summarizer{Lambda: 0.7, MinWords: 6, LeadWeight: 0, TopTerms: 100} }
+func New() *Summarizer {
+	return &Summarizer{Lambda: 0.7, MinWords: 6, TopTerms: 300, Density: 0.5, Questions: 1, LeadWeight: 3}
+}
 
 func (*Summarizer) Name() string  { return "extractive" }
 func (*Summarizer) Model() string { return "" }
@@ -78,6 +88,11 @@ func (s *Summarizer) Summarize(ctx context.Context, sents []lecture.Sentence, op
 	}
 	budget := TargetWords(totalWords, opts)
 	ss, nterms := s.vectorise(sents)
+	bullets := make([]string, len(sents))
+	for i, x := range sents {
+		bullets[i] = text.Bullet(x.Text)
+		ss[i].words = text.WordCount(bullets[i])
+	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -109,8 +124,18 @@ func (s *Summarizer) Summarize(ctx context.Context, sents []lecture.Sentence, op
 			dot += x.w[k] * centroid[id]
 		}
 		x.score = dot / (x.norm * cnorm)
+		if s.Density > 0 {
+			var sum float64
+			for _, id := range x.ids {
+				sum += centroid[id]
+			}
+			x.score = sum / cnorm / math.Pow(float64(x.words), s.Density)
+		}
 		if s.LengthPenalty != 0 {
 			x.score *= math.Pow(float64(x.words), -s.LengthPenalty)
+		}
+		if strings.HasSuffix(sents[i].Text, "?") {
+			x.score *= s.Questions
 		}
 		if prose && s.LeadWeight > 0 {
 			x.score += s.LeadWeight / float64(i+1)
@@ -130,53 +155,76 @@ func (s *Summarizer) Summarize(ctx context.Context, sents []lecture.Sentence, op
 	sort.Ints(picked)
 	sum := &lecture.Summary{Engine: s.Name(), InputWords: totalWords}
 	for _, i := range picked {
-		sum.Bullets = append(sum.Bullets, lecture.Bullet{Text: sents[i].Text, Span: sents[i].Span})
+		sum.Bullets = append(sum.Bullets, lecture.Bullet{Text: bullets[i], Span: sents[i].Span})
 		sum.OutputWords += ss[i].words
 	}
 	return sum, nil
 }
 
 // mmr picks sentences by salience minus redundancy until the budget is used.
-// A sentence that would overshoot the budget by more than half its length is
-// skipped in favour of shorter ones.
+// It is lazy greedy: a candidate's value only falls as sentences are picked,
+// so a stale value is an upper bound, and only the top of the heap needs
+// its similarity to the new picks computed. Same picks as the plain loop,
+// a fraction of the cosines.
 func (s *Summarizer) mmr(ss []sent, budget int) []int {
+	h := make(candHeap, 0, len(ss))
+	for i, x := range ss {
+		if x.score > 0 {
+			h = append(h, cand{i: i, v: s.Lambda * x.score})
+		}
+	}
+	heap.Init(&h)
 	var picked []int
 	maxSim := make([]float64, len(ss))
 	used := 0
-	avail := make([]bool, len(ss))
-	for i, x := range ss {
-		avail[i] = x.score > 0
-	}
-	for used < budget {
-		best, bestV := -1, math.Inf(-1)
-		for i, x := range ss {
-			if !avail[i] {
+	for used < budget && h.Len() > 0 {
+		c := heap.Pop(&h).(cand)
+		x := &ss[c.i]
+		// The last bullet may run past the budget only if that ends
+		// closer to it than stopping short would; the budget only
+		// shrinks, so a sentence that does not fit now never will.
+		if over := used + x.words - budget; over > 0 && over >= budget-used {
+			continue
+		}
+		if c.seen < len(picked) {
+			for _, p := range picked[c.seen:] {
+				maxSim[c.i] = max(maxSim[c.i], cosine(&ss[p], x))
+			}
+			c.seen = len(picked)
+			c.v = s.Lambda*x.score - (1-s.Lambda)*maxSim[c.i]
+			if h.Len() > 0 && c.v < h[0].v {
+				heap.Push(&h, c)
 				continue
 			}
-			if over := used + x.words - budget; over > 0 && over > x.words/2 {
-				continue
-			}
-			v := s.Lambda*x.score - (1-s.Lambda)*maxSim[i]
-			if v > bestV {
-				best, bestV = i, v
-			}
 		}
-		if best < 0 {
-			break
-		}
-		avail[best] = false
-		picked = append(picked, best)
-		used += ss[best].words
-		b := &ss[best]
-		for i := range ss {
-			if avail[i] {
-				if sim := cosine(b, &ss[i]); sim > maxSim[i] {
-					maxSim[i] = sim
-				}
-			}
-		}
+		picked = append(picked, c.i)
+		used += x.words
 	}
 	return picked
+}
+
+type cand struct {
+	i    int
+	v    float64
+	seen int // picks its value accounts for
+}
+
+type candHeap []cand
+
+func (h candHeap) Len() int { return len(h) }
+func (h candHeap) Less(a, b int) bool {
+	if h[a].v != h[b].v {
+		return h[a].v > h[b].v
+	}
+	return h[a].i < h[b].i
+}
+func (h candHeap) Swap(a, b int) { h[a], h[b] = h[b], h[a] }
+func (h *candHeap) Push(x any)   { *h = append(*h, x.(cand)) }
+func (h *candHeap) Pop() any {
+	old := *h
+	x := old[len(old)-1]
+	*h = old[:len(old)-1]
+	return x
 }
 
 func (s *Summarizer) vectorise(sents []lecture.Sentence) ([]sent, int) {

@@ -80,8 +80,49 @@ func Clean(s string) string {
 		}
 		out = append(out, w)
 	}
+	out = dropFalseStarts(out)
 	out = collapseRepeats(out)
 	return join(out)
+}
+
+// realShort are the short words of English that can precede a word they
+// begin ("a all", "in intention"); other short lowercase tokens that do so
+// are cut-off false starts ("th the", "w when").
+var realShort = map[string]bool{
+	"a": true, "i": true, "an": true, "as": true, "at": true, "be": true, "by": true, "do": true, "go": true,
+	"he": true, "if": true, "in": true, "is": true, "it": true, "me": true, "my": true, "no": true, "of": true,
+	"on": true, "or": true, "so": true, "to": true, "up": true, "us": true, "we": true, "and": true, "any": true,
+	"are": true, "but": true, "can": true, "for": true, "had": true, "has": true, "her": true, "his": true,
+	"how": true, "not": true, "now": true, "one": true, "our": true, "out": true, "the": true, "two": true,
+	"was": true, "way": true, "who": true, "why": true, "you": true, "all": true, "new": true, "see": true,
+}
+
+// dropFalseStarts removes cut-off words: a short lowercase non-word that
+// begins the next word ("w when"), or a token ending in a hyphen ("reco-").
+func dropFalseStarts(ws []string) []string {
+	out := ws[:0]
+	for i, w := range ws {
+		if len(w) > 1 && strings.HasSuffix(w, "-") && !strings.HasSuffix(w, "--") && isWordy(w) {
+			continue
+		}
+		if i+1 < len(ws) && len(w) <= 3 && !realShort[w] && isLowerWord(w) {
+			next := strings.ToLower(ws[i+1])
+			if len(next) > len(w) && strings.HasPrefix(next, w) {
+				continue
+			}
+		}
+		out = append(out, w)
+	}
+	return out
+}
+
+func isLowerWord(w string) bool {
+	for i := 0; i < len(w); i++ {
+		if w[i] < 'a' || w[i] > 'z' {
+			return false
+		}
+	}
+	return true
 }
 
 // isMarker reports whether a token is "{vocalsound}" or "[laughter]"-like.

@@ -8,16 +8,17 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 )
 
-// MaxSentenceWords bounds a sentence; unpunctuated speech is cut at discourse
-// markers or, failing that, at this length.
-const MaxSentenceWords = 40
+// MaxSentenceWords bounds a sentence: a longer run without a full stop, as
+// unpunctuated speech recognition produces, is cut at discourse markers or
+// commas, or failing that at this length. Written sentences rarely reach it.
+const MaxSentenceWords = 60
 
 var abbreviations = map[string]bool{
 	"mr": true, "mrs": true, "ms": true, "dr": true, "prof": true, "sr": true, "jr": true, "st": true,
 	"vs": true, "etc": true, "e.g": true, "i.e": true, "cf": true, "al": true, "fig": true, "eq": true,
 	"no": true, "vol": true, "approx": true, "dept": true, "inc": true, "ltd": true, "co": true,
 	"jan": true, "feb": true, "mar": true, "apr": true, "jun": true, "jul": true, "aug": true,
-	"sep": true, "sept": true, "oct": true, "nov": true, "dec": true, "u.s": true, "ph.d": true,
+	"sep": true, "sept": true, "oct": true, "nov": true, "dec": true, "u.s": true, "ph.d": true, "a.m": true, "p.m": true,
 }
 
 // SplitSentences splits cleaned text into sentences. It breaks after . ! ?
@@ -52,9 +53,11 @@ func endsSentence(w, next string) bool {
 			return false
 		}
 	}
+	// A full stop followed by a digit may be a decimal or a list ("3. 5");
+	// speech transcripts often continue in lower case after a real stop, so
+	// case is not a signal.
 	first, _ := utf8.DecodeRuneInString(strings.TrimLeft(next, `"'([`))
-	// A following lowercase word means the dot was not a full stop ("approx. five").
-	return !unicode.IsLower(first) || last != '.'
+	return !(last == '.' && unicode.IsDigit(first) && len(w) <= 3)
 }
 
 // discourse markers that start a new sentence in unpunctuated speech.
@@ -118,14 +121,20 @@ func Sentences(t *lecture.Transcript) []lecture.Sentence {
 	return out
 }
 
-// WordCount counts whitespace-separated words.
+// WordCount counts whitespace-separated words that hold a letter or digit
+// (a lone "," or "--" of tokenised text is not a word).
 func WordCount(s string) int {
-	n, in := 0, false
+	n, in, counted := 0, false, false
 	for _, r := range s {
 		if unicode.IsSpace(r) {
 			in = false
-		} else if !in {
-			in = true
+			continue
+		}
+		if !in {
+			in, counted = true, false
+		}
+		if !counted && (unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			counted = true
 			n++
 		}
 	}

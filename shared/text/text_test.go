@@ -19,6 +19,9 @@ func TestClean(t *testing.T) {
 		{"ﬁne “quotes” ’tis", "fine \"quotes\" 'tis"}, // NFKC ligature, straight quotes
 		{"Um.", ""},
 		{"Energy is conserved. Uh. Momentum too.", "Energy is conserved. Momentum too."},
+		{"people, when they w when they want to go th the building", "people, when they want to go the building"},
+		{"interested in intentionality and a all of it", "interested in intentionality and a all of it"},
+		{"the reco- recognizer", "the recognizer"},
 	}
 	for _, c := range cases {
 		if got := Clean(c.in); got != c.want {
@@ -49,7 +52,7 @@ func TestSplitSentencesUnpunctuated(t *testing.T) {
 	// 120 words of ASR output with no punctuation at all.
 	words := strings.Fields(strings.Repeat("the derivative of the position with respect to time gives velocity so we integrate acceleration to get velocity and ", 6))
 	got := SplitSentences(strings.Join(words, " "))
-	if len(got) < 3 {
+	if len(got) < len(words)/MaxSentenceWords {
 		t.Fatalf("expected the run cut into several sentences, got %d", len(got))
 	}
 	total := 0
@@ -120,5 +123,20 @@ func TestTerms(t *testing.T) {
 	want := "lagrangian derivativ run comput energy"
 	if got != want {
 		t.Errorf("Terms = %q, want %q", got, want)
+	}
+}
+
+func TestBullet(t *testing.T) {
+	cases := []struct{ in, want string }{
+		{"And, so the current state of things is good.", "The current state of things is good."},
+		{"Yeah, I mean, we need a belief-net.", "We need a belief-net."},
+		{"The model, you know, works.", "The model works."},
+		{"So.", "So."},
+		{"I think the parser is done.", "I think the parser is done."},
+	}
+	for _, c := range cases {
+		if got := Bullet(c.in); got != c.want {
+			t.Errorf("Bullet(%q) = %q, want %q", c.in, got, c.want)
+		}
 	}
 }

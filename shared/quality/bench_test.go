@@ -1,0 +1,46 @@
+package quality
+
+import (
+	"context"
+	"path/filepath"
+	"testing"
+
+	"github.com/transcept/transcept/shared/eval"
+	"github.com/transcept/transcept/shared/extractive"
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/shared/text"
+)
+
+func academicMeeting(b *testing.B) eval.QMSumMeeting {
+	m, err := eval.LoadQMSumFile(filepath.Join(dataDir(b), "qmsum", "Academic", "val", "Bed002.json"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	return m
+}
+
+// BenchmarkExtractiveSummary: a ~10k-word academic meeting, cleaning,
+// segmentation and selection included (goal ≤ 20 ms on one core).
+func BenchmarkExtractiveSummary(b *testing.B) {
+	tr := QMSumTranscript(academicMeeting(b))
+	sm := extractive.New()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := sm.Summarize(context.Background(), text.Sentences(tr), lecture.SummarizeOptions{}); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkBM25Answer: one question over one indexed lecture (goal ≤ 2 ms).
+func BenchmarkBM25Answer(b *testing.B) {
+	ix := retrieval.NewIndex("", text.Sentences(QMSumTranscript(academicMeeting(b))))
+	a := retrieval.NewAnswerer()
+	b.ReportAllocs()
+	for b.Loop() {
+		if _, err := a.Answer(context.Background(), ix, "What did they decide about the XML format of the data?"); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
