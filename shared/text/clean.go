@@ -204,11 +204,13 @@ func trailingStop(w string) string {
 // collapseRepeats removes immediate repeats of one or two words, compared
 // without case and trailing commas ("I I", "the, the", "you know you know").
 func collapseRepeats(ws []string) []string {
-	key := func(w string) string { return strings.ToLower(strings.TrimRight(w, ",")) }
+	// same compares words ignoring case and trailing commas, without allocating.
+	key := func(w string) string { return strings.TrimRight(w, ",") }
+	same := func(a, b string) bool { return strings.EqualFold(key(a), key(b)) }
 	out := make([]string, 0, len(ws))
 	for _, w := range ws {
 		n := len(out)
-		if n >= 1 && key(out[n-1]) == key(w) && !strings.ContainsAny(out[n-1], ".?!") && !keepDoubled[key(w)] && isWordy(w) {
+		if n >= 1 && same(out[n-1], w) && !strings.ContainsAny(out[n-1], ".?!") && isWordy(w) && !keepDoubled[strings.ToLower(key(w))] {
 			// keep the first one's case and the later one's punctuation
 			out[n-1] = strings.TrimRight(out[n-1], ",") + w[len(strings.TrimRightFunc(w, unicode.IsPunct)):]
 			continue
@@ -216,7 +218,7 @@ func collapseRepeats(ws []string) []string {
 		out = append(out, w)
 		n++
 		// two-word repeat: a b a b -> a b
-		if n >= 4 && key(out[n-1]) == key(out[n-3]) && key(out[n-2]) == key(out[n-4]) &&
+		if n >= 4 && same(out[n-1], out[n-3]) && same(out[n-2], out[n-4]) &&
 			!strings.ContainsAny(out[n-3], ".?!") && !strings.ContainsAny(out[n-4], ".?!") && isWordy(out[n-1]) && isWordy(out[n-2]) {
 			out[n-3], out[n-4] = out[n-1], out[n-2]
 			out = out[:n-2]
