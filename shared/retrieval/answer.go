@@ -116,7 +116,7 @@ func (a *Answerer) Answer(ctx context.Context, ix *Index, question string) (*lec
 	parts := make([]string, len(picked))
 	for i, c := range picked {
 		s := ix.Sentences[c.sent]
-		parts[i] = s.Text
+		parts[i] = text.Bullet(s.Text)
 		ans.Citations = append(ans.Citations, lecture.Citation{Chunk: c.passage, Span: s.Span, Quote: s.Text, Score: round3(c.score)})
 	}
 	ans.Text = strings.Join(parts, " ")

@@ -1,0 +1,234 @@
+// Package api is Transcept's HTTP edge: it decodes requests, calls the
+// pipeline, and maps the domain's error codes to status codes. Every error
+// is JSON: {"error": {"code", "message"}}.
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"mime"
+	"net/http"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
+	"github.com/transcept/transcept/shared/pipeline"
+	"github.com/transcept/transcept/shared/transcript"
+)
+
+// Server serves the HTTP API over a pipeline service.
+type Server struct {
+	Svc     *pipeline.Service
+	Publish func(events.Event) // starts processing of an upload
+	Metrics *metrics.Metrics
+	Log     *slog.Logger
+	MaxBody int64
+	// Ready reports whether engines and connections are up (nil: always).
+	Ready func() error
+}
+
+// Handler returns the routes with metrics, logging and panic recovery.
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	route := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
+		mux.Handle(pattern, s.instrument(pattern, h))
+	}
+	route("POST /summarize", s.summarize)
+	route("POST /qa", s.qa)
+	route("POST /lectures", s.createLecture)
+	route("GET /lectures/{id}", s.getLecture)
+	route("GET /lectures/{id}/summary", s.getSummary)
+	route("GET /lectures/{id}/transcript", s.getTranscript)
+	route("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
+		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
+	})
+	route("GET /readyz", s.readyz)
+	mux.Handle("GET /metrics", s.Metrics.Handler())
+	route("/", func(w http.ResponseWriter, r *http.Request) error {
+		return lecture.Errorf(lecture.ENOTFOUND, "no route %s %s; see the README for the API", r.Method, r.URL.Path)
+	})
+	return mux
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		defer func() {
+			if p := recover(); p != nil {
+				s.Log.Error("panic serving request", "route", route, "panic", p, "stack", string(debug.Stack()))
+				if sw.status == 0 {
+					s.writeError(sw, r, lecture.Errorf(lecture.EINTERNAL, "internal error"))
+				}
+			}
+			s.Metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+			s.Metrics.Latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+		}()
+		if err := h(sw, r); err != nil {
+			s.writeError(sw, r, err)
+		}
+	})
+}
+
+// StatusCode maps an error code to an HTTP status.
+func StatusCode(code string) int {
+	switch code {
+	case lecture.EINVALID:
+		return http.StatusBadRequest
+	case lecture.ETOOLARGE:
+		return http.StatusRequestEntityTooLarge
+	case lecture.EUNSUPPORTED:
+		return http.StatusUnsupportedMediaType
+	case lecture.ENOTFOUND:
+		return http.StatusNotFound
+	case lecture.ECONFLICT:
+		return http.StatusConflict
+	case lecture.EUNAVAILABLE:
+		return http.StatusServiceUnavailable
+	}
+	return http.StatusInternalServerError
+}
+
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	code := lecture.ErrorCode(err)
+	status := StatusCode(code)
+	msg := lecture.ErrorMessage(err)
+	if status >= 500 {
+		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	_ = writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
+// readBody reads the whole body within the size limit.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error) {
+	if r.ContentLength > s.MaxBody {
+		return nil, tooLarge(r.ContentLength, s.MaxBody)
+	}
+	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	var mbe *http.MaxBytesError
+	if errors.As(err, &mbe) {
+		return nil, tooLarge(-1, s.MaxBody)
+	} else if err != nil {
+		return nil, lecture.Wrap(lecture.EINVALID, err, "reading the request body")
+	}
+	if len(b) == 0 {
+		return nil, lecture.Errorf(lecture.EINVALID, "request body is empty")
+	}
+	return b, nil
+}
+
+func tooLarge(n, limit int64) error {
+	if n > 0 {
+		return lecture.Errorf(lecture.ETOOLARGE, "request body is %s; the limit is %s (TRANSCEPT_MAX_UPLOAD_BYTES)", mib(n), mib(limit))
+	}
+	return lecture.Errorf(lecture.ETOOLARGE, "request body is over the limit of %s (TRANSCEPT_MAX_UPLOAD_BYTES)", mib(limit))
+}
+
+func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
+
+// mediaType returns the request's media type, "" when absent.
+func mediaType(r *http.Request) (string, map[string]string, error) {
+	ct := r.Header.Get("Content-Type")
+	if ct == "" {
+		return "", nil, nil
+	}
+	mt, params, err := mime.ParseMediaType(ct)
+	if err != nil {
+		return "", nil, lecture.Errorf(lecture.EUNSUPPORTED, "malformed Content-Type %q", ct)
+	}
+	return mt, params, nil
+}
+
+// decodeJSON decodes a JSON body strictly, with messages that say what is wrong.
+func decodeJSON(b []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var ute *json.UnmarshalTypeError
+		var se *json.SyntaxError
+		switch {
+		case errors.As(err, &ute):
+			return lecture.Errorf(lecture.EINVALID, "field %q must be %s, not %s", ute.Field, jsonKind(ute.Type.Kind().String()), ute.Value)
+		case errors.As(err, &se):
+			return lecture.Errorf(lecture.EINVALID, "malformed JSON at byte %d: %v", se.Offset, se)
+		case strings.HasPrefix(err.Error(), "json: unknown field"):
+			return lecture.Errorf(lecture.EINVALID, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		}
+		return lecture.Errorf(lecture.EINVALID, "malformed JSON: %v", err)
+	}
+	return nil
+}
+
+func jsonKind(k string) string {
+	switch k {
+	case "string":
+		return "a string"
+	case "float64", "int", "int64":
+		return "a number"
+	case "bool":
+		return "true or false"
+	}
+	return "a " + k
+}
+
+func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
+	if s.Ready != nil {
+		if err := s.Ready(); err != nil {
+			return lecture.Wrap(lecture.EUNAVAILABLE, err, "not ready: %s", lecture.ErrorMessage(err))
+		}
+	}
+	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
+}
+
+// transcriptFromText parses inline text in the given (or detected) format.
+func transcriptFromText(textIn, format string) (*lecture.Transcript, error) {
+	if strings.TrimSpace(textIn) == "" {
+		return nil, lecture.Errorf(lecture.EINVALID, "\"text\" is empty: send the lecture transcript in it")
+	}
+	return pipeline.ParseTranscript([]byte(textIn), "", transcript.Format(format))
+}
+
+func pipelineUpload(req LectureRequest) pipeline.Upload {
+	return pipeline.Upload{Name: req.Name, Title: req.Title, Format: transcript.Format(req.Format), Data: []byte(req.Text)}
+}

@@ -1,0 +1,282 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"io"
+	"mime/multipart"
+	"net/http"
+	"strings"
+
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/transcript"
+)
+
+// SummarizeRequest is the body of POST /summarize.
+type SummarizeRequest struct {
+	Text     string  `json:"text"`
+	Format   string  `json:"format,omitempty"` // auto (default), text, srt, vtt, json, turns
+	Ratio    float64 `json:"ratio,omitempty"`
+	MaxWords int     `json:"max_words,omitempty"`
+}
+
+// SummarizeResponse keeps the original service's contract ({"summary",
+// "bullets"}) and adds each bullet's time span and the engine.
+type SummarizeResponse struct {
+	Summary     string         `json:"summary"`
+	Bullets     []string       `json:"bullets"`
+	Spans       []lecture.Span `json:"spans"`
+	Markdown    string         `json:"markdown"`
+	Engine      string         `json:"engine"`
+	Model       string         `json:"model,omitempty"`
+	Cached      bool           `json:"cached"`
+	InputWords  int            `json:"input_words"`
+	OutputWords int            `json:"output_words"`
+}
+
+func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
+	var req SummarizeRequest
+	if err := s.decodeTextOrJSON(w, r, &req.Text, &req); err != nil {
+		return err
+	}
+	if req.Ratio < 0 || req.Ratio > 1 {
+		return lecture.Errorf(lecture.EINVALID, "\"ratio\" is %g: give the share of words to keep, between 0 and 1 (0.3 keeps 30%%)", req.Ratio)
+	}
+	if req.MaxWords < 0 {
+		return lecture.Errorf(lecture.EINVALID, "\"max_words\" must be positive")
+	}
+	tr, err := transcriptFromText(req.Text, req.Format)
+	if err != nil {
+		return err
+	}
+	sum, cached, err := s.Svc.Summarize(r.Context(), tr, lecture.SummarizeOptions{Ratio: req.Ratio, MaxWords: req.MaxWords})
+	if err != nil {
+		return err
+	}
+	resp := SummarizeResponse{Summary: sum.Plain(), Markdown: sum.Markdown(), Engine: sum.Engine, Model: sum.Model, Cached: cached,
+		InputWords: sum.InputWords, OutputWords: sum.OutputWords, Bullets: []string{}, Spans: []lecture.Span{}}
+	for _, b := range sum.Bullets {
+		resp.Bullets = append(resp.Bullets, b.Text)
+		resp.Spans = append(resp.Spans, b.Span)
+	}
+	return writeJSON(w, http.StatusOK, resp)
+}
+
+// QARequest is the body of POST /qa: a stored lecture or inline text.
+type QARequest struct {
+	LectureID string `json:"lecture_id,omitempty"`
+	Text      string `json:"text,omitempty"`
+	Format    string `json:"format,omitempty"`
+	Question  string `json:"question"`
+}
+
+func (s *Server) qa(w http.ResponseWriter, r *http.Request) error {
+	var req QARequest
+	b, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	if err := requireJSON(r); err != nil {
+		return err
+	}
+	if err := decodeJSON(b, &req); err != nil {
+		return err
+	}
+	var ans *lecture.Answer
+	switch {
+	case req.LectureID != "" && req.Text != "":
+		return lecture.Errorf(lecture.EINVALID, "give either \"lecture_id\" or \"text\", not both")
+	case req.LectureID != "":
+		ans, err = s.Svc.Ask(r.Context(), req.LectureID, req.Question)
+	case req.Text != "":
+		var tr *lecture.Transcript
+		if tr, err = transcriptFromText(req.Text, req.Format); err == nil {
+			ans, err = s.Svc.AskText(r.Context(), tr, req.Question)
+		}
+	default:
+		return lecture.Errorf(lecture.EINVALID, "give \"lecture_id\" (from POST /lectures) or \"text\" (a transcript), and \"question\"")
+	}
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, ans)
+}
+
+// LectureRequest is the JSON form of POST /lectures.
+type LectureRequest struct {
+	Title  string `json:"title,omitempty"`
+	Name   string `json:"name,omitempty"` // file name, helps format detection
+	Format string `json:"format,omitempty"`
+	Text   string `json:"text"`
+}
+
+func (s *Server) createLecture(w http.ResponseWriter, r *http.Request) error {
+	mt, params, err := mediaType(r)
+	if err != nil {
+		return err
+	}
+	var req LectureRequest
+	switch mt {
+	case "multipart/form-data":
+		if err := s.readMultipart(w, r, params["boundary"], &req); err != nil {
+			return err
+		}
+	case "application/json":
+		b, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		if err := decodeJSON(b, &req); err != nil {
+			return err
+		}
+	case "text/plain", "text/vtt", "application/x-subrip", "text/srt", "text/markdown", "":
+		b, err := s.readBody(w, r)
+		if err != nil {
+			return err
+		}
+		req.Text, req.Title, req.Name = string(b), r.URL.Query().Get("title"), r.URL.Query().Get("name")
+	default:
+		return lecture.Errorf(lecture.EUNSUPPORTED, "Content-Type %s is not accepted: send JSON {\"text\": ...}, a multipart form with a \"file\" field, or text/plain", mt)
+	}
+	if strings.TrimSpace(req.Text) == "" {
+		return lecture.Errorf(lecture.EINVALID, "the upload is empty: send a transcript (text, SRT, WebVTT, JSON or Speaker: lines)")
+	}
+	l, ev, err := s.Svc.CreateLecture(r.Context(), pipelineUpload(req))
+	if err != nil {
+		return err
+	}
+	s.Publish(ev)
+	w.Header().Set("Location", "/lectures/"+l.ID)
+	return writeJSON(w, http.StatusAccepted, map[string]any{
+		"id": l.ID, "status": l.Status, "title": l.Title, "content_hash": l.ContentHash,
+		"links": map[string]string{"self": "/lectures/" + l.ID, "summary": "/lectures/" + l.ID + "/summary", "transcript": "/lectures/" + l.ID + "/transcript"},
+	})
+}
+
+func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request, boundary string, req *LectureRequest) error {
+	if boundary == "" {
+		return lecture.Errorf(lecture.EINVALID, "multipart body without a boundary")
+	}
+	body := http.MaxBytesReader(w, r.Body, s.MaxBody+64<<10)
+	mr := multipart.NewReader(body, boundary)
+	for {
+		p, err := mr.NextPart()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			if strings.Contains(err.Error(), "request body too large") {
+				return tooLarge(-1, s.MaxBody)
+			}
+			return lecture.Wrap(lecture.EINVALID, err, "malformed multipart body")
+		}
+		var buf bytes.Buffer
+		n, err := io.Copy(&buf, io.LimitReader(p, s.MaxBody+1))
+		if err != nil {
+			if strings.Contains(err.Error(), "request body too large") {
+				return tooLarge(-1, s.MaxBody)
+			}
+			return lecture.Wrap(lecture.EINVALID, err, "reading multipart field %q", p.FormName())
+		}
+		if n > s.MaxBody {
+			return tooLarge(n, s.MaxBody)
+		}
+		switch p.FormName() {
+		case "file":
+			req.Text, req.Name = buf.String(), p.FileName()
+		case "title":
+			req.Title = buf.String()
+		case "format":
+			req.Format = buf.String()
+		}
+	}
+	if req.Text == "" {
+		return lecture.Errorf(lecture.EINVALID, "multipart upload has no \"file\" field (or it is empty)")
+	}
+	return nil
+}
+
+func (s *Server) getLecture(w http.ResponseWriter, r *http.Request) error {
+	l, err := s.Svc.Lecture(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	return writeJSON(w, http.StatusOK, l)
+}
+
+func (s *Server) getSummary(w http.ResponseWriter, r *http.Request) error {
+	sum, err := s.Svc.LectureSummary(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	switch f := r.URL.Query().Get("format"); f {
+	case "", "json":
+		return writeJSON(w, http.StatusOK, sum)
+	case "md", "markdown":
+		w.Header().Set("Content-Type", "text/markdown; charset=utf-8")
+		_, err = io.WriteString(w, sum.Markdown())
+	case "text":
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, err = io.WriteString(w, sum.Text())
+	default:
+		return lecture.Errorf(lecture.EINVALID, "format %q: want json, md or text", f)
+	}
+	return err
+}
+
+func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) error {
+	tr, err := s.Svc.LectureTranscript(r.Context(), r.PathValue("id"))
+	if err != nil {
+		return err
+	}
+	f := r.URL.Query().Get("format")
+	if f == "" {
+		f = "json"
+	}
+	var buf bytes.Buffer
+	if err := transcript.Render(&buf, tr, transcript.Format(f)); err != nil {
+		return err
+	}
+	ct := map[string]string{"json": "application/json", "srt": "application/x-subrip", "vtt": "text/vtt", "md": "text/markdown"}[f]
+	if ct == "" {
+		ct = "text/plain"
+	}
+	w.Header().Set("Content-Type", ct+"; charset=utf-8")
+	_, err = w.Write(buf.Bytes())
+	return err
+}
+
+// decodeTextOrJSON accepts a JSON body into v, or a text/plain body as the text.
+func (s *Server) decodeTextOrJSON(w http.ResponseWriter, r *http.Request, textField *string, v any) error {
+	mt, _, err := mediaType(r)
+	if err != nil {
+		return err
+	}
+	b, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	switch mt {
+	case "application/json", "":
+		if mt == "" && !json.Valid(b) {
+			*textField = string(b)
+			return nil
+		}
+		return decodeJSON(b, v)
+	case "text/plain":
+		*textField = string(b)
+		return nil
+	}
+	return lecture.Errorf(lecture.EUNSUPPORTED, "Content-Type %s is not accepted: send application/json {\"text\": ...} or text/plain", mt)
+}
+
+func requireJSON(r *http.Request) error {
+	mt, _, err := mediaType(r)
+	if err != nil {
+		return err
+	}
+	if mt != "" && mt != "application/json" {
+		return lecture.Errorf(lecture.EUNSUPPORTED, "Content-Type %s is not accepted: send application/json", mt)
+	}
+	return nil
+}

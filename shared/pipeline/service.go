@@ -1,0 +1,214 @@
+// Package pipeline is the code of the pipeline stages and of the requests
+// the API serves: summarise, ask, upload, status. Functions, the local
+// server and the CLI all call it; it knows the domain and the interfaces of
+// the store, cache and engines, never their client libraries.
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
+	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/shared/text"
+	"github.com/transcept/transcept/shared/transcript"
+)
+
+// Artifact names under preprocessed/<lecture_id>/.
+const (
+	ArtifactLecture    = "lecture.json"
+	ArtifactTranscript = "transcript.json"
+	ArtifactChunks     = "chunks.json"
+	ArtifactSummary    = "summary.json"
+	ArtifactIndex      = "index.json"
+	ArtifactFailed     = "failed.json"
+)
+
+// Service runs the stages and requests over one store, cache and set of engines.
+type Service struct {
+	Store      lecture.ObjectStore
+	Cache      lecture.Cache
+	Summarizer lecture.Summarizer
+	Answerer   *retrieval.Answerer
+	Metrics    *metrics.Metrics
+	Log        *slog.Logger
+	Tokens     text.TokenCounter // the summariser model's tokenizer; nil: estimate
+	// ChunkTokens is the summarisation window; Ratio the default summary length.
+	ChunkTokens int
+	Ratio       float64
+	CacheTTL    time.Duration
+	Now         func() time.Time
+
+	flight  singleflight.Group
+	ixMu    sync.Mutex
+	indexes map[string]*retrieval.Index // lecture id -> loaded index (bounded)
+}
+
+// Chunks is the segment stage's artifact: the cleaned sentences and the
+// model-sized windows over them.
+type Chunks struct {
+	LectureID   string             `json:"lecture_id"`
+	ContentHash string             `json:"content_hash"`
+	MaxTokens   int                `json:"max_tokens"`
+	Sentences   []lecture.Sentence `json:"sentences"`
+	Chunks      []lecture.Chunk    `json:"chunks"`
+}
+
+// SummaryArtifact is summary.json: the summary and the content it summarises.
+type SummaryArtifact struct {
+	LectureID   string `json:"lecture_id"`
+	ContentHash string `json:"content_hash"`
+	*lecture.Summary
+}
+
+// IndexArtifact is index.json.
+type IndexArtifact struct {
+	ContentHash string `json:"content_hash"`
+	*retrieval.Index
+}
+
+// Failure is failed.json, written by the dead-letter sink.
+type Failure struct {
+	Stage   string    `json:"stage"`
+	Event   string    `json:"event_type"`
+	EventID string    `json:"event_id"`
+	Code    string    `json:"code"`
+	Reason  string    `json:"reason"`
+	Time    time.Time `json:"time"`
+}
+
+func (s *Service) now() time.Time {
+	if s.Now != nil {
+		return s.Now()
+	}
+	return time.Now().UTC()
+}
+
+// Hash is the content hash used for idempotency and cache keys.
+func Hash(b []byte) string {
+	h := sha256.Sum256(b)
+	return hex.EncodeToString(h[:])
+}
+
+// ParseTranscript reads a transcript in any supported format; name (a file
+// name, possibly empty) helps detection.
+func ParseTranscript(data []byte, name string, format transcript.Format) (*lecture.Transcript, error) {
+	if format == "" || format == transcript.Auto {
+		format = transcript.Detect(name, data)
+	}
+	return transcript.Parse(data, format)
+}
+
+// Summarize summarises a transcript, through the cache: identical requests
+// (same engine, model, parameters and normalised text) compute once, even
+// when they arrive together. cached reports a cache hit.
+func (s *Service) Summarize(ctx context.Context, tr *lecture.Transcript, opts lecture.SummarizeOptions) (sum *lecture.Summary, cached bool, err error) {
+	start := time.Now()
+	defer func() { s.Metrics.ObserveStage("summarize", start, err) }()
+	if opts.Ratio == 0 && opts.MaxWords == 0 {
+		opts.Ratio = s.Ratio
+	}
+	sents := text.Sentences(tr)
+	if len(sents) == 0 {
+		return nil, false, lecture.Errorf(lecture.EINVALID, "the transcript has no words to summarise")
+	}
+	key := s.summaryKey(sents, opts)
+	if b, ok := s.cacheGet(ctx, key); ok {
+		var out lecture.Summary
+		if json.Unmarshal(b, &out) == nil {
+			return &out, true, nil
+		}
+	}
+	v, err, _ := s.flight.Do(key, func() (any, error) {
+		out, err := s.Summarizer.Summarize(ctx, sents, opts)
+		if err != nil {
+			return nil, err
+		}
+		if b, err := json.Marshal(out); err == nil {
+			s.cacheSet(ctx, key, b)
+		}
+		return out, nil
+	})
+	if err != nil {
+		return nil, false, err
+	}
+	return v.(*lecture.Summary), false, nil
+}
+
+// summaryKey covers engine, model, parameters and the normalised text.
+func (s *Service) summaryKey(sents []lecture.Sentence, opts lecture.SummarizeOptions) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "v1\x00%s\x00%s\x00%s\x00%d\x00%d\x00", s.Summarizer.Name(), s.Summarizer.Model(),
+		strconv.FormatFloat(opts.Ratio, 'g', -1, 64), opts.MaxWords, s.ChunkTokens)
+	for _, x := range sents {
+		fmt.Fprintf(h, "%g\x00%g\x00%s\x00", x.Span.Start, x.Span.End, x.Text)
+	}
+	return "summary:" + hex.EncodeToString(h.Sum(nil))
+}
+
+func (s *Service) cacheGet(ctx context.Context, key string) ([]byte, bool) {
+	if s.Cache == nil {
+		return nil, false
+	}
+	b, ok, err := s.Cache.Get(ctx, key)
+	switch {
+	case err != nil:
+		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "error").Inc()
+		s.Log.Warn("cache unavailable; computing without it", "cache", s.Cache.Name(), "err", err)
+		return nil, false
+	case ok:
+		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "hit").Inc()
+		return b, true
+	default:
+		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "miss").Inc()
+		return nil, false
+	}
+}
+
+func (s *Service) cacheSet(ctx context.Context, key string, b []byte) {
+	if s.Cache == nil {
+		return
+	}
+	if err := s.Cache.Set(ctx, key, b, s.CacheTTL); err != nil {
+		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "error").Inc()
+		s.Log.Warn("cache write failed", "cache", s.Cache.Name(), "err", err)
+	}
+}
+
+// putJSON writes v as an artifact of the lecture, atomically.
+func (s *Service) putJSON(ctx context.Context, id, name string, v any) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return lecture.Wrap(lecture.EINTERNAL, err, "encoding %s", name)
+	}
+	return s.Store.Put(ctx, lecture.BucketPreprocessed, id+"/"+name, bytes.NewReader(b), int64(len(b)), "application/json")
+}
+
+// getJSON reads an artifact of the lecture into v.
+func (s *Service) getJSON(ctx context.Context, id, name string, v any) error {
+	rc, err := s.Store.Get(ctx, lecture.BucketPreprocessed, id+"/"+name)
+	if err != nil {
+		return err
+	}
+	defer rc.Close()
+	b, err := io.ReadAll(rc)
+	if err != nil {
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "reading %s of lecture %s", name, id)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return lecture.Wrap(lecture.EINTERNAL, err, "decoding %s of lecture %s", name, id)
+	}
+	return nil
+}

@@ -1,0 +1,404 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"path"
+	"strings"
+	"time"
+
+	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/shared/store"
+	"github.com/transcept/transcept/shared/text"
+	"github.com/transcept/transcept/shared/transcript"
+)
+
+// Upload is a transcript (or, once a transcription engine is configured, a
+// recording) handed to the pipeline.
+type Upload struct {
+	Name   string // file name, used for format detection and the raw object's name
+	Title  string
+	Format transcript.Format
+	Data   []byte
+}
+
+// CreateLecture validates an upload, stores it under raw-inputs/<id>/ and
+// returns the lecture and the event that starts its processing. Nothing is
+// written when the upload is invalid.
+func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture, events.Event, error) {
+	if _, err := ParseTranscript(u.Data, u.Name, u.Format); err != nil {
+		return nil, events.Event{}, err
+	}
+	id := store.NewLectureID()
+	name := rawName(u.Name, u.Data)
+	hash := Hash(u.Data)
+	now := s.now()
+	l := &lecture.Lecture{ID: id, Title: strings.TrimSpace(u.Title), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
+	if l.Title == "" {
+		l.Title = strings.TrimSuffix(name, path.Ext(name))
+	}
+	// The lecture record goes first, so that a status request never finds a
+	// raw input without it; the raw input is what triggers processing.
+	if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
+		return nil, events.Event{}, err
+	}
+	key := store.Key(id, name)
+	if err := s.Store.Put(ctx, lecture.BucketRaw, key, bytes.NewReader(u.Data), int64(len(u.Data)), "text/plain; charset=utf-8"); err != nil {
+		_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, id+"/"+ArtifactLecture)
+		return nil, events.Event{}, err
+	}
+	ev := events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash})
+	return l, ev, nil
+}
+
+// rawName keeps a safe version of the uploaded file's name.
+func rawName(name string, data []byte) string {
+	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
+	var b strings.Builder
+	for _, r := range name {
+		if r < 128 && (r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+			b.WriteRune(r)
+		}
+	}
+	n := strings.TrimLeft(b.String(), ".-")
+	if len(n) > 100 {
+		n = n[len(n)-100:]
+	}
+	if n == "" || store.ValidateKey("x/"+n) != nil {
+		n = "transcript" + map[transcript.Format]string{transcript.SRT: ".srt", transcript.VTT: ".vtt", transcript.JSON: ".json"}[transcript.Detect("", data)]
+		if path.Ext(n) == "" {
+			n += ".txt"
+		}
+	}
+	return n
+}
+
+// HandleUploaded is the transcribe stage: it turns the raw input into
+// transcript.json. Transcript files are parsed; recordings need a
+// transcription engine, which this build reports as unavailable.
+func (s *Service) HandleUploaded(ctx context.Context, e events.Event) (out []events.Event, err error) {
+	start := time.Now()
+	defer func() { s.Metrics.ObserveStage("transcribe", start, err) }()
+	id := e.Data.LectureID
+	var have lecture.Transcript
+	if s.getJSON(ctx, id, ArtifactTranscript, &have) == nil && have.ContentHash == e.Data.ContentHash {
+		return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil // redelivery: done already
+	}
+	data, err := s.readRaw(ctx, e.Data.Bucket, e.Data.Key)
+	if err != nil {
+		return nil, err
+	}
+	tr, err := ParseTranscript(data, e.Data.Key, transcript.Auto)
+	if err != nil {
+		return nil, err
+	}
+	tr.LectureID = id
+	tr.ContentHash = e.Data.ContentHash
+	if err := s.putJSON(ctx, id, ArtifactTranscript, tr); err != nil {
+		return nil, err
+	}
+	return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil
+}
+
+// HandleTranscript is the segment stage: cleaned sentences and model-sized
+// chunks, in chunks.json.
+func (s *Service) HandleTranscript(ctx context.Context, e events.Event) (out []events.Event, err error) {
+	start := time.Now()
+	defer func() { s.Metrics.ObserveStage("segment", start, err) }()
+	id := e.Data.LectureID
+	var have Chunks
+	if s.getJSON(ctx, id, ArtifactChunks, &have) == nil && have.ContentHash == e.Data.ContentHash && have.MaxTokens == s.ChunkTokens {
+		return []events.Event{s.next(events.ChunksReady, e, ArtifactChunks)}, nil
+	}
+	var tr lecture.Transcript
+	if err := s.getJSON(ctx, id, ArtifactTranscript, &tr); err != nil {
+		return nil, err
+	}
+	sents := text.Sentences(&tr)
+	if len(sents) == 0 {
+		return nil, lecture.Errorf(lecture.EINVALID, "lecture %s: the transcript has no words", id)
+	}
+	ch := Chunks{LectureID: id, ContentHash: e.Data.ContentHash, MaxTokens: s.ChunkTokens, Sentences: sents, Chunks: text.Chunk(sents, s.ChunkTokens, s.Tokens)}
+	if err := s.putJSON(ctx, id, ArtifactChunks, ch); err != nil {
+		return nil, err
+	}
+	return []events.Event{s.next(events.ChunksReady, e, ArtifactChunks)}, nil
+}
+
+// HandleChunksSummarize is the summarize stage.
+func (s *Service) HandleChunksSummarize(ctx context.Context, e events.Event) ([]events.Event, error) {
+	id := e.Data.LectureID
+	var have SummaryArtifact
+	if s.getJSON(ctx, id, ArtifactSummary, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Summary != nil && have.Engine == s.Summarizer.Name() && have.Model == s.Summarizer.Model() {
+		return []events.Event{s.next(events.SummaryReady, e, ArtifactSummary)}, nil
+	}
+	var tr lecture.Transcript
+	if err := s.getJSON(ctx, id, ArtifactTranscript, &tr); err != nil {
+		return nil, err
+	}
+	sum, _, err := s.Summarize(ctx, &tr, lecture.SummarizeOptions{Ratio: s.Ratio})
+	if err != nil {
+		return nil, err
+	}
+	if err := s.putJSON(ctx, id, ArtifactSummary, SummaryArtifact{LectureID: id, ContentHash: e.Data.ContentHash, Summary: sum}); err != nil {
+		return nil, err
+	}
+	ev := s.next(events.SummaryReady, e, ArtifactSummary)
+	ev.Data.ModelVersion = modelVersion(s.Summarizer)
+	return []events.Event{ev}, nil
+}
+
+// HandleChunksIndex is the index stage: the retrieval index in index.json.
+func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []events.Event, err error) {
+	start := time.Now()
+	defer func() { s.Metrics.ObserveStage("index", start, err) }()
+	id := e.Data.LectureID
+	var have IndexArtifact
+	if s.getJSON(ctx, id, ArtifactIndex, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Index != nil {
+		return []events.Event{s.next(events.IndexReady, e, ArtifactIndex)}, nil
+	}
+	var ch Chunks
+	if err := s.getJSON(ctx, id, ArtifactChunks, &ch); err != nil {
+		return nil, err
+	}
+	ix := retrieval.NewIndex(id, ch.Sentences)
+	if err := s.putJSON(ctx, id, ArtifactIndex, IndexArtifact{ContentHash: e.Data.ContentHash, Index: ix}); err != nil {
+		return nil, err
+	}
+	s.forgetIndex(id)
+	return []events.Event{s.next(events.IndexReady, e, ArtifactIndex)}, nil
+}
+
+// DeadLetter records an event that failed every delivery in failed.json,
+// where the lecture's status shows it.
+func (s *Service) DeadLetter(ctx context.Context, e events.Event, cause error) {
+	f := Failure{Stage: stageOf(e.Type), Event: e.Type, EventID: e.ID, Code: lecture.ErrorCode(cause), Reason: cause.Error(), Time: s.now()}
+	if err := s.putJSON(ctx, e.Data.LectureID, ArtifactFailed, f); err != nil {
+		s.Log.Error("dead-letter record not written", "lecture", e.Data.LectureID, "err", err)
+	}
+}
+
+func (s *Service) next(typ string, from events.Event, artifact string) events.Event {
+	id := from.Data.LectureID
+	return events.New(typ, events.Ref{LectureID: id, Bucket: lecture.BucketPreprocessed, Key: id + "/" + artifact, ContentHash: from.Data.ContentHash})
+}
+
+func modelVersion(sm lecture.Summarizer) string {
+	if sm.Model() == "" {
+		return sm.Name()
+	}
+	return sm.Name() + ":" + sm.Model()
+}
+
+func (s *Service) readRaw(ctx context.Context, bucket, key string) ([]byte, error) {
+	rc, err := s.Store.Get(ctx, bucket, key)
+	if err != nil {
+		return nil, err
+	}
+	defer rc.Close()
+	var buf bytes.Buffer
+	if _, err := buf.ReadFrom(rc); err != nil {
+		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "reading %s/%s", bucket, key)
+	}
+	return buf.Bytes(), nil
+}
+
+// stageOf names the stage that consumes an event type.
+func stageOf(typ string) string {
+	switch typ {
+	case events.LectureUploaded:
+		return "transcribe"
+	case events.TranscriptReady:
+		return "segment"
+	case events.ChunksReady:
+		return "summarize/index"
+	}
+	return typ
+}
+
+// Stages in pipeline order, with the artifact that marks each done.
+var Stages = []struct{ Name, Artifact string }{
+	{"transcribe", ArtifactTranscript},
+	{"segment", ArtifactChunks},
+	{"summarize", ArtifactSummary},
+	{"index", ArtifactIndex},
+}
+
+// Lecture reports a lecture's status, composed from its artifacts so that
+// stages never contend for one status record.
+func (s *Service) Lecture(ctx context.Context, id string) (*lecture.Lecture, error) {
+	if err := store.ValidateLectureID(id); err != nil {
+		return nil, err
+	}
+	var l lecture.Lecture
+	if err := s.getJSON(ctx, id, ArtifactLecture, &l); err != nil {
+		if lecture.ErrorCode(err) == lecture.ENOTFOUND {
+			return nil, lecture.Errorf(lecture.ENOTFOUND, "lecture %q not found", id)
+		}
+		return nil, err
+	}
+	objs, err := s.Store.List(ctx, lecture.BucketPreprocessed, id+"/")
+	if err != nil {
+		return nil, err
+	}
+	have := map[string]time.Time{}
+	for _, o := range objs {
+		have[path.Base(o.Key)] = o.Modified
+	}
+	l.Stages = map[string]lecture.Stage{}
+	l.Artifacts = map[string]string{}
+	done := 0
+	for _, st := range Stages {
+		if t, ok := have[st.Artifact]; ok {
+			l.Stages[st.Name] = lecture.Stage{Status: lecture.StatusReady, Progress: 1}
+			l.Artifacts[st.Name] = lecture.BucketPreprocessed + "/" + id + "/" + st.Artifact
+			if t.After(l.UpdatedAt) {
+				l.UpdatedAt = t
+			}
+			done++
+		} else {
+			l.Stages[st.Name] = lecture.Stage{Status: lecture.StatusProcessing}
+		}
+	}
+	switch {
+	case done == len(Stages):
+		l.Status = lecture.StatusReady
+	default:
+		l.Status = lecture.StatusProcessing
+	}
+	if _, ok := have[ArtifactFailed]; ok {
+		var f Failure
+		if err := s.getJSON(ctx, id, ArtifactFailed, &f); err == nil {
+			l.Status = lecture.StatusFailed
+			l.Error = &lecture.Error{Code: f.Code, Message: f.Stage + " failed: " + f.Reason}
+			for _, st := range Stages {
+				if l.Stages[st.Name].Status != lecture.StatusReady && strings.Contains(f.Stage, st.Name) {
+					l.Stages[st.Name] = lecture.Stage{Status: lecture.StatusFailed, Message: f.Reason}
+				}
+			}
+		}
+	}
+	return &l, nil
+}
+
+// LectureSummary returns the stored summary of a lecture.
+func (s *Service) LectureSummary(ctx context.Context, id string) (*lecture.Summary, error) {
+	if _, err := s.Lecture(ctx, id); err != nil {
+		return nil, err
+	}
+	var a SummaryArtifact
+	if err := s.getJSON(ctx, id, ArtifactSummary, &a); err != nil {
+		if lecture.ErrorCode(err) == lecture.ENOTFOUND {
+			return nil, lecture.Errorf(lecture.ECONFLICT, "lecture %s has no summary yet: it is still processing", id)
+		}
+		return nil, err
+	}
+	return a.Summary, nil
+}
+
+// Ask answers a question about a stored lecture.
+func (s *Service) Ask(ctx context.Context, id, question string) (*lecture.Answer, error) {
+	if err := retrieval.ValidateQuestion(question); err != nil {
+		return nil, err
+	}
+	ix, err := s.index(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	return s.answer(ctx, ix, question)
+}
+
+// AskText answers a question about a transcript given inline.
+func (s *Service) AskText(ctx context.Context, tr *lecture.Transcript, question string) (*lecture.Answer, error) {
+	if err := retrieval.ValidateQuestion(question); err != nil {
+		return nil, err
+	}
+	sents := text.Sentences(tr)
+	if len(sents) == 0 {
+		return nil, lecture.Errorf(lecture.EINVALID, "the transcript has no words to search")
+	}
+	return s.answer(ctx, retrieval.NewIndex("", sents), question)
+}
+
+func (s *Service) answer(ctx context.Context, ix *retrieval.Index, q string) (a *lecture.Answer, err error) {
+	start := time.Now()
+	defer func() { s.Metrics.ObserveStage("answer", start, err) }()
+	return s.Answerer.Answer(ctx, ix, q)
+}
+
+const maxIndexes = 64
+
+// index loads a lecture's index from the store once and keeps it in memory.
+func (s *Service) index(ctx context.Context, id string) (*retrieval.Index, error) {
+	if err := store.ValidateLectureID(id); err != nil {
+		return nil, err
+	}
+	s.ixMu.Lock()
+	ix := s.indexes[id]
+	s.ixMu.Unlock()
+	if ix != nil {
+		return ix, nil
+	}
+	v, err, _ := s.flight.Do("index:"+id, func() (any, error) {
+		var a IndexArtifact
+		if err := s.getJSON(ctx, id, ArtifactIndex, &a); err != nil {
+			if lecture.ErrorCode(err) != lecture.ENOTFOUND {
+				return nil, err
+			}
+			l, lerr := s.Lecture(ctx, id)
+			switch {
+			case lerr != nil:
+				return nil, lerr
+			case l.Status == lecture.StatusFailed:
+				return nil, lecture.Errorf(lecture.ECONFLICT, "lecture %s failed to process: %s", id, l.Error.Message)
+			default:
+				return nil, lecture.Errorf(lecture.ECONFLICT, "lecture %s is still processing; ask again when its status is ready", id)
+			}
+		}
+		if a.Index == nil {
+			return nil, lecture.Errorf(lecture.EINTERNAL, "lecture %s: index.json is empty", id)
+		}
+		a.Index.Build()
+		s.ixMu.Lock()
+		if s.indexes == nil || len(s.indexes) >= maxIndexes {
+			s.indexes = map[string]*retrieval.Index{}
+		}
+		s.indexes[id] = a.Index
+		s.ixMu.Unlock()
+		return a.Index, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return v.(*retrieval.Index), nil
+}
+
+func (s *Service) forgetIndex(id string) {
+	s.ixMu.Lock()
+	delete(s.indexes, id)
+	s.ixMu.Unlock()
+}
+
+// IsNotFound reports whether err is an ENOTFOUND error.
+func IsNotFound(err error) bool {
+	var e *lecture.Error
+	return errors.As(err, &e) && e.Code == lecture.ENOTFOUND
+}
+
+// LectureTranscript returns the stored transcript of a lecture.
+func (s *Service) LectureTranscript(ctx context.Context, id string) (*lecture.Transcript, error) {
+	if _, err := s.Lecture(ctx, id); err != nil {
+		return nil, err
+	}
+	var tr lecture.Transcript
+	if err := s.getJSON(ctx, id, ArtifactTranscript, &tr); err != nil {
+		if lecture.ErrorCode(err) == lecture.ENOTFOUND {
+			return nil, lecture.Errorf(lecture.ECONFLICT, "lecture %s has no transcript yet: it is still processing", id)
+		}
+		return nil, err
+	}
+	return &tr, nil
+}

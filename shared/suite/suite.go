@@ -1,0 +1,131 @@
+// Package suite wires a configuration into a running Transcept: object
+// store, cache, engines, pipeline service, metrics and (for the local
+// process) the in-process broker with the pipeline's triggers.
+package suite
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"os"
+
+	"github.com/transcept/transcept/shared/cache/mem"
+	"github.com/transcept/transcept/shared/cache/redis"
+	"github.com/transcept/transcept/shared/config"
+	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/extractive"
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
+	"github.com/transcept/transcept/shared/pipeline"
+	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/shared/store/fs"
+	"github.com/transcept/transcept/shared/store/minio"
+)
+
+// Suite is a wired Transcept.
+type Suite struct {
+	Config  *config.Config
+	Log     *slog.Logger
+	Metrics *metrics.Metrics
+	Service *pipeline.Service
+	Bus     *events.Bus // nil until StartBus
+}
+
+// Logger makes the process logger from the configuration.
+func Logger(c *config.Config) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	if c.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(os.Stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(os.Stderr, opts))
+}
+
+// New connects the store and cache and loads the engines.
+func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Suite, error) {
+	m := metrics.New()
+	st, err := Store(ctx, c)
+	if err != nil {
+		return nil, err
+	}
+	var cache lecture.Cache
+	if c.RedisURL != "" {
+		rc, err := redis.New(c.RedisURL)
+		if err != nil {
+			return nil, err
+		}
+		cache = rc
+	} else {
+		cache = mem.New(c.CacheBytes)
+	}
+	sum, err := Summarizer(c)
+	if err != nil {
+		return nil, err
+	}
+	ans := retrieval.NewAnswerer()
+	ans.MinCoverage = c.QAMinCoverage
+	m.Engine.WithLabelValues("summarize", sum.Name(), sum.Model(), "cpu").Set(1)
+	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
+	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
+		ChunkTokens: c.ChunkTokens, Ratio: c.SummaryRatio, CacheTTL: c.CacheTTL}
+	log.Info("transcept ready to start", "store", storeName(c), "cache", cache.Name(), "summarizer", sum.Name(), "answerer", ans.Name())
+	return &Suite{Config: c, Log: log, Metrics: m, Service: svc}, nil
+}
+
+// Store opens the configured object store: MinIO when MINIO_ENDPOINT is
+// set, else the filesystem.
+func Store(ctx context.Context, c *config.Config) (lecture.ObjectStore, error) {
+	if c.MinIO.Endpoint != "" {
+		return minio.New(ctx, minio.Config{Endpoint: c.MinIO.Endpoint, AccessKey: c.MinIO.AccessKey, SecretKey: c.MinIO.SecretKey, Secure: c.MinIO.Secure, Region: c.MinIO.Region})
+	}
+	return fs.New(c.StoreDir)
+}
+
+func storeName(c *config.Config) string {
+	if c.MinIO.Endpoint != "" {
+		return "minio " + c.MinIO.Endpoint
+	}
+	return "filesystem " + c.StoreDir
+}
+
+// Summarizer returns the configured summary engine.
+func Summarizer(c *config.Config) (lecture.Summarizer, error) {
+	switch c.Summarizer {
+	case "extractive":
+		return extractive.New(), nil
+	case "bart":
+		return nil, lecture.Errorf(lecture.EUNAVAILABLE, "TRANSCEPT_SUMMARIZER=bart needs the ONNX Runtime build, which this binary does not include yet; use extractive")
+	}
+	return nil, lecture.Errorf(lecture.EINVALID, "unknown summarizer %q", c.Summarizer)
+}
+
+// StartBus starts the in-process broker with the pipeline's triggers, the
+// same type filters as the Knative Triggers, and the dead-letter sink.
+func (s *Suite) StartBus() *events.Bus {
+	b := events.NewBus(s.Config.Workers, s.Log)
+	b.Observe = func(typ, outcome string) { s.Metrics.Events.WithLabelValues(typ, outcome).Inc() }
+	svc := s.Service
+	b.Subscribe(events.LectureUploaded, "transcribe", svc.HandleUploaded)
+	b.Subscribe(events.TranscriptReady, "segment", svc.HandleTranscript)
+	b.Subscribe(events.ChunksReady, "summarize", svc.HandleChunksSummarize)
+	b.Subscribe(events.ChunksReady, "index", svc.HandleChunksIndex)
+	b.DeadLetterSink(svc.DeadLetter)
+	s.Bus = b
+	return b
+}
+
+// Ready checks that the store answers.
+func (s *Suite) Ready(ctx context.Context) error {
+	if _, err := s.Service.Store.List(ctx, lecture.BucketPreprocessed, "readyz-probe/"); err != nil {
+		return fmt.Errorf("object store: %w", err)
+	}
+	return nil
+}
+
+// Close drains the broker.
+func (s *Suite) Close() {
+	if s.Bus != nil {
+		s.Bus.Close()
+	}
+}
