@@ -11,9 +11,10 @@ import (
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/quality"
+	"github.com/transcept/transcept/shared/retrieval"
 )
 
-const evalHelp = `Usage: transcept eval summarize|qmsum|retrieval [options]
+const evalHelp = `Usage: transcept eval summarize|qmsum|retrieval|qa [options]
 
 Scores the embedded engines on the evaluation data (../shared/data beside the
 repository, or --data DIR, or TRANSCEPT_DATA_DIR) with the same ROUGE code
@@ -24,6 +25,8 @@ repository, or --data DIR, or TRANSCEPT_DATA_DIR) with the same ROUGE code
   qmsum       QMSum "Summarize the whole meeting" at the reference's length,
               ours beside a lead baseline of the same length
   retrieval   BM25 recall@k of the relevant turns of QMSum's specific queries
+  qa          how often the answerer answers QMSum's questions on their own
+              meeting, and says "not covered" to off-topic ones
 `
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -79,8 +82,20 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			r := quality.Retrieval(ms, *k)
 			fmt.Fprintf(stdout, "| %s | %d | %.3f | %.3f |\n", split, r.Queries, r.TurnRecall, r.HitRate)
 		}
+	case "qa":
+		ms, err := eval.LoadQMSum(filepath.Join(dir, "qmsum", "ALL", "val"))
+		if err != nil {
+			return err
+		}
+		c, err := quality.AnswerCoverage(ctx, ms, retrieval.NewAnswerer())
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "| questions | answered | said \"not covered\" |\n|---|---|---|\n")
+		fmt.Fprintf(stdout, "| QMSum ALL/val specific queries, on their meeting (%d) | %d (%.1f%%) | %d |\n", c.Specific, c.SpecificCovered, 100*float64(c.SpecificCovered)/float64(c.Specific), c.Specific-c.SpecificCovered)
+		fmt.Fprintf(stdout, "| off-topic questions, on every meeting (%d) | %d (%.1f%%) | %d |\n", c.OffTopic, c.OffTopicCovered, 100*float64(c.OffTopicCovered)/float64(c.OffTopic), c.OffTopic-c.OffTopicCovered)
 	default:
-		return usageError{fmt.Sprintf("unknown evaluation %q: want %s", pos[0], strings.Join([]string{"summarize", "qmsum", "retrieval"}, ", "))}
+		return usageError{fmt.Sprintf("unknown evaluation %q: want %s", pos[0], strings.Join([]string{"summarize", "qmsum", "retrieval", "qa"}, ", "))}
 	}
 	return nil
 }

@@ -20,7 +20,7 @@ Usage:
   transcept serve                      run the HTTP API and the pipeline in one process
   transcept summarize FILE             print a bullet summary of a transcript
   transcept ask FILE "QUESTION"        answer a question from a transcript, with citations
-  transcept eval summarize|qmsum|retrieval
+  transcept eval summarize|qmsum|retrieval|qa
                                        score the engines on the evaluation data
   transcept config                     list every setting, its value and default
   transcept version

@@ -35,7 +35,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARIZER", "extractive", "summary engine: `extractive` (embedded) or `bart` (ONNX model)", false},
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
 	{"TRANSCEPT_CHUNK_TOKENS", "512", "window size in tokens for summarisation chunks", false},
-	{"TRANSCEPT_QA_MIN_COVERAGE", "0.5", "share of a question's term weight the best passage must hold, else \"not covered\"", false},
+	{"TRANSCEPT_QA_MIN_COVERAGE", "0.6", "share of a question's term weight the best passage must hold (0.2 when two or more question terms meet there), else the answer is \"This lecture does not cover that.\"", false},
 	{"TRANSCEPT_MAX_UPLOAD_BYTES", "52428800", "largest accepted upload or request body in bytes (50 MiB)", false},
 	{"TRANSCEPT_WORKERS", "2", "pipeline stages run at once in `transcept serve`", false},
 	{"TRANSCEPT_LOG_LEVEL", "info", "log level: debug, info, warn, error", false},

@@ -232,3 +232,63 @@ func Retrieval(meetings []eval.QMSumMeeting, k int) Recall {
 	}
 	return r
 }
+
+// OffTopic are questions no lecture in the evaluation data covers.
+var OffTopic = []string{
+	"What is the boiling point of liquid nitrogen?",
+	"Who won the football world cup in 1998?",
+	"How do I bake sourdough bread?",
+	"What is the capital of Australia?",
+	"Explain the causes of the French Revolution.",
+	"What is the airspeed velocity of an unladen swallow?",
+	"How many moons does Jupiter have?",
+	"Who wrote Pride and Prejudice?",
+	"What is the recommended dose of ibuprofen for adults?",
+	"How does photosynthesis convert sunlight into sugar?",
+	"What are the rules of cricket?",
+	"Which vaccines are required for travel to Brazil?",
+	"Summarize the plot of Hamlet.",
+	"What is the tallest mountain in Africa?",
+	"How do volcanoes form?",
+	"What did the group decide about the wedding venue?",
+	"What is the exchange rate between yen and euro?",
+	"How do you change a car tyre?",
+	"What is the chemical formula of table salt?",
+	"Who painted the Mona Lisa?",
+}
+
+// Coverage is how the answerer separates questions a lecture covers from
+// questions it does not.
+type Coverage struct {
+	Specific, SpecificCovered int // QMSum specific queries, on their own meeting
+	OffTopic, OffTopicCovered int // OffTopic questions, on every meeting
+}
+
+// AnswerCoverage asks every meeting its own specific queries and the off-topic list.
+func AnswerCoverage(ctx context.Context, meetings []eval.QMSumMeeting, a *retrieval.Answerer) (Coverage, error) {
+	var c Coverage
+	for _, m := range meetings {
+		ix := retrieval.NewIndex("", text.Sentences(QMSumTranscript(m)))
+		for _, q := range m.Specific {
+			ans, err := a.Answer(ctx, ix, q.Query)
+			if err != nil {
+				return c, err
+			}
+			c.Specific++
+			if ans.Covered {
+				c.SpecificCovered++
+			}
+		}
+		for _, q := range OffTopic {
+			ans, err := a.Answer(ctx, ix, q)
+			if err != nil {
+				return c, err
+			}
+			c.OffTopic++
+			if ans.Covered {
+				c.OffTopicCovered++
+			}
+		}
+	}
+	return c, nil
+}

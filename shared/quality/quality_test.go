@@ -8,6 +8,7 @@ import (
 
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
+	"github.com/transcept/transcept/shared/retrieval"
 )
 
 func dataDir(t testing.TB) string {
@@ -75,5 +76,24 @@ func TestRetrievalRecall(t *testing.T) {
 	t.Logf("BM25 recall@5 over %d queries: turn recall %.3f, hit rate %.3f", r.Queries, r.TurnRecall, r.HitRate)
 	if r.HitRate < 0.5 {
 		t.Errorf("hit rate %.3f: retrieval finds the relevant turns for under half the queries", r.HitRate)
+	}
+}
+
+func TestAnswerCoverage(t *testing.T) {
+	d := dataDir(t)
+	ms, err := eval.LoadQMSum(filepath.Join(d, "qmsum", "ALL", "val"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := AnswerCoverage(context.Background(), ms, retrieval.NewAnswerer())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("QMSum specific queries answered: %d/%d; off-topic answered: %d/%d", c.SpecificCovered, c.Specific, c.OffTopicCovered, c.OffTopic)
+	if float64(c.SpecificCovered) < 0.65*float64(c.Specific) {
+		t.Errorf("only %d/%d of the meetings' own questions answered", c.SpecificCovered, c.Specific)
+	}
+	if float64(c.OffTopicCovered) > 0.01*float64(c.OffTopic) {
+		t.Errorf("%d/%d off-topic questions answered instead of \"not covered\"", c.OffTopicCovered, c.OffTopic)
 	}
 }

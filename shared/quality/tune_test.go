@@ -9,6 +9,8 @@ import (
 
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
+	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/shared/text"
 )
 
 func TestTune(t *testing.T) {
@@ -37,6 +39,40 @@ func TestTune(t *testing.T) {
 					fmt.Println(line)
 				}
 			}
+		}
+	}
+}
+
+func TestTuneCoverage(t *testing.T) {
+	if os.Getenv("TUNE") == "" {
+		t.Skip("set TUNE=1")
+	}
+	ms, _ := eval.LoadQMSum(filepath.Join(dataDir(t), "qmsum", "ALL", "val"))
+	for _, mc := range []float64{0.1, 0.2, 0.3} {
+		a := retrieval.NewAnswerer()
+		a.PartialCoverage = mc
+		c, _ := AnswerCoverage(context.Background(), ms, a)
+		fmt.Printf("min=%.1f specific %d/%d offtopic %d/%d\n", mc, c.SpecificCovered, c.Specific, c.OffTopicCovered, c.OffTopic)
+	}
+}
+
+func TestDumpSignals(t *testing.T) {
+	if os.Getenv("TUNE") == "" {
+		t.Skip("set TUNE=1")
+	}
+	ms, _ := eval.LoadQMSum(filepath.Join(dataDir(t), "qmsum", "ALL", "val"))
+	a := retrieval.NewAnswerer()
+	f, _ := os.Create("/tmp/signals.tsv")
+	defer f.Close()
+	for _, m := range ms {
+		ix := retrieval.NewIndex("", text.Sentences(QMSumTranscript(m)))
+		for _, q := range m.Specific {
+			c, n := a.Signals(ix, q.Query)
+			fmt.Fprintf(f, "1\t%.3f\t%d\t%s\n", c, n, q.Query)
+		}
+		for _, q := range OffTopic {
+			c, n := a.Signals(ix, q)
+			fmt.Fprintf(f, "0\t%.3f\t%d\t%s\n", c, n, q)
 		}
 	}
 }

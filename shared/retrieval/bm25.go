@@ -6,6 +6,7 @@ package retrieval
 import (
 	"math"
 	"sort"
+	"strings"
 
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/text"
@@ -104,13 +105,26 @@ func (ix *Index) idf(id int32) float64 {
 	return math.Max(math.Log(1+(n-df+0.5)/(df+0.5)), 0.01)
 }
 
+// questionWords ask about a lecture rather than name its content
+// ("Summarize the discussion about X", "What did the group decide on Y?").
+var questionWords = func() map[string]bool {
+	m := map[string]bool{}
+	for _, w := range strings.Fields(`summarize summarise summary discussion discuss discussed talk talked say said mention mentioned
+		describe description explain explained think thought opinion conclude concluded conclusion agree agreed decide decided
+		decision group meeting lecture class general please tell happen happened idea ideas point points view views
+		contribute contributed propose proposed suggest suggested according reason reasons`) {
+		m[text.Stem(w)] = true
+	}
+	return m
+}()
+
 // query maps question text to known term ids, and reports the idf mass of
 // the terms the lecture never uses (they count against coverage).
 func (ix *Index) query(q string) (ids []int32, unknownMass float64) {
 	seen := map[string]bool{}
 	maxIDF := math.Log(1 + (float64(len(ix.Passages))+0.5)/0.5)
 	for _, t := range text.Terms(q) {
-		if seen[t] {
+		if seen[t] || questionWords[t] {
 			continue
 		}
 		seen[t] = true
