@@ -17,7 +17,7 @@ import (
 const evalHelp = `Usage: transcept eval summarize|qmsum|retrieval|qa [options]
 
 Scores the embedded engines on the evaluation data (../shared/data beside the
-repository, or --data DIR, or TRANSCEPT_DATA_DIR) with the same ROUGE code
+repository, or --data DIR, or TRANSCEPT_EVAL_DATA) with the same ROUGE code
 (Google rouge-score semantics) for every system, side by side:
 
   summarize   SummEval-100 (CNN/DailyMail): ours beside LEAD-3 (M0),
@@ -31,7 +31,7 @@ repository, or --data DIR, or TRANSCEPT_DATA_DIR) with the same ROUGE code
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval", evalHelp, stderr)
-	data := fs.String("data", "", "evaluation data folder (default: TRANSCEPT_DATA_DIR or ../shared/data)")
+	data := fs.String("data", "", "evaluation data folder (default: TRANSCEPT_EVAL_DATA or ../shared/data)")
 	k := fs.Int("k", 5, "passages retrieved per query (retrieval)")
 	pos, err := parse(fs, args)
 	if err != nil {

@@ -12,13 +12,13 @@ import (
 	"strings"
 )
 
-// DataDir returns the shared evaluation data folder: $TRANSCEPT_DATA_DIR when
+// DataDir returns the shared evaluation data folder: $TRANSCEPT_EVAL_DATA when
 // set, otherwise shared/data beside the module root (the module root is the
 // nearest folder at or above the working directory holding go.mod; the data
 // is filepath.Join(moduleRoot, "..", "shared", "data")). It returns "" when
 // no such folder exists.
 func DataDir() string {
-	if d := os.Getenv("TRANSCEPT_DATA_DIR"); d != "" {
+	if d := os.Getenv("TRANSCEPT_EVAL_DATA"); d != "" {
 		return d
 	}
 	wd, err := os.Getwd()

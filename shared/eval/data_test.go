@@ -6,27 +6,38 @@ import (
 	"testing"
 )
 
+// skipNoData skips a test that needs the evaluation data, or fails it when
+// TRANSCEPT_REQUIRE_SERVICES=1 (CI), where nothing may skip.
+func skipNoData(t testing.TB) {
+	t.Helper()
+	msg := "shared data folder not found (set TRANSCEPT_EVAL_DATA or place it at ../shared/data beside the module root)"
+	if os.Getenv("TRANSCEPT_REQUIRE_SERVICES") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
+
 func dataDirOrSkip(t *testing.T) string {
 	t.Helper()
 	dir := DataDir()
 	if dir == "" {
-		t.Skip("shared data folder not found (set TRANSCEPT_DATA_DIR or place it at ../shared/data beside the module root)")
+		skipNoData(t)
 	}
 	return dir
 }
 
 func TestDataDirEnv(t *testing.T) {
-	t.Setenv("TRANSCEPT_DATA_DIR", "/some/where")
+	t.Setenv("TRANSCEPT_EVAL_DATA", "/some/where")
 	if got := DataDir(); got != "/some/where" {
-		t.Fatalf("DataDir() = %q with TRANSCEPT_DATA_DIR set", got)
+		t.Fatalf("DataDir() = %q with TRANSCEPT_EVAL_DATA set", got)
 	}
 }
 
 func TestDataDirWalksUp(t *testing.T) {
-	t.Setenv("TRANSCEPT_DATA_DIR", "")
+	t.Setenv("TRANSCEPT_EVAL_DATA", "")
 	dir := DataDir()
 	if dir == "" {
-		t.Skip("shared data folder not found beside the module root")
+		skipNoData(t)
 	}
 	if _, err := os.Stat(filepath.Join(dir, "README.md")); err != nil {
 		t.Errorf("DataDir() = %q has no README.md: %v", dir, err)

@@ -209,7 +209,7 @@ func TestMeanRouge(t *testing.T) {
 func loadSummEvalOrSkip(t testing.TB) []SummEvalItem {
 	dir := DataDir()
 	if dir == "" {
-		t.Skip("shared data folder not found (set TRANSCEPT_DATA_DIR or place it at ../shared/data beside the module root)")
+		skipNoData(t)
 	}
 	path := filepath.Join(dir, "summeval", "summeval100.jsonl")
 	if _, err := os.Stat(path); err != nil {

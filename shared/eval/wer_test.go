@@ -74,7 +74,7 @@ func TestCorpusWER(t *testing.T) {
 func TestWERRealTranscripts(t *testing.T) {
 	dir := DataDir()
 	if dir == "" {
-		t.Skip("shared data folder not found (set TRANSCEPT_DATA_DIR or place it at ../shared/data beside the module root)")
+		skipNoData(t)
 	}
 	paths, _ := filepath.Glob(filepath.Join(dir, "audio", "*.txt"))
 	if len(paths) == 0 {
