@@ -35,8 +35,25 @@ type SummarizeResponse struct {
 }
 
 func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
+	mt, _, err := mediaType(r)
+	if err != nil {
+		return err
+	}
+	body, err := s.readBody(w, r)
+	if err != nil {
+		return err
+	}
+	// Identical requests get identical answers: a repeated body is served
+	// from the cache before any decoding, the hot path of a popular lecture.
+	key := s.Svc.CacheKey("summary:req", []byte(mt), body)
+	if b, ok := s.Svc.CacheGet(r.Context(), key); ok {
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Transcept-Cache", "hit")
+		_, err := w.Write(b)
+		return err
+	}
 	var req SummarizeRequest
-	if err := s.decodeTextOrJSON(w, r, &req.Text, &req); err != nil {
+	if err := decodeTextOrJSON(mt, body, &req.Text, &req); err != nil {
 		return err
 	}
 	if req.Ratio < 0 || req.Ratio > 1 {
@@ -45,11 +62,14 @@ func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
 	if req.MaxWords < 0 {
 		return lecture.Errorf(lecture.EINVALID, "\"max_words\" must be positive")
 	}
-	tr, err := transcriptFromText(req.Text, req.Format)
+	if strings.TrimSpace(req.Text) == "" {
+		return lecture.Errorf(lecture.EINVALID, "\"text\" is empty: send the lecture transcript in it")
+	}
+	format, err := transcript.ParseFormat(req.Format)
 	if err != nil {
 		return err
 	}
-	sum, cached, err := s.Svc.Summarize(r.Context(), tr, lecture.SummarizeOptions{Ratio: req.Ratio, MaxWords: req.MaxWords})
+	sum, cached, err := s.Svc.SummarizeText(r.Context(), req.Text, format, lecture.SummarizeOptions{Ratio: req.Ratio, MaxWords: req.MaxWords})
 	if err != nil {
 		return err
 	}
@@ -58,6 +78,11 @@ func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
 	for _, b := range sum.Bullets {
 		resp.Bullets = append(resp.Bullets, b.Text)
 		resp.Spans = append(resp.Spans, b.Span)
+	}
+	hit := resp
+	hit.Cached = true
+	if b, err := json.Marshal(hit); err == nil {
+		s.Svc.CacheSet(r.Context(), key, append(b, '\n'))
 	}
 	return writeJSON(w, http.StatusOK, resp)
 }
@@ -247,15 +272,7 @@ func (s *Server) getTranscript(w http.ResponseWriter, r *http.Request) error {
 }
 
 // decodeTextOrJSON accepts a JSON body into v, or a text/plain body as the text.
-func (s *Server) decodeTextOrJSON(w http.ResponseWriter, r *http.Request, textField *string, v any) error {
-	mt, _, err := mediaType(r)
-	if err != nil {
-		return err
-	}
-	b, err := s.readBody(w, r)
-	if err != nil {
-		return err
-	}
+func decodeTextOrJSON(mt string, b []byte, textField *string, v any) error {
 	switch mt {
 	case "application/json", "":
 		if mt == "" && !json.Valid(b) {

@@ -147,6 +147,38 @@ func (s *Service) Summarize(ctx context.Context, tr *lecture.Transcript, opts le
 	return v.(*lecture.Summary), false, nil
 }
 
+// SummarizeText summarises a transcript given as text in any format. A
+// request seen before is answered from the cache by a key over the raw text,
+// before any parsing: the hot path of a cached summary is one hash and one
+// cache read.
+func (s *Service) SummarizeText(ctx context.Context, raw string, format transcript.Format, opts lecture.SummarizeOptions) (*lecture.Summary, bool, error) {
+	if opts.Ratio == 0 && opts.MaxWords == 0 {
+		opts.Ratio = s.Ratio
+	}
+	h := sha256.New()
+	fmt.Fprintf(h, "raw1\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00", s.Summarizer.Name(), s.Summarizer.Model(),
+		strconv.FormatFloat(opts.Ratio, 'g', -1, 64), opts.MaxWords, s.ChunkTokens, format)
+	io.WriteString(h, raw)
+	rawKey := "summary:raw:" + hex.EncodeToString(h.Sum(nil))
+	if b, ok := s.cacheGet(ctx, rawKey); ok {
+		var out lecture.Summary
+		if json.Unmarshal(b, &out) == nil {
+			return &out, true, nil
+		}
+	}
+	tr, err := ParseTranscript([]byte(raw), "", format)
+	if err != nil {
+		return nil, false, err
+	}
+	sum, cached, err := s.Summarize(ctx, tr, opts)
+	if err == nil {
+		if b, err := json.Marshal(sum); err == nil {
+			s.cacheSet(ctx, rawKey, b)
+		}
+	}
+	return sum, cached, err
+}
+
 // summaryKey covers engine, model, parameters and the normalised text.
 func (s *Service) summaryKey(sents []lecture.Sentence, opts lecture.SummarizeOptions) string {
 	h := sha256.New()
@@ -157,6 +189,25 @@ func (s *Service) summaryKey(sents []lecture.Sentence, opts lecture.SummarizeOpt
 	}
 	return "summary:" + hex.EncodeToString(h.Sum(nil))
 }
+
+// CacheKey derives a cache key for a request from the engine's identity,
+// the default parameters and the request's own bytes.
+func (s *Service) CacheKey(kind string, parts ...[]byte) string {
+	h := sha256.New()
+	fmt.Fprintf(h, "%s\x00%s\x00%s\x00%g\x00%d\x00", kind, s.Summarizer.Name(), s.Summarizer.Model(), s.Ratio, s.ChunkTokens)
+	for _, p := range parts {
+		fmt.Fprintf(h, "%d\x00", len(p))
+		h.Write(p)
+	}
+	return kind + ":" + hex.EncodeToString(h.Sum(nil))
+}
+
+// CacheGet and CacheSet use the summary cache for whole responses, with
+// the same metrics and the same tolerance of an unavailable cache.
+func (s *Service) CacheGet(ctx context.Context, key string) ([]byte, bool) {
+	return s.cacheGet(ctx, key)
+}
+func (s *Service) CacheSet(ctx context.Context, key string, b []byte) { s.cacheSet(ctx, key, b) }
 
 func (s *Service) cacheGet(ctx context.Context, key string) ([]byte, bool) {
 	if s.Cache == nil {
