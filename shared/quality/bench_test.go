@@ -25,6 +25,7 @@ func academicMeeting(b *testing.B) eval.QMSumMeeting {
 func BenchmarkExtractiveSummary(b *testing.B) {
 	tr := QMSumTranscript(academicMeeting(b))
 	sm := extractive.New()
+	b.ReportMetric(float64(text.WordCount(tr.Text())), "words")
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := sm.Summarize(context.Background(), text.Sentences(tr), lecture.SummarizeOptions{}); err != nil {

@@ -1,0 +1,58 @@
+# Transcept: lecture recordings and transcripts into summaries and cited answers.
+# `make help` lists the targets.
+
+GO        ?= go
+BIN       ?= bin/transcept
+ADDR      ?= 127.0.0.1:8080
+TOOLS_DIR ?= $(or $(TRANSCEPT_TOOLS_DIR),$(HOME)/.cache/transcept-bin)
+export PATH := $(TOOLS_DIR):$(PATH)
+
+.DEFAULT_GOAL := help
+.PHONY: help build run test test-go test-race vet fmt tools minio bench eval clean
+
+help: ## List the targets
+	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
+
+build: ## Build the transcept binary into bin/
+	$(GO) build -o $(BIN) ./cmd/transcept
+
+run: build ## Run the whole suite locally (transcept serve) on embedded defaults
+	@echo "Try: curl -s $(ADDR)/summarize -H 'Content-Type: application/json' -d '{\"text\": \"...\"}'"
+	TRANSCEPT_ADDR=$(ADDR) ./$(BIN) serve
+
+test: tools vet test-go tf-validate ## Install test services if needed, vet, run every test (Redis, MinIO, terraform)
+
+test-go: ## Run the Go tests (set TRANSCEPT_REQUIRE_SERVICES=1 to fail instead of skip when a service is missing)
+	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /tests/terraform)
+
+test-race: ## Run the Go tests with the race detector
+	$(GO) test -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v /tests/terraform)
+
+vet: ## gofmt check and go vet
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); if [ -n "$$out" ]; then echo "gofmt needed: $$out"; exit 1; fi
+	$(GO) vet ./...
+
+fmt: ## Format the Go code
+	gofmt -w $$(git ls-files '*.go')
+
+tools: ## Install redis-server, ffmpeg, shellcheck (apt, as root) and build MinIO into the tools cache
+	@bash .ci/tools.sh
+
+minio: tools ## Build the MinIO server binary used by the tests (cached)
+
+bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize hot path, and a loopback load test with Redis
+	$(GO) test -run '^$$' -bench . -benchtime 50x -cpu 1 ./shared/quality/
+	$(GO) test -run '^$$' -bench . -benchtime 500x ./shared/api/
+	bash tests/bench.sh
+	BODY=small bash tests/bench.sh
+
+eval: build ## Score the embedded engines on SummEval, QMSum and retrieval (needs ../shared/data)
+	./$(BIN) eval summarize
+	./$(BIN) eval qmsum
+	./$(BIN) eval retrieval
+	./$(BIN) eval qa
+
+clean: ## Remove build outputs and the local data folder
+	rm -rf bin data
+
+include terraform/Makefile.mk
