@@ -34,11 +34,11 @@ tf-apply: ## Apply the saved plan (make tf-plan first); prints the next steps
 	$(TF) -chdir=$(TF_DIR) apply -input=false tfplan
 	@$(TF) -chdir=$(TF_DIR) output -raw next_steps
 
-tf-destroy: ## Destroy the cluster (the lease stays: make gpu-lease ARGS=delete)
+tf-destroy: ## Destroy the cluster (the lease stays: make gpu-lease LEASE_ACTION=delete)
 	$(TF) -chdir=$(TF_DIR) destroy
 
 tf-kubeconfig: ## Fetch the cluster's kubeconfig into ./kubeconfig-<name_prefix>.yaml
 	@$(TF) -chdir=$(TF_DIR) output -raw kubeconfig_command | sh -x
 
-gpu-lease: ## Reserve GPU hosts with a Blazar lease and write terraform/lease.auto.tfvars (ARGS=status|extend|delete)
-	$(TF_DIR)/scripts/gpu-lease.sh $(ARGS)
+gpu-lease: ## Reserve GPU hosts with a Blazar lease and write terraform/lease.auto.tfvars (LEASE_ACTION=status|extend|delete|tfvars)
+	$(TF_DIR)/scripts/gpu-lease.sh $(LEASE_ACTION)

@@ -70,6 +70,6 @@ output "next_steps" {
     4. Find the functions' URLs (http://<service>.<namespace>.${local.knative_domain}) and try one:
          kubectl get ksvc -A
          curl -sS http://<service>.<namespace>.${local.knative_domain}/summarize -d '{"text":"..."}'
-    5. Before the lease ends: terraform destroy, then make gpu-lease ARGS=delete.
+    5. Before the lease ends: terraform destroy, then make gpu-lease LEASE_ACTION=delete.
   EOT
 }

@@ -98,6 +98,7 @@ func checkCloudInit(t *testing.T, rendered map[string]string, want cloudInitWant
 			if n := base64.StdEncoding.EncodedLen(len(ud)); n > 65535 {
 				t.Errorf("user data is %d bytes base64-encoded; Nova's limit is 65535", n)
 			}
+			cloudInitSchema(t, ud)
 			var cc cloudConfig
 			dec := yaml.NewDecoder(strings.NewReader(ud))
 			dec.KnownFields(true)
@@ -160,6 +161,24 @@ func checkCloudInit(t *testing.T, rendered map[string]string, want cloudInitWant
 			}
 			checkManifests(t, &cc)
 		})
+	}
+}
+
+// cloudInitSchema validates against cloud-init's own JSON schema when the
+// cloud-init package is installed (Debian: apt-get install cloud-init).
+func cloudInitSchema(t *testing.T, ud string) {
+	t.Helper()
+	bin, err := exec.LookPath("cloud-init")
+	if err != nil {
+		t.Log("cloud-init not installed: schema check skipped (YAML structure still checked)")
+		return
+	}
+	f := filepath.Join(t.TempDir(), "user-data.yaml")
+	if err := os.WriteFile(f, []byte(ud), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if out, err := exec.Command(bin, "schema", "-c", f).CombinedOutput(); err != nil {
+		t.Errorf("cloud-init schema: %v\n%s", err, out)
 	}
 }
 

@@ -335,3 +335,20 @@ func TestPlanRefusesBareMetalWithoutReservation(t *testing.T) {
 		t.Fatalf("plan without a reservation on CHI@UC: err = %v, want the reservation precondition", err)
 	}
 }
+
+// The offline assertion means something only if the probe sees a provider
+// that does authenticate: with delayed_auth off, the plan must reach it (and
+// fail, since it answers nothing).
+func TestPlanProbeSeesEagerAuthentication(t *testing.T) {
+	tl := requireTools(t)
+	w := newWorkspace(t, tl)
+	w.env = append(w.env, "OS_DELAYED_AUTH=false")
+	varFile := w.writeVars("eager", withVars(map[string]any{"gpu_reservation_id": "gpu-res-1111"}))
+	_, err := w.tofu("", "plan", "-input=false", "-lock=false", "-no-color", "-var-file="+varFile)
+	if err == nil {
+		t.Fatal("plan with eager authentication against a silent identity endpoint succeeded")
+	}
+	if w.probe.conns.Load() == 0 {
+		t.Fatalf("the probe saw no connection from an authenticating provider: %v", err)
+	}
+}
