@@ -4,13 +4,13 @@
 
 resource "openstack_networking_network_v2" "cluster" {
   count          = var.create_network ? 1 : 0
-  name           = "${var.name_prefix}-${var.network_name}"
+  name           = var.network_name
   admin_state_up = true
 }
 
 resource "openstack_networking_subnet_v2" "cluster" {
   count           = var.create_network ? 1 : 0
-  name            = "${var.name_prefix}-${var.network_name}-subnet"
+  name            = "${var.network_name}-subnet"
   network_id      = openstack_networking_network_v2.cluster[0].id
   cidr            = var.subnet_cidr
   ip_version      = 4

@@ -126,6 +126,15 @@ func TestGPULeaseScript(t *testing.T) {
 		t.Errorf("lease created %d times, want once", n)
 	}
 
+	// What the script writes is what the configuration takes.
+	t.Run("plans", func(t *testing.T) {
+		w := newWorkspace(t, requireTools(t))
+		w.mustTofu("", "plan", "-input=false", "-lock=false", "-no-color", "-var-file="+tfvars)
+		if n := w.probe.conns.Load(); n != 0 {
+			t.Errorf("plan reached the identity endpoint %d times", n)
+		}
+	})
+
 	// DRY_RUN prints the change instead of making it.
 	cmd := exec.Command(script, "delete")
 	cmd.Env = append(os.Environ(), "PATH="+bin+":"+os.Getenv("PATH"), "FAKE_DIR="+dir, "OS_AUTH_URL=http://127.0.0.1:9/v3", "LEASE_NAME=transcept-test", "DRY_RUN=1")
