@@ -55,6 +55,13 @@ install_serving() {
 	apply_url "$(release knative-extensions/net-kourier kourier.yaml)"
 	retry kubectl -n knative-serving patch configmap/config-network --type merge \
 		-p '{"data":{"ingress-class":"kourier.ingress.networking.knative.dev"}}'
+	# GPU stages need node selectors, tolerations and the nvidia RuntimeClass in
+	# their pod specs (infra/ sets these too; patching keeps other keys).
+	retry kubectl -n knative-serving patch configmap/config-features --type merge -p '{"data":{
+		"kubernetes.podspec-nodeselector":"enabled",
+		"kubernetes.podspec-tolerations":"enabled",
+		"kubernetes.podspec-affinity":"enabled",
+		"kubernetes.podspec-runtimeclassname":"enabled"}}'
 	local pub
 	pub=$(curl -fsS --max-time 5 "$METADATA_URL/public-ipv4" 2>/dev/null || true)
 	if [[ "$pub" =~ ^[0-9]+\.[0-9]+\.[0-9]+\.[0-9]+$ ]]; then
