@@ -23,6 +23,9 @@ const (
 	LectureFailed   = "transcept.lecture.failed"
 )
 
+// Types lists every event type the pipeline emits.
+var Types = []string{LectureUploaded, TranscriptReady, ChunksReady, SummaryReady, IndexReady, LectureFailed}
+
 // Source is the CloudEvents source of the events Transcept emits.
 const Source = "/transcept/pipeline"
 
