@@ -68,8 +68,9 @@ type Chunks struct {
 
 // SummaryArtifact is summary.json: the summary and the content it summarises.
 type SummaryArtifact struct {
-	LectureID   string `json:"lecture_id"`
-	ContentHash string `json:"content_hash"`
+	LectureID    string `json:"lecture_id"`
+	ContentHash  string `json:"content_hash"`
+	ModelVersion string `json:"model_version"` // engine[:model] that wrote it
 	*lecture.Summary
 }
 

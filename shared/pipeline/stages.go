@@ -132,7 +132,7 @@ func (s *Service) HandleTranscript(ctx context.Context, e events.Event) (out []e
 func (s *Service) HandleChunksSummarize(ctx context.Context, e events.Event) ([]events.Event, error) {
 	id := e.Data.LectureID
 	var have SummaryArtifact
-	if s.getJSON(ctx, id, ArtifactSummary, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Summary != nil && have.Engine == s.Summarizer.Name() && have.Model == s.Summarizer.Model() {
+	if s.getJSON(ctx, id, ArtifactSummary, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Summary != nil && have.ModelVersion == modelVersion(s.Summarizer) {
 		return []events.Event{s.next(events.SummaryReady, e, ArtifactSummary)}, nil
 	}
 	var tr lecture.Transcript
@@ -143,7 +143,7 @@ func (s *Service) HandleChunksSummarize(ctx context.Context, e events.Event) ([]
 	if err != nil {
 		return nil, err
 	}
-	if err := s.putJSON(ctx, id, ArtifactSummary, SummaryArtifact{LectureID: id, ContentHash: e.Data.ContentHash, Summary: sum}); err != nil {
+	if err := s.putJSON(ctx, id, ArtifactSummary, SummaryArtifact{LectureID: id, ContentHash: e.Data.ContentHash, ModelVersion: modelVersion(s.Summarizer), Summary: sum}); err != nil {
 		return nil, err
 	}
 	ev := s.next(events.SummaryReady, e, ArtifactSummary)

@@ -17,6 +17,14 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 )
 
+// The client library prints each failed dial to stderr; those failures
+// reach callers as EUNAVAILABLE errors, which are logged and counted there.
+func init() { goredis.SetLogger(quiet{}) }
+
+type quiet struct{}
+
+func (quiet) Printf(context.Context, string, ...any) {}
+
 // KeyPrefix is put before every key.
 const KeyPrefix = "transcept:"
 

@@ -1,0 +1,178 @@
+package pipeline_test
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus/testutil"
+
+	"github.com/transcept/transcept/shared/cache/mem"
+	"github.com/transcept/transcept/shared/cache/redis"
+	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/extractive"
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
+	"github.com/transcept/transcept/shared/pipeline"
+	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/shared/store/fs"
+	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/shared/transcript"
+)
+
+// countingSummarizer counts calls and takes a while, so that concurrent
+// identical requests overlap.
+type countingSummarizer struct {
+	calls atomic.Int64
+	inner *extractive.Summarizer
+}
+
+func (c *countingSummarizer) Name() string  { return "counting" }
+func (c *countingSummarizer) Model() string { return "v1" }
+func (c *countingSummarizer) Summarize(ctx context.Context, s []lecture.Sentence, o lecture.SummarizeOptions) (*lecture.Summary, error) {
+	c.calls.Add(1)
+	time.Sleep(50 * time.Millisecond)
+	return c.inner.Summarize(ctx, s, o)
+}
+
+// countingStore counts Puts.
+type countingStore struct {
+	lecture.ObjectStore
+	puts atomic.Int64
+}
+
+func (c *countingStore) Put(ctx context.Context, b, k string, r io.Reader, n int64, ct string) error {
+	c.puts.Add(1)
+	return c.ObjectStore.Put(ctx, b, k, r, n, ct)
+}
+
+func newService(t *testing.T, cache lecture.Cache) (*pipeline.Service, *countingSummarizer, *countingStore) {
+	st, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs := &countingStore{ObjectStore: st}
+	sm := &countingSummarizer{inner: extractive.New()}
+	return &pipeline.Service{Store: cs, Cache: cache, Summarizer: sm, Answerer: retrieval.NewAnswerer(), Metrics: metrics.New(),
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil)), ChunkTokens: 512, Ratio: 0.3, CacheTTL: time.Hour}, sm, cs
+}
+
+const lectureText = "Prof: Entropy of an isolated system never decreases.\nProf: Heat engines reject heat to a cold reservoir.\nProf: The Carnot efficiency depends on reservoir temperatures only.\n"
+
+func parse(t *testing.T) *lecture.Transcript {
+	tr, err := transcript.Parse([]byte(lectureText), transcript.Auto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tr
+}
+
+func TestConcurrentIdenticalRequestsComputeOnce(t *testing.T) {
+	svc, sm, _ := newService(t, mem.New(1<<20))
+	tr := parse(t)
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, _, err := svc.Summarize(context.Background(), tr, lecture.SummarizeOptions{}); err != nil {
+				t.Error(err)
+			}
+		}()
+	}
+	wg.Wait()
+	if n := sm.calls.Load(); n != 1 {
+		t.Errorf("summariser ran %d times for 20 identical concurrent requests", n)
+	}
+	// A different parameter is a different key.
+	if _, cached, _ := svc.Summarize(context.Background(), tr, lecture.SummarizeOptions{Ratio: 0.5}); cached || sm.calls.Load() != 2 {
+		t.Errorf("ratio 0.5 served from the 0.3 entry")
+	}
+}
+
+func TestRedisDownStillServes(t *testing.T) {
+	rd := testsvc.StartRedis(t)
+	rc, err := redis.New(rd.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	svc, sm, _ := newService(t, rc)
+	tr := parse(t)
+	if _, _, err := svc.Summarize(context.Background(), tr, lecture.SummarizeOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, cached, err := svc.Summarize(context.Background(), tr, lecture.SummarizeOptions{}); err != nil || !cached {
+		t.Fatalf("second request not a Redis hit: cached=%v err=%v", cached, err)
+	}
+	rd.Stop()
+	start := time.Now()
+	sum, cached, err := svc.Summarize(context.Background(), tr, lecture.SummarizeOptions{})
+	if err != nil || cached || len(sum.Bullets) == 0 {
+		t.Fatalf("with Redis down: %v cached=%v", err, cached)
+	}
+	if d := time.Since(start); d > 2*time.Second {
+		t.Errorf("a dead Redis slowed the request to %v", d)
+	}
+	if n := testutil.ToFloat64(svc.Metrics.Cache.WithLabelValues("redis", "error")); n < 2 {
+		t.Errorf("cache errors counted: %v, want the failed get and set", n)
+	}
+	if sm.calls.Load() != 2 {
+		t.Errorf("summariser calls %d", sm.calls.Load())
+	}
+}
+
+func TestRedeliveredEventsDoNoSecondWork(t *testing.T) {
+	svc, sm, cs := newService(t, mem.New(1<<20))
+	ctx := context.Background()
+	_, ev, err := svc.CreateLecture(ctx, pipeline.Upload{Name: "thermo.txt", Data: []byte(lectureText)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(e events.Event, h func(context.Context, events.Event) ([]events.Event, error)) events.Event {
+		out, err := h(ctx, e)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("%s: %v %v", e.Type, out, err)
+		}
+		return out[0]
+	}
+	tev := run(ev, svc.HandleUploaded)
+	cev := run(tev, svc.HandleTranscript)
+	run(cev, svc.HandleChunksSummarize)
+	run(cev, svc.HandleChunksIndex)
+	puts, calls := cs.puts.Load(), sm.calls.Load()
+	// Knative redelivers every event: nothing is written or computed again.
+	run(ev, svc.HandleUploaded)
+	run(tev, svc.HandleTranscript)
+	run(cev, svc.HandleChunksSummarize)
+	run(cev, svc.HandleChunksIndex)
+	if cs.puts.Load() != puts || sm.calls.Load() != calls {
+		t.Errorf("redelivery wrote %d objects and ran the summariser %d times more", cs.puts.Load()-puts, sm.calls.Load()-calls)
+	}
+	l, err := svc.Lecture(ctx, ev.Data.LectureID)
+	if err != nil || l.Status != lecture.StatusReady {
+		t.Fatalf("status %+v %v", l, err)
+	}
+	a, err := svc.Ask(ctx, ev.Data.LectureID, "What does the Carnot efficiency depend on?")
+	if err != nil || !a.Covered || !strings.Contains(a.Text, "temperatures") {
+		t.Errorf("answer %+v %v", a, err)
+	}
+}
+
+func TestStillProcessingIsAConflict(t *testing.T) {
+	svc, _, _ := newService(t, mem.New(1<<20))
+	_, ev, err := svc.CreateLecture(context.Background(), pipeline.Upload{Name: "x.txt", Data: []byte(lectureText)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.Ask(context.Background(), ev.Data.LectureID, "entropy?"); lecture.ErrorCode(err) != lecture.ECONFLICT {
+		t.Errorf("want ECONFLICT before the index exists, got %v", err)
+	}
+	if _, err := svc.LectureSummary(context.Background(), ev.Data.LectureID); lecture.ErrorCode(err) != lecture.ECONFLICT {
+		t.Errorf("want ECONFLICT before the summary exists, got %v", err)
+	}
+}
