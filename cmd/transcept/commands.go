@@ -39,9 +39,9 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
-				return nil, usageError{}
+				return nil, usageError{help: true}
 			}
-			return nil, usageError{err.Error()}
+			return nil, usageError{msg: err.Error()}
 		}
 		args = fs.Args()
 		if len(args) == 0 {
@@ -128,13 +128,13 @@ func cmdSummarize(ctx context.Context, args []string, stdin io.Reader, stdout, s
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"give exactly one FILE (or - for standard input); see --help"}
+		return usageError{msg: "give exactly one FILE (or - for standard input); see --help"}
 	}
 	if *ratio < 0 || *ratio > 1 {
-		return usageError{"--ratio must be between 0 and 1"}
+		return usageError{msg: "--ratio must be between 0 and 1"}
 	}
 	if *format != "md" && *format != "text" && *format != "json" {
-		return usageError{fmt.Sprintf("--format %q: want md, text or json", *format)}
+		return usageError{msg: fmt.Sprintf("--format %q: want md, text or json", *format)}
 	}
 	s, err := offline(ctx)
 	if err != nil {
@@ -181,7 +181,7 @@ func cmdAsk(ctx context.Context, args []string, stdin io.Reader, stdout, stderr 
 		return err
 	}
 	if len(pos) != 2 {
-		return usageError{"give FILE and \"QUESTION\"; see --help"}
+		return usageError{msg: "give FILE and \"QUESTION\"; see --help"}
 	}
 	s, err := offline(ctx)
 	if err != nil {

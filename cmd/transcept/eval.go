@@ -38,14 +38,14 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 	if len(pos) != 1 {
-		return usageError{"give one of: summarize, qmsum, retrieval; see --help"}
+		return usageError{msg: "give one of: summarize, qmsum, retrieval; see --help"}
 	}
 	dir := *data
 	if dir == "" {
 		dir = eval.DataDir()
 	}
 	if _, err := os.Stat(dir); err != nil {
-		return usageError{fmt.Sprintf("evaluation data not found at %s: pass --data DIR", dir)}
+		return usageError{msg: fmt.Sprintf("evaluation data not found at %s: pass --data DIR", dir)}
 	}
 	sm := extractive.New()
 	switch pos[0] {
@@ -95,7 +95,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "| QMSum ALL/val specific queries, on their meeting (%d) | %d (%.1f%%) | %d |\n", c.Specific, c.SpecificCovered, 100*float64(c.SpecificCovered)/float64(c.Specific), c.Specific-c.SpecificCovered)
 		fmt.Fprintf(stdout, "| off-topic questions, on every meeting (%d) | %d (%.1f%%) | %d |\n", c.OffTopic, c.OffTopicCovered, 100*float64(c.OffTopicCovered)/float64(c.OffTopic), c.OffTopic-c.OffTopicCovered)
 	default:
-		return usageError{fmt.Sprintf("unknown evaluation %q: want %s", pos[0], strings.Join([]string{"summarize", "qmsum", "retrieval", "qa"}, ", "))}
+		return usageError{msg: fmt.Sprintf("unknown evaluation %q: want %s", pos[0], strings.Join([]string{"summarize", "qmsum", "retrieval", "qa"}, ", "))}
 	}
 	return nil
 }

@@ -79,6 +79,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	}
 	var ue usageError
 	if errors.As(err, &ue) {
+		if ue.help {
+			return exitOK
+		}
 		if ue.msg != "" {
 			fmt.Fprintf(stderr, "transcept %s: %s\n", cmd, ue.msg)
 		}
@@ -99,6 +102,9 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 
 // usageError reports bad command-line use; the message is printed with the
 // command name and the program exits 2.
-type usageError struct{ msg string }
+type usageError struct {
+	msg  string
+	help bool // --help was asked for: not an error
+}
 
 func (e usageError) Error() string { return e.msg }
