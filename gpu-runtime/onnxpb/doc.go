@@ -1,0 +1,13 @@
+// Package onnxpb writes and reads the small part of the ONNX protobuf format
+// that Transcept needs, with no dependency beyond the standard library.
+//
+// Writing: tests and the random-weight model generators build graphs by hand
+// (nodes, attributes with subgraphs, initializers, typed inputs and outputs)
+// and marshal them to .onnx bytes that ONNX Runtime loads.
+//
+// Reading: Inspect streams a .onnx file and returns its graph's inputs,
+// outputs and initializer names without loading the weights, so a model
+// folder can be checked (expected input names, element types) in
+// milliseconds and with errors that name the file, before ONNX Runtime spends
+// seconds building a session, and even in builds without cgo.
+package onnxpb

@@ -1,0 +1,90 @@
+package ort
+
+import (
+	"fmt"
+	"log/slog"
+)
+
+// Provider is the execution provider a session runs on.
+type Provider string
+
+const (
+	ProviderCPU  Provider = "cpu"
+	ProviderCUDA Provider = "cuda"
+)
+
+// Optimization is ONNX Runtime's graph optimisation level.
+type Optimization int
+
+const (
+	OptimizeAll      Optimization = iota // the default: every graph rewrite, layout changes included
+	OptimizeExtended                     // fusions that keep the layout
+	OptimizeBasic                        // constant folding, redundant node removal
+	OptimizeNone                         // the graph as written (for comparing against references)
+)
+
+func (o Optimization) String() string {
+	switch o {
+	case OptimizeAll:
+		return "all"
+	case OptimizeExtended:
+		return "extended"
+	case OptimizeBasic:
+		return "basic"
+	case OptimizeNone:
+		return "none"
+	}
+	return fmt.Sprintf("optimization(%d)", int(o))
+}
+
+// ParseOptimization reads "all", "extended", "basic" or "none" (for
+// configuration); "" is all.
+func ParseOptimization(s string) (Optimization, error) {
+	switch s {
+	case "", "all":
+		return OptimizeAll, nil
+	case "extended":
+		return OptimizeExtended, nil
+	case "basic":
+		return OptimizeBasic, nil
+	case "none", "disable":
+		return OptimizeNone, nil
+	}
+	return 0, fmt.Errorf("graph optimisation level %q: want all, extended, basic or none", s)
+}
+
+// Options configure a session. The zero value is ONNX Runtime's defaults on
+// the CPU.
+type Options struct {
+	// IntraOpThreads is the threads one operator may use; 0 leaves ONNX
+	// Runtime's default (one per physical core).
+	IntraOpThreads int
+	// InterOpThreads is the threads running independent operators; 0 is the default.
+	InterOpThreads int
+	// Optimization is the graph optimisation level.
+	Optimization Optimization
+	// CUDA asks for the CUDA execution provider on device CUDADevice. When
+	// the library or machine has none, the session falls back to the CPU
+	// and FallbackReason says why.
+	CUDA       bool
+	CUDADevice int
+	// InputNames and OutputNames choose what Run feeds and fetches, in that
+	// order; nil means every required input and every output of the model.
+	InputNames  []string
+	OutputNames []string
+	// Logger receives the provider decision; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+func (o *Options) logger() *slog.Logger {
+	if o.Logger != nil {
+		return o.Logger
+	}
+	return slog.Default()
+}
+
+// Runtime describes the loaded ONNX Runtime.
+type Runtime struct {
+	Version string // e.g. "1.30.0"
+	Library string // the path it was loaded from
+}
