@@ -23,6 +23,10 @@ Usage:
   transcept eval summarize|qmsum|retrieval|qa
                                        score the engines on the evaluation data
   transcept config                     list every setting, its value and default
+  transcept function NAME              run one Knative function (gateway, ingest, transcribe,
+                                       segment, summarize, index, answer)
+  transcept lambda NAME                run gateway, answer or ingest as an AWS Lambda handler
+  transcept broker --route S=URL ...   local Broker applying the Triggers in infra/
   transcept version
 
 FILE is a transcript (plain text, SRT, WebVTT, JSON, or "Speaker: text" lines),
@@ -66,6 +70,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdEval(ctx, rest, stdout, stderr)
 	case "config":
 		err = cmdConfig(rest, stdout, stderr)
+	case "function":
+		err = cmdFunction(ctx, rest, stdout, stderr)
+	case "lambda":
+		err = cmdLambda(ctx, rest, stderr)
+	case "broker":
+		err = cmdBroker(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "transcept", version)
 	case "help", "-h", "--help":

@@ -402,3 +402,44 @@ func (s *Service) LectureTranscript(ctx context.Context, id string) (*lecture.Tr
 	}
 	return &tr, nil
 }
+
+// Ingest registers an object that arrived in raw-inputs (a bucket
+// notification) and returns the event that starts its processing. The
+// content hash is the object's ETag, which MinIO derives from the content,
+// so a re-upload of identical bytes is recognised by every stage without
+// reading a recording twice. The lecture record is written when missing.
+func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (events.Event, error) {
+	if bucket != lecture.BucketRaw {
+		return events.Event{}, lecture.Errorf(lecture.EINVALID, "object %s/%s: only uploads to %s start the pipeline", bucket, key, lecture.BucketRaw)
+	}
+	id, name, err := store.SplitKey(key)
+	if err != nil {
+		return events.Event{}, err
+	}
+	info, err := s.Store.Stat(ctx, bucket, key)
+	if err != nil {
+		return events.Event{}, err
+	}
+	if etag == "" {
+		etag = info.ETag
+	}
+	hash := "etag:" + strings.Trim(etag, `"`)
+	var l lecture.Lecture
+	if err := s.getJSON(ctx, id, ArtifactLecture, &l); lecture.ErrorCode(err) == lecture.ENOTFOUND {
+		now := s.now()
+		l = lecture.Lecture{ID: id, Title: strings.TrimSuffix(name, path.Ext(name)), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
+		if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
+			return events.Event{}, err
+		}
+	} else if err != nil {
+		return events.Event{}, err
+	}
+	return events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash}), nil
+}
+
+// Preload loads a lecture's index into memory ahead of its first question.
+func (s *Service) Preload(ctx context.Context, id string) error {
+	s.forgetIndex(id)
+	_, err := s.index(ctx, id)
+	return err
+}

@@ -44,7 +44,12 @@ func Logger(c *config.Config) *slog.Logger {
 
 // New connects the store and cache and loads the engines.
 func New(ctx context.Context, c *config.Config, log *slog.Logger) (*Suite, error) {
-	m := metrics.New()
+	return NewWithMetrics(ctx, c, log, metrics.New())
+}
+
+// NewWithMetrics is New reporting to an existing registry (a function
+// serves /metrics before its Start has finished).
+func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *metrics.Metrics) (*Suite, error) {
 	st, err := Store(ctx, c)
 	if err != nil {
 		return nil, err

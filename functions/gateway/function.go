@@ -1,0 +1,108 @@
+// Package gateway is the HTTP API function (the root func.yaml): /summarize,
+// /qa, /lectures and their status, backed by the same pipeline code as the
+// local server. It is also the Broker's dead-letter sink (/dead-letter),
+// which records a failed event in preprocessed/<id>/failed.json where the
+// lecture's status shows it, and it receives the pipeline's terminal events
+// (/events).
+package gateway
+
+import (
+	"context"
+	"encoding/base64"
+	"net/http"
+	"sync"
+
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/shared/api"
+	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// Function is the func-go instance.
+type Function struct {
+	stage.Base
+	once sync.Once
+	h    http.Handler
+}
+
+// New returns the instance.
+func New() *Function { return &Function{Base: stage.New("gateway")} }
+
+func (f *Function) handler() http.Handler {
+	f.once.Do(func() {
+		s := f.Suite()
+		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
+			// In the cluster an upload is announced by MinIO's notification
+			// to ingest, not by the gateway: one event per object.
+			Publish: func(events.Event) {},
+			Ready:   func() error { return s.Ready(context.Background()) }}
+		mux := http.NewServeMux()
+		mux.Handle("/", srv.Handler())
+		mux.HandleFunc("POST /dead-letter", f.deadLetter)
+		mux.HandleFunc("POST /events", f.events)
+		f.h = mux
+	})
+	return f.h
+}
+
+// Handle serves the API.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	done, err := f.Enter()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer done()
+	f.handler().ServeHTTP(w, r)
+}
+
+// deadLetter records an event that exhausted its deliveries. Knative adds
+// the last response in the knativeerrorcode/knativeerrordata extensions.
+func (f *Function) deadLetter(w http.ResponseWriter, r *http.Request) {
+	ce, err := cehttp.NewEventFromHTTPRequest(r)
+	if err != nil {
+		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	e, err := events.FromCloudEvent(*ce)
+	if err != nil {
+		f.Log().Error("dead letter that is not ours", "id", ce.ID(), "type", ce.Type(), "err", err)
+		w.WriteHeader(http.StatusAccepted) // nothing to record; do not loop
+		return
+	}
+	reason := "delivery failed after retries"
+	ext := ce.Extensions()
+	if code, ok := ext["knativeerrorcode"]; ok {
+		reason += ": HTTP " + toString(code)
+	}
+	if data, ok := ext["knativeerrordata"]; ok {
+		if b, err := base64.StdEncoding.DecodeString(toString(data)); err == nil && len(b) > 0 {
+			reason += ": " + string(b)
+		}
+	}
+	f.Suite().Service.DeadLetter(r.Context(), e, lecture.Errorf(lecture.EINTERNAL, "%s", reason))
+	f.Metrics.Events.WithLabelValues(e.Type, "dead_letter").Inc()
+	f.Log().Error("event dead-lettered", "type", e.Type, "lecture", e.Data.LectureID, "reason", reason)
+	w.WriteHeader(http.StatusAccepted)
+}
+
+// events logs the pipeline's terminal events.
+func (f *Function) events(w http.ResponseWriter, r *http.Request) {
+	ce, err := cehttp.NewEventFromHTTPRequest(r)
+	if err != nil {
+		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	f.Metrics.Events.WithLabelValues(ce.Type(), "ok").Inc()
+	f.Log().Info("pipeline event", "type", ce.Type(), "subject", ce.Subject())
+	w.WriteHeader(http.StatusAccepted)
+}
+
+func toString(v any) string {
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return ""
+}

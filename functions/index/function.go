@@ -1,0 +1,23 @@
+// Package index is the index function: it builds the lecture's retrieval index (index.json).
+// Trigger: transcept.chunks.ready; reply: transcept.index.ready.
+package index
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/shared/pipeline"
+)
+
+// Function is the func-go instance.
+type Function struct{ stage.Base }
+
+// New returns the instance; its Start wires it from the configuration map.
+func New() *Function { return &Function{stage.New("index")} }
+
+// Handle runs the stage on one event and replies with the next.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	return f.HandleEvent(ctx, e, (*pipeline.Service).HandleChunksIndex)
+}

@@ -1,0 +1,132 @@
+// Package ingest is the adapter between MinIO and the Broker: it receives
+// MinIO's bucket notifications (S3 event JSON, decoded with aws-lambda-go's
+// events.S3Event), answers MinIO's HEAD probe, and sends one
+// transcept.lecture.uploaded CloudEvent per new object to K_SINK (set by a
+// SinkBinding to the Broker). Events carry references, never payloads.
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	awsevents "github.com/aws/aws-lambda-go/events"
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+
+	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// MaxNotificationBytes bounds a notification body.
+const MaxNotificationBytes = 4 << 20
+
+// Function is the func-go instance.
+type Function struct {
+	stage.Base
+	sink   string
+	client cloudevents.Client
+}
+
+// New returns the instance.
+func New() *Function { return &Function{Base: stage.New("ingest")} }
+
+// Start wires the suite and the CloudEvents client for K_SINK.
+func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
+	f.sink = cfg["K_SINK"]
+	if f.sink == "" {
+		f.sink = os.Getenv("K_SINK")
+	}
+	if f.sink == "" {
+		return fmt.Errorf("ingest: K_SINK is not set: bind the function to the Broker with a SinkBinding (infra/eventing), or set K_SINK")
+	}
+	c, err := cloudevents.NewClientHTTP()
+	if err != nil {
+		return err
+	}
+	f.client = c
+	return f.Base.Start(ctx, cfg)
+}
+
+// Handle answers MinIO's HEAD probe and turns notifications into events.
+func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
+	switch r.Method {
+	case http.MethodHead, http.MethodGet:
+		w.WriteHeader(http.StatusOK) // MinIO probes the endpoint before enabling the target
+		return
+	case http.MethodPost:
+	default:
+		http.Error(w, "POST a bucket notification", http.StatusMethodNotAllowed)
+		return
+	}
+	body, err := io.ReadAll(io.LimitReader(r.Body, MaxNotificationBytes+1))
+	if err != nil || len(body) > MaxNotificationBytes {
+		http.Error(w, "notification unreadable or over 4 MiB", http.StatusRequestEntityTooLarge)
+		return
+	}
+	var n awsevents.S3Event
+	if err := json.Unmarshal(body, &n); err != nil {
+		http.Error(w, "not an S3 event notification: "+err.Error(), http.StatusBadRequest)
+		return
+	}
+	sent, err := f.Notify(r.Context(), n)
+	if err != nil {
+		code := http.StatusInternalServerError // MinIO retries
+		if lecture.ErrorCode(err) == lecture.EINVALID {
+			code = http.StatusBadRequest
+		}
+		http.Error(w, err.Error(), code)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]int{"events_sent": sent})
+}
+
+func deliveredOK(res error) bool { ok, _ := events.Delivered(res); return ok }
+
+// Notify sends one event per created object in the notification. Records
+// for other buckets or event kinds are skipped; an invalid key is logged
+// and skipped (retrying cannot fix it); a failure to reach the Broker is an
+// error, so that the sender retries.
+func (f *Function) Notify(ctx context.Context, n awsevents.S3Event) (int, error) {
+	done, err := f.Enter()
+	if err != nil {
+		return 0, err
+	}
+	defer done()
+	svc := f.Suite().Service
+	sent := 0
+	for _, rec := range n.Records {
+		if !strings.HasPrefix(rec.EventName, "s3:ObjectCreated:") && !strings.HasPrefix(rec.EventName, "ObjectCreated:") {
+			continue
+		}
+		key, err := url.QueryUnescape(rec.S3.Object.Key) // S3 notifications URL-encode keys
+		if err != nil {
+			f.Log().Warn("notification key is not URL-encoded text", "key", rec.S3.Object.Key)
+			continue
+		}
+		ev, err := svc.Ingest(ctx, rec.S3.Bucket.Name, key, rec.S3.Object.ETag)
+		if lecture.ErrorCode(err) == lecture.EINVALID || lecture.ErrorCode(err) == lecture.ENOTFOUND {
+			f.Log().Warn("object skipped", "bucket", rec.S3.Bucket.Name, "key", key, "err", err)
+			continue
+		} else if err != nil {
+			return sent, err
+		}
+		ce, err := events.ToCloudEvent(ev)
+		if err != nil {
+			return sent, err
+		}
+		if res := f.client.Send(cloudevents.ContextWithTarget(ctx, f.sink), ce); !deliveredOK(res) {
+			return sent, lecture.Wrap(lecture.EUNAVAILABLE, res, "sending %s for %s to %s", ev.Type, key, f.sink)
+		}
+		f.Metrics.Events.WithLabelValues(ev.Type, "sent").Inc()
+		f.Log().Info("lecture uploaded", "lecture", ev.Data.LectureID, "key", key, "hash", ev.Data.ContentHash)
+		sent++
+	}
+	return sent, nil
+}

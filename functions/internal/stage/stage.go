@@ -1,0 +1,152 @@
+// Package stage is what every Transcept function shares: the func-go
+// instance lifecycle (Start reads the configuration map and wires the
+// suite, Ready stays false until it has, Stop drains in-flight work) and
+// the CloudEvent plumbing of a pipeline stage (decode the reference, run
+// the shared stage code once per duplicate, reply with the next event).
+package stage
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/protocol"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+	"golang.org/x/sync/singleflight"
+
+	"github.com/transcept/transcept/shared/config"
+	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
+	"github.com/transcept/transcept/shared/pipeline"
+	"github.com/transcept/transcept/shared/suite"
+)
+
+// Base is embedded by every function.
+type Base struct {
+	Name    string
+	Metrics *metrics.Metrics
+
+	mu       sync.RWMutex
+	suite    *suite.Suite
+	ready    atomic.Bool
+	stopping atomic.Bool
+	inflight sync.WaitGroup
+	once     singleflight.Group
+}
+
+// New makes the base of the named function.
+func New(name string) Base { return Base{Name: name, Metrics: metrics.New()} }
+
+// Start wires the suite from the configuration map (environment variables
+// locally, the same keys from the function's configuration in a cluster).
+func (b *Base) Start(ctx context.Context, cfg map[string]string) error {
+	c, err := config.FromMap(cfg)
+	if err != nil {
+		return err
+	}
+	log := suite.Logger(c).With("function", b.Name)
+	s, err := suite.NewWithMetrics(ctx, c, log, b.Metrics)
+	if err != nil {
+		return err
+	}
+	if err := s.Ready(ctx); err != nil {
+		return err
+	}
+	b.mu.Lock()
+	b.suite = s
+	b.mu.Unlock()
+	b.ready.Store(true)
+	log.Info("function ready")
+	return nil
+}
+
+// Stop refuses new work and waits for in-flight work to finish.
+func (b *Base) Stop(ctx context.Context) error {
+	b.stopping.Store(true)
+	b.ready.Store(false)
+	done := make(chan struct{})
+	go func() { b.inflight.Wait(); close(done) }()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("%s: stopped with work in flight: %w", b.Name, ctx.Err())
+	}
+}
+
+// Ready reports whether Start has finished and Stop has not begun.
+func (b *Base) Ready(context.Context) (bool, error) { return b.ready.Load(), nil }
+
+// Alive reports that the process is serving.
+func (b *Base) Alive(context.Context) (bool, error) { return true, nil }
+
+// Suite returns the wired suite, nil before Start.
+func (b *Base) Suite() *suite.Suite {
+	b.mu.RLock()
+	defer b.mu.RUnlock()
+	return b.suite
+}
+
+// Log is the function's logger.
+func (b *Base) Log() *slog.Logger {
+	if s := b.Suite(); s != nil {
+		return s.Log
+	}
+	return slog.Default().With("function", b.Name)
+}
+
+// Enter marks the start of a piece of work; the returned func marks its
+// end. It fails once Stop has begun or before Start has finished, so that
+// Knative retries the request elsewhere.
+func (b *Base) Enter() (func(), error) {
+	if b.stopping.Load() || !b.ready.Load() {
+		return nil, lecture.Errorf(lecture.EUNAVAILABLE, "%s is not ready", b.Name)
+	}
+	b.inflight.Add(1)
+	return b.inflight.Done, nil
+}
+
+// Handler is a pipeline stage's code, a method expression of the service
+// such as (*pipeline.Service).HandleTranscript.
+type Handler func(*pipeline.Service, context.Context, events.Event) ([]events.Event, error)
+
+// HandleEvent runs a stage on a CloudEvent and replies with the next event.
+// Concurrent duplicates (the same type, lecture and content) run once; a
+// failure is returned as an error, which the CloudEvents receiver answers
+// with a 5xx so that Knative retries and finally dead-letters the event.
+func (b *Base) HandleEvent(ctx context.Context, ce cloudevents.Event, h Handler) (*cloudevents.Event, protocol.Result) {
+	done, err := b.Enter()
+	if err != nil {
+		return nil, cehttp.NewResult(503, "%v", err)
+	}
+	defer done()
+	e, err := events.FromCloudEvent(ce)
+	if err != nil {
+		// Not ours or malformed: retrying cannot help, reject it.
+		b.Log().Warn("event rejected", "id", ce.ID(), "type", ce.Type(), "err", err)
+		return nil, cehttp.NewResult(400, "%v", err)
+	}
+	svc := b.Suite().Service
+	key := e.Type + "/" + e.Data.LectureID + "/" + e.Data.ContentHash
+	v, err, shared := b.once.Do(key, func() (any, error) { return h(svc, ctx, e) })
+	if err != nil {
+		b.Metrics.Events.WithLabelValues(e.Type, "error").Inc()
+		b.Log().Error("stage failed", "type", e.Type, "lecture", e.Data.LectureID, "err", err)
+		return nil, cehttp.NewResult(500, "%s: %v", b.Name, err)
+	}
+	b.Metrics.Events.WithLabelValues(e.Type, "ok").Inc()
+	next := v.([]events.Event)
+	if len(next) == 0 || shared {
+		return nil, protocol.ResultACK // a duplicate's reply was sent by the first
+	}
+	out, err := events.ToCloudEvent(next[0])
+	if err != nil {
+		return nil, cehttp.NewResult(500, "encoding the reply: %v", err)
+	}
+	b.Log().Info("stage done", "type", e.Type, "lecture", e.Data.LectureID, "next", out.Type())
+	return &out, protocol.ResultACK
+}

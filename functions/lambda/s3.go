@@ -1,0 +1,17 @@
+package lambda
+
+import (
+	"context"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/transcept/transcept/functions/ingest"
+)
+
+// S3 adapts ingest to S3 event notifications delivered to a Lambda.
+func S3(f *ingest.Function) func(context.Context, events.S3Event) error {
+	return func(ctx context.Context, e events.S3Event) error {
+		_, err := f.Notify(ctx, e)
+		return err
+	}
+}

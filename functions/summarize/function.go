@@ -1,0 +1,23 @@
+// Package summarize is the summarize function: it writes the bullet summary (summary.json) and caches it.
+// Trigger: transcept.chunks.ready; reply: transcept.summary.ready.
+package summarize
+
+import (
+	"context"
+
+	"github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/shared/pipeline"
+)
+
+// Function is the func-go instance.
+type Function struct{ stage.Base }
+
+// New returns the instance; its Start wires it from the configuration map.
+func New() *Function { return &Function{stage.New("summarize")} }
+
+// Handle runs the stage on one event and replies with the next.
+func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+	return f.HandleEvent(ctx, e, (*pipeline.Service).HandleChunksSummarize)
+}

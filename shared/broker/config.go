@@ -1,0 +1,186 @@
+// Package broker is a local stand-in for a Knative Broker: it reads the
+// Broker and Triggers from infra/ and delivers CloudEvents over HTTP to the
+// functions running as separate processes, with the same semantics: exact
+// attribute filters, replies fed back into the broker, retries with linear
+// or exponential backoff, then the dead-letter sink with Knative's error
+// extensions. It lets the suite run end to end without a cluster.
+package broker
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+)
+
+// Destination is a Knative Destination: a Service and an optional path.
+type Destination struct {
+	Service string
+	URI     string
+}
+
+// Delivery is a Knative DeliverySpec.
+type Delivery struct {
+	Retry         int
+	BackoffPolicy string // exponential (default) or linear
+	BackoffDelay  time.Duration
+	Timeout       time.Duration
+	DeadLetter    *Destination
+}
+
+// Trigger routes events whose attributes match Filter to Subscriber.
+type Trigger struct {
+	Name       string
+	Broker     string
+	Filter     map[string]string
+	Subscriber Destination
+	Delivery   *Delivery // nil: the Broker's
+}
+
+// Config is the Broker and its Triggers.
+type Config struct {
+	Broker   string
+	Delivery Delivery
+	Triggers []Trigger
+}
+
+type destYAML struct {
+	Ref *struct {
+		Kind string `yaml:"kind"`
+		Name string `yaml:"name"`
+	} `yaml:"ref"`
+	URI string `yaml:"uri"`
+}
+
+type deliveryYAML struct {
+	Retry          *int      `yaml:"retry"`
+	BackoffPolicy  string    `yaml:"backoffPolicy"`
+	BackoffDelay   string    `yaml:"backoffDelay"`
+	Timeout        string    `yaml:"timeout"`
+	DeadLetterSink *destYAML `yaml:"deadLetterSink"`
+}
+
+type docYAML struct {
+	Kind     string `yaml:"kind"`
+	Metadata struct {
+		Name string `yaml:"name"`
+	} `yaml:"metadata"`
+	Spec struct {
+		Broker string `yaml:"broker"`
+		Filter *struct {
+			Attributes map[string]string `yaml:"attributes"`
+		} `yaml:"filter"`
+		Subscriber *destYAML     `yaml:"subscriber"`
+		Delivery   *deliveryYAML `yaml:"delivery"`
+	} `yaml:"spec"`
+}
+
+// Load reads every Broker and Trigger in the YAML files under dir.
+func Load(dir string) (*Config, error) {
+	var c Config
+	err := filepath.WalkDir(dir, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() || (filepath.Ext(p) != ".yaml" && filepath.Ext(p) != ".yml") {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		dec := yaml.NewDecoder(bytes.NewReader(b))
+		for {
+			var doc docYAML
+			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+				return nil
+			} else if err != nil {
+				return nil // not a Kubernetes manifest (e.g. a kustomize patch): skip
+			}
+			switch doc.Kind {
+			case "Broker":
+				c.Broker = doc.Metadata.Name
+				if doc.Spec.Delivery != nil {
+					d, err := parseDelivery(doc.Spec.Delivery)
+					if err != nil {
+						return fmt.Errorf("%s: broker %s: %w", p, doc.Metadata.Name, err)
+					}
+					c.Delivery = *d
+				}
+			case "Trigger":
+				if doc.Spec.Subscriber == nil || doc.Spec.Subscriber.Ref == nil {
+					return fmt.Errorf("%s: trigger %s has no subscriber ref", p, doc.Metadata.Name)
+				}
+				t := Trigger{Name: doc.Metadata.Name, Broker: doc.Spec.Broker, Filter: map[string]string{},
+					Subscriber: Destination{Service: doc.Spec.Subscriber.Ref.Name, URI: doc.Spec.Subscriber.URI}}
+				if doc.Spec.Filter != nil {
+					t.Filter = doc.Spec.Filter.Attributes
+				}
+				if doc.Spec.Delivery != nil {
+					d, err := parseDelivery(doc.Spec.Delivery)
+					if err != nil {
+						return fmt.Errorf("%s: trigger %s: %w", p, t.Name, err)
+					}
+					t.Delivery = d
+				}
+				c.Triggers = append(c.Triggers, t)
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	if len(c.Triggers) == 0 {
+		return nil, fmt.Errorf("no Triggers found under %s", dir)
+	}
+	return &c, nil
+}
+
+func parseDelivery(y *deliveryYAML) (*Delivery, error) {
+	d := &Delivery{BackoffPolicy: y.BackoffPolicy, BackoffDelay: 100 * time.Millisecond}
+	if y.Retry != nil {
+		d.Retry = *y.Retry
+	}
+	var err error
+	if y.BackoffDelay != "" {
+		if d.BackoffDelay, err = ISODuration(y.BackoffDelay); err != nil {
+			return nil, err
+		}
+	}
+	if y.Timeout != "" {
+		if d.Timeout, err = ISODuration(y.Timeout); err != nil {
+			return nil, err
+		}
+	}
+	if y.DeadLetterSink != nil && y.DeadLetterSink.Ref != nil {
+		d.DeadLetter = &Destination{Service: y.DeadLetterSink.Ref.Name, URI: y.DeadLetterSink.URI}
+	}
+	return d, nil
+}
+
+var isoRe = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?:\.\d+)?)S)?)?$`)
+
+// ISODuration parses the ISO 8601 durations Knative uses (PT1S, PT1H, P1DT2H).
+func ISODuration(s string) (time.Duration, error) {
+	m := isoRe.FindStringSubmatch(strings.ToUpper(s))
+	if m == nil || s == "P" || s == "PT" {
+		return 0, fmt.Errorf("duration %q is not ISO 8601 (e.g. PT1S)", s)
+	}
+	var d time.Duration
+	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
+		if m[i+1] == "" {
+			continue
+		}
+		v, err := strconv.ParseFloat(m[i+1], 64)
+		if err != nil {
+			return 0, err
+		}
+		d += time.Duration(v * float64(unit))
+	}
+	return d, nil
+}

@@ -1,0 +1,54 @@
+package events
+
+import (
+	"errors"
+	"fmt"
+
+	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+	"github.com/cloudevents/sdk-go/v2/protocol"
+	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+)
+
+// ToCloudEvent turns an event into a CloudEvent with JSON data.
+func ToCloudEvent(e Event) (cloudevents.Event, error) {
+	ce := cloudevents.New()
+	ce.SetID(e.ID)
+	ce.SetType(e.Type)
+	ce.SetSource(e.Source)
+	ce.SetSubject(e.Subject)
+	ce.SetTime(e.Time)
+	if err := ce.SetData(cloudevents.ApplicationJSON, e.Data); err != nil {
+		return ce, err
+	}
+	return ce, ce.Validate()
+}
+
+// FromCloudEvent reads one of our events out of a CloudEvent, checking that
+// its type is ours and its data is a reference with a lecture id.
+func FromCloudEvent(ce cloudevents.Event) (Event, error) {
+	e := Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Subject: ce.Subject(), Time: ce.Time()}
+	known := false
+	for _, t := range Types {
+		known = known || t == e.Type
+	}
+	if !known {
+		return e, fmt.Errorf("event type %q is not a Transcept event", e.Type)
+	}
+	if err := ce.DataAs(&e.Data); err != nil {
+		return e, fmt.Errorf("event %s (%s): data is not a reference: %w", e.ID, e.Type, err)
+	}
+	if e.Data.LectureID == "" {
+		return e, fmt.Errorf("event %s (%s): data has no lecture_id", e.ID, e.Type)
+	}
+	return e, nil
+}
+
+// Delivered reads a send or request result by its HTTP status: the SDK's
+// IsACK can report success for a 5xx whose body is not an event.
+func Delivered(res protocol.Result) (ok bool, status int) {
+	var hr *cehttp.Result
+	if errors.As(res, &hr) {
+		return hr.StatusCode/100 == 2, hr.StatusCode
+	}
+	return res == nil || (protocol.IsACK(res) && !protocol.IsUndelivered(res)), 0
+}
