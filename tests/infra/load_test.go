@@ -242,7 +242,7 @@ func readYAMLFile(path string) ([]doc, error) {
 		}
 		var meta struct {
 			metav1.TypeMeta `json:",inline"`
-			Metadata         metav1.ObjectMeta `json:"metadata"`
+			Metadata        metav1.ObjectMeta `json:"metadata"`
 		}
 		if err := yaml.Unmarshal(part, &meta); err != nil {
 			return nil, fmt.Errorf("%s document %d: %w", path, i+1, err)
@@ -412,7 +412,7 @@ func TestKustomizeBuildMatches(t *testing.T) {
 	for _, part := range splitYAML(out) {
 		var meta struct {
 			metav1.TypeMeta `json:",inline"`
-			Metadata         metav1.ObjectMeta `json:"metadata"`
+			Metadata        metav1.ObjectMeta `json:"metadata"`
 		}
 		if err := yaml.Unmarshal(part, &meta); err != nil {
 			t.Fatal(err)
