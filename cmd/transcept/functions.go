@@ -47,6 +47,8 @@ func cmdFunction(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if !ok {
 		return usageError{msg: fmt.Sprintf("unknown function %q: want one of %s", pos[0], strings.Join(functions.Names(), ", "))}
 	}
+	// The runtime's own logs (zerolog) stay at warnings; ours are slog.
+	fhttp.SetLogLevel(fhttp.LogWarn)
 	inst, m := spec.New()
 	var srv *http.Server
 	var start func(context.Context) error

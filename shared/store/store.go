@@ -63,10 +63,15 @@ func ValidateLectureID(id string) error {
 	return nil
 }
 
+// nameExtra are the bytes a name may hold beyond an id's: file names that
+// people upload ("Lecture 3 (part 2).mp4") are names, never path syntax.
+const nameExtra = " +(),@="
+
 // ValidateName checks an object name, the part of a key after the slash: 1 to
-// 128 characters of [A-Za-z0-9._-] that do not start with '.'.
+// 128 characters of [A-Za-z0-9._-] and " +(),@=", not starting with '.' and
+// neither starting nor ending with a space.
 func ValidateName(name string) error {
-	if err := checkSegment(name, MaxNameLen, ""); err != nil {
+	if err := checkName(name); err != nil {
 		return lecture.Errorf(lecture.EINVALID, "invalid object name %s: %s", quote(name), err)
 	}
 	return nil
@@ -90,7 +95,7 @@ func ValidateKey(key string) error {
 	if err := checkSegment(key[:i], MaxLectureIDLen, "-"); err != nil {
 		return lecture.Errorf(lecture.EINVALID, "invalid key %s: lecture id %s", quote(key), err)
 	}
-	if err := checkSegment(key[i+1:], MaxNameLen, ""); err != nil {
+	if err := checkName(key[i+1:]); err != nil {
 		return lecture.Errorf(lecture.EINVALID, "invalid key %s: name %s", quote(key), err)
 	}
 	return nil
@@ -116,16 +121,23 @@ func ValidatePrefix(prefix string) error {
 		}
 	}
 	if hasSlash && name != "" {
-		if err := checkSegment(name, MaxNameLen, ""); err != nil {
+		if err := checkSegment(name, MaxNameLen, "", nameExtra); err != nil {
 			return lecture.Errorf(lecture.EINVALID, "invalid prefix %s: name %s", quote(prefix), err)
 		}
 	}
 	return nil
 }
 
-// checkSegment checks one path segment: 1..max bytes of [A-Za-z0-9._-], not
-// starting with '.' or any byte of badFirst.
-func checkSegment(s string, max int, badFirst string) error {
+func checkName(s string) error {
+	if strings.HasPrefix(s, " ") || strings.HasSuffix(s, " ") {
+		return errors.New("must not start or end with a space")
+	}
+	return checkSegment(s, MaxNameLen, "", nameExtra)
+}
+
+// checkSegment checks one path segment: 1..max bytes of [A-Za-z0-9._-] and
+// the extra bytes, not starting with '.' or any byte of badFirst.
+func checkSegment(s string, max int, badFirst string, extra ...string) error {
 	switch {
 	case s == "":
 		return errors.New("is empty")
@@ -137,8 +149,12 @@ func checkSegment(s string, max int, badFirst string) error {
 		return fmt.Errorf("must not start with %q", s[0])
 	}
 	for i := 0; i < len(s); i++ {
-		if !segmentByte(s[i]) {
-			return fmt.Errorf("has a forbidden character %q at byte %d (allowed: A-Z a-z 0-9 . _ -)", s[i], i)
+		if !segmentByte(s[i]) && (len(extra) == 0 || strings.IndexByte(extra[0], s[i]) < 0) {
+			allowed := "A-Z a-z 0-9 . _ -"
+			if len(extra) > 0 {
+				allowed += " and " + strings.Join(strings.Split(extra[0], ""), " ")
+			}
+			return fmt.Errorf("has a forbidden character %q at byte %d (allowed: %s)", s[i], i, allowed)
 		}
 	}
 	return nil

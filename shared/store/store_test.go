@@ -46,7 +46,8 @@ func TestValidateKey(t *testing.T) {
 		strings.Repeat("i", 65) + "/x":   "65 bytes long, at most 64",
 		"a/" + strings.Repeat("n", 129):  "129 bytes long, at most 128",
 		strings.Repeat("k", 10<<10):      "10240 bytes long",
-		strings.Repeat("k", 60) + "/x y": "forbidden character ' '",
+		strings.Repeat("k", 60) + "/x?y": "forbidden character '?'",
+		"a/x y ":                         "start or end with a space",
 	}
 	for k, want := range bad {
 		err := ValidateKey(k)

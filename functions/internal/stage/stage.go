@@ -141,12 +141,12 @@ func (b *Base) HandleEvent(ctx context.Context, ce cloudevents.Event, h Handler)
 	b.Metrics.Events.WithLabelValues(e.Type, "ok").Inc()
 	next := v.([]events.Event)
 	if len(next) == 0 || shared {
-		return nil, protocol.ResultACK // a duplicate's reply was sent by the first
+		return nil, nil // a duplicate's reply was sent by the first
 	}
 	out, err := events.ToCloudEvent(next[0])
 	if err != nil {
 		return nil, cehttp.NewResult(500, "encoding the reply: %v", err)
 	}
 	b.Log().Info("stage done", "type", e.Type, "lecture", e.Data.LectureID, "next", out.Type())
-	return &out, protocol.ResultACK
+	return &out, nil
 }

@@ -1,0 +1,8 @@
+package functions_test
+
+import (
+	cloudevents "github.com/cloudevents/sdk-go/v2"
+	"github.com/cloudevents/sdk-go/v2/binding"
+)
+
+func binaryMessage(e cloudevents.Event) binding.Message { return binding.ToMessage(&e) }
