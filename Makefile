@@ -40,9 +40,10 @@ tools: ## Install redis-server, ffmpeg, shellcheck (apt, as root) and build MinI
 
 minio: tools ## Build the MinIO server binary used by the tests (cached)
 
-bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize hot path, and a loopback load test with Redis
+bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize, function cold start, upload to summary, loopback load test with Redis
 	$(GO) test -run '^$$' -bench . -benchtime 50x -cpu 1 ./shared/quality/
 	$(GO) test -run '^$$' -bench . -benchtime 500x ./shared/api/
+	$(GO) test -run '^$$' -bench . -benchtime 10x ./tests/
 	bash tests/bench.sh
 	BODY=small bash tests/bench.sh
 
