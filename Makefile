@@ -20,7 +20,7 @@ run: build ## Run the whole suite locally (transcept serve) on embedded defaults
 	@echo "Try: curl -s $(ADDR)/summarize -H 'Content-Type: application/json' -d '{\"text\": \"...\"}'"
 	TRANSCEPT_ADDR=$(ADDR) ./$(BIN) serve
 
-test: tools vet test-go tf-validate ## Install test services if needed, vet, run every test (Redis, MinIO, terraform)
+test: tools vet test-go tf-validate ## Install what the tests need, vet, run every test (Redis, MinIO, ONNX Runtime, terraform)
 
 test-go: ## Run the Go tests (set TRANSCEPT_REQUIRE_SERVICES=1 to fail instead of skip when a service is missing)
 	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /tests/terraform)
@@ -35,8 +35,9 @@ vet: ## gofmt check and go vet
 fmt: ## Format the Go code
 	gofmt -w $$(git ls-files '*.go')
 
-tools: ## Install redis-server, ffmpeg, shellcheck (apt, as root) and build MinIO into the tools cache
+tools: ## Install redis-server, ffmpeg, shellcheck (apt, as root), MinIO, ONNX Runtime and the node reference tools
 	@bash .ci/tools.sh
+	@$(MAKE) --no-print-directory ort reference
 
 minio: tools ## Build the MinIO server binary used by the tests (cached)
 
@@ -57,3 +58,5 @@ clean: ## Remove build outputs and the local data folder
 	rm -rf bin data
 
 include terraform/Makefile.mk
+include gpu-runtime/Makefile.mk
+-include infra/Makefile.mk

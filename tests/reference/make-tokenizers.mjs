@@ -35,8 +35,9 @@ const gpt2 = JSON.parse(readFileSync(gpt2Path, "utf8"));
 {
   const vocab = { "<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3 };
   const ordered = Object.entries(gpt2.model.vocab).sort((a, b) => a[1] - b[1]);
-  for (const [tok] of ordered) if (tok !== "<|endoftext|>") vocab[tok] = Object.keys(vocab).length;
-  const mask = Object.keys(vocab).length;
+  let size = Object.keys(vocab).length; // counted once: Object.keys in the loop made this quadratic
+  for (const [tok] of ordered) if (tok !== "<|endoftext|>") vocab[tok] = (tok in vocab) ? size : size++;
+  const mask = size;
   vocab["<mask>"] = mask;
   const tok = {
     version: "1.0", truncation: null, padding: null,
@@ -76,7 +77,8 @@ for (const c of "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789.
 const charList = [...chars].filter((c) => !/\s/u.test(c)).sort();
 const wordList = [...words.entries()].filter(([, n]) => n >= 3).map(([w]) => w).sort();
 const vocab = {};
-const add = (t) => { if (!(t in vocab)) vocab[t] = Object.keys(vocab).length; };
+let vocabSize = Object.keys(vocab).length;
+const add = (t) => { if (!(t in vocab)) vocab[t] = vocabSize++; };
 ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"].forEach(add);
 charList.forEach((c, i) => { if (i % 11 !== 5) { add(c); add("##" + c); } });
 wordList.forEach((w, i) => { if (i % 7 !== 3 && [...w].length > 1 && [...w].length < 16) add(w); });
