@@ -17,12 +17,12 @@ import (
 // /health/readiness (func-go's readiness probe), on the embedded defaults
 // (filesystem store, memory cache, no model): what scale-from-zero costs.
 func BenchmarkColdStart(b *testing.B) {
-	bin := buildBinaryB(b)
+	bin := buildBinary(b)
 	for _, name := range []string{"gateway", "ingest", "transcribe", "segment", "summarize", "index", "answer"} {
 		b.Run(name, func(b *testing.B) {
 			var samples []time.Duration
 			for b.Loop() {
-				addr := freeAddrB(b)
+				addr := freeAddr(b)
 				cmd := exec.Command(bin, "function", name)
 				cmd.Env = append(os.Environ(), "LISTEN_ADDRESS="+addr, "TRANSCEPT_STORE_DIR="+b.TempDir(), "K_SINK=http://127.0.0.1:9", "TRANSCEPT_LOG_LEVEL=warn")
 				start := time.Now()
@@ -57,7 +57,7 @@ func BenchmarkColdStart(b *testing.B) {
 // (summary and index written) through `transcept serve` on its defaults,
 // with a 12k-word QMSum meeting.
 func BenchmarkUploadToSummary(b *testing.B) {
-	bin := buildBinaryB(b)
+	bin := buildBinary(b)
 	m, err := eval.LoadQMSumFile(filepath.Join(eval.DataDir(), "qmsum", "Academic", "val", "Bed002.json"))
 	if err != nil {
 		b.Skipf("evaluation data missing: %v", err)

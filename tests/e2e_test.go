@@ -23,7 +23,7 @@ import (
 )
 
 // buildBinary compiles cmd/transcept once per test run.
-func buildBinary(t *testing.T) string {
+func buildBinary(t testing.TB) string {
 	t.Helper()
 	bin := filepath.Join(t.TempDir(), "transcept")
 	cmd := exec.Command("go", "build", "-o", bin, "../cmd/transcept")

@@ -3,32 +3,13 @@ package tests
 import (
 	"bufio"
 	"encoding/json"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 )
-
-func buildBinaryB(b *testing.B) string {
-	bin := filepath.Join(b.TempDir(), "transcept")
-	if out, err := exec.Command("go", "build", "-o", bin, "../cmd/transcept").CombinedOutput(); err != nil {
-		b.Fatalf("go build: %v\n%s", err, out)
-	}
-	return bin
-}
-
-func freeAddrB(b *testing.B) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 func serveB(b *testing.B, bin string, env ...string) string {
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")

@@ -148,36 +148,13 @@ func (s *Service) Summarize(ctx context.Context, tr *lecture.Transcript, opts le
 	return v.(*lecture.Summary), false, nil
 }
 
-// SummarizeText summarises a transcript given as text in any format. A
-// request seen before is answered from the cache by a key over the raw text,
-// before any parsing: the hot path of a cached summary is one hash and one
-// cache read.
+// SummarizeText summarises a transcript given as text in any format.
 func (s *Service) SummarizeText(ctx context.Context, raw string, format transcript.Format, opts lecture.SummarizeOptions) (*lecture.Summary, bool, error) {
-	if opts.Ratio == 0 && opts.MaxWords == 0 {
-		opts.Ratio = s.Ratio
-	}
-	h := sha256.New()
-	fmt.Fprintf(h, "raw1\x00%s\x00%s\x00%s\x00%d\x00%d\x00%s\x00", s.Summarizer.Name(), s.Summarizer.Model(),
-		strconv.FormatFloat(opts.Ratio, 'g', -1, 64), opts.MaxWords, s.ChunkTokens, format)
-	io.WriteString(h, raw)
-	rawKey := "summary:raw:" + hex.EncodeToString(h.Sum(nil))
-	if b, ok := s.cacheGet(ctx, rawKey); ok {
-		var out lecture.Summary
-		if json.Unmarshal(b, &out) == nil {
-			return &out, true, nil
-		}
-	}
 	tr, err := ParseTranscript([]byte(raw), "", format)
 	if err != nil {
 		return nil, false, err
 	}
-	sum, cached, err := s.Summarize(ctx, tr, opts)
-	if err == nil {
-		if b, err := json.Marshal(sum); err == nil {
-			s.cacheSet(ctx, rawKey, b)
-		}
-	}
-	return sum, cached, err
+	return s.Summarize(ctx, tr, opts)
 }
 
 // summaryKey covers engine, model, parameters and the normalised text.
