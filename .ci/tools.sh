@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Install what the tests need on a fresh Debian machine: redis-server, ffmpeg
-# and shellcheck from apt (when root), and a MinIO server built from the Go
+# Install what the tests need on a fresh Debian machine: redis-server, ffmpeg,
+# shellcheck and wrk from apt (when root), and a MinIO server built from the Go
 # module proxy into the tools cache (built once, then reused).
 #
 # Environment:
@@ -13,7 +13,7 @@ TOOLS_DIR="${TRANSCEPT_TOOLS_DIR:-$HOME/.cache/transcept-bin}"
 log() { printf 'tools: %s\n' "$*" >&2; }
 
 missing=()
-for pkg in redis-server:redis-server ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl; do
+for pkg in redis-server:redis-server ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl wrk:wrk; do
 	command -v "${pkg%%:*}" >/dev/null 2>&1 || missing+=("${pkg#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
