@@ -13,10 +13,16 @@ import (
 // BenchmarkCachedSummarize is the hot path of a repeated POST /summarize on
 // a lecture-sized body, in process (no network), memory cache.
 func BenchmarkCachedSummarize(b *testing.B) {
+	for _, lines := range []int{20, 2000} {
+		b.Run(fmt.Sprintf("lines=%d", lines), func(b *testing.B) { benchCached(b, lines) })
+	}
+}
+
+func benchCached(b *testing.B, lines int) {
 	e := newEnv(&testing.T{}, nil)
 	defer e.srv.Close()
 	var sb strings.Builder
-	for i := range 2000 {
+	for i := range lines {
 		fmt.Fprintf(&sb, "Speaker %c: We discussed topic number %d and how entropy relates to it.\n", 'A'+i%4, i)
 	}
 	body, _ := json.Marshal(map[string]string{"text": sb.String()})
