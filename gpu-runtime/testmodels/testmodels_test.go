@@ -1,0 +1,102 @@
+package testmodels
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/transcept/transcept/gpu-runtime/onnxpb"
+	"github.com/transcept/transcept/gpu-runtime/tokenizer"
+)
+
+func TestWriteBARTDeterministicLayout(t *testing.T) {
+	c := Tiny()
+	c.SplitDecoder = true
+	a, b := t.TempDir(), t.TempDir()
+	for _, d := range []string{a, b} {
+		if err := WriteBART(d, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	files := []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json",
+		"onnx/encoder_model.onnx", "onnx/decoder_model_merged.onnx", "onnx/decoder_model.onnx", "onnx/decoder_with_past_model.onnx"}
+	total := 0
+	for _, f := range files {
+		x, err := os.ReadFile(filepath.Join(a, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two runs with the same seed", f)
+		}
+		total += len(x)
+	}
+	if total > 2<<20 {
+		t.Errorf("tiny folder is %d bytes, want < 2 MB", total)
+	}
+
+	names := func(vs []onnxpb.ValueInfo) []string {
+		var s []string
+		for _, v := range vs {
+			s = append(s, v.Name)
+		}
+		return s
+	}
+	enc, err := onnxpb.Inspect(filepath.Join(a, "onnx/encoder_model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := names(enc.Inputs); !slices.Equal(got, []string{"input_ids", "attention_mask"}) {
+		t.Errorf("encoder inputs %v", got)
+	}
+	if got := names(enc.Outputs); !slices.Equal(got, []string{"last_hidden_state"}) {
+		t.Errorf("encoder outputs %v", got)
+	}
+	dec, err := onnxpb.Inspect(filepath.Join(a, "onnx/decoder_model_merged.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantIn := []string{"input_ids", "encoder_attention_mask", "encoder_hidden_states"}
+	wantOut := []string{"logits"}
+	for i := range c.DecoderLayers {
+		for _, p := range []string{"decoder.key", "decoder.value", "encoder.key", "encoder.value"} {
+			wantIn = append(wantIn, "past_key_values."+string(rune('0'+i))+"."+p)
+			wantOut = append(wantOut, "present."+string(rune('0'+i))+"."+p)
+		}
+	}
+	wantIn = append(wantIn, "use_cache_branch")
+	if got := names(dec.Inputs); !slices.Equal(got, wantIn) {
+		t.Errorf("merged decoder inputs\n got %v\nwant %v", got, wantIn)
+	}
+	if got := names(dec.Outputs); !slices.Equal(got, wantOut) {
+		t.Errorf("merged decoder outputs\n got %v\nwant %v", got, wantOut)
+	}
+	pk, _ := dec.Input("past_key_values.0.decoder.key")
+	if got := pk.Shape; len(got) != 4 || got[1].Value != 4 || got[2].Param != "past_decoder_sequence_length" || got[3].Value != 8 {
+		t.Errorf("cache input shape %v, want [batch_size 4 past_decoder_sequence_length 8]", got)
+	}
+}
+
+func TestTinyTokenizerLoads(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := writeTokenizer(dir, ""); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tok.VocabSize() != TinyTokenizerSize {
+		t.Errorf("vocab %d, want %d", tok.VocabSize(), TinyTokenizerSize)
+	}
+	ids := tok.Encode("the cat and the hat")
+	if ids[0] != 0 || ids[len(ids)-1] != 2 {
+		t.Errorf("ids %v: want <s> … </s>", ids)
+	}
+	if got := tok.Decode(ids); got != "the cat and the hat" {
+		t.Errorf("round trip %q", got)
+	}
+}
