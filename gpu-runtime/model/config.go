@@ -1,0 +1,158 @@
+// Package model reads a Hugging Face Optimum ONNX export folder
+// (config.json, generation_config.json, tokenizer.json, onnx/*.onnx) and
+// checks it before ONNX Runtime spends seconds building sessions: every
+// missing file, corrupt .onnx, unexpected input or output name and
+// tokenizer/model vocabulary mismatch is a lecture error that names the file
+// and what is wrong.
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// Config is the part of config.json the runtime needs.
+type Config struct {
+	ModelType        string `json:"model_type"`
+	IsEncoderDecoder bool   `json:"is_encoder_decoder"`
+	VocabSize        int    `json:"vocab_size"`
+	DModel           int    `json:"d_model"`
+	EncoderLayers    int    `json:"encoder_layers"`
+	DecoderLayers    int    `json:"decoder_layers"`
+	DecoderHeads     int    `json:"decoder_attention_heads"`
+	MaxPositions     int    `json:"max_position_embeddings"`
+}
+
+// Generation is the generation_config.json semantics, with config.json's
+// fields as defaults (as transformers.js and Hugging Face read them). A
+// token id of -1 means none.
+type Generation struct {
+	DecoderStartTokenID int
+	BOSTokenID          int
+	EOSTokenIDs         []int
+	PadTokenID          int
+	ForcedBOSTokenID    int
+	ForcedEOSTokenID    int
+	MaxLength           int // counts the decoder start token, as in Hugging Face
+	MinLength           int
+	NumBeams            int
+}
+
+// IsEOS reports whether id ends a sequence.
+func (g *Generation) IsEOS(id int) bool {
+	for _, e := range g.EOSTokenIDs {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}
+
+// genJSON reads the generation fields of config.json or
+// generation_config.json; absent fields stay nil.
+type genJSON struct {
+	DecoderStart *int            `json:"decoder_start_token_id"`
+	BOS          *int            `json:"bos_token_id"`
+	EOS          json.RawMessage `json:"eos_token_id"` // an int or a list
+	Pad          *int            `json:"pad_token_id"`
+	ForcedBOS    json.RawMessage `json:"forced_bos_token_id"`
+	ForcedEOS    json.RawMessage `json:"forced_eos_token_id"`
+	MaxLength    *int            `json:"max_length"`
+	MinLength    *int            `json:"min_length"`
+	NumBeams     *int            `json:"num_beams"`
+}
+
+func (g *Generation) apply(j *genJSON, path string) error {
+	set := func(dst *int, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	set(&g.DecoderStartTokenID, j.DecoderStart)
+	set(&g.BOSTokenID, j.BOS)
+	set(&g.PadTokenID, j.Pad)
+	set(&g.MaxLength, j.MaxLength)
+	set(&g.MinLength, j.MinLength)
+	set(&g.NumBeams, j.NumBeams)
+	if len(j.EOS) > 0 && string(j.EOS) != "null" {
+		var one int
+		var many []int
+		if json.Unmarshal(j.EOS, &one) == nil {
+			g.EOSTokenIDs = []int{one}
+		} else if json.Unmarshal(j.EOS, &many) == nil {
+			g.EOSTokenIDs = many
+		} else {
+			return lecture.Errorf(lecture.EINVALID, "%s: eos_token_id %s is not an id or a list of ids", path, j.EOS)
+		}
+	}
+	for _, f := range []struct {
+		raw json.RawMessage
+		dst *int
+	}{{j.ForcedBOS, &g.ForcedBOSTokenID}, {j.ForcedEOS, &g.ForcedEOSTokenID}} {
+		switch {
+		case len(f.raw) == 0:
+		case string(f.raw) == "null":
+			*f.dst = -1
+		default:
+			if err := json.Unmarshal(f.raw, f.dst); err != nil {
+				var list []int // forced_eos_token_id may be a list; the first is used
+				if json.Unmarshal(f.raw, &list) != nil || len(list) == 0 {
+					return lecture.Errorf(lecture.EINVALID, "%s: forced token %s is not an id", path, f.raw)
+				}
+				*f.dst = list[0]
+			}
+		}
+	}
+	return nil
+}
+
+// readJSON decodes path into v; a missing file is ENOTFOUND unless optional.
+func readJSON(path string, v any, optional bool) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if optional {
+			return false, nil
+		}
+		return false, lecture.Errorf(lecture.ENOTFOUND, "model folder %s has no %s", filepath.Dir(path), filepath.Base(path))
+	}
+	if err != nil {
+		return false, lecture.Wrap(lecture.EINVALID, err, "%s cannot be read", path)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, lecture.Wrap(lecture.EINVALID, err, "%s is not valid JSON", path)
+	}
+	return true, nil
+}
+
+// readConfigs reads config.json and, when present, generation_config.json.
+func readConfigs(dir string) (Config, Generation, error) {
+	var c Config
+	g := Generation{DecoderStartTokenID: -1, BOSTokenID: -1, PadTokenID: -1, ForcedBOSTokenID: -1, ForcedEOSTokenID: -1,
+		MaxLength: 20, NumBeams: 1}
+	cfgPath := filepath.Join(dir, "config.json")
+	if _, err := readJSON(cfgPath, &c, false); err != nil {
+		return c, g, err
+	}
+	var cj genJSON
+	readJSON(cfgPath, &cj, false)
+	if err := g.apply(&cj, cfgPath); err != nil {
+		return c, g, err
+	}
+	genPath := filepath.Join(dir, "generation_config.json")
+	var gj genJSON
+	if ok, err := readJSON(genPath, &gj, true); err != nil {
+		return c, g, err
+	} else if ok {
+		if err := g.apply(&gj, genPath); err != nil {
+			return c, g, err
+		}
+	}
+	if g.DecoderStartTokenID < 0 {
+		g.DecoderStartTokenID = g.BOSTokenID // what transformers.js falls back to
+	}
+	return c, g, nil
+}
