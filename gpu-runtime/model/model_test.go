@@ -56,10 +56,10 @@ func wrongNames() *onnxpb.Model {
 
 func TestCheckSeq2SeqBad(t *testing.T) {
 	cases := []struct {
-		name  string
+		name   string
 		break_ func(t *testing.T, dir string)
-		code  string
-		words []string
+		code   string
+		words  []string
 	}{
 		{"missing config", func(t *testing.T, dir string) { os.Remove(filepath.Join(dir, "config.json")) },
 			lecture.ENOTFOUND, []string{"config.json"}},
