@@ -162,3 +162,123 @@ func gpt2Match(s string) int {
 	}
 	return last
 }
+
+// qwenPattern is the Split pre-tokenizer regex of Qwen2/2.5/3 (and others
+// built on the same byte-level BPE), which splitQwen implements.
+const qwenPattern = `(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`
+
+// isWhiteSpace is \p{White_Space}: the reference rewrites the pattern's \s
+// to it (U+0085 included, U+FEFF not), unlike JavaScript's own \s.
+func isWhiteSpace(r rune) bool { return unicode.Is(unicode.White_Space, r) }
+
+// splitQwen splits text by qwenPattern, keeping every match (behavior
+// "Isolated"); every character is matched by some alternative, so nothing
+// is left between matches. Written by hand, as Go's regexp has no look-ahead.
+func splitQwen(text string) []string {
+	var out []string
+	for i := 0; i < len(text); {
+		n := qwenMatch(text[i:])
+		out = append(out, text[i:i+n])
+		i += n
+	}
+	return out
+}
+
+// qwenMatch returns the length of the pattern's match at the start of s,
+// trying the alternatives in order as a backtracking engine does.
+func qwenMatch(s string) int {
+	// (?i:'s|'t|'re|'ve|'m|'ll|'d), ASCII case folding only (as the reference).
+	if s[0] == '\'' && len(s) > 1 {
+		for _, c := range contractions {
+			if len(s) >= len(c) && asciiEqualFold(s[1:len(c)], c[1:]) {
+				return len(c)
+			}
+		}
+	}
+	c0, n0 := utf8.DecodeRuneInString(s)
+	letters := func(j int) int { // end of the \p{L}+ run from j (j itself when none)
+		for j < len(s) {
+			r, n := utf8.DecodeRuneInString(s[j:])
+			if !unicode.IsLetter(r) {
+				break
+			}
+			j += n
+		}
+		return j
+	}
+	// [^\r\n\p{L}\p{N}]?\p{L}+
+	if unicode.IsLetter(c0) {
+		return letters(n0)
+	}
+	if c0 != '\r' && c0 != '\n' && !unicode.IsNumber(c0) {
+		if e := letters(n0); e > n0 {
+			return e
+		}
+	}
+	// \p{N}
+	if unicode.IsNumber(c0) {
+		return n0
+	}
+	// ' ?[^\s\p{L}\p{N}]+[\r\n]*'
+	other := func(r rune) bool { return !isWhiteSpace(r) && !unicode.IsLetter(r) && !unicode.IsNumber(r) }
+	j := 0
+	if c0 == ' ' {
+		j = 1
+	}
+	if j < len(s) {
+		if r, _ := utf8.DecodeRuneInString(s[j:]); other(r) {
+			for j < len(s) {
+				r, n := utf8.DecodeRuneInString(s[j:])
+				if !other(r) {
+					break
+				}
+				j += n
+			}
+			for j < len(s) && (s[j] == '\r' || s[j] == '\n') {
+				j++
+			}
+			return j
+		}
+	}
+	// The rest start with white space: W is the whole run.
+	end, last, lastNL := 0, 0, -1
+	for end < len(s) {
+		r, n := utf8.DecodeRuneInString(s[end:])
+		if !isWhiteSpace(r) {
+			break
+		}
+		if r == '\r' || r == '\n' {
+			lastNL = end
+		}
+		last = end
+		end += n
+	}
+	// \s*[\r\n]+: \s* backs off to the last line break in the run.
+	if lastNL >= 0 {
+		return lastNL + 1
+	}
+	// \s+(?!\S): the whole run at the end of text, else all but its last
+	// character (which must leave at least one).
+	if end == len(s) {
+		return end
+	}
+	if last > 0 {
+		return last
+	}
+	// \s+
+	return end
+}
+
+// asciiEqualFold compares a with lower-case ASCII b, folding A-Z only.
+func asciiEqualFold(a, b string) bool {
+	for i := 0; i < len(b); i++ {
+		c := a[i]
+		if c >= 'A' && c <= 'Z' {
+			c += 'a' - 'A'
+		}
+		if c != b[i] {
+			return false
+		}
+	}
+	return true
+}

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"slices"
 	"strings"
 
@@ -19,6 +18,9 @@ type Kind string
 const (
 	KindByteLevelBPE Kind = "byte-level-bpe" // GPT-2, BART, RoBERTa, Whisper
 	KindWordPiece    Kind = "wordpiece"      // BERT, MiniLM
+	// KindSentencePieceBPE is BPE over characters with "▁" for spaces and
+	// <0xNN> byte fallback (Llama 2, Phi-3, Mistral).
+	KindSentencePieceBPE Kind = "sentencepiece-bpe"
 )
 
 // NoToken is the id of a special token the tokenizer does not have.
@@ -29,12 +31,13 @@ type Special struct {
 	BOS, EOS, PAD, UNK, CLS, SEP, Mask int
 }
 
-// model is one tokenization algorithm over a piece of text that holds no
-// added token: normalizer, pre-tokenizer and model of tokenizer.json. A new
-// family (SentencePiece-style BPE with byte fallback, Qwen's split) is a new
-// model; added tokens, post-processing and decoding stay shared.
+// model is one tokenization algorithm over a piece of normalised text that
+// holds no added token: pre-tokenizer and model of tokenizer.json. section
+// is the index of the piece among those the added tokens cut the text into
+// (Metaspace's prepend_scheme "first" needs it). Normalising, added tokens,
+// post-processing and decoding are shared.
 type model interface {
-	encode(text string, ids []int) []int
+	encode(text string, section int, ids []int) []int
 }
 
 // Tokenizer turns text into model token ids and back. It is safe for
@@ -47,8 +50,9 @@ type Tokenizer struct {
 	normSplit *splitter              // added tokens matched after normalising
 	added     map[string]*addedToken // by content
 	addedIDs  map[int]bool
-	normalize func(string) string // WordPiece normalises inside its model; kept for added tokens
+	normalize func(string) string // nil: none
 	decode    func(tokens []string) string
+	rawAdded  bool // added tokens bypass decode (the ByteLevel decoder does this)
 	special   Special
 	isSpecial map[int]bool // added tokens marked special: skipped by Decode
 	prefix    []int        // what the post-processor puts around one sequence
@@ -77,10 +81,8 @@ type tokenizerJSON struct {
 	PostProcessor json.RawMessage `json:"post_processor"`
 	Decoder       json.RawMessage `json:"decoder"`
 	Model         struct {
-		Type         string          `json:"type"`
-		UnkToken     *string         `json:"unk_token"`
-		ByteFallback bool            `json:"byte_fallback"`
-		Vocab        json.RawMessage `json:"vocab"`
+		Type     string  `json:"type"`
+		UnkToken *string `json:"unk_token"`
 	} `json:"model"`
 }
 
@@ -98,7 +100,7 @@ func LoadFile(path string) (*Tokenizer, error) {
 	if err := json.Unmarshal(content, &tj); err != nil {
 		return nil, lecture.Wrap(lecture.EINVALID, err, "tokenizer file %s is not valid tokenizer.json", path)
 	}
-	kind, err := classify(&tj, content)
+	kind, split, byteLevel, err := classify(&tj)
 	if err != nil {
 		return nil, lecture.Wrap(lecture.EINVALID, err, "tokenizer file %s is not supported", path)
 	}
@@ -118,20 +120,43 @@ func LoadFile(path string) (*Tokenizer, error) {
 		addedIDs:  map[int]bool{},
 		tokens:    map[int]string{},
 	}
+	fail := func(err error) (*Tokenizer, error) {
+		return nil, lecture.Wrap(lecture.EINVALID, err, "tokenizer file %s", path)
+	}
 	switch kind {
 	case KindByteLevelBPE:
-		b, err := newByteLevelBPE(raw.Model, tj.PreTokenizer)
+		b, err := newByteLevelBPE(raw.Model, byteLevel, split)
 		if err != nil {
-			return nil, lecture.Wrap(lecture.EINVALID, err, "tokenizer file %s", path)
+			return fail(err)
+		}
+		if t.normalize, err = newNormalizer(tj.Normalizer); err != nil {
+			return fail(err)
+		}
+		var dec struct{ Type string }
+		if json.Unmarshal(tj.Decoder, &dec); dec.Type != "ByteLevel" {
+			return fail(fmt.Errorf("decoder %q with byte-level BPE is not supported (ByteLevel is)", dec.Type))
 		}
 		t.m, t.vocab = b, b.vocab
-		t.decode = decodeByteLevel
+		t.decode, t.rawAdded = decodeByteLevel, true
+	case KindSentencePieceBPE:
+		b, err := newSentencePieceBPE(raw.Model, tj.PreTokenizer)
+		if err != nil {
+			return fail(err)
+		}
+		if t.normalize, err = newNormalizer(tj.Normalizer); err != nil {
+			return fail(err)
+		}
+		if t.decode, err = newDecoderChain(tj.Decoder); err != nil {
+			return fail(err)
+		}
+		t.m, t.vocab = b, b.vocab
 	case KindWordPiece:
 		w, err := newWordPiece(raw.Model, tj.Normalizer)
 		if err != nil {
 			return nil, lecture.Wrap(lecture.EINVALID, err, "tokenizer file %s", path)
 		}
 		t.m, t.vocab = w, w.vocab
+		t.normalize, w.normalize = w.normalize, nil
 		var dec struct {
 			Type    string  `json:"type"`
 			Prefix  *string `json:"prefix"`
@@ -143,7 +168,6 @@ func LoadFile(path string) (*Tokenizer, error) {
 			prefix = *dec.Prefix
 		}
 		t.decode = func(tokens []string) string { return decodeWordPiece(tokens, prefix, cleanup) }
-		t.normalize = w.normalize
 	}
 	vocab := make(map[string]int, len(t.vocab)+len(tj.AddedTokens))
 	for tok, id := range t.vocab {
@@ -160,11 +184,22 @@ func LoadFile(path string) (*Tokenizer, error) {
 		if at.Special {
 			t.isSpecial[at.ID] = true
 		}
-		if at.Normalized {
-			normSplit = append(normSplit, at.Content)
+		if at.Normalized && t.normalize != nil {
+			// Looked for in normalised text, so by its normalised form.
+			n := t.normalize(at.Content)
+			normSplit = append(normSplit, n)
+			t.added[n] = t.added[at.Content]
 		} else {
 			unsplit = append(unsplit, at.Content)
 		}
+	}
+	for _, name := range cfg.Additional {
+		if id, ok := t.vocab[name]; ok {
+			t.isSpecial[id] = true // Decode skips them too
+		}
+	}
+	if sp, ok := t.m.(*sentencePieceBPE); ok {
+		sp.vocab = t.vocab // the reference's model looks tokens up among added tokens too
 	}
 	t.unsplit, t.normSplit = newSplitter(unsplit), newSplitter(normSplit)
 	if t.prefix, t.suffix, err = postProcessor(tj.PostProcessor, t.vocab); err != nil {
@@ -197,45 +232,56 @@ func (t *Tokenizer) first(names ...string) int {
 	return NoToken
 }
 
-// classify decides the family, or says why the file is not supported.
-func classify(tj *tokenizerJSON, content []byte) (Kind, error) {
-	if tj.Model.ByteFallback {
-		return "", errors.New("BPE with byte_fallback (SentencePiece-style, as Llama and Phi use) is not supported yet")
+// classify decides the family, or says why the file is not supported. For
+// byte-level BPE it returns the Split before the ByteLevel pre-tokenizer
+// (nil when none) and the ByteLevel pre-tokenizer's JSON.
+func classify(tj *tokenizerJSON) (kind Kind, split func(string) []string, byteLevel json.RawMessage, err error) {
+	type preJSON struct {
+		Type          string            `json:"type"`
+		PreTokenizers []json.RawMessage `json:"pretokenizers"`
+		Pattern       pattern           `json:"pattern"`
+		Behavior      string            `json:"behavior"`
+		Invert        bool              `json:"invert"`
 	}
-	var pre struct {
-		Type          string `json:"type"`
-		PreTokenizers []struct {
-			Type    string `json:"type"`
-			Pattern *struct {
-				Regex string `json:"Regex"`
-			} `json:"pattern"`
-		} `json:"pretokenizers"`
-	}
-	if len(tj.PreTokenizer) > 0 && string(tj.PreTokenizer) != "null" {
+	var pre preJSON
+	if !isNull(tj.PreTokenizer) {
 		if err := json.Unmarshal(tj.PreTokenizer, &pre); err != nil {
-			return "", fmt.Errorf("pre_tokenizer: %w", err)
+			return "", nil, nil, fmt.Errorf("pre_tokenizer: %w", err)
 		}
 	}
-	for _, p := range pre.PreTokenizers {
-		if p.Pattern != nil && p.Pattern.Regex != "" {
-			if _, err := regexp.Compile(p.Pattern.Regex); err != nil {
-				return "", fmt.Errorf("pre_tokenizer regex %q needs a regex engine Go does not have (%v); Qwen-style splitting is not supported yet", p.Pattern.Regex, err)
+	switch tj.Model.Type {
+	case "WordPiece":
+		return KindWordPiece, nil, nil, nil
+	case "":
+		return "", nil, nil, errors.New("no model.type")
+	case "BPE":
+	default:
+		return "", nil, nil, fmt.Errorf("model %s is not supported (supported: BPE, WordPiece)", tj.Model.Type)
+	}
+	switch pre.Type {
+	case "", "Metaspace":
+		return KindSentencePieceBPE, nil, nil, nil
+	case "ByteLevel":
+		return KindByteLevelBPE, nil, tj.PreTokenizer, nil
+	case "Sequence":
+		// Split(pattern) then ByteLevel: Qwen's pattern is the one written here.
+		if len(pre.PreTokenizers) == 2 {
+			var first, second preJSON
+			json.Unmarshal(pre.PreTokenizers[0], &first)
+			json.Unmarshal(pre.PreTokenizers[1], &second)
+			if first.Type == "Split" && second.Type == "ByteLevel" && first.Pattern.Regex != nil {
+				re := *first.Pattern.Regex
+				if re != qwenPattern {
+					return "", nil, nil, fmt.Errorf("pre_tokenizer Split regex %q is not supported (Qwen's %q is)", re, qwenPattern)
+				}
+				if first.Behavior != "Isolated" || first.Invert {
+					return "", nil, nil, fmt.Errorf("pre_tokenizer Split with behavior %q, invert %v is not supported (Isolated is)", first.Behavior, first.Invert)
+				}
+				return KindByteLevelBPE, splitQwen, pre.PreTokenizers[1], nil
 			}
-			return "", fmt.Errorf("pre_tokenizer Split with regex %q is not verified against the reference yet", p.Pattern.Regex)
 		}
 	}
-	if strings.Contains(string(tj.Normalizer), `"Prepend"`) || strings.Contains(string(tj.PreTokenizer), `"Metaspace"`) {
-		return "", errors.New("Metaspace (▁) SentencePiece-style tokenization is not supported yet")
-	}
-	switch {
-	case tj.Model.Type == "BPE" && pre.Type == "ByteLevel":
-		return KindByteLevelBPE, nil
-	case tj.Model.Type == "WordPiece":
-		return KindWordPiece, nil
-	case tj.Model.Type == "":
-		return "", errors.New("no model.type")
-	}
-	return "", fmt.Errorf("model %s with pre_tokenizer %q is not supported (supported: byte-level BPE, WordPiece)", tj.Model.Type, pre.Type)
+	return "", nil, nil, fmt.Errorf("BPE with pre_tokenizer %s is not supported (supported: ByteLevel, Split with Qwen's pattern then ByteLevel, Metaspace, none)", tj.PreTokenizer)
 }
 
 // postProcessor returns the ids a single sequence is wrapped in.
@@ -320,6 +366,7 @@ func pairID(v []any) (int, error) {
 // config is what tokenizer_config.json says about special tokens.
 type config struct {
 	BOS, EOS, PAD, UNK, CLS, SEP, Mask string
+	Additional                         []string // additional_special_tokens
 }
 
 func readConfig(path string) (config, error) {
@@ -346,44 +393,59 @@ func readConfig(path string) (config, error) {
 		}
 		return ""
 	}
+	var additional []string
+	var list []json.RawMessage
+	json.Unmarshal(raw["additional_special_tokens"], &list)
+	for _, r := range list {
+		raw["_"] = r
+		if s := tok("_"); s != "" {
+			additional = append(additional, s)
+		}
+	}
 	return config{BOS: tok("bos_token"), EOS: tok("eos_token"), PAD: tok("pad_token"), UNK: tok("unk_token"),
-		CLS: tok("cls_token"), SEP: tok("sep_token"), Mask: tok("mask_token")}, nil
+		CLS: tok("cls_token"), SEP: tok("sep_token"), Mask: tok("mask_token"), Additional: additional}, nil
 }
 
 // encodePlain splits out added tokens (longest first; lstrip/rstrip eat
-// the spaces next to them) and runs the model on the text between them.
+// the spaces next to them), normalises the text between them, splits out
+// added tokens marked "normalized" there, and runs the model on the rest.
 func (t *Tokenizer) encodePlain(text string) []int {
 	var ids []int
 	sections := t.unsplit.split(text)
 	stripAround(sections, t.added)
-	for _, sec := range sections {
+	for i, sec := range sections {
 		if sec == "" {
 			continue
 		}
-		if at := t.added[sec]; at != nil && !at.normalized {
+		if at := t.added[sec]; at != nil {
 			ids = append(ids, at.id)
 			continue
 		}
+		if t.normalize != nil {
+			if sec = t.normalize(sec); sec == "" {
+				continue
+			}
+		}
 		if len(t.normSplit.byFirst) == 0 {
-			ids = t.m.encode(sec, ids)
+			ids = t.m.encode(sec, i, ids)
 			continue
 		}
-		// Added tokens marked "normalized" are looked for in normalised text.
-		subs := t.normSplit.split(t.normalize(sec))
+		subs := t.normSplit.split(sec)
 		stripAround(subs, t.added)
 		for _, sub := range subs {
 			if at := t.added[sub]; at != nil {
 				ids = append(ids, at.id)
 			} else if sub != "" {
-				ids = t.m.encode(sub, ids)
+				ids = t.m.encode(sub, i, ids)
 			}
 		}
 	}
 	return ids
 }
 
-// decodeIDs turns ids into text with the file's decoder; added tokens are
-// written as they are, unknown ids are left out.
+// decodeIDs turns ids into text with the file's decoder; unknown ids are
+// left out. Added tokens go through the decoder too, except with the
+// ByteLevel decoder, which writes them as they are.
 func (t *Tokenizer) decodeIDs(ids []int) string {
 	var out strings.Builder
 	var run []string
@@ -398,7 +460,7 @@ func (t *Tokenizer) decodeIDs(ids []int) string {
 		if !ok {
 			continue
 		}
-		if t.addedIDs[id] && t.kind == KindByteLevelBPE {
+		if t.rawAdded && t.addedIDs[id] {
 			flush()
 			out.WriteString(tok)
 			continue

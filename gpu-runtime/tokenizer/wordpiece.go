@@ -62,8 +62,8 @@ func newWordPiece(model, normalizer json.RawMessage) (*wordPiece, error) {
 	return w, nil
 }
 
-func (w *wordPiece) encode(text string, ids []int) []int {
-	for _, word := range bertPreTokenize(w.normalize(text)) {
+func (w *wordPiece) encode(text string, _ int, ids []int) []int {
+	for _, word := range bertPreTokenize(text) { // normalised by the Tokenizer
 		ids = w.word(word, ids)
 	}
 	return ids
