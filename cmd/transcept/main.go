@@ -20,6 +20,7 @@ Usage:
   transcept serve                      run the HTTP API and the pipeline in one process
   transcept summarize FILE             print a bullet summary of a transcript
   transcept ask FILE "QUESTION"        answer a question from a transcript, with citations
+  transcept transcribe RECORDING       timestamped transcript of a recording (needs a Whisper model)
   transcept eval summarize|qmsum|retrieval|qa
                                        score the engines on the evaluation data
   transcept config                     list every setting, its value and default
@@ -66,6 +67,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdSummarize(ctx, rest, stdin, stdout, stderr)
 	case "ask":
 		err = cmdAsk(ctx, rest, stdin, stdout, stderr)
+	case "transcribe":
+		err = cmdTranscribe(ctx, rest, stdout, stderr)
 	case "eval":
 		err = cmdEval(ctx, rest, stdout, stderr)
 	case "config":

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 const srt = `1
@@ -100,6 +101,11 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{[]string{"summarize", empty, "--format", "pdf"}, exitUsage, "--format"},
 		{[]string{"ask", empty}, exitUsage, "QUESTION"},
 		{[]string{"eval", "nonsense", "--data", "/"}, exitUsage, "unknown evaluation"},
+		{[]string{"transcribe"}, exitUsage, "recording FILE"},
+		{[]string{"transcribe", "/no/such.mp3"}, exitNotFound, "no such file"},
+		{[]string{"transcribe", empty}, exitInvalid, "empty"},
+		{[]string{"transcribe", garbage, "--format", "docx"}, exitUsage, "--format"},
+		{[]string{"transcribe", garbage}, exitFailure, "TRANSCEPT_WHISPER_MODEL"},
 	}
 	for _, c := range cases {
 		code, _, errs := runCLI(t, "", c.args...)
@@ -109,8 +115,18 @@ func TestExitCodesAndMessages(t *testing.T) {
 	}
 }
 
+func TestProgressBar(t *testing.T) {
+	var b bytes.Buffer
+	p := &progressBar{w: &b, start: time.Now().Add(-10 * time.Second)}
+	p.update(900, 3600)
+	p.finish()
+	if out := b.String(); !strings.Contains(out, "[######..................]  25%  15:00 / 1:00:00  elapsed 10s  left ~30s") {
+		t.Errorf("bar %q", out)
+	}
+}
+
 func TestHelp(t *testing.T) {
-	for _, cmd := range []string{"summarize", "ask", "serve", "eval", "config"} {
+	for _, cmd := range []string{"summarize", "ask", "serve", "eval", "config", "transcribe", "function", "broker", "lambda"} {
 		code, _, errs := runCLI(t, "", cmd, "--help")
 		if code != exitOK || !strings.Contains(errs, "Usage: transcept "+cmd) {
 			t.Errorf("%s --help: exit %d, %q", cmd, code, errs)

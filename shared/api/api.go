@@ -44,6 +44,8 @@ func (s *Server) Handler() http.Handler {
 	route("POST /summarize", s.summarize)
 	route("POST /qa", s.qa)
 	route("POST /lectures", s.createLecture)
+	route("POST /transcribe", s.transcribe)
+	route("POST /v1/audio/transcriptions", s.transcribe)
 	route("GET /lectures/{id}", s.getLecture)
 	route("GET /lectures/{id}/summary", s.getSummary)
 	route("GET /lectures/{id}/transcript", s.getTranscript)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/json"
 	"io"
@@ -9,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -141,12 +143,14 @@ func (s *Server) createLecture(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	var req LectureRequest
-	switch mt {
-	case "multipart/form-data":
-		if err := s.readMultipart(w, r, params["boundary"], &req); err != nil {
-			return err
+	q := r.URL.Query()
+	switch {
+	case mt == "multipart/form-data":
+		media, err := s.readMultipart(w, r, params["boundary"], &req)
+		if err != nil || media {
+			return err // a recording was streamed into the pipeline already
 		}
-	case "application/json":
+	case mt == "application/json":
 		b, err := s.readBody(w, r)
 		if err != nil {
 			return err
@@ -154,71 +158,91 @@ func (s *Server) createLecture(w http.ResponseWriter, r *http.Request) error {
 		if err := decodeJSON(b, &req); err != nil {
 			return err
 		}
-	case "text/plain", "text/vtt", "application/x-subrip", "text/srt", "text/markdown", "":
+	case strings.HasPrefix(mt, "audio/") || strings.HasPrefix(mt, "video/") || mt == "application/octet-stream":
+		br := bufio.NewReader(http.MaxBytesReader(w, r.Body, s.Svc.MaxMediaBytes+1))
+		head, _ := br.Peek(512)
+		if !pipeline.IsMedia(q.Get("name"), head) {
+			return lecture.Errorf(lecture.EUNSUPPORTED, "the body is not a recording ffmpeg reads (wav, mp3, m4a, ogg, flac, mp4, mkv, webm); send transcripts as text/plain or JSON")
+		}
+		err := s.createMediaLecture(w, r, q.Get("name"), q.Get("title"), br)
+		return bodyErrorOr(err, s.Svc.MaxMediaBytes)
+	case mt == "text/plain" || mt == "text/vtt" || mt == "application/x-subrip" || mt == "text/srt" || mt == "text/markdown" || mt == "":
 		b, err := s.readBody(w, r)
 		if err != nil {
 			return err
 		}
-		req.Text, req.Title, req.Name = string(b), r.URL.Query().Get("title"), r.URL.Query().Get("name")
+		req.Text, req.Title, req.Name = string(b), q.Get("title"), q.Get("name")
 	default:
-		return lecture.Errorf(lecture.EUNSUPPORTED, "Content-Type %s is not accepted: send JSON {\"text\": ...}, a multipart form with a \"file\" field, or text/plain", mt)
+		return lecture.Errorf(lecture.EUNSUPPORTED, "Content-Type %s is not accepted: send JSON {\"text\": ...}, a multipart form with a \"file\" field, text/plain, or a recording (audio/*, video/*)", mt)
 	}
 	if strings.TrimSpace(req.Text) == "" {
-		return lecture.Errorf(lecture.EINVALID, "the upload is empty: send a transcript (text, SRT, WebVTT, JSON or Speaker: lines)")
+		return lecture.Errorf(lecture.EINVALID, "the upload is empty: send a transcript (text, SRT, WebVTT, JSON or Speaker: lines) or a recording")
 	}
 	l, ev, err := s.Svc.CreateLecture(r.Context(), pipelineUpload(req))
 	if err != nil {
 		return err
 	}
 	s.Publish(ev)
-	w.Header().Set("Location", "/lectures/"+l.ID)
-	return writeJSON(w, http.StatusAccepted, map[string]any{
-		"id": l.ID, "status": l.Status, "title": l.Title, "content_hash": l.ContentHash,
-		"links": map[string]string{"self": "/lectures/" + l.ID, "summary": "/lectures/" + l.ID + "/summary", "transcript": "/lectures/" + l.ID + "/transcript"},
-	})
+	return s.accepted(w, l)
 }
 
-func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request, boundary string, req *LectureRequest) error {
+// readMultipart reads the form's fields; a "file" that is a recording is
+// streamed straight into the pipeline (media reports that), a transcript is
+// read into req.
+func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request, boundary string, req *LectureRequest) (media bool, err error) {
 	if boundary == "" {
-		return lecture.Errorf(lecture.EINVALID, "multipart body without a boundary")
+		return false, lecture.Errorf(lecture.EINVALID, "multipart body without a boundary")
 	}
-	body := http.MaxBytesReader(w, r.Body, s.MaxBody+64<<10)
-	mr := multipart.NewReader(body, boundary)
+	mr := multipart.NewReader(http.MaxBytesReader(w, r.Body, s.Svc.MaxMediaBytes+64<<10), boundary)
 	for {
 		p, err := mr.NextPart()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			if strings.Contains(err.Error(), "request body too large") {
-				return tooLarge(-1, s.MaxBody)
-			}
-			return lecture.Wrap(lecture.EINVALID, err, "malformed multipart body")
+			return false, bodyError(err, s.MaxBody)
 		}
-		var buf bytes.Buffer
-		n, err := io.Copy(&buf, io.LimitReader(p, s.MaxBody+1))
+		if p.FormName() == "file" {
+			br := bufio.NewReader(p)
+			head, _ := br.Peek(512)
+			if pipeline.IsMedia(p.FileName(), head) {
+				return true, bodyErrorOr(s.createMediaLecture(w, r, p.FileName(), req.Title, br), s.Svc.MaxMediaBytes)
+			}
+			req.Name = p.FileName()
+			var buf bytes.Buffer
+			n, err := io.Copy(&buf, io.LimitReader(br, s.MaxBody+1))
+			if err != nil {
+				return false, bodyError(err, s.MaxBody)
+			}
+			if n > s.MaxBody {
+				return false, tooLarge(n, s.MaxBody)
+			}
+			req.Text = buf.String()
+			continue
+		}
+		v, err := io.ReadAll(io.LimitReader(p, 64<<10))
 		if err != nil {
-			if strings.Contains(err.Error(), "request body too large") {
-				return tooLarge(-1, s.MaxBody)
-			}
-			return lecture.Wrap(lecture.EINVALID, err, "reading multipart field %q", p.FormName())
-		}
-		if n > s.MaxBody {
-			return tooLarge(n, s.MaxBody)
+			return false, bodyError(err, s.MaxBody)
 		}
 		switch p.FormName() {
-		case "file":
-			req.Text, req.Name = buf.String(), p.FileName()
 		case "title":
-			req.Title = buf.String()
+			req.Title = string(v)
 		case "format":
-			req.Format = buf.String()
+			req.Format = string(v)
 		}
 	}
 	if req.Text == "" {
-		return lecture.Errorf(lecture.EINVALID, "multipart upload has no \"file\" field (or it is empty)")
+		return false, lecture.Errorf(lecture.EINVALID, "multipart upload has no \"file\" field (or it is empty)")
 	}
-	return nil
+	return false, nil
+}
+
+// bodyErrorOr turns a body-size failure inside err into a clear 413.
+func bodyErrorOr(err error, limit int64) error {
+	if err != nil && strings.Contains(err.Error(), "request body too large") {
+		return bodyError(err, limit)
+	}
+	return err
 }
 
 func (s *Server) getLecture(w http.ResponseWriter, r *http.Request) error {

@@ -34,6 +34,9 @@ var Settings = []Setting{
 	{"TRANSCEPT_CACHE_TTL", "168h", "how long a cached summary lives", false},
 	{"TRANSCEPT_SUMMARIZER", "extractive", "summary engine: `extractive` (embedded) or `bart` (ONNX model)", false},
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
+	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
+	{"TRANSCEPT_LANGUAGE", "", "default language of recordings (ISO 639-1 such as `en`; empty lets the model detect it)", false},
+	{"TRANSCEPT_MAX_MEDIA_BYTES", "4294967296", "largest accepted recording in bytes (4 GiB), streamed to the object store", false},
 	{"TRANSCEPT_CHUNK_TOKENS", "512", "window size in tokens for summarisation chunks", false},
 	{"TRANSCEPT_QA_MIN_COVERAGE", "0.6", "share of a question's term weight the best passage must hold (0.2 when two or more question terms meet there), else the answer is \"This lecture does not cover that.\"", false},
 	{"TRANSCEPT_MAX_UPLOAD_BYTES", "52428800", "largest accepted upload or request body in bytes (50 MiB)", false},
@@ -55,6 +58,9 @@ type Config struct {
 	ChunkTokens    int
 	QAMinCoverage  float64
 	MaxUploadBytes int64
+	MaxMediaBytes  int64
+	WhisperModel   string
+	Language       string
 	Workers        int
 	LogLevel       string
 	LogFormat      string
@@ -115,6 +121,9 @@ func FromMap(m map[string]string) (*Config, error) {
 		ChunkTokens:    int(num("TRANSCEPT_CHUNK_TOKENS", 32, 4096)),
 		QAMinCoverage:  num("TRANSCEPT_QA_MIN_COVERAGE", 0, 1),
 		MaxUploadBytes: int64(num("TRANSCEPT_MAX_UPLOAD_BYTES", 1024, 1<<40)),
+		MaxMediaBytes:  int64(num("TRANSCEPT_MAX_MEDIA_BYTES", 1024, 1<<44)),
+		WhisperModel:   get("TRANSCEPT_WHISPER_MODEL"),
+		Language:       strings.ToLower(get("TRANSCEPT_LANGUAGE")),
 		Workers:        int(num("TRANSCEPT_WORKERS", 1, 256)),
 		LogLevel:       strings.ToLower(get("TRANSCEPT_LOG_LEVEL")),
 		LogFormat:      strings.ToLower(get("TRANSCEPT_LOG_FORMAT")),

@@ -54,3 +54,22 @@ type Summarizer interface {
 	Model() string
 	Summarize(ctx context.Context, sentences []Sentence, opts SummarizeOptions) (*Summary, error)
 }
+
+// TranscribeOptions steer a transcription. Language "" lets the model detect it.
+type TranscribeOptions struct {
+	Language    string  `json:"language,omitempty"`
+	Task        string  `json:"task,omitempty"` // transcribe (default) or translate
+	Temperature float64 `json:"temperature,omitempty"`
+}
+
+// Progress reports how much of a long job is done, in the job's own units
+// (seconds of audio for a transcription); total is 0 while unknown.
+type Progress func(done, total float64)
+
+// Transcriber turns a recording into a timestamped transcript. path is a
+// local file in any container ffmpeg reads.
+type Transcriber interface {
+	Name() string
+	Model() string
+	Transcribe(ctx context.Context, path string, opts TranscribeOptions, progress Progress) (*Transcript, error)
+}

@@ -176,3 +176,69 @@ func TestStillProcessingIsAConflict(t *testing.T) {
 		t.Errorf("want ECONFLICT before the summary exists, got %v", err)
 	}
 }
+
+// blockingTranscriber reports half the audio done, then waits.
+type blockingTranscriber struct{ release chan struct{} }
+
+func (b *blockingTranscriber) Name() string  { return "blocking" }
+func (b *blockingTranscriber) Model() string { return "" }
+func (b *blockingTranscriber) Transcribe(ctx context.Context, path string, o lecture.TranscribeOptions, p lecture.Progress) (*lecture.Transcript, error) {
+	p(1800, 3600)
+	<-b.release
+	return &lecture.Transcript{Segments: []lecture.Segment{{Start: 0, End: 3600, Text: "A long lecture on entropy."}}}, nil
+}
+
+func TestTranscriptionProgressInStatus(t *testing.T) {
+	svc, _, _ := newService(t, mem.New(1<<20))
+	bt := &blockingTranscriber{release: make(chan struct{})}
+	svc.Transcriber, svc.MaxMediaBytes = bt, 1<<20
+	ctx := context.Background()
+	_, ev, err := svc.CreateMediaLecture(ctx, "lecture.ogg", "", strings.NewReader("OggS and then some audio bytes"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := svc.HandleUploaded(ctx, ev); done <- err }()
+	deadline := time.Now().Add(5 * time.Second)
+	var st lecture.Stage
+	for time.Now().Before(deadline) {
+		l, err := svc.Lecture(ctx, ev.Data.LectureID)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if st = l.Stages["transcribe"]; st.Progress > 0 {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if st.Progress != 0.5 || !strings.Contains(st.Message, "30:00 of 1:00:00") {
+		t.Errorf("transcribe stage while running: %+v", st)
+	}
+	close(bt.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	l, _ := svc.Lecture(ctx, ev.Data.LectureID)
+	if l.Stages["transcribe"].Status != lecture.StatusReady {
+		t.Errorf("after: %+v", l.Stages["transcribe"])
+	}
+}
+
+func TestMediaUploadValidation(t *testing.T) {
+	svc, _, _ := newService(t, mem.New(1<<20))
+	svc.MaxMediaBytes = 10
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader("")); lecture.ErrorCode(err) != lecture.EINVALID {
+		t.Errorf("empty recording: %v", err)
+	}
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader(strings.Repeat("x", 11))); lecture.ErrorCode(err) != lecture.ETOOLARGE {
+		t.Errorf("oversized recording: %v", err)
+	}
+	for name, want := range map[string]bool{"a.MP4": true, "talk.webm": true, "notes.txt": false, "x": false} {
+		if got := pipeline.IsMedia(name, nil); got != want {
+			t.Errorf("IsMedia(%q) = %v", name, got)
+		}
+	}
+	if !pipeline.IsMedia("upload", []byte("\x1a\x45\xdf\xa3rest")) || !pipeline.IsMedia("u", []byte("RIFF\x00\x00\x00\x00WAVEfmt ")) || pipeline.IsMedia("u", []byte("WEBVTT\n")) {
+		t.Error("magic-byte detection")
+	}
+}

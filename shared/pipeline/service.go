@@ -42,9 +42,15 @@ type Service struct {
 	Cache      lecture.Cache
 	Summarizer lecture.Summarizer
 	Answerer   *retrieval.Answerer
-	Metrics    *metrics.Metrics
-	Log        *slog.Logger
-	Tokens     text.TokenCounter // the summariser model's tokenizer; nil: estimate
+	// Transcriber turns recordings into transcripts; nil: recordings are refused.
+	Transcriber lecture.Transcriber
+	Language    string // default transcription language ("" detects)
+	// MaxMediaBytes bounds an uploaded recording; TempDir holds its working copy.
+	MaxMediaBytes int64
+	TempDir       string
+	Metrics       *metrics.Metrics
+	Log           *slog.Logger
+	Tokens        text.TokenCounter // the summariser model's tokenizer; nil: estimate
 	// ChunkTokens is the summarisation window; Ratio the default summary length.
 	ChunkTokens int
 	Ratio       float64

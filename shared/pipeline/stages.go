@@ -1,9 +1,12 @@
 package pipeline
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"io"
 	"path"
 	"strings"
 	"time"
@@ -54,18 +57,19 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 	return l, ev, nil
 }
 
-// rawName keeps a safe version of the uploaded file's name.
+// rawName keeps a safe version of the uploaded file's name: the characters
+// object names allow, nothing of any path.
 func rawName(name string, data []byte) string {
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
 	var b strings.Builder
 	for _, r := range name {
-		if r < 128 && (r == '.' || r == '-' || r == '_' || r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z') {
+		if r < 128 && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("._- +(),@=", r)) {
 			b.WriteRune(r)
 		}
 	}
-	n := strings.TrimLeft(b.String(), ".-")
+	n := strings.TrimLeft(strings.TrimSpace(b.String()), ".-")
 	if len(n) > 100 {
-		n = n[len(n)-100:]
+		n = strings.TrimSpace(n[len(n)-100:])
 	}
 	if n == "" || store.ValidateKey("x/"+n) != nil {
 		n = "transcript" + map[transcript.Format]string{transcript.SRT: ".srt", transcript.VTT: ".vtt", transcript.JSON: ".json"}[transcript.Detect("", data)]
@@ -87,11 +91,23 @@ func (s *Service) HandleUploaded(ctx context.Context, e events.Event) (out []eve
 	if s.getJSON(ctx, id, ArtifactTranscript, &have) == nil && have.ContentHash == e.Data.ContentHash {
 		return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil // redelivery: done already
 	}
-	data, err := s.readRaw(ctx, e.Data.Bucket, e.Data.Key)
+	rc, err := s.Store.Get(ctx, e.Data.Bucket, e.Data.Key)
 	if err != nil {
 		return nil, err
 	}
-	tr, err := ParseTranscript(data, e.Data.Key, transcript.Auto)
+	defer rc.Close()
+	br := bufio.NewReaderSize(rc, 64<<10)
+	head, _ := br.Peek(512)
+	var tr *lecture.Transcript
+	if IsMedia(e.Data.Key, head) {
+		tr, err = s.transcribe(ctx, id, e.Data.Key, br)
+	} else {
+		var data []byte
+		if data, err = io.ReadAll(io.LimitReader(br, transcript.MaxBytes+1)); err != nil {
+			return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "reading %s/%s", e.Data.Bucket, e.Data.Key)
+		}
+		tr, err = ParseTranscript(data, e.Data.Key, transcript.Auto)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -193,19 +209,6 @@ func modelVersion(sm lecture.Summarizer) string {
 	return sm.Name() + ":" + sm.Model()
 }
 
-func (s *Service) readRaw(ctx context.Context, bucket, key string) ([]byte, error) {
-	rc, err := s.Store.Get(ctx, bucket, key)
-	if err != nil {
-		return nil, err
-	}
-	defer rc.Close()
-	var buf bytes.Buffer
-	if _, err := buf.ReadFrom(rc); err != nil {
-		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "reading %s/%s", bucket, key)
-	}
-	return buf.Bytes(), nil
-}
-
 // stageOf names the stage that consumes an event type.
 func stageOf(typ string) string {
 	switch typ {
@@ -261,6 +264,13 @@ func (s *Service) Lecture(ctx context.Context, id string) (*lecture.Lecture, err
 			done++
 		} else {
 			l.Stages[st.Name] = lecture.Stage{Status: lecture.StatusProcessing}
+		}
+	}
+	if _, ok := have[ArtifactProgress]; ok && l.Stages["transcribe"].Status != lecture.StatusReady {
+		var p ProgressRecord
+		if s.getJSON(ctx, id, ArtifactProgress, &p) == nil && p.Total > 0 {
+			l.Stages["transcribe"] = lecture.Stage{Status: lecture.StatusProcessing, Progress: min(1, p.Done/p.Total),
+				Message: fmt.Sprintf("%s of %s of audio transcribed", lecture.Clock(p.Done), lecture.Clock(p.Total))}
 		}
 	}
 	switch {

@@ -68,12 +68,17 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	if err != nil {
 		return nil, err
 	}
+	tx, err := Transcriber(c)
+	if err != nil {
+		return nil, err
+	}
 	ans := retrieval.NewAnswerer()
 	ans.MinCoverage = c.QAMinCoverage
 	m.Engine.WithLabelValues("summarize", sum.Name(), sum.Model(), "cpu").Set(1)
 	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
-		ChunkTokens: c.ChunkTokens, Ratio: c.SummaryRatio, CacheTTL: c.CacheTTL}
+		ChunkTokens: c.ChunkTokens, Ratio: c.SummaryRatio, CacheTTL: c.CacheTTL,
+		Transcriber: tx, Language: c.Language, MaxMediaBytes: c.MaxMediaBytes}
 	log.Info("transcept ready to start", "store", storeName(c), "cache", cache.Name(), "summarizer", sum.Name(), "answerer", ans.Name())
 	return &Suite{Config: c, Log: log, Metrics: m, Service: svc}, nil
 }
@@ -103,6 +108,15 @@ func Summarizer(c *config.Config) (lecture.Summarizer, error) {
 		return nil, lecture.Errorf(lecture.EUNAVAILABLE, "TRANSCEPT_SUMMARIZER=bart needs the ONNX Runtime build, which this binary does not include yet; use extractive")
 	}
 	return nil, lecture.Errorf(lecture.EINVALID, "unknown summarizer %q", c.Summarizer)
+}
+
+// Transcriber returns the configured transcription engine, nil when none
+// is configured (recordings are then refused with a clear message).
+func Transcriber(c *config.Config) (lecture.Transcriber, error) {
+	if c.WhisperModel == "" {
+		return nil, nil
+	}
+	return nil, lecture.Errorf(lecture.EUNAVAILABLE, "TRANSCEPT_WHISPER_MODEL=%s: the Whisper engine is not in this build yet; unset it to serve transcripts", c.WhisperModel)
 }
 
 // StartBus starts the in-process broker with the pipeline's triggers, the
