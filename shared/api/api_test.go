@@ -316,3 +316,29 @@ func TestMetricsAndReadiness(t *testing.T) {
 		}
 	}
 }
+
+func TestQAStreamsServerSentEvents(t *testing.T) {
+	e := newEnv(t, nil)
+	b, _ := json.Marshal(map[string]any{"text": lectureSRT, "question": "What does the Carnot efficiency depend on?"})
+	code, _, body := e.do("POST", "/qa?stream=1", "application/json", bytes.NewReader(b))
+	if code != 200 || !strings.HasPrefix(body, "event: token\ndata: {\"token\":") {
+		t.Fatalf("%d %q", code, body)
+	}
+	var text strings.Builder
+	var final lecture.Answer
+	for _, block := range strings.Split(strings.TrimSpace(body), "\n\n") {
+		lines := strings.SplitN(block, "\n", 2)
+		data := strings.TrimPrefix(lines[1], "data: ")
+		switch lines[0] {
+		case "event: token":
+			var tok map[string]string
+			_ = json.Unmarshal([]byte(data), &tok)
+			text.WriteString(tok["token"])
+		case "event: answer":
+			_ = json.Unmarshal([]byte(data), &final)
+		}
+	}
+	if !final.Covered || text.String() != final.Text || len(final.Citations) == 0 {
+		t.Errorf("streamed %q, final %+v", text.String(), final)
+	}
+}

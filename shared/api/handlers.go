@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -126,7 +127,39 @@ func (s *Server) qa(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	if v := r.URL.Query().Get("stream"); v == "1" || v == "true" {
+		return streamAnswer(w, ans)
+	}
 	return writeJSON(w, http.StatusOK, ans)
+}
+
+// streamAnswer sends the answer as server-sent events: "token" events with
+// the text as it is produced (word by word for the extractive engine, token
+// by token for a language model), then one "answer" event with the whole
+// answer and its citations. Errors before the first byte are ordinary JSON
+// errors.
+func streamAnswer(w http.ResponseWriter, ans *lecture.Answer) error {
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-cache")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+	flush := func() {
+		if f, ok := w.(http.Flusher); ok {
+			f.Flush()
+		}
+	}
+	words := strings.SplitAfter(ans.Text, " ")
+	for _, tok := range words {
+		b, _ := json.Marshal(map[string]string{"token": tok})
+		if _, err := fmt.Fprintf(w, "event: token\ndata: %s\n\n", b); err != nil {
+			return nil // the client went away
+		}
+		flush()
+	}
+	b, _ := json.Marshal(ans)
+	_, _ = fmt.Fprintf(w, "event: answer\ndata: %s\n\n", b)
+	flush()
+	return nil
 }
 
 // LectureRequest is the JSON form of POST /lectures.
