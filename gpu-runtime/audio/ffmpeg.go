@@ -6,7 +6,7 @@ import (
 	"context"
 	"encoding/binary"
 	"encoding/json"
-		"fmt"
+	"fmt"
 	"io"
 	"math"
 	"os"
