@@ -213,7 +213,7 @@ func LoadFile(path string) (*Tokenizer, error) {
 		BOS:  t.first(cfg.BOS, "<s>", "<|endoftext|>", "[CLS]"),
 		EOS:  t.first(cfg.EOS, "</s>", "<|endoftext|>", "[SEP]"),
 		PAD:  t.first(cfg.PAD, "<pad>", "[PAD]"),
-		UNK:  t.first(cfg.UNK, unk, "<unk>", "[UNK]"),
+		UNK:  t.firstUnk(cfg.UNK, unk),
 		CLS:  t.first(cfg.CLS, "[CLS]", "<s>"),
 		SEP:  t.first(cfg.SEP, "[SEP]", "</s>"),
 		Mask: t.first(cfg.Mask, "<mask>", "[MASK]"),
@@ -221,15 +221,35 @@ func LoadFile(path string) (*Tokenizer, error) {
 	return t, nil
 }
 
-// first returns the id of the first name present in the vocabulary; a name
-// from tokenizer_config.json comes first, so it wins over the conventions.
-func (t *Tokenizer) first(names ...string) int {
-	for _, n := range names {
-		if id, ok := t.vocab[n]; ok && n != "" {
-			return id
+// first returns the id of the first name present: a name from
+// tokenizer_config.json (cfg) may be any vocabulary entry; the conventional
+// names count only as added tokens, since byte-level vocabularies hold
+// strings like "<s>" as ordinary text (Qwen's does).
+func (t *Tokenizer) first(cfg string, conventions ...string) int {
+	if cfg == configNull {
+		return NoToken // the config says there is none (Qwen's bos_token)
+	}
+	if id, ok := t.vocab[cfg]; ok && cfg != "" {
+		return id
+	}
+	for _, n := range conventions {
+		if at := t.added[n]; at != nil && n != "" {
+			return at.id
 		}
 	}
 	return NoToken
+}
+
+// firstUnk is the unk token: from the config, else the model's unk_token
+// (which need not be an added token), else the conventional names.
+func (t *Tokenizer) firstUnk(cfg, model string) int {
+	if id := t.first(cfg); id != NoToken || cfg == configNull {
+		return id
+	}
+	if id, ok := t.vocab[model]; ok && model != "" {
+		return id
+	}
+	return t.first("", "<unk>", "[UNK]")
 }
 
 // classify decides the family, or says why the file is not supported. For
@@ -363,6 +383,9 @@ func pairID(v []any) (int, error) {
 	return int(f), nil
 }
 
+// configNull stands for a token tokenizer_config.json sets to null.
+const configNull = "\x00null"
+
 // config is what tokenizer_config.json says about special tokens.
 type config struct {
 	BOS, EOS, PAD, UNK, CLS, SEP, Mask string
@@ -381,8 +404,11 @@ func readConfig(path string) (config, error) {
 	if err := json.Unmarshal(data, &raw); err != nil {
 		return c, lecture.Wrap(lecture.EINVALID, err, "tokenizer config %s is not valid JSON", path)
 	}
-	// A token is "<s>" or {"content": "<s>", ...}.
+	// A token is "<s>" or {"content": "<s>", ...}, or null for none.
 	tok := func(key string) string {
+		if string(raw[key]) == "null" {
+			return configNull
+		}
 		var s string
 		if json.Unmarshal(raw[key], &s) == nil {
 			return s
@@ -398,7 +424,7 @@ func readConfig(path string) (config, error) {
 	json.Unmarshal(raw["additional_special_tokens"], &list)
 	for _, r := range list {
 		raw["_"] = r
-		if s := tok("_"); s != "" {
+		if s := tok("_"); s != "" && s != configNull {
 			additional = append(additional, s)
 		}
 	}
