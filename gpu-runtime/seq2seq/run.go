@@ -1,0 +1,198 @@
+package seq2seq
+
+import (
+	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// run is one batch's state: encoder outputs and the decoder cache, all
+// tensors it must free.
+type run struct {
+	m         *model.Seq2Seq
+	b         int
+	encMask   ort.Value
+	encStates ort.Value
+	empty     map[string]ort.Value // the 0-length cache of the first merged step
+	past      map[string]ort.Value // cache from the last step, by input name
+}
+
+func newRun(m *model.Seq2Seq, b int) *run {
+	return &run{m: m, b: b}
+}
+
+func (r *run) close() {
+	r.encMask.Destroy()
+	r.encStates.Destroy()
+	for _, v := range r.empty {
+		v.Destroy()
+	}
+	for _, v := range r.past {
+		v.Destroy()
+	}
+}
+
+// exec runs sess with the inputs it declares taken from feeds (which may
+// hold more) and returns its outputs by name; the caller frees them.
+func exec(sess *ort.Session, feeds map[string]ort.Value) (map[string]ort.Value, error) {
+	in := make([]ort.Value, len(sess.InputNames()))
+	for i, n := range sess.InputNames() {
+		v, ok := feeds[n]
+		if !ok {
+			return nil, lecture.Errorf(lecture.EINTERNAL, "model %s: no value for input %q", sess.Path(), n)
+		}
+		in[i] = v
+	}
+	out := make([]ort.Value, len(sess.OutputNames()))
+	if err := sess.Run(in, out); err != nil {
+		return nil, err
+	}
+	res := make(map[string]ort.Value, len(out))
+	for i, n := range sess.OutputNames() {
+		res[n] = out[i]
+	}
+	return res, nil
+}
+
+func (r *run) encode(ids, mask []int64, seqLen int) error {
+	shape := []int64{int64(r.b), int64(seqLen)}
+	idsT, err := ort.NewTensor(shape, ids)
+	if err != nil {
+		return err
+	}
+	defer idsT.Destroy()
+	if r.encMask, err = ort.NewTensor(shape, mask); err != nil {
+		return err
+	}
+	out, err := exec(r.m.Encoder, map[string]ort.Value{"input_ids": idsT, "attention_mask": r.encMask})
+	if err != nil {
+		return err
+	}
+	r.encStates = out["last_hidden_state"]
+	delete(out, "last_hidden_state")
+	destroyAll(out)
+	return nil
+}
+
+func destroyAll(vs map[string]ort.Value) {
+	for _, v := range vs {
+		v.Destroy()
+	}
+}
+
+// emptyCache is the cache transformers.js feeds the merged decoder's first
+// step: [batch, heads, 0, head_dim] for every cache input.
+func (r *run) emptyCache() (map[string]ort.Value, error) {
+	if r.empty != nil {
+		return r.empty, nil
+	}
+	r.empty = map[string]ort.Value{}
+	shape := []int64{int64(r.b), int64(r.m.Heads), 0, int64(r.m.HeadDim)}
+	for i := range r.m.Layers {
+		for _, n := range model.CacheNames("past_key_values", i) {
+			v, err := ort.NewTensor(shape, []float32{})
+			if err != nil {
+				return nil, err
+			}
+			r.empty[n] = v
+		}
+	}
+	return r.empty, nil
+}
+
+// step runs the decoder once and returns the last position's logits,
+// [batch × vocab]. With the cache it feeds only each row's last token after
+// the first step; without, every token so far.
+func (r *run) step(ids [][]int, noCache bool) ([]float32, error) {
+	usePast := !noCache && r.past != nil
+	t := len(ids[0])
+	var tokens []int64
+	for _, row := range ids {
+		if usePast {
+			tokens = append(tokens, int64(row[t-1]))
+		} else {
+			for _, x := range row {
+				tokens = append(tokens, int64(x))
+			}
+		}
+	}
+	q := t
+	if usePast {
+		q = 1
+	}
+	idsT, err := ort.NewTensor([]int64{int64(r.b), int64(q)}, tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer idsT.Destroy()
+	feeds := map[string]ort.Value{"input_ids": idsT, "encoder_attention_mask": r.encMask, "encoder_hidden_states": r.encStates}
+	sess := r.m.Decoder
+	switch {
+	case r.m.Merged:
+		flag, err := ort.NewTensor([]int64{1}, []bool{usePast})
+		if err != nil {
+			return nil, err
+		}
+		defer flag.Destroy()
+		feeds["use_cache_branch"] = flag
+		cache := r.past
+		if !usePast {
+			if cache, err = r.emptyCache(); err != nil {
+				return nil, err
+			}
+		}
+		for n, v := range cache {
+			feeds[n] = v
+		}
+	case usePast:
+		sess = r.m.DecoderWithPast
+		for n, v := range r.past {
+			feeds[n] = v
+		}
+	}
+	out, err := exec(sess, feeds)
+	if err != nil {
+		return nil, err
+	}
+	defer destroyAll(out)
+	logits, err := ort.Data[float32](out["logits"])
+	if err != nil {
+		return nil, err
+	}
+	shape := out["logits"].Shape()
+	if len(shape) != 3 || shape[0] != int64(r.b) || shape[1] != int64(q) {
+		return nil, lecture.Errorf(lecture.EINTERNAL, "model %s gave logits of shape %v, want [%d %d vocab]", sess.Path(), shape, r.b, q)
+	}
+	v := int(shape[2])
+	last := make([]float32, 0, r.b*v)
+	for i := range r.b {
+		off := (i*q + q - 1) * v
+		last = append(last, logits[off:off+v]...)
+	}
+	if !noCache {
+		r.keep(out)
+	}
+	return last, nil
+}
+
+// keep moves the present.* outputs into the cache for the next step (taking
+// them out of out so they are not freed); a cache entry the model did not
+// output again (the encoder half, in the split with-past decoder) stays.
+func (r *run) keep(out map[string]ort.Value) {
+	if r.past == nil {
+		r.past = map[string]ort.Value{}
+	}
+	for i := range r.m.Layers {
+		in, pr := model.CacheNames("past_key_values", i), model.CacheNames("present", i)
+		for k := range 4 {
+			v, ok := out[pr[k]]
+			if !ok {
+				continue
+			}
+			old := r.past[in[k]]
+			old.Destroy()
+			r.past[in[k]] = v
+			delete(out, pr[k])
+		}
+	}
+}
