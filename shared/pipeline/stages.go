@@ -173,7 +173,8 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []
 	defer func() { s.Metrics.ObserveStage("index", start, err) }()
 	id := e.Data.LectureID
 	var have IndexArtifact
-	if s.getJSON(ctx, id, ArtifactIndex, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Index != nil {
+	if s.getJSON(ctx, id, ArtifactIndex, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Index != nil &&
+		(s.Answerer.Embedder == nil || have.EmbedModel == s.Answerer.Embedder.Model()) {
 		return []events.Event{s.next(events.IndexReady, e, ArtifactIndex)}, nil
 	}
 	var ch Chunks
@@ -181,6 +182,11 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []
 		return nil, err
 	}
 	ix := retrieval.NewIndex(id, ch.Sentences)
+	if s.Answerer.Embedder != nil {
+		if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
+			return nil, err
+		}
+	}
 	if err := s.putJSON(ctx, id, ArtifactIndex, IndexArtifact{ContentHash: e.Data.ContentHash, Index: ix}); err != nil {
 		return nil, err
 	}

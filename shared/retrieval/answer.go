@@ -27,6 +27,9 @@ type Answerer struct {
 	Passages, Sentences int
 	// MaxWords bounds the answer's length.
 	MaxWords int
+	// Embedder, when set and the index has its vectors, adds embedding
+	// ranking to BM25 by reciprocal rank fusion.
+	Embedder Embedder
 }
 
 // NewAnswerer returns the answerer with its tuned defaults.
@@ -58,7 +61,10 @@ func (a *Answerer) Answer(ctx context.Context, ix *Index, question string) (*lec
 	question = strings.TrimSpace(question)
 	ans := &lecture.Answer{Question: question, Engine: a.Name(), Citations: []lecture.Citation{}}
 	ids, unknown := ix.query(question)
-	hits := ix.search(ids, a.Passages)
+	hits, err := ix.HybridSearch(ctx, question, a.Passages, a.Embedder)
+	if err != nil {
+		return nil, err
+	}
 	if len(hits) == 0 || !a.covers(ix, ids, unknown, hits[0].Passage) {
 		ans.Text = NotCovered
 		return ans, nil

@@ -5,7 +5,6 @@ package retrieval
 
 import (
 	"math"
-	"sort"
 	"strings"
 
 	"github.com/transcept/transcept/shared/lecture"
@@ -29,6 +28,9 @@ type Index struct {
 	LectureID string             `json:"lecture_id,omitempty"`
 	Sentences []lecture.Sentence `json:"sentences"`
 	Passages  []lecture.Chunk    `json:"passages"`
+	// Vectors are the passages' embeddings from EmbedModel (empty without one).
+	Vectors    [][]float32 `json:"vectors,omitempty"`
+	EmbedModel string      `json:"embed_model,omitempty"`
 
 	vocab    map[string]int32
 	postings [][]posting // term id -> passages containing it
@@ -159,12 +161,7 @@ func (ix *Index) search(ids []int32, k int) []Hit {
 			hits = append(hits, Hit{i, s})
 		}
 	}
-	sort.Slice(hits, func(a, b int) bool {
-		if hits[a].Score != hits[b].Score {
-			return hits[a].Score > hits[b].Score
-		}
-		return hits[a].Passage < hits[b].Passage
-	})
+	sortHits(hits)
 	if len(hits) > k {
 		hits = hits[:k]
 	}

@@ -97,3 +97,70 @@ func TestSearchRanksTheRightPassage(t *testing.T) {
 		t.Errorf("top passage %d-%d misses sentence 150", p.FirstSent, p.LastSent)
 	}
 }
+
+// hashEmbedder is a deterministic bag-of-words embedding: enough to test
+// the fusion mechanics without a model.
+type hashEmbedder struct{ calls int }
+
+func (h *hashEmbedder) Model() string { return "hash-64" }
+func (h *hashEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	h.calls++
+	out := make([][]float32, len(texts))
+	for i, t := range texts {
+		v := make([]float32, 64)
+		for _, w := range strings.Fields(strings.ToLower(t)) {
+			w = strings.Trim(w, ".,?!'")
+			if len(w) < 4 {
+				continue
+			}
+			var x uint32 = 2166136261
+			for _, c := range []byte(w[:4]) { // a crude stem: synonyms by prefix
+				x = (x ^ uint32(c)) * 16777619
+			}
+			v[x%64]++
+		}
+		Normalize(v)
+		out[i] = v
+	}
+	return out, nil
+}
+
+func TestReciprocalRankFusion(t *testing.T) {
+	got := fuse(3, []Hit{{0, 9}, {1, 5}, {2, 1}}, []Hit{{2, .9}, {1, .8}, {3, .1}})
+	// passage 2: 1/63+1/61 = 0.032266; 1: 1/62+1/62 = 0.032258; 0: 1/61; 3: 1/63
+	if len(got) != 3 || got[0].Passage != 2 || got[1].Passage != 1 || got[2].Passage != 0 {
+		t.Errorf("fused %v", got)
+	}
+}
+
+func TestHybridFindsParaphrase(t *testing.T) {
+	ix := physicsIndex()
+	e := &hashEmbedder{}
+	if err := ix.Embed(context.Background(), e); err != nil {
+		t.Fatal(err)
+	}
+	if !ix.HasVectors(e) || len(ix.Vectors) != len(ix.Passages) {
+		t.Fatal("vectors not stored")
+	}
+	// Survives the stored form.
+	b, _ := json.Marshal(ix)
+	var back Index
+	_ = json.Unmarshal(b, &back)
+	back.Build()
+	hits, err := back.HybridSearch(context.Background(), "temperatures of reservoirs", 2, e)
+	if err != nil || len(hits) == 0 {
+		t.Fatalf("hybrid: %v %v", hits, err)
+	}
+	a := NewAnswerer()
+	a.Embedder = e
+	ans, err := a.Answer(context.Background(), &back, "What does the Carnot efficiency depend on?")
+	if err != nil || !ans.Covered || !strings.Contains(ans.Text, "Carnot") {
+		t.Errorf("answer with embeddings: %+v %v", ans, err)
+	}
+	// An index built with another model is searched by BM25 alone.
+	other := &hashEmbedder{}
+	ix.EmbedModel = "other"
+	if ix.HasVectors(other) {
+		t.Error("vectors of another model used")
+	}
+}
