@@ -1,0 +1,160 @@
+//go:build cgo
+
+package embed
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"math"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
+	"github.com/transcept/transcept/gpu-runtime/ort"
+)
+
+const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
+
+// missing skips, or fails under TRANSCEPT_REQUIRE_SERVICES=1.
+func missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	if os.Getenv(requireEnv) == "1" {
+		t.Fatalf(format+" (%s=1 requires it)", append(args, requireEnv)...)
+	}
+	t.Skipf(format+" (or set %s=1 to fail instead of skipping)", append(args, requireEnv)...)
+}
+
+func needORT(t testing.TB) {
+	t.Helper()
+	if _, err := ort.Init(); err != nil {
+		missing(t, "%v", err)
+	}
+}
+
+// tinyFolder writes bertgen.Tiny() into a temporary folder.
+func tinyFolder(t testing.TB) string {
+	t.Helper()
+	dir := filepath.Join(t.TempDir(), "tiny-bert")
+	if err := bertgen.Write(dir, bertgen.Tiny()); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+func load(t testing.TB, dir string, o Options) *Embedder {
+	t.Helper()
+	e, err := Load(dir, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
+// refCase is one pipeline call of tests/reference/embed-features.mjs.
+type refCase struct {
+	Name          string      `json:"name"`
+	Texts         []string    `json:"texts"`
+	InputIDs      [][]int     `json:"input_ids"`
+	AttentionMask [][]int     `json:"attention_mask"`
+	Dims          []int       `json:"dims"`
+	Vectors       [][]float32 `json:"vectors"`
+}
+
+// transformersJS runs tests/reference/embed-features.mjs on dir.
+func transformersJS(t *testing.T, dir string) []refCase {
+	t.Helper()
+	ref, err := filepath.Abs(filepath.Join("..", "..", "tests", "reference"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@huggingface", "transformers")); err != nil {
+		missing(t, "transformers.js is not installed in %s/node_modules; run `make reference`", ref)
+	}
+	node, err := exec.LookPath("node")
+	if err != nil {
+		missing(t, "node is not on PATH")
+	}
+	cmd := exec.Command(node, "embed-features.mjs", dir)
+	cmd.Dir = ref
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node embed-features.mjs: %v\n%s", err, stderr.String())
+	}
+	t.Logf("transformers.js took %v", time.Since(start).Round(time.Millisecond))
+	var res struct {
+		Cases []refCase `json:"cases"`
+	}
+	if err := json.Unmarshal(out, &res); err != nil {
+		t.Fatalf("embed-features.mjs output: %v", err)
+	}
+	if len(res.Cases) == 0 {
+		t.Fatal("embed-features.mjs gave no cases")
+	}
+	return res.Cases
+}
+
+// TestTransformersJS: every component of every vector within 1e-5 of
+// transformers.js's feature-extraction pipeline (mean pooling, normalize),
+// with the same ids, on one batch per call or with several small batches.
+func TestTransformersJS(t *testing.T) {
+	needORT(t)
+	dir := tinyFolder(t)
+	cases := transformersJS(t, dir)
+	const tol = 1e-5
+	for _, o := range []Options{{IntraOpThreads: 1}, {BatchSize: 3}, {BatchSize: 1, Optimization: ort.OptimizeNone}} {
+		e := load(t, dir, o)
+		if e.Dim() != 32 || e.MaxLength() != 24 {
+			t.Fatalf("Dim %d MaxLength %d, want 32 and 24", e.Dim(), e.MaxLength())
+		}
+		worst, n, truncated := 0.0, 0, 0
+		for _, c := range cases {
+			// Same ids as transformers.js's tokenizer, padded to the longest.
+			seq := len(c.InputIDs[0])
+			for i, text := range c.Texts {
+				ids := e.Encode(text)
+				if len(e.tok.Encode(text)) > e.MaxLength() {
+					truncated++
+				}
+				row := slices.Clone(ids)
+				mask := slices.Repeat([]int{1}, len(ids))
+				for len(row) < seq {
+					row, mask = append(row, 0), append(mask, 0)
+				}
+				if !slices.Equal(row, c.InputIDs[i]) || !slices.Equal(mask, c.AttentionMask[i]) {
+					t.Fatalf("%s text %d %q: ids %v mask %v, transformers.js %v %v", c.Name, i, text, row, mask, c.InputIDs[i], c.AttentionMask[i])
+				}
+			}
+			got, err := e.Embed(context.Background(), c.Texts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(c.Vectors) || c.Dims[1] != e.Dim() {
+				t.Fatalf("%s: %d vectors, transformers.js %d of dims %v", c.Name, len(got), len(c.Vectors), c.Dims)
+			}
+			for i := range got {
+				n++
+				for k := range got[i] {
+					d := math.Abs(float64(got[i][k]) - float64(c.Vectors[i][k]))
+					worst = max(worst, d)
+					if d > tol {
+						t.Errorf("%s text %d %q component %d: %g, transformers.js %g", c.Name, i, c.Texts[i], k, got[i][k], c.Vectors[i][k])
+						break
+					}
+				}
+			}
+		}
+		if truncated == 0 {
+			t.Error("no reference text hit truncation")
+		}
+		t.Logf("options %+v: %d texts in %d calls (%d truncated), max abs diff %.3g", o, n, len(cases), truncated, worst)
+	}
+}
