@@ -226,7 +226,13 @@ func (s *Stream) Next() ([]float32, error) {
 		}
 	}
 	if len(out) > s.window { // sources may overshoot; keep the rest for later
-		s.src = &prefixed{rest: append([]float32(nil), out[s.window:]...), source: s.src, err: s.err}
+		p, ok := s.src.(*prefixed)
+		if !ok {
+			p = &prefixed{source: s.src}
+			s.src = p
+		}
+		p.rest = append(p.rest[:0], out[s.window:]...)
+		p.err = s.err
 		out, s.err = out[:s.window], nil
 	}
 	if len(out) == 0 {
