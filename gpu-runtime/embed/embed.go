@@ -5,11 +5,12 @@
 // token_type_ids and giving last_hidden_state), the way sentence-transformers
 // models such as all-MiniLM-L6-v2 and bge-small are used for retrieval:
 // tokenize (with truncation), run the model on padded batches, mean-pool the
-// token vectors over the attention mask, and L2-normalise.
+// token vectors over the attention mask (or take the [CLS] vector, for bge),
+// and L2-normalise.
 //
 // The result equals transformers.js's
 // pipeline('feature-extraction', folder, {dtype: 'fp32'}) called with
-// {pooling: 'mean', normalize: true} within 1e-5 per component (proved in
+// {pooling: 'mean', normalize: true} (or 'cls') within 1e-5 per component (proved in
 // reference_test.go on random-weight folders from bertgen). That includes
 // transformers.js's truncation, which cuts the encoded ids, [CLS] … [SEP],
 // to model_max_length and so drops the final [SEP] of a long text (Python's
@@ -43,8 +44,22 @@ const ModelFile = "onnx/model.onnx"
 // Options.BatchSize is 0.
 const DefaultBatchSize = 32
 
+// Pooling is how token vectors become one sentence vector.
+type Pooling string
+
+const (
+	// PoolMean averages the token vectors over the attention mask
+	// (all-MiniLM-L6-v2 and most sentence-transformers models).
+	PoolMean Pooling = "mean"
+	// PoolCLS takes the first ([CLS]) token's vector (the bge models).
+	PoolCLS Pooling = "cls"
+)
+
 // Options configure an Embedder.
 type Options struct {
+	// Pooling is PoolMean ("" too) or PoolCLS; vectors are L2-normalised
+	// either way.
+	Pooling Pooling
 	// IntraOpThreads and InterOpThreads are ONNX Runtime's thread counts;
 	// 0 leaves its defaults.
 	IntraOpThreads, InterOpThreads int
@@ -72,6 +87,7 @@ type Embedder struct {
 	dim       int
 	maxLen    int
 	batch     int
+	pooling   Pooling
 	typeIDs   bool // the model takes token_type_ids
 	output    string
 	id        string
@@ -91,6 +107,10 @@ type modelConfig struct {
 // does not fit (wrong inputs or outputs, bad JSON) lecture.EINVALID, each
 // naming the file.
 func Load(dir string, o Options) (*Embedder, error) {
+	pooling := cmp.Or(o.Pooling, PoolMean)
+	if pooling != PoolMean && pooling != PoolCLS {
+		return nil, lecture.Errorf(lecture.EINVALID, "embedding pooling %q: want mean or cls", o.Pooling)
+	}
 	if o.MaxLength < 0 || o.BatchSize < 0 {
 		return nil, lecture.Errorf(lecture.EINVALID, "embedding options: max length %d and batch size %d must be ≥ 0", o.MaxLength, o.BatchSize)
 	}
@@ -199,7 +219,7 @@ func Load(dir string, o Options) (*Embedder, error) {
 		return nil, err
 	}
 	return &Embedder{dir: dir, tok: tok, sess: sess, dim: dim, maxLen: maxLen, batch: cmp.Or(o.BatchSize, DefaultBatchSize),
-		typeIDs: typeIDs, output: output, id: id, padID: padID, modelPath: path}, nil
+		pooling: pooling, typeIDs: typeIDs, output: output, id: id, padID: padID, modelPath: path}, nil
 }
 
 func readFile(path, what string) ([]byte, error) {
@@ -379,7 +399,36 @@ func (e *Embedder) run(batch [][]int) ([][]float32, error) {
 	if err != nil {
 		return nil, err
 	}
+	if e.pooling == PoolCLS {
+		return CLSPoolNormalize(hidden, n, seq, e.dim), nil
+	}
 	return MeanPoolNormalize(hidden, mask, n, seq, e.dim), nil
+}
+
+// CLSPoolNormalize takes each row's first token vector from hidden ([batch,
+// seq, dim]) and scales it to unit length, as transformers.js's pooling
+// 'cls' with normalize does.
+func CLSPoolNormalize(hidden []float32, batch, seq, dim int) [][]float32 {
+	out := make([][]float32, batch)
+	for b := range batch {
+		v := slices.Clone(hidden[b*seq*dim : b*seq*dim+dim])
+		normalize(v)
+		out[b] = v
+	}
+	return out
+}
+
+// normalize scales v to unit length in place (a zero vector stays zero).
+func normalize(v []float32) {
+	norm := 0.0
+	for _, x := range v {
+		norm += float64(x) * float64(x)
+	}
+	if norm = math.Sqrt(norm); norm > 0 {
+		for k := range v {
+			v[k] = float32(float64(v[k]) / norm)
+		}
+	}
 }
 
 // MeanPoolNormalize averages hidden ([batch, seq, dim], row-major) over the
@@ -409,16 +458,10 @@ func MeanPoolNormalize(hidden []float32, mask []int64, batch, seq, dim int) [][]
 		if count == 0 {
 			continue
 		}
-		norm := 0.0
 		for k := range v {
 			v[k] = float32(sum[k] / count)
-			norm += float64(v[k]) * float64(v[k])
 		}
-		if norm = math.Sqrt(norm); norm > 0 {
-			for k := range v {
-				v[k] = float32(float64(v[k]) / norm)
-			}
-		}
+		normalize(v)
 	}
 	return out
 }

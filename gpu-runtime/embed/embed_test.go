@@ -90,6 +90,7 @@ func TestLoadBadFolders(t *testing.T) {
 				[]pb.ValueInfo{{Name: "last_hidden_state", ElemType: pb.Float, Shape: pb.D("b", "s", 48)}})
 		}, Options{}},
 		{"max length beyond positions", lecture.EINVALID, "64 positions", func(string) error { return nil }, Options{MaxLength: 65}},
+		{"unknown pooling", lecture.EINVALID, "max", func(string) error { return nil }, Options{Pooling: "max"}},
 		{"negative batch", lecture.EINVALID, "batch size", func(string) error { return nil }, Options{BatchSize: -1}},
 		{"no tokenizer", lecture.ENOTFOUND, "tokenizer.json", func(dir string) error { return os.Remove(filepath.Join(dir, "tokenizer.json")) }, Options{}},
 	}

@@ -64,6 +64,7 @@ type refCase struct {
 	AttentionMask [][]int     `json:"attention_mask"`
 	Dims          []int       `json:"dims"`
 	Vectors       [][]float32 `json:"vectors"`
+	CLSVectors    [][]float32 `json:"cls_vectors"`
 }
 
 // transformersJS runs tests/reference/embed-features.mjs on dir.
@@ -107,13 +108,33 @@ func transformersJS(t *testing.T, dir string) []refCase {
 // with the same ids, on one batch per call or with several small batches.
 func TestTransformersJS(t *testing.T) {
 	needORT(t)
-	dir := tinyFolder(t)
+	compareTransformersJS(t, bertgen.Tiny(), []Options{{IntraOpThreads: 1}, {BatchSize: 3}, {BatchSize: 1, Optimization: ort.OptimizeNone}, {Pooling: PoolCLS, BatchSize: 5}})
+}
+
+// TestTransformersJSMiniLMShape is the same comparison at all-MiniLM-L6-v2's
+// size (hidden 384, 6 layers, 12 heads; a 90 MB folder, where ONNX Runtime's
+// larger kernels and fusions run), truncating at 24 tokens.
+func TestTransformersJSMiniLMShape(t *testing.T) {
+	if testing.Short() {
+		t.Skip("90 MB model; not with -short")
+	}
+	needORT(t)
+	c := bertgen.MiniLML6()
+	c.MaxLength = 24
+	compareTransformersJS(t, c, []Options{{}, {Pooling: PoolCLS}})
+}
+
+func compareTransformersJS(t *testing.T, cfg bertgen.Config, opts []Options) {
+	dir := filepath.Join(t.TempDir(), "bert")
+	if err := bertgen.Write(dir, cfg); err != nil {
+		t.Fatal(err)
+	}
 	cases := transformersJS(t, dir)
 	const tol = 1e-5
-	for _, o := range []Options{{IntraOpThreads: 1}, {BatchSize: 3}, {BatchSize: 1, Optimization: ort.OptimizeNone}} {
+	for _, o := range opts {
 		e := load(t, dir, o)
-		if e.Dim() != 32 || e.MaxLength() != 24 {
-			t.Fatalf("Dim %d MaxLength %d, want 32 and 24", e.Dim(), e.MaxLength())
+		if e.Dim() != cfg.Hidden || e.MaxLength() != cfg.MaxLength {
+			t.Fatalf("Dim %d MaxLength %d, want %d and %d", e.Dim(), e.MaxLength(), cfg.Hidden, cfg.MaxLength)
 		}
 		worst, n, truncated := 0.0, 0, 0
 		for _, c := range cases {
@@ -137,16 +158,20 @@ func TestTransformersJS(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if len(got) != len(c.Vectors) || c.Dims[1] != e.Dim() {
+			want := c.Vectors
+			if o.Pooling == PoolCLS {
+				want = c.CLSVectors
+			}
+			if len(got) != len(want) || c.Dims[1] != e.Dim() {
 				t.Fatalf("%s: %d vectors, transformers.js %d of dims %v", c.Name, len(got), len(c.Vectors), c.Dims)
 			}
 			for i := range got {
 				n++
 				for k := range got[i] {
-					d := math.Abs(float64(got[i][k]) - float64(c.Vectors[i][k]))
+					d := math.Abs(float64(got[i][k]) - float64(want[i][k]))
 					worst = max(worst, d)
 					if d > tol {
-						t.Errorf("%s text %d %q component %d: %g, transformers.js %g", c.Name, i, c.Texts[i], k, got[i][k], c.Vectors[i][k])
+						t.Errorf("%s text %d %q component %d: %g, transformers.js %g", c.Name, i, c.Texts[i], k, got[i][k], want[i][k])
 						break
 					}
 				}
@@ -155,6 +180,7 @@ func TestTransformersJS(t *testing.T) {
 		if truncated == 0 {
 			t.Error("no reference text hit truncation")
 		}
-		t.Logf("options %+v: %d texts in %d calls (%d truncated), max abs diff %.3g", o, n, len(cases), truncated, worst)
+		t.Logf("pooling %s, batch size %d, %d threads, optimisation %s: %d texts in %d calls (%d truncated), max abs diff %.3g",
+			e.pooling, e.batch, o.IntraOpThreads, o.Optimization, n, len(cases), truncated, worst)
 	}
 }

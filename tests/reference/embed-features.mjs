@@ -5,7 +5,8 @@
 //   node embed-features.mjs MODEL_DIR > OUT_JSON
 //
 // Each case is one pipeline call, pipeline('feature-extraction', MODEL_DIR,
-// {dtype: 'fp32'}) with {pooling: 'mean', normalize: true}, on a batch of
+// {dtype: 'fp32'}) with {pooling: 'mean', normalize: true} (vectors) and
+// with {pooling: 'cls', normalize: true} (cls_vectors), on a batch of
 // texts (padded to the longest, truncated to model_max_length). It writes the
 // texts, the tokenizer's input_ids and attention_mask for that batch (to tell
 // tokenizer differences from model differences) and the vectors.
@@ -63,6 +64,7 @@ for (const c of cases) {
     attention_mask: enc.attention_mask.tolist().map((r) => r.map(Number)),
     dims: vecs.dims,
     vectors: vecs.tolist(),
+    cls_vectors: (await extractor(c.texts, { pooling: "cls", normalize: true })).tolist(),
   });
 }
 process.stdout.write(JSON.stringify(out) + "\n");
