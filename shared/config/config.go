@@ -35,6 +35,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARIZER", "extractive", "summary engine: `extractive` (embedded) or `bart` (ONNX model)", false},
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
+	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion", false},
 	{"TRANSCEPT_LANGUAGE", "", "default language of recordings (ISO 639-1 such as `en`; empty lets the model detect it)", false},
 	{"TRANSCEPT_MAX_MEDIA_BYTES", "4294967296", "largest accepted recording in bytes (4 GiB), streamed to the object store", false},
 	{"TRANSCEPT_CHUNK_TOKENS", "512", "window size in tokens for summarisation chunks", false},
@@ -60,6 +61,7 @@ type Config struct {
 	MaxUploadBytes int64
 	MaxMediaBytes  int64
 	WhisperModel   string
+	EmbedModel     string
 	Language       string
 	Workers        int
 	LogLevel       string
@@ -123,6 +125,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		MaxUploadBytes: int64(num("TRANSCEPT_MAX_UPLOAD_BYTES", 1024, 1<<40)),
 		MaxMediaBytes:  int64(num("TRANSCEPT_MAX_MEDIA_BYTES", 1024, 1<<44)),
 		WhisperModel:   get("TRANSCEPT_WHISPER_MODEL"),
+		EmbedModel:     get("TRANSCEPT_EMBED_MODEL"),
 		Language:       strings.ToLower(get("TRANSCEPT_LANGUAGE")),
 		Workers:        int(num("TRANSCEPT_WORKERS", 1, 256)),
 		LogLevel:       strings.ToLower(get("TRANSCEPT_LOG_LEVEL")),

@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"os"
 
+	"github.com/transcept/transcept/gpu-runtime/embed"
+
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
 	"github.com/transcept/transcept/shared/config"
@@ -74,6 +76,15 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	}
 	ans := retrieval.NewAnswerer()
 	ans.MinCoverage = c.QAMinCoverage
+	if c.EmbedModel != "" {
+		e, err := embed.Load(c.EmbedModel, embed.Options{})
+		if err != nil {
+			return nil, err
+		}
+		ans.Embedder = e
+		m.Engine.WithLabelValues("embed", "embeddings", e.Model(), string(e.Provider())).Set(1)
+		log.Info("embedding model loaded", "model", e.Model(), "dim", e.Dim(), "provider", e.Provider())
+	}
 	m.Engine.WithLabelValues("summarize", sum.Name(), sum.Model(), "cpu").Set(1)
 	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
