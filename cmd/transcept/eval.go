@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/transcept/transcept/gpu-runtime/embed"
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/quality"
@@ -73,14 +74,30 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			fmt.Fprintln(stdout)
 		}
 	case "retrieval":
-		fmt.Fprintf(stdout, "| split | queries | BM25 turn recall@%d | queries with a hit@%d |\n|---|---|---|---|\n", *k, *k)
+		modes := []string{"bm25"}
+		var e retrieval.Embedder
+		if m := os.Getenv("TRANSCEPT_EMBED_MODEL"); m != "" {
+			em, err := embed.Load(m, embed.Options{})
+			if err != nil {
+				return err
+			}
+			e, modes = em, []string{"bm25", "vector", "hybrid"}
+		} else {
+			fmt.Fprintln(stderr, "embedding and hybrid figures need a model: set TRANSCEPT_EMBED_MODEL (make models)")
+		}
+		fmt.Fprintf(stdout, "| split | ranking | queries | turn recall@%d | queries with a hit@%d |\n|---|---|---|---|---|\n", *k, *k)
 		for _, split := range []string{"Academic/val", "ALL/val"} {
 			ms, err := eval.LoadQMSum(filepath.Join(dir, "qmsum", split))
 			if err != nil {
 				return err
 			}
-			r := quality.Retrieval(ms, *k)
-			fmt.Fprintf(stdout, "| %s | %d | %.3f | %.3f |\n", split, r.Queries, r.TurnRecall, r.HitRate)
+			for _, mode := range modes {
+				r, err := quality.RetrievalWith(ctx, ms, *k, e, mode)
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(stdout, "| %s | %s | %d | %.3f | %.3f |\n", split, mode, r.Queries, r.TurnRecall, r.HitRate)
+			}
 		}
 	case "qa":
 		ms, err := eval.LoadQMSum(filepath.Join(dir, "qmsum", "ALL", "val"))

@@ -196,10 +196,22 @@ type Recall struct {
 
 // Retrieval measures BM25 recall@k of the relevant_text_span turns.
 func Retrieval(meetings []eval.QMSumMeeting, k int) Recall {
+	r, _ := RetrievalWith(context.Background(), meetings, k, nil, "bm25")
+	return r
+}
+
+// RetrievalWith measures recall@k ranking by mode: bm25, vector (the
+// embedder alone) or hybrid (both, fused by reciprocal rank).
+func RetrievalWith(ctx context.Context, meetings []eval.QMSumMeeting, k int, e retrieval.Embedder, mode string) (Recall, error) {
 	var r Recall
 	r.K = k
 	for _, m := range meetings {
 		ix := retrieval.NewIndex("", text.Sentences(QMSumTranscript(m)))
+		if mode != "bm25" {
+			if err := ix.Embed(ctx, e); err != nil {
+				return r, err
+			}
+		}
 		for _, q := range m.Specific {
 			relevant := map[int]bool{}
 			for _, sp := range q.Spans {
@@ -210,8 +222,21 @@ func Retrieval(meetings []eval.QMSumMeeting, k int) Recall {
 			if len(relevant) == 0 {
 				continue
 			}
+			var hits []retrieval.Hit
+			var err error
+			switch mode {
+			case "vector":
+				hits, err = ix.VectorSearch(ctx, q.Query, k, e)
+			case "hybrid":
+				hits, err = ix.HybridSearch(ctx, q.Query, k, e)
+			default:
+				hits = ix.Search(q.Query, k)
+			}
+			if err != nil {
+				return r, err
+			}
 			covered := map[int]bool{}
-			for _, h := range ix.Search(q.Query, k) {
+			for _, h := range hits {
 				p := ix.Passages[h.Passage]
 				for si := p.FirstSent; si <= p.LastSent; si++ {
 					if seg := ix.Sentences[si].Segment; relevant[seg] {
@@ -230,7 +255,7 @@ func Retrieval(meetings []eval.QMSumMeeting, k int) Recall {
 		r.TurnRecall /= float64(r.Queries)
 		r.HitRate /= float64(r.Queries)
 	}
-	return r
+	return r, nil
 }
 
 // OffTopic are questions no lecture in the evaluation data covers.
