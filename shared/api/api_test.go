@@ -342,3 +342,23 @@ func TestQAStreamsServerSentEvents(t *testing.T) {
 		t.Errorf("streamed %q, final %+v", text.String(), final)
 	}
 }
+
+// A 50 MB text against the default limit: refused with 413 before it is
+// read whole, nothing written, the server still serving.
+func TestFiftyMegabyteText(t *testing.T) {
+	e := newEnv(t, map[string]string{"TRANSCEPT_MAX_UPLOAD_BYTES": "52428800"})
+	big := bytes.Repeat([]byte("entropy "), (50<<20)/8+1024)
+	for _, path := range []string{"/summarize", "/lectures"} {
+		code, m, _ := e.do("POST", path, "text/plain", bytes.NewReader(big))
+		em, _ := m["error"].(map[string]any)
+		if code != 413 || em == nil || !strings.Contains(em["message"].(string), "50.0 MiB") {
+			t.Errorf("%s: %d %v", path, code, m)
+		}
+	}
+	if len(e.files()) != 0 {
+		t.Errorf("files written: %v", e.files())
+	}
+	if code, _, _ := e.do("GET", "/healthz", "", nil); code != 200 {
+		t.Error("server stopped serving")
+	}
+}
