@@ -1,0 +1,93 @@
+package summarize_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/shared/config"
+	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/suite"
+)
+
+// TestSuiteSummarizer checks the wiring of TRANSCEPT_SUMMARIZER=bart: the
+// errors people see and a loaded engine.
+func TestSuiteSummarizer(t *testing.T) {
+	cfg := func(kv ...string) *config.Config {
+		m := map[string]string{"TRANSCEPT_SUMMARIZER": "bart", "TRANSCEPT_LOG_LEVEL": "warn"}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		c, err := config.FromMap(m)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	_, err := suite.Summarizer(cfg())
+	if lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_MODEL") {
+		t.Errorf("no folder: %v", err)
+	}
+	missing := filepath.Join(t.TempDir(), "absent")
+	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", missing))
+	if lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_MODEL="+missing) {
+		t.Errorf("missing folder: %v", err)
+	}
+	empty := t.TempDir()
+	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", empty))
+	if lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(lecture.ErrorMessage(err), "config.json") {
+		t.Errorf("folder without files: %v", err)
+	}
+
+	if _, err := ort.Init(); err != nil {
+		t.Skipf("loading needs ONNX Runtime: %v", err)
+	}
+	dir := filepath.Join(t.TempDir(), "tiny-bart")
+	if err := testmodels.WriteBART(dir, testmodels.Tiny()); err != nil {
+		t.Fatal(err)
+	}
+	s, err := suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_ORT_THREADS", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.Name() != "bart" || !strings.HasPrefix(s.Model(), "tiny-bart@") {
+		t.Errorf("engine %s %s", s.Name(), s.Model())
+	}
+	bad := filepath.Join(t.TempDir(), "x.onnx_adapter")
+	os.WriteFile(bad, []byte("junk"), 0o644)
+	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", bad))
+	if err == nil || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_ADAPTER="+bad) {
+		t.Errorf("bad adapter: %v", err)
+	}
+}
+
+// TestSuiteSummarizerNoLibrary runs a child process whose TRANSCEPT_ORT_LIB
+// points nowhere: the error names the setting and how to get the library.
+func TestSuiteSummarizerNoLibrary(t *testing.T) {
+	if os.Getenv("SUMMARIZE_CHILD") == "1" {
+		dir := os.Getenv("SUMMARIZE_DIR")
+		c, _ := config.FromMap(map[string]string{"TRANSCEPT_SUMMARIZER": "bart", "TRANSCEPT_SUMMARY_MODEL": dir})
+		_, err := suite.Summarizer(c)
+		os.Stdout.WriteString(lecture.ErrorCode(err) + "|" + lecture.ErrorMessage(err))
+		return
+	}
+	dir := filepath.Join(t.TempDir(), "tiny-bart")
+	if err := testmodels.WriteBART(dir, testmodels.Tiny()); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(os.Args[0], "-test.run=^TestSuiteSummarizerNoLibrary$")
+	cmd.Env = append(os.Environ(), "SUMMARIZE_CHILD=1", "SUMMARIZE_DIR="+dir, "TRANSCEPT_ORT_LIB="+filepath.Join(t.TempDir(), "no-libonnxruntime.so"))
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("child: %v\n%s", err, out)
+	}
+	got := string(out)
+	if !strings.HasPrefix(got, lecture.EUNAVAILABLE+"|") || !strings.Contains(got, "TRANSCEPT_SUMMARY_MODEL="+dir) ||
+		!strings.Contains(got, "make ort") || !strings.Contains(got, "TRANSCEPT_ORT_LIB") {
+		t.Errorf("missing library: %s", got)
+	}
+}
