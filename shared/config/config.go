@@ -34,6 +34,11 @@ var Settings = []Setting{
 	{"TRANSCEPT_CACHE_TTL", "168h", "how long a cached summary lives", false},
 	{"TRANSCEPT_SUMMARIZER", "extractive", "summary engine: `extractive` (embedded) or `bart` (ONNX model)", false},
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
+	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`)", false},
+	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for the summary model (optional)", false},
+	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
+	{"TRANSCEPT_MODELS_DIR", "./models", "where `transcept models pull` puts model folders", false},
+	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
 	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion", false},
 	{"TRANSCEPT_LANGUAGE", "", "default language of recordings (ISO 639-1 such as `en`; empty lets the model detect it)", false},
@@ -56,6 +61,11 @@ type Config struct {
 	CacheTTL       time.Duration
 	Summarizer     string
 	SummaryRatio   float64
+	SummaryModel   string
+	SummaryAdapter string
+	ORTThreads     int
+	ModelsDir      string
+	ModelsURL      string
 	ChunkTokens    int
 	QAMinCoverage  float64
 	MaxUploadBytes int64
@@ -120,6 +130,11 @@ func FromMap(m map[string]string) (*Config, error) {
 		CacheBytes:     int64(num("TRANSCEPT_CACHE_BYTES", 0, 1<<40)),
 		Summarizer:     get("TRANSCEPT_SUMMARIZER"),
 		SummaryRatio:   num("TRANSCEPT_SUMMARY_RATIO", 0.01, 1),
+		SummaryModel:   get("TRANSCEPT_SUMMARY_MODEL"),
+		SummaryAdapter: get("TRANSCEPT_SUMMARY_ADAPTER"),
+		ORTThreads:     int(num("TRANSCEPT_ORT_THREADS", 0, 1024)),
+		ModelsDir:      get("TRANSCEPT_MODELS_DIR"),
+		ModelsURL:      strings.TrimRight(get("TRANSCEPT_MODELS_URL"), "/"),
 		ChunkTokens:    int(num("TRANSCEPT_CHUNK_TOKENS", 32, 4096)),
 		QAMinCoverage:  num("TRANSCEPT_QA_MIN_COVERAGE", 0, 1),
 		MaxUploadBytes: int64(num("TRANSCEPT_MAX_UPLOAD_BYTES", 1024, 1<<40)),

@@ -8,8 +8,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"strings"
 
 	"github.com/transcept/transcept/gpu-runtime/embed"
+	"github.com/transcept/transcept/gpu-runtime/summarize"
 
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
@@ -116,9 +118,31 @@ func Summarizer(c *config.Config) (lecture.Summarizer, error) {
 	case "extractive":
 		return extractive.New(), nil
 	case "bart":
-		return nil, lecture.Errorf(lecture.EUNAVAILABLE, "TRANSCEPT_SUMMARIZER=bart needs the ONNX Runtime build, which this binary does not include yet; use extractive")
+		return bartSummarizer(c)
 	}
 	return nil, lecture.Errorf(lecture.EINVALID, "unknown summarizer %q", c.Summarizer)
+}
+
+// bartSummarizer loads the abstractive engine from TRANSCEPT_SUMMARY_MODEL
+// (and TRANSCEPT_SUMMARY_ADAPTER): the model is loaded here, so a function
+// reports ready only once it can summarise. Every error says which setting
+// to fix.
+func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
+	if c.SummaryModel == "" {
+		return nil, lecture.Errorf(lecture.EINVALID,
+			"TRANSCEPT_SUMMARIZER=bart needs TRANSCEPT_SUMMARY_MODEL, an Optimum ONNX export folder of BART-large-CNN or DistilBART-CNN "+
+				"(`transcept models pull distilbart-cnn-6-6` puts one in TRANSCEPT_MODELS_DIR); or use TRANSCEPT_SUMMARIZER=extractive")
+	}
+	s, err := summarize.Load(c.SummaryModel, summarize.Options{Adapter: c.SummaryAdapter, IntraOpThreads: c.ORTThreads,
+		WindowTokens: min(c.ChunkTokens, summarize.DefaultWindowTokens), Logger: Logger(c)})
+	if err != nil {
+		setting := "TRANSCEPT_SUMMARY_MODEL=" + c.SummaryModel
+		if c.SummaryAdapter != "" && strings.Contains(lecture.ErrorMessage(err), c.SummaryAdapter) {
+			setting = "TRANSCEPT_SUMMARY_ADAPTER=" + c.SummaryAdapter
+		}
+		return nil, lecture.Wrap(lecture.ErrorCode(err), err, "TRANSCEPT_SUMMARIZER=bart, %s: %s", setting, lecture.ErrorMessage(err))
+	}
+	return s, nil
 }
 
 // Transcriber returns the configured transcription engine, nil when none
