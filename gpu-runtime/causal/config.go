@@ -1,0 +1,153 @@
+package causal
+
+import (
+	"encoding/json"
+	"errors"
+	"os"
+	"path/filepath"
+
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// Config is the part of config.json generation needs.
+type Config struct {
+	ModelType    string `json:"model_type"`
+	VocabSize    int    `json:"vocab_size"`
+	Hidden       int    `json:"hidden_size"`
+	Layers       int    `json:"num_hidden_layers"`
+	Heads        int    `json:"num_attention_heads"`
+	KVHeads      int    `json:"num_key_value_heads"` // 0: Heads
+	HeadDim      int    `json:"head_dim"`            // 0: Hidden / Heads
+	MaxPositions int    `json:"max_position_embeddings"`
+	IsEncDec     bool   `json:"is_encoder_decoder"`
+}
+
+// Generation is generation_config.json over config.json's fields, with
+// Hugging Face's defaults (max_length 20, temperature 1, top_k 50, top_p 1).
+// A token id of -1 means none.
+type Generation struct {
+	BOSTokenID   int
+	EOSTokenIDs  []int
+	PadTokenID   int
+	MaxLength    int // prompt included
+	MaxNewTokens int // 0: unset (MaxLength rules)
+	DoSample     bool
+	Temperature  float64
+	TopK         int
+	TopP         float64
+}
+
+// IsEOS reports whether id ends a sequence.
+func (g *Generation) IsEOS(id int) bool {
+	for _, e := range g.EOSTokenIDs {
+		if e == id {
+			return true
+		}
+	}
+	return false
+}
+
+// Sampling is the folder's sampling settings when its generation config
+// says do_sample, else nil (greedy).
+func (g *Generation) Sampling(seed uint64) *Sampling {
+	if !g.DoSample {
+		return nil
+	}
+	return &Sampling{Temperature: g.Temperature, TopK: g.TopK, TopP: g.TopP, Seed: seed}
+}
+
+type genJSON struct {
+	BOS          *int            `json:"bos_token_id"`
+	EOS          json.RawMessage `json:"eos_token_id"`
+	Pad          *int            `json:"pad_token_id"`
+	MaxLength    *int            `json:"max_length"`
+	MaxNewTokens *int            `json:"max_new_tokens"`
+	DoSample     *bool           `json:"do_sample"`
+	Temperature  *float64        `json:"temperature"`
+	TopK         *int            `json:"top_k"`
+	TopP         *float64        `json:"top_p"`
+}
+
+func (g *Generation) apply(j *genJSON, path string) error {
+	seti := func(dst, src *int) {
+		if src != nil {
+			*dst = *src
+		}
+	}
+	seti(&g.BOSTokenID, j.BOS)
+	seti(&g.PadTokenID, j.Pad)
+	seti(&g.MaxLength, j.MaxLength)
+	seti(&g.MaxNewTokens, j.MaxNewTokens)
+	seti(&g.TopK, j.TopK)
+	if j.DoSample != nil {
+		g.DoSample = *j.DoSample
+	}
+	if j.Temperature != nil {
+		g.Temperature = *j.Temperature
+	}
+	if j.TopP != nil {
+		g.TopP = *j.TopP
+	}
+	if len(j.EOS) > 0 && string(j.EOS) != "null" {
+		var one int
+		var many []int
+		switch {
+		case json.Unmarshal(j.EOS, &one) == nil:
+			g.EOSTokenIDs = []int{one}
+		case json.Unmarshal(j.EOS, &many) == nil:
+			g.EOSTokenIDs = many
+		default:
+			return lecture.Errorf(lecture.EINVALID, "%s: eos_token_id %s is not an id or a list of ids", path, j.EOS)
+		}
+	}
+	return nil
+}
+
+func readJSON(path string, v any, optional bool) (bool, error) {
+	b, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		if optional {
+			return false, nil
+		}
+		return false, lecture.Errorf(lecture.ENOTFOUND, "model folder %s has no %s", filepath.Dir(path), filepath.Base(path))
+	}
+	if err != nil {
+		return false, lecture.Wrap(lecture.EINVALID, err, "%s cannot be read", path)
+	}
+	if err := json.Unmarshal(b, v); err != nil {
+		return false, lecture.Wrap(lecture.EINVALID, err, "%s is not valid JSON", path)
+	}
+	return true, nil
+}
+
+// readConfigs reads config.json and, when present, generation_config.json
+// (whose fields win).
+func readConfigs(dir string) (Config, Generation, error) {
+	var c Config
+	g := Generation{BOSTokenID: -1, PadTokenID: -1, MaxLength: 20, Temperature: 1, TopK: 50, TopP: 1}
+	cfgPath := filepath.Join(dir, "config.json")
+	if _, err := readJSON(cfgPath, &c, false); err != nil {
+		return c, g, err
+	}
+	var cj genJSON
+	readJSON(cfgPath, &cj, false)
+	if err := g.apply(&cj, cfgPath); err != nil {
+		return c, g, err
+	}
+	genPath := filepath.Join(dir, "generation_config.json")
+	var gj genJSON
+	if ok, err := readJSON(genPath, &gj, true); err != nil {
+		return c, g, err
+	} else if ok {
+		if err := g.apply(&gj, genPath); err != nil {
+			return c, g, err
+		}
+	}
+	if c.KVHeads == 0 {
+		c.KVHeads = c.Heads
+	}
+	if c.HeadDim == 0 && c.Heads > 0 {
+		c.HeadDim = c.Hidden / c.Heads
+	}
+	return c, g, nil
+}
