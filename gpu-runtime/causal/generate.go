@@ -21,7 +21,9 @@ type Options struct {
 	Sample *Sampling
 	// OnToken streams a batch of one: it is called once per generated
 	// token (EOS included) with the text that token completes (see
-	// Streamer); "" while a character is unfinished. Rejected for batches.
+	// Streamer); "" while a character is unfinished. Text still held when
+	// generation ends (a character left unfinished, as U+FFFD) comes in one
+	// last call with tokenID -1. Rejected for batches.
 	OnToken func(tokenID int, text string)
 	// NoCache re-feeds the whole sequence every step instead of using the
 	// key/value cache (slow; it exists to prove the cache right).
@@ -201,6 +203,11 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 			break
 		}
 		r.append(next)
+	}
+	if stream != nil {
+		if rest := stream.Flush(); rest != "" {
+			o.OnToken(-1, rest)
+		}
 	}
 	res.Elapsed = time.Since(start)
 	return res, nil

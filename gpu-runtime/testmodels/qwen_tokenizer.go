@@ -57,9 +57,9 @@ func QwenTinyTokenizer() (tokenizerJSON, configJSON []byte) {
 	cj, _ := json.MarshalIndent(map[string]any{
 		"tokenizer_class": "Qwen2Tokenizer", "add_bos_token": false, "add_prefix_space": false,
 		"bos_token": nil, "eos_token": "<|im_end|>", "pad_token": "<|endoftext|>", "unk_token": nil,
-		"additional_special_tokens": []string{"<|im_start|>", "<|im_end|>"},
 		"errors": "replace", "split_special_tokens": false, "model_max_length": 32768,
 		"clean_up_tokenization_spaces": false,
+		"additional_special_tokens":    []string{"<|im_start|>", "<|im_end|>"},
 	}, "", "  ")
 	return tj, append(cj, '\n')
 }
