@@ -21,3 +21,13 @@ reference-tokenizers: reference ## Regenerate gpu-runtime/tokenizer/testdata: st
 
 test-gpu-runtime: ort reference ## Run the gpu-runtime tests with ONNX Runtime and reference files required
 	TRANSCEPT_REQUIRE_SERVICES=1 $(GR_GO) test -count=1 ./$(GR_DIR)/...
+
+# Model folders (Optimum ONNX exports) into TRANSCEPT_MODELS_DIR (default
+# ./models): `make models` pulls the default set, `make models MODELS="bart-large-cnn"`
+# the named ones, `make models MODELS=--all` every one. Resumes, verifies sha256
+# where pinned; TRANSCEPT_MODELS_URL names a mirror.
+MODELS ?=
+
+.PHONY: models
+models: ## Download model folders (transcept models pull $(MODELS)) with resume and sha256 checks
+	$(GR_GO) run ./cmd/transcept models pull $(MODELS)

@@ -79,6 +79,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdLambda(ctx, rest, stderr)
 	case "broker":
 		err = cmdBroker(ctx, rest, stdout, stderr)
+	case "models":
+		err = cmdModels(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "transcept", version)
 	case "help", "-h", "--help":

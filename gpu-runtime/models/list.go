@@ -77,7 +77,7 @@ var List = []Model{
 	{Name: "bart-large-cnn", Repo: "Xenova/bart-large-cnn", Revision: "main",
 		Task:  "summaries, larger (TRANSCEPT_SUMMARIZER=bart, TRANSCEPT_SUMMARY_MODEL)",
 		Files: seq2seqFiles()},
-	{Name: "whisper-base.en", Repo: "Xenova/whisper-base.en", Revision: "main", Default: true,
+	{Name: "whisper-base.en", Repo: "Xenova/whisper-base.en", Revision: "main",
 		Task:  "transcription, English (TRANSCEPT_WHISPER_MODEL)",
 		Files: seq2seqFiles("preprocessor_config.json")},
 	{Name: "whisper-small", Repo: "Xenova/whisper-small", Revision: "main",
