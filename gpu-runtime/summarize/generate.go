@@ -12,7 +12,8 @@ import (
 //   - beam search: when seq2seq gains Beam (num_beams, length_penalty,
 //     no_repeat_ngram_size, early_stopping, as BART-large-CNN's
 //     generation_config.json asks for), generate calls it when the folder's
-//     NumBeams > 1 and beamAvailable becomes true;
+//     NumBeams > 1 (with NumReturnSequences 1: one row per window) and
+//     beamAvailable becomes true;
 //   - LoRA adapters: when seq2seq.Options can carry *ort.RunOptions (so every
 //     encoder and decoder Run activates the adapter), generate passes ro on
 //     and runOptionsSupported becomes true. Until then Load refuses an

@@ -360,3 +360,31 @@ func totalWords(s []lecture.Sentence) int {
 	}
 	return n
 }
+
+func TestConcurrent(t *testing.T) {
+	s := load(t, Options{})
+	sents := lectureSentences(12)
+	want, err := s.Summarize(context.Background(), sents, lecture.SummarizeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	errs := make(chan string, 4)
+	for range 4 {
+		wg.Go(func() {
+			got, err := s.Summarize(context.Background(), sents, lecture.SummarizeOptions{})
+			if err != nil {
+				errs <- err.Error()
+				return
+			}
+			if fmt.Sprint(got) != fmt.Sprint(want) {
+				errs <- fmt.Sprintf("%v != %v", got, want)
+			}
+		})
+	}
+	wg.Wait()
+	close(errs)
+	for e := range errs {
+		t.Error(e)
+	}
+}
