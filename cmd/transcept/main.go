@@ -23,6 +23,7 @@ Usage:
   transcept transcribe RECORDING       timestamped transcript of a recording (needs a Whisper model)
   transcept eval summarize|qmsum|retrieval|qa
                                        score the engines on the evaluation data
+  transcept models list|pull [NAME...] pinned ONNX model exports (download with resume and verification)
   transcept config                     list every setting, its value and default
   transcept function NAME              run one Knative function (gateway, ingest, transcribe,
                                        segment, summarize, index, answer)

@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/transcept/transcept/gpu-runtime/embed"
+	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/summarize"
 
 	"github.com/transcept/transcept/shared/cache/mem"
@@ -87,7 +88,11 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 		m.Engine.WithLabelValues("embed", "embeddings", e.Model(), string(e.Provider())).Set(1)
 		log.Info("embedding model loaded", "model", e.Model(), "dim", e.Dim(), "provider", e.Provider())
 	}
-	m.Engine.WithLabelValues("summarize", sum.Name(), sum.Model(), "cpu").Set(1)
+	provider := "cpu"
+	if p, ok := sum.(interface{ Provider() ort.Provider }); ok {
+		provider = string(p.Provider())
+	}
+	m.Engine.WithLabelValues("summarize", sum.Name(), sum.Model(), provider).Set(1)
 	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
 		ChunkTokens: c.ChunkTokens, Ratio: c.SummaryRatio, CacheTTL: c.CacheTTL,
