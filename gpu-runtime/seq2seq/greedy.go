@@ -23,15 +23,28 @@ type Options struct {
 	// NoCache re-feeds every decoder token each step instead of using the
 	// past-key-value cache (slow; it exists to prove the cache right).
 	NoCache bool
+
+	// Beam search (Beam, Generate): zero values keep the folder's
+	// num_beams, num_return_sequences and no_repeat_ngram_size; nil and ""
+	// its length_penalty and early_stopping ("true", "false" or "never").
+	NumBeams           int
+	NumReturnSequences int
+	NoRepeatNGramSize  int
+	LengthPenalty      *float64
+	EarlyStopping      string
 }
 
 // Result is a batch's generations.
 type Result struct {
-	// IDs are the decoder sequences: the decoder start token, the generated
+	// IDs are the decoder sequences (Beam: num_return_sequences rows per
+	// input, best first): the decoder start token, the generated
 	// tokens up to and including EOS, then pad_token_id up to the longest.
 	IDs [][]int
 	// FirstLogits are each row's raw logits of the first decoder step.
 	FirstLogits [][]float32
+	// Scores are beam search's length-penalised sequence scores, one per
+	// row of IDs (nil from Greedy).
+	Scores []float64
 }
 
 // settings are Options resolved against the folder's generation config.
@@ -115,22 +128,14 @@ func Pad(rows [][]int, pad int) (ids, mask [][]int) {
 // mask 1 for tokens and 0 for padding).
 func Greedy(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
 	b := len(inputIDs)
-	if b == 0 || len(mask) != b {
-		return nil, lecture.Errorf(lecture.EINVALID, "greedy generation needs a batch of inputs with a mask per row (got %d and %d)", b, len(mask))
+	if err := checkBatch(m, inputIDs, mask); err != nil {
+		return nil, err
 	}
 	seqLen := len(inputIDs[0])
-	for i := range inputIDs {
-		if len(inputIDs[i]) != seqLen || len(mask[i]) != seqLen {
-			return nil, lecture.Errorf(lecture.EINVALID, "input row %d has %d ids and %d mask values, want %d (pad the batch)", i, len(inputIDs[i]), len(mask[i]), seqLen)
-		}
-	}
-	if limit := m.Config.MaxPositions; limit > 0 && seqLen > limit {
-		return nil, lecture.Errorf(lecture.ETOOLARGE, "input of %d tokens is longer than model %s takes (%d)", seqLen, m.Dir, limit)
-	}
 	s := resolve(m.Generation, o)
 	r := newRun(m, b)
 	defer r.close()
-	if err := r.encode(flat(inputIDs), flat(mask), seqLen); err != nil {
+	if err := r.encode(flat(inputIDs), flat(mask), b, seqLen, 1); err != nil {
 		return nil, err
 	}
 	res := &Result{IDs: make([][]int, b)}
@@ -164,6 +169,24 @@ func Greedy(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error
 		}
 	}
 	return res, nil
+}
+
+// checkBatch refuses empty, ragged or too long batches.
+func checkBatch(m *model.Seq2Seq, inputIDs, mask [][]int) error {
+	b := len(inputIDs)
+	if b == 0 || len(mask) != b {
+		return lecture.Errorf(lecture.EINVALID, "generation needs a batch of inputs with a mask per row (got %d and %d)", b, len(mask))
+	}
+	seqLen := len(inputIDs[0])
+	for i := range inputIDs {
+		if len(inputIDs[i]) != seqLen || len(mask[i]) != seqLen {
+			return lecture.Errorf(lecture.EINVALID, "input row %d has %d ids and %d mask values, want %d (pad the batch)", i, len(inputIDs[i]), len(mask[i]), seqLen)
+		}
+	}
+	if limit := m.Config.MaxPositions; limit > 0 && seqLen > limit {
+		return lecture.Errorf(lecture.ETOOLARGE, "input of %d tokens is longer than model %s takes (%d)", seqLen, m.Dir, limit)
+	}
+	return nil
 }
 
 func flat(rows [][]int) []int64 {

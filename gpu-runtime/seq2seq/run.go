@@ -10,11 +10,12 @@ import (
 // tensors it must free.
 type run struct {
 	m         *model.Seq2Seq
-	b         int
+	b         int // decoder rows: inputs × beams
 	encMask   ort.Value
 	encStates ort.Value
 	empty     map[string]ort.Value // the 0-length cache of the first merged step
 	past      map[string]ort.Value // cache from the last step, by input name
+	scratch   []float32            // reorder's copy of one cache tensor
 }
 
 func newRun(m *model.Seq2Seq, b int) *run {
@@ -54,23 +55,98 @@ func exec(sess *ort.Session, feeds map[string]ort.Value) (map[string]ort.Value, 
 	return res, nil
 }
 
-func (r *run) encode(ids, mask []int64, seqLen int) error {
-	shape := []int64{int64(r.b), int64(seqLen)}
+// encode runs the encoder once over the batch of inputs (batch rows of
+// seqLen) and, for beam search, repeats each row's hidden states and mask
+// beams times (rows i*beams … i*beams+beams-1 serve input i), so the
+// decoder sees r.b = batch × beams rows without running the encoder again.
+func (r *run) encode(ids, mask []int64, batch, seqLen, beams int) error {
+	shape := []int64{int64(batch), int64(seqLen)}
 	idsT, err := ort.NewTensor(shape, ids)
 	if err != nil {
 		return err
 	}
 	defer idsT.Destroy()
-	if r.encMask, err = ort.NewTensor(shape, mask); err != nil {
-		return err
-	}
-	out, err := exec(r.m.Encoder, map[string]ort.Value{"input_ids": idsT, "attention_mask": r.encMask})
+	maskT, err := ort.NewTensor(shape, mask)
 	if err != nil {
 		return err
 	}
-	r.encStates = out["last_hidden_state"]
+	out, err := exec(r.m.Encoder, map[string]ort.Value{"input_ids": idsT, "attention_mask": maskT})
+	if err != nil {
+		maskT.Destroy()
+		return err
+	}
+	states := out["last_hidden_state"]
 	delete(out, "last_hidden_state")
 	destroyAll(out)
+	if beams <= 1 {
+		r.encMask, r.encStates = maskT, states
+		return nil
+	}
+	defer maskT.Destroy()
+	defer states.Destroy()
+	if r.encMask, err = ort.NewTensor([]int64{int64(batch * beams), int64(seqLen)}, repeatRows(mask, batch, beams)); err != nil {
+		return err
+	}
+	sh := states.Shape()
+	data, err := ort.Data[float32](states)
+	if err != nil {
+		return err
+	}
+	sh = append([]int64{int64(batch * beams)}, sh[1:]...)
+	r.encStates, err = ort.NewTensor(sh, repeatRows(data, batch, beams))
+	return err
+}
+
+// repeatRows repeats each of the rows of data (equal parts) n times.
+func repeatRows[T any](data []T, rows, n int) []T {
+	size := len(data) / rows
+	out := make([]T, 0, len(data)*n)
+	for i := range rows {
+		for range n {
+			out = append(out, data[i*size:(i+1)*size]...)
+		}
+	}
+	return out
+}
+
+// reorder makes row i of the decoder self-attention cache a copy of row
+// parent[i] (beam search keeping, extending or dropping hypotheses). It
+// permutes the tensors in place. The cross-attention cache is left alone:
+// parents are always beams of the same input, whose encoder keys and values
+// are equal.
+func (r *run) reorder(parent []int) error {
+	identity := true
+	for i, p := range parent {
+		identity = identity && p == i
+	}
+	if identity || r.past == nil {
+		return nil
+	}
+	for i := range r.m.Layers {
+		names := model.CacheNames("past_key_values", i)
+		for _, n := range names[:2] {
+			v, ok := r.past[n]
+			if !ok {
+				continue
+			}
+			data, err := ort.Data[float32](v)
+			if err != nil {
+				return err
+			}
+			if len(data)%len(parent) != 0 {
+				return lecture.Errorf(lecture.EINTERNAL, "cache %s of shape %v does not have %d rows", n, v.Shape(), len(parent))
+			}
+			size := len(data) / len(parent)
+			if cap(r.scratch) < len(data) {
+				r.scratch = make([]float32, len(data))
+			}
+			old := r.scratch[:len(data)]
+			copy(old, data)
+			for row, p := range parent {
+				copy(data[row*size:(row+1)*size], old[p*size:(p+1)*size])
+			}
+		}
+	}
 	return nil
 }
 
