@@ -288,7 +288,7 @@ func TestBeamForcedTokens(t *testing.T) {
 
 // exhaustive is the true optimum: every sequence that ends with EOS or
 // reaches maxLen, scored sum(log p) / (generated tokens)^lp.
-func exhaustive(logprobs func(ids []int) []float64, eos, maxLen int, lp float64) ([]int, float64) {
+func exhaustive(logprobs func(ids []int) []float64, start, eos, maxLen int, lp float64) ([]int, float64) {
 	var best []int
 	bestScore := math.Inf(-1)
 	var walk func(ids []int, sum float64)
@@ -306,7 +306,7 @@ func exhaustive(logprobs func(ids []int) []float64, eos, maxLen int, lp float64)
 			walk(seq, sum+x)
 		}
 	}
-	walk([]int{tStart}, 0)
+	walk([]int{start}, 0)
 	return best, bestScore
 }
 
@@ -341,7 +341,7 @@ func TestBeamFindsExhaustiveOptimum(t *testing.T) {
 		f := &fakeModel{vocab: c.vocab, random: true, seed: uint64(c.vocab*10 + c.maxLen)}
 		lps := func(ids []int) []float64 { return refLogSoftmax(f.logits(ids)) }
 		for _, lp := range []float64{-1, 0, 0.5, 1, 2} {
-			want, wantScore := exhaustive(lps, tEOS, c.maxLen, lp)
+			want, wantScore := exhaustive(lps, tStart, tEOS, c.maxLen, lp)
 			s := fakeSettings(wideBeam(c.vocab, c.maxLen), lp, StopNever, c.maxLen)
 			res := search(t, f, s, 1)
 			expect(t, fmt.Sprintf("vocab %d, max_length %d, length_penalty %g", c.vocab, c.maxLen, lp), res, 0, want, wantScore)
