@@ -1,0 +1,64 @@
+package lora
+
+import (
+	"encoding/binary"
+	"math"
+	"reflect"
+	"slices"
+	"testing"
+
+	"github.com/transcept/transcept/gpu-runtime/onnxpb"
+)
+
+func floats(raw []byte) []float32 {
+	out := make([]float32, len(raw)/4)
+	for i := range out {
+		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
+	}
+	return out
+}
+
+// The file onnxruntime_go ships (made by ONNX Runtime's own Python writer)
+// decodes to what its README says.
+func TestReadsONNXRuntimeExample(t *testing.T) {
+	a, err := ReadFile("../ort/testdata/example_lora.onnx_adapter")
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string][]float32{}
+	for _, p := range a.Params {
+		if p.DataType != onnxpb.Float {
+			t.Errorf("%s is %s", p.Name, p.DataType)
+		}
+		got[p.Name] = floats(p.Raw)
+		t.Logf("%s %v %v", p.Name, p.Dims, got[p.Name])
+	}
+	if !slices.Equal(got["lora_a"], []float32{3, 4, 5, 6}) || !slices.Equal(got["lora_b"], []float32{7, 8, 9, 10}) {
+		t.Errorf("params %v", got)
+	}
+}
+
+func TestMarshalRoundTrip(t *testing.T) {
+	a := &Adapter{AdapterVersion: 3, ModelVersion: 7, Params: []Param{
+		Float32("layer.0.lora_A", []int64{8, 4}, make([]float32, 32)),
+		Float32("b", []int64{4, 6}, []float32{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24}),
+		{Name: "ints", Dims: []int64{3}, DataType: onnxpb.Int64, Raw: make([]byte, 24)},
+	}}
+	b, err := a.Marshal()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := Unmarshal(b)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, back) {
+		t.Errorf("round trip:\n%+v\n%+v", a, back)
+	}
+	for i := 0; i < len(b); i++ { // no truncation or corruption panics
+		Unmarshal(b[:i])
+	}
+	if _, err := (&Adapter{Params: []Param{{Name: "x", Dims: []int64{2}, DataType: onnxpb.Float, Raw: []byte{1}}}}).Marshal(); err == nil {
+		t.Error("data of the wrong size accepted")
+	}
+}
