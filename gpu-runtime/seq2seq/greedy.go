@@ -9,6 +9,7 @@ import (
 	"math"
 
 	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -23,6 +24,9 @@ type Options struct {
 	// NoCache re-feeds every decoder token each step instead of using the
 	// past-key-value cache (slow; it exists to prove the cache right).
 	NoCache bool
+	// RunOptions, when set, go to every encoder and decoder run: they
+	// activate a LoRA adapter for this generation only.
+	RunOptions *ort.RunOptions
 
 	// Beam search (Beam, Generate): zero values keep the folder's
 	// num_beams, num_return_sequences and no_repeat_ngram_size; nil and ""
@@ -133,7 +137,7 @@ func Greedy(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error
 	}
 	seqLen := len(inputIDs[0])
 	s := resolve(m.Generation, o)
-	r := newRun(m, b)
+	r := newRun(m, b, o.RunOptions)
 	defer r.close()
 	if err := r.encode(flat(inputIDs), flat(mask), b, seqLen, 1); err != nil {
 		return nil, err

@@ -16,10 +16,11 @@ type run struct {
 	empty     map[string]ort.Value // the 0-length cache of the first merged step
 	past      map[string]ort.Value // cache from the last step, by input name
 	scratch   []float32            // reorder's copy of one cache tensor
+	ro        *ort.RunOptions      // per-generation run options (LoRA adapter), or nil
 }
 
-func newRun(m *model.Seq2Seq, b int) *run {
-	return &run{m: m, b: b}
+func newRun(m *model.Seq2Seq, b int, ro *ort.RunOptions) *run {
+	return &run{m: m, b: b, ro: ro}
 }
 
 func (r *run) close() {
@@ -35,7 +36,7 @@ func (r *run) close() {
 
 // exec runs sess with the inputs it declares taken from feeds (which may
 // hold more) and returns its outputs by name; the caller frees them.
-func exec(sess *ort.Session, feeds map[string]ort.Value) (map[string]ort.Value, error) {
+func exec(sess *ort.Session, ro *ort.RunOptions, feeds map[string]ort.Value) (map[string]ort.Value, error) {
 	in := make([]ort.Value, len(sess.InputNames()))
 	for i, n := range sess.InputNames() {
 		v, ok := feeds[n]
@@ -45,7 +46,7 @@ func exec(sess *ort.Session, feeds map[string]ort.Value) (map[string]ort.Value, 
 		in[i] = v
 	}
 	out := make([]ort.Value, len(sess.OutputNames()))
-	if err := sess.Run(in, out); err != nil {
+	if err := sess.RunWith(ro, in, out); err != nil {
 		return nil, err
 	}
 	res := make(map[string]ort.Value, len(out))
@@ -70,7 +71,7 @@ func (r *run) encode(ids, mask []int64, batch, seqLen, beams int) error {
 	if err != nil {
 		return err
 	}
-	out, err := exec(r.m.Encoder, map[string]ort.Value{"input_ids": idsT, "attention_mask": maskT})
+	out, err := exec(r.m.Encoder, r.ro, map[string]ort.Value{"input_ids": idsT, "attention_mask": maskT})
 	if err != nil {
 		maskT.Destroy()
 		return err
@@ -226,7 +227,7 @@ func (r *run) step(ids [][]int, noCache bool) ([]float32, error) {
 			feeds[n] = v
 		}
 	}
-	out, err := exec(sess, feeds)
+	out, err := exec(sess, r.ro, feeds)
 	if err != nil {
 		return nil, err
 	}

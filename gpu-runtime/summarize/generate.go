@@ -7,22 +7,20 @@ import (
 )
 
 // This file is the one place that knows which generation gpu-runtime/seq2seq
-// offers. Two switches wait for it:
+// offers:
 //
-//   - beam search: when seq2seq gains Beam (num_beams, length_penalty,
-//     no_repeat_ngram_size, early_stopping, as BART-large-CNN's
-//     generation_config.json asks for), generate calls it when the folder's
-//     NumBeams > 1 (with NumReturnSequences 1: one row per window) and
-//     beamAvailable becomes true;
-//   - LoRA adapters: when seq2seq.Options can carry *ort.RunOptions (so every
-//     encoder and decoder Run activates the adapter), generate passes ro on
-//     and runOptionsSupported becomes true. Until then Load refuses an
-//     adapter rather than summarise with the base model under the adapter's
-//     identity.
+//   - beam search: seq2seq.Generate runs Beam when the folder's
+//     generation_config.json asks for num_beams > 1 (BART-large-CNN does),
+//     greedy otherwise; one row per window;
+//   - LoRA adapters: seq2seq.Options carries *ort.RunOptions to every run,
+//     but an encoder-decoder adapter holds weights for both graphs, and each
+//     session accepts only its own inputs: the adapter has to be split per
+//     session first. Until that lands Load refuses an adapter rather than
+//     summarise with the base model under the adapter's identity.
 
 // beamAvailable says whether generate runs beam search for folders that ask
 // for it; false: greedy decoding always.
-const beamAvailable = false
+const beamAvailable = true
 
 // runOptionsSupported says whether generate can activate a LoRA adapter.
 const runOptionsSupported = false
@@ -30,6 +28,7 @@ const runOptionsSupported = false
 // generate runs the model on a padded batch. ro is the run options with the
 // adapter active (nil without one).
 func generate(m *model.Seq2Seq, ids, mask [][]int, o seq2seq.Options, ro *ort.RunOptions) (*seq2seq.Result, error) {
-	_ = ro // see runOptionsSupported
-	return seq2seq.Greedy(m, ids, mask, o)
+	o.RunOptions = ro
+	o.NumReturnSequences = 1 // one summary per window
+	return seq2seq.Generate(m, ids, mask, o)
 }
