@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -398,11 +397,6 @@ func (s *Service) forgetIndex(id string) {
 	s.ixMu.Unlock()
 }
 
-// IsNotFound reports whether err is an ENOTFOUND error.
-func IsNotFound(err error) bool {
-	var e *lecture.Error
-	return errors.As(err, &e) && e.Code == lecture.ENOTFOUND
-}
 
 // LectureTranscript returns the stored transcript of a lecture.
 func (s *Service) LectureTranscript(ctx context.Context, id string) (*lecture.Transcript, error) {
