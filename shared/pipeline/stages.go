@@ -397,7 +397,6 @@ func (s *Service) forgetIndex(id string) {
 	s.ixMu.Unlock()
 }
 
-
 // LectureTranscript returns the stored transcript of a lecture.
 func (s *Service) LectureTranscript(ctx context.Context, id string) (*lecture.Transcript, error) {
 	if _, err := s.Lecture(ctx, id); err != nil {
