@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
-# Install what the tests need on a fresh Debian machine: redis-server, ffmpeg,
-# shellcheck and wrk from apt (when root), and a MinIO server built from the Go
-# module proxy into the tools cache (built once, then reused).
+# Install what the tests need on a fresh Debian machine: from apt (when root)
+# redis-server, ffmpeg, the shell linter, wrk and the LibriVox test clips; and a
+# MinIO server built from the Go module proxy into the tools cache (built once).
 #
 # Environment:
 #   TRANSCEPT_TOOLS_DIR  cache directory (default: $HOME/.cache/transcept-bin)
@@ -13,8 +13,10 @@ TOOLS_DIR="${TRANSCEPT_TOOLS_DIR:-$HOME/.cache/transcept-bin}"
 log() { printf 'tools: %s\n' "$*" >&2; }
 
 missing=()
-for pkg in redis-server:redis-server ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl wrk:wrk; do
-	command -v "${pkg%%:*}" >/dev/null 2>&1 || missing+=("${pkg#*:}")
+for pkg in redis-server:redis-server ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl wrk:wrk /usr/share/pocketsphinx/test/data/librivox/transcription:pocketsphinx-testdata; do
+	what=${pkg%%:*}
+	if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+	missing+=("${pkg#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then
 	if [ "$(id -u)" = 0 ]; then

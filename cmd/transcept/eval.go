@@ -11,11 +11,12 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/embed"
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
+	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/quality"
 	"github.com/transcept/transcept/shared/retrieval"
 )
 
-const evalHelp = `Usage: transcept eval summarize|qmsum|retrieval|qa [options]
+const evalHelp = `Usage: transcept eval summarize|qmsum|retrieval|qa|wer [options]
 
 Scores the embedded engines on the evaluation data (../shared/data beside the
 repository, or --data DIR, or TRANSCEPT_EVAL_DATA) with the same ROUGE code
@@ -28,6 +29,8 @@ repository, or --data DIR, or TRANSCEPT_EVAL_DATA) with the same ROUGE code
   retrieval   BM25 recall@k of the relevant turns of QMSum's specific queries
   qa          how often the answerer answers QMSum's questions on their own
               meeting, and says "not covered" to off-topic ones
+  wer         word error rate of the configured Whisper model on jfk, FLEURS
+              and (apt install pocketsphinx-testdata) LibriVox clips
 `
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -111,8 +114,28 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "| questions | answered | said \"not covered\" |\n|---|---|---|\n")
 		fmt.Fprintf(stdout, "| QMSum ALL/val specific queries, on their meeting (%d) | %d (%.1f%%) | %d |\n", c.Specific, c.SpecificCovered, 100*float64(c.SpecificCovered)/float64(c.Specific), c.Specific-c.SpecificCovered)
 		fmt.Fprintf(stdout, "| off-topic questions, on every meeting (%d) | %d (%.1f%%) | %d |\n", c.OffTopic, c.OffTopicCovered, 100*float64(c.OffTopicCovered)/float64(c.OffTopic), c.OffTopic-c.OffTopicCovered)
+	case "wer":
+		clips, err := quality.SpeechClips(dir)
+		if err != nil {
+			return err
+		}
+		s, err := offline(ctx)
+		if err != nil {
+			return err
+		}
+		if s.Service.Transcriber == nil {
+			return pipeline.NoTranscriber()
+		}
+		rows, err := quality.WER(ctx, s.Service.Transcriber, clips, "en")
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "WER of %s (%s)\n| set | clips | reference words | errors | WER |\n|---|---|---|---|---|\n", s.Service.Transcriber.Name(), s.Service.Transcriber.Model())
+		for _, r := range rows {
+			fmt.Fprintf(stdout, "| %s | %d | %d | %d | %.2f%% |\n", r.Set, r.Clips, r.Result.RefWords, r.Result.Errors(), 100*r.Result.WER)
+		}
 	default:
-		return usageError{msg: fmt.Sprintf("unknown evaluation %q: want %s", pos[0], strings.Join([]string{"summarize", "qmsum", "retrieval", "qa"}, ", "))}
+		return usageError{msg: fmt.Sprintf("unknown evaluation %q: want %s", pos[0], strings.Join([]string{"summarize", "qmsum", "retrieval", "qa", "wer"}, ", "))}
 	}
 	return nil
 }

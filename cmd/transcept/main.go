@@ -21,7 +21,7 @@ Usage:
   transcept summarize FILE             print a bullet summary of a transcript
   transcept ask FILE "QUESTION"        answer a question from a transcript, with citations
   transcept transcribe RECORDING       timestamped transcript of a recording (needs a Whisper model)
-  transcept eval summarize|qmsum|retrieval|qa
+  transcept eval summarize|qmsum|retrieval|qa|wer
                                        score the engines on the evaluation data
   transcept models list|pull [NAME...] pinned ONNX model exports (download with resume and verification)
   transcept config                     list every setting, its value and default
