@@ -1,0 +1,33 @@
+// Command write-whisper writes a random-weight Whisper model folder in
+// Optimum's layout (see testmodels.WriteWhisper).
+//
+//	go run ./gpu-runtime/testmodels/cmd/write-whisper -o DIR [-seed N] [-mels 80|128]
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+
+	"github.com/transcept/transcept/gpu-runtime/testmodels"
+)
+
+func main() {
+	out := flag.String("o", "", "output folder")
+	seed := flag.Uint64("seed", 1, "random seed")
+	mels := flag.Int("mels", 80, "mel bins (80 or 128)")
+	eos := flag.Float64("eos-bias", 0, "added to <|endoftext|>'s logit")
+	ts := flag.Float64("timestamp-bias", 0, "added to every timestamp token's logit")
+	embed := flag.Float64("embed-std", 0, "token embedding standard deviation (0: the default)")
+	flag.Parse()
+	if *out == "" {
+		flag.Usage()
+		os.Exit(2)
+	}
+	c := testmodels.TinyWhisper()
+	c.Seed, c.NMels, c.EOSBias, c.TimestampBias, c.EmbedStd = *seed, *mels, float32(*eos), float32(*ts), *embed
+	if err := testmodels.WriteWhisper(*out, c); err != nil {
+		fmt.Fprintln(os.Stderr, "write-whisper:", err)
+		os.Exit(1)
+	}
+}
