@@ -15,9 +15,9 @@ import (
 // WhisperConfig sizes a random-weight Whisper model (WriteWhisper).
 type WhisperConfig struct {
 	DModel, EncoderLayers, DecoderLayers, Heads, FFN int
-	NMels              int // num_mel_bins: 80 or 128
-	MaxTargetPositions int // decoder positions (Whisper: 448)
-	Seed               uint64
+	NMels                                            int // num_mel_bins: 80 or 128
+	MaxTargetPositions                               int // decoder positions (Whisper: 448)
+	Seed                                             uint64
 	// Languages are the language codes with a <|xx|> token, in id order;
 	// nil means WhisperLanguages.
 	Languages []string
