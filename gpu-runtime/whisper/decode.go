@@ -1,0 +1,386 @@
+package whisper
+
+import (
+	"math"
+
+	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// DecodeOptions choose the start-of-transcript sequence and the decoding.
+type DecodeOptions struct {
+	// Language is a code such as "en" (multilingual models; "" means en).
+	Language string
+	// Task is "transcribe" (default) or "translate".
+	Task string
+	// Timestamps predicts timestamp tokens (no <|notimestamps|> in the
+	// prompt) and applies Whisper's timestamp rules.
+	Timestamps bool
+	// MaxLength bounds each decoding pass, prompt included; 0 is
+	// generation_config.json's max_length.
+	MaxLength int
+}
+
+// Prompt is the start-of-transcript sequence, as transformers.js builds it:
+// <|startoftranscript|> [<|lang|> <|task|>] [<|notimestamps|>].
+func (m *Model) Prompt(o DecodeOptions) ([]int, error) {
+	g := &m.Generation
+	p := []int{g.DecoderStartTokenID}
+	if g.IsMultilingual {
+		lang := o.Language
+		if lang == "" {
+			lang = "en"
+		}
+		id, ok := g.LangToID["<|"+lang+"|>"]
+		if !ok {
+			return nil, lecture.Errorf(lecture.EINVALID, "whisper model %s has no language %q", m.Dir, lang)
+		}
+		task := o.Task
+		if task == "" {
+			task = "transcribe"
+		}
+		tid, ok := g.TaskToID[task]
+		if !ok {
+			return nil, lecture.Errorf(lecture.EINVALID, "whisper model %s has no task %q (want transcribe or translate)", m.Dir, task)
+		}
+		p = append(p, id, tid)
+	} else if o.Language != "" && o.Language != "en" || o.Task == "translate" {
+		return nil, lecture.Errorf(lecture.EINVALID, "whisper model %s is English-only: no language or task can be chosen", m.Dir)
+	}
+	if !o.Timestamps {
+		p = append(p, g.NoTimestampsTokenID)
+	}
+	return p, nil
+}
+
+// Generate decodes one 30-second window of log-mel features
+// (NMels×ChunkFrames, row-major) greedily, as transformers.js's
+// WhisperForConditionalGeneration.generate does: the prompt, then
+// suppress_tokens, begin_suppress_tokens and, with timestamps, Whisper's
+// timestamp rules and its seek loop within the window. It returns the
+// whole sequence: prompt, tokens (timestamps offset by the seek position)
+// and <|endoftext|>.
+func (m *Model) Generate(features []float32, o DecodeOptions) ([]int, error) {
+	nMels := m.Features.NMels()
+	if len(features) != nMels*ChunkFrames {
+		return nil, lecture.Errorf(lecture.EINVALID, "whisper: %d feature values, want %d×%d", len(features), nMels, ChunkFrames)
+	}
+	prompt, err := m.Prompt(o)
+	if err != nil {
+		return nil, err
+	}
+	if !o.Timestamps {
+		return m.generatePass(features, prompt, o)
+	}
+	// the seek loop over the window (transformers.js _generate_with_seek)
+	const inputStride = 2
+	total := ChunkFrames
+	segFrames := inputStride * m.Config.MaxSourcePositions
+	eos, tb := m.Generation.EOSTokenID, m.TimestampBegin
+	var all []int
+	seg := make([]float32, nMels*segFrames)
+	for seek := 0; seek < total; {
+		end := min(seek+segFrames, total)
+		clear(seg)
+		for r := range nMels {
+			copy(seg[r*segFrames:], features[r*total+seek:r*total+end])
+		}
+		out, err := m.generatePass(seg, prompt, o)
+		if err != nil {
+			return nil, err
+		}
+		gen := out[len(prompt):]
+		if len(gen) > 0 && gen[len(gen)-1] == eos {
+			gen = gen[:len(gen)-1]
+		}
+		if len(gen) == 0 {
+			break
+		}
+		isTS := func(i int) bool { return gen[i] >= tb }
+		single := len(gen) >= 2 && isTS(len(gen)-1) && !isTS(len(gen)-2)
+		var bounds []int
+		for i := 0; i < len(gen)-1; i++ {
+			if isTS(i) && isTS(i+1) {
+				bounds = append(bounds, i+1)
+			}
+		}
+		offset, keep := end-seek, len(gen)
+		if len(bounds) > 0 && !single {
+			last := bounds[len(bounds)-1]
+			offset = (gen[last-1] - tb) * inputStride
+			keep = last
+		}
+		tsOffset := seek / inputStride
+		for i := range keep {
+			if gen[i] >= tb {
+				gen[i] = min(gen[i]+tsOffset, tb+1500)
+			}
+		}
+		all = append(all, gen[:keep]...)
+		seek += offset
+	}
+	return append(append(prompt, all...), eos), nil
+}
+
+// generatePass is one greedy decoding from the prompt until <|endoftext|>
+// or MaxLength.
+func (m *Model) generatePass(features []float32, prompt []int, o DecodeOptions) ([]int, error) {
+	maxLen := o.MaxLength
+	if maxLen <= 0 {
+		maxLen = m.Generation.MaxLength
+	}
+	r, err := m.newRun(features)
+	if err != nil {
+		return nil, err
+	}
+	defer r.close()
+	ids := append([]int(nil), prompt...)
+	begin := len(prompt)
+	tsBegin := begin
+	if prompt[len(prompt)-1] == m.Generation.NoTimestampsTokenID {
+		tsBegin--
+	}
+	for len(ids) < maxLen {
+		logits, err := r.step(ids)
+		if err != nil {
+			return nil, err
+		}
+		m.process(logits, ids, begin, tsBegin, o.Timestamps)
+		next := argmax(logits)
+		ids = append(ids, next)
+		if next == m.Generation.EOSTokenID {
+			break
+		}
+	}
+	return ids, nil
+}
+
+// process applies transformers.js's logits processors in its order:
+// suppress_tokens, begin_suppress_tokens, then (timestamps) the timestamp
+// rules and begin_suppress_tokens again.
+func (m *Model) process(logits []float32, ids []int, begin, tsBegin int, timestamps bool) {
+	g := &m.Generation
+	ninf := float32(math.Inf(-1))
+	for _, t := range g.SuppressTokens {
+		if t >= 0 && t < len(logits) {
+			logits[t] = ninf
+		}
+	}
+	if len(ids) == begin {
+		for _, t := range g.BeginSuppressTokens {
+			if t >= 0 && t < len(logits) {
+				logits[t] = ninf
+			}
+		}
+	}
+	if timestamps {
+		m.timestampRules(logits, ids, tsBegin)
+	}
+}
+
+// timestampRules is WhisperTimeStampLogitsProcessor (transformers.js
+// 4.3.1), float32 rounding included: <|notimestamps|> never; only a
+// timestamp first; after one timestamp, another or text-or-EOS as the pair
+// rule says; and a timestamp when the timestamps' total probability beats
+// every text token's.
+func (m *Model) timestampRules(logits []float32, ids []int, begin int) {
+	ninf := float32(math.Inf(-1))
+	tb, eos := m.TimestampBegin, m.Generation.EOSTokenID
+	logits[m.Generation.NoTimestampsTokenID] = ninf
+	if len(ids) == begin {
+		for i := range logits[:tb] {
+			logits[i] = ninf
+		}
+		return
+	}
+	seq := ids[begin:]
+	last := len(seq) >= 1 && seq[len(seq)-1] >= tb
+	penultimate := len(seq) < 2 || seq[len(seq)-2] >= tb
+	if last {
+		if penultimate {
+			for i := tb; i < len(logits); i++ {
+				logits[i] = ninf
+			}
+		} else {
+			for i := range logits[:eos] {
+				logits[i] = ninf
+			}
+		}
+	}
+	lp := logSoftmax32(logits)
+	sum := 0.0
+	for i, v := range lp[tb:] {
+		e := float64(float32(math.Exp(float64(v))))
+		if i == 0 {
+			sum = e
+		} else {
+			sum += e
+		}
+	}
+	tsLogprob := math.Log(sum)
+	maxText := lp[0]
+	for _, v := range lp[1:tb] {
+		if v > maxText {
+			maxText = v
+		}
+	}
+	if tsLogprob > float64(maxText) {
+		for i := range logits[:tb] {
+			logits[i] = ninf
+		}
+	}
+}
+
+// logSoftmax32 is transformers.js's log_softmax on a Float32Array: sums in
+// float64, results rounded to float32.
+func logSoftmax32(x []float32) []float32 {
+	mx := x[0]
+	for _, v := range x[1:] {
+		if v > mx {
+			mx = v
+		}
+	}
+	m := float64(mx)
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(float64(v) - m)
+	}
+	ls := math.Log(s)
+	out := make([]float32, len(x))
+	for i, v := range x {
+		out[i] = float32(float64(v) - m - ls)
+	}
+	return out
+}
+
+// argmax is the first index of the largest value.
+func argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
+		}
+	}
+	return best
+}
+
+// run is one decoding pass's state: encoder output and the decoder cache.
+type run struct {
+	m      *Model
+	states ort.Value
+	past   map[string]ort.Value
+}
+
+func (m *Model) newRun(features []float32) (*run, error) {
+	in, err := ort.NewTensor([]int64{1, int64(m.Features.NMels()), ChunkFrames}, features)
+	if err != nil {
+		return nil, err
+	}
+	defer in.Destroy()
+	out := []ort.Value{{}}
+	if err := m.Encoder.Run([]ort.Value{in}, out); err != nil {
+		return nil, err
+	}
+	return &run{m: m, states: out[0]}, nil
+}
+
+func (r *run) close() {
+	r.states.Destroy()
+	for _, v := range r.past {
+		v.Destroy()
+	}
+}
+
+// step feeds the decoder (all ids the first time, then the last one with the
+// cache) and returns the last position's logits.
+func (r *run) step(ids []int) ([]float32, error) {
+	m := r.m
+	usePast := r.past != nil
+	var tokens []int64
+	if usePast {
+		tokens = []int64{int64(ids[len(ids)-1])}
+	} else {
+		for _, x := range ids {
+			tokens = append(tokens, int64(x))
+		}
+	}
+	idsT, err := ort.NewTensor([]int64{1, int64(len(tokens))}, tokens)
+	if err != nil {
+		return nil, err
+	}
+	defer idsT.Destroy()
+	flag, err := ort.NewTensor([]int64{1}, []bool{usePast})
+	if err != nil {
+		return nil, err
+	}
+	defer flag.Destroy()
+	feeds := map[string]ort.Value{"input_ids": idsT, "encoder_hidden_states": r.states, "use_cache_branch": flag}
+	var empty []ort.Value
+	defer func() {
+		for i := range empty {
+			empty[i].Destroy()
+		}
+	}()
+	for i := range m.Config.DecoderLayers {
+		for _, n := range cacheNames("past_key_values", i) {
+			if usePast {
+				feeds[n] = r.past[n]
+				continue
+			}
+			v, err := ort.NewTensor([]int64{1, int64(m.Heads), 0, int64(m.HeadDim)}, []float32{})
+			if err != nil {
+				return nil, err
+			}
+			empty = append(empty, v)
+			feeds[n] = v
+		}
+	}
+	names := m.Decoder.InputNames()
+	in := make([]ort.Value, len(names))
+	for i, n := range names {
+		v, ok := feeds[n]
+		if !ok {
+			return nil, lecture.Errorf(lecture.EINTERNAL, "whisper decoder %s: no value for input %q", m.Decoder.Path(), n)
+		}
+		in[i] = v
+	}
+	outNames := m.Decoder.OutputNames()
+	out := make([]ort.Value, len(outNames))
+	if err := m.Decoder.Run(in, out); err != nil {
+		return nil, err
+	}
+	byName := map[string]ort.Value{}
+	for i, n := range outNames {
+		byName[n] = out[i]
+	}
+	defer func() {
+		for _, v := range byName {
+			v.Destroy()
+		}
+	}()
+	lg := byName["logits"]
+	data, err := ort.Data[float32](lg)
+	if err != nil {
+		return nil, err
+	}
+	shape := lg.Shape()
+	if len(shape) != 3 {
+		return nil, lecture.Errorf(lecture.EINTERNAL, "whisper decoder gave logits of shape %v", shape)
+	}
+	v := int(shape[2])
+	last := append([]float32(nil), data[(int(shape[1])-1)*v:int(shape[1])*v]...)
+	if r.past == nil {
+		r.past = map[string]ort.Value{}
+	}
+	for i := range m.Config.DecoderLayers {
+		in, pr := cacheNames("past_key_values", i), cacheNames("present", i)
+		for k := range 4 {
+			if old, ok := r.past[in[k]]; ok {
+				old.Destroy()
+			}
+			r.past[in[k]] = byName[pr[k]]
+			delete(byName, pr[k])
+		}
+	}
+	return last, nil
+}

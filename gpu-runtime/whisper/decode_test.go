@@ -1,0 +1,155 @@
+//go:build cgo
+
+package whisper
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"github.com/transcept/transcept/gpu-runtime/audio"
+	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/gpu-runtime/testmodels"
+)
+
+func needORT(t *testing.T) {
+	t.Helper()
+	if _, err := ort.Init(); err != nil {
+		missing(t, "%v", err)
+	}
+}
+
+func tinyModel(t *testing.T) *Model {
+	t.Helper()
+	needORT(t)
+	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
+	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
+		t.Fatal(err)
+	}
+	m, err := LoadModel(dir, ort.Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	return m
+}
+
+type asrReference struct {
+	Cases []struct {
+		Name             string `json:"name"`
+		ReturnTimestamps bool   `json:"return_timestamps"`
+		IDs              []int  `json:"ids"`
+		Text             string `json:"text"`
+		Chunks           []struct {
+			Start *float64 `json:"start"`
+			End   *float64 `json:"end"`
+			Text  string   `json:"text"`
+		} `json:"chunks"`
+	} `json:"cases"`
+}
+
+func TestPromptTokens(t *testing.T) {
+	m := tinyModel(t)
+	v := testmodels.TinyWhisper().Vocab()
+	p, err := m.Prompt(DecodeOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := []int{v.SOT, v.Lang["en"], v.Transcribe, v.NoTimestamps}; !slices.Equal(p, want) {
+		t.Errorf("prompt %v, want %v", p, want)
+	}
+	p, _ = m.Prompt(DecodeOptions{Language: "fr", Task: "translate", Timestamps: true})
+	if want := []int{v.SOT, v.Lang["fr"], v.Translate}; !slices.Equal(p, want) {
+		t.Errorf("prompt %v, want %v", p, want)
+	}
+	if _, err := m.Prompt(DecodeOptions{Language: "xx"}); err == nil {
+		t.Error("unknown language accepted")
+	}
+}
+
+// TestGenerateMatchesTransformersJS runs transformers.js's ASR pipeline
+// (tests/reference/whisper-asr.mjs) on the random TinyWhisper folder and
+// the first 30 s of three clips, and requires the same token ids (with and
+// without timestamps, the timestamp rules and seek loop included) and the
+// same segments (start, end, text), from transformers.js's features and
+// from ours.
+func TestGenerateMatchesTransformersJS(t *testing.T) {
+	m := tinyModel(t)
+	ref := nodeReference(t)
+	dir := t.TempDir()
+	var files []string
+	for _, name := range []string{"jfk.flac", "fleurs-en-000.ogg", "fleurs-en-001.ogg"} {
+		path := filepath.Join(dataDir(t), "audio", name)
+		x, err := audio.Decode(context.Background(), path, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		x = x[:min(len(x), ChunkSamples)]
+		f := filepath.Join(dir, name[:len(name)-len(filepath.Ext(name))]+".f32")
+		writeF32(t, f, x)
+		files = append(files, f)
+	}
+	cmd := exec.Command("node", append([]string{filepath.Join(ref, "whisper-asr.mjs"), m.Dir, dir}, files...)...)
+	cmd.Dir = ref
+	cmd.Stderr = os.Stderr
+	b, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("node whisper-asr.mjs: %v", err)
+	}
+	var r asrReference
+	if err := json.Unmarshal(b, &r); err != nil {
+		t.Fatal(err)
+	}
+	if len(r.Cases) != 2*len(files) {
+		t.Fatalf("%d reference cases, want %d", len(r.Cases), 2*len(files))
+	}
+	segments := 0
+	for _, c := range r.Cases {
+		t.Run(fmt.Sprintf("%s/timestamps=%v", c.Name, c.ReturnTimestamps), func(t *testing.T) {
+			jsMel := readF32(t, filepath.Join(dir, c.Name+".mel.f32"))
+			ourMel := m.Features.LogMel(readF32(t, filepath.Join(dir, c.Name+".f32")))
+			for _, feat := range []struct {
+				name string
+				mel  []float32
+			}{{"transformers.js features", jsMel}, {"our features", ourMel}} {
+				ids, err := m.Generate(feat.mel, DecodeOptions{Language: "en", Timestamps: c.ReturnTimestamps})
+				if err != nil {
+					t.Fatal(err)
+				}
+				if !slices.Equal(ids, c.IDs) {
+					t.Fatalf("%s: ids differ\n got %v\nwant %v", feat.name, ids, c.IDs)
+				}
+			}
+			text, segs := m.Segments(c.IDs, 0)
+			if text != c.Text {
+				t.Errorf("text %q, want %q", text, c.Text)
+			}
+			if !c.ReturnTimestamps {
+				return
+			}
+			if len(segs) != len(c.Chunks) {
+				t.Fatalf("%d segments, want %d: %+v", len(segs), len(c.Chunks), c.Chunks)
+			}
+			for i, s := range segs {
+				w := c.Chunks[i]
+				wantEnd := -1.0
+				if w.End != nil {
+					wantEnd = *w.End
+				}
+				if w.Start == nil || s.Start != *w.Start || s.End != wantEnd || s.Text != w.Text {
+					t.Errorf("segment %d: %v–%v %q, want %v–%v %q", i, s.Start, s.End, s.Text, w.Start, wantEnd, w.Text)
+				}
+			}
+			segments += len(segs)
+			t.Logf("%d tokens, %d segments", len(c.IDs), len(segs))
+		})
+	}
+	if segments == 0 {
+		t.Error("no segments at all: the test model no longer exercises timestamps")
+	}
+}
