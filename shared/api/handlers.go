@@ -110,56 +110,85 @@ func (s *Server) qa(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(b, &req); err != nil {
 		return err
 	}
+	var sse *sseWriter
+	var onToken func(string)
+	if v := r.URL.Query().Get("stream"); v == "1" || v == "true" {
+		sse = &sseWriter{w: w}
+		onToken = sse.token
+	}
 	var ans *lecture.Answer
 	switch {
 	case req.LectureID != "" && req.Text != "":
 		return lecture.Errorf(lecture.EINVALID, "give either \"lecture_id\" or \"text\", not both")
 	case req.LectureID != "":
-		ans, err = s.Svc.Ask(r.Context(), req.LectureID, req.Question)
+		ans, err = s.Svc.AskStream(r.Context(), req.LectureID, req.Question, onToken)
 	case req.Text != "":
 		var tr *lecture.Transcript
 		if tr, err = transcriptFromText(req.Text, req.Format); err == nil {
-			ans, err = s.Svc.AskText(r.Context(), tr, req.Question)
+			ans, err = s.Svc.AskTextStream(r.Context(), tr, req.Question, onToken)
 		}
 	default:
 		return lecture.Errorf(lecture.EINVALID, "give \"lecture_id\" (from POST /lectures) or \"text\" (a transcript), and \"question\"")
 	}
+	if sse == nil {
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusOK, ans)
+	}
 	if err != nil {
-		return err
+		if !sse.started {
+			return err // nothing sent yet: an ordinary JSON error
+		}
+		sse.event("error", map[string]string{"code": lecture.ErrorCode(err), "message": lecture.ErrorMessage(err)})
+		return nil
 	}
-	if v := r.URL.Query().Get("stream"); v == "1" || v == "true" {
-		return streamAnswer(w, ans)
+	if !sse.started { // the extractive answerer streams nothing: send its words
+		for _, tok := range strings.SplitAfter(ans.Text, " ") {
+			sse.token(tok)
+		}
 	}
-	return writeJSON(w, http.StatusOK, ans)
+	sse.event("answer", ans)
+	return nil
 }
 
-// streamAnswer sends the answer as server-sent events: "token" events with
-// the text as it is produced (word by word for the extractive engine, token
-// by token for a language model), then one "answer" event with the whole
-// answer and its citations. Errors before the first byte are ordinary JSON
-// errors.
-func streamAnswer(w http.ResponseWriter, ans *lecture.Answer) error {
-	w.Header().Set("Content-Type", "text/event-stream")
-	w.Header().Set("Cache-Control", "no-cache")
-	w.Header().Set("X-Accel-Buffering", "no")
-	w.WriteHeader(http.StatusOK)
-	flush := func() {
-		if f, ok := w.(http.Flusher); ok {
-			f.Flush()
-		}
+// sseWriter sends server-sent events: "token" events with the answer's text
+// as it is produced (token by token from a language model, word by word
+// from the extractive engine), then one "answer" event with the whole
+// answer and its citations (the final word: invented citations are removed
+// there). Headers go out with the first event, so that an error before it
+// is still an ordinary JSON error.
+type sseWriter struct {
+	w       http.ResponseWriter
+	started bool
+	failed  bool
+}
+
+func (s *sseWriter) token(t string) {
+	if t != "" {
+		s.event("token", map[string]string{"token": t})
 	}
-	words := strings.SplitAfter(ans.Text, " ")
-	for _, tok := range words {
-		b, _ := json.Marshal(map[string]string{"token": tok})
-		if _, err := fmt.Fprintf(w, "event: token\ndata: %s\n\n", b); err != nil {
-			return nil // the client went away
-		}
-		flush()
+}
+
+func (s *sseWriter) event(name string, v any) {
+	if s.failed {
+		return
 	}
-	b, _ := json.Marshal(ans)
-	_, _ = fmt.Fprintf(w, "event: answer\ndata: %s\n\n", b)
-	flush()
-	return nil
+	if !s.started {
+		s.started = true
+		s.w.Header().Set("Content-Type", "text/event-stream")
+		s.w.Header().Set("Cache-Control", "no-cache")
+		s.w.Header().Set("X-Accel-Buffering", "no")
+		s.w.WriteHeader(http.StatusOK)
+	}
+	b, _ := json.Marshal(v)
+	if _, err := fmt.Fprintf(s.w, "event: %s\ndata: %s\n\n", name, b); err != nil {
+		s.failed = true // the client went away; the request context stops the work
+		return
+	}
+	if f, ok := s.w.(http.Flusher); ok {
+		f.Flush()
+	}
 }
 
 // LectureRequest is the JSON form of POST /lectures.

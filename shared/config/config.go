@@ -41,6 +41,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
 	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion", false},
+	{"TRANSCEPT_QA_MODEL", "", "decoder-only instruct ONNX folder (Qwen2.5-Instruct, Phi-3.5-mini; Optimum layout) for grounded, cited answers; the extractive answerer without it", false},
 	{"TRANSCEPT_LANGUAGE", "", "default language of recordings (ISO 639-1 such as `en`; empty lets the model detect it)", false},
 	{"TRANSCEPT_MAX_MEDIA_BYTES", "4294967296", "largest accepted recording in bytes (4 GiB), streamed to the object store", false},
 	{"TRANSCEPT_CHUNK_TOKENS", "512", "window size in tokens for summarisation chunks", false},
@@ -72,6 +73,7 @@ type Config struct {
 	MaxMediaBytes  int64
 	WhisperModel   string
 	EmbedModel     string
+	QAModel        string
 	Language       string
 	Workers        int
 	LogLevel       string
@@ -141,6 +143,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		MaxMediaBytes:  int64(num("TRANSCEPT_MAX_MEDIA_BYTES", 1024, 1<<44)),
 		WhisperModel:   get("TRANSCEPT_WHISPER_MODEL"),
 		EmbedModel:     get("TRANSCEPT_EMBED_MODEL"),
+		QAModel:        get("TRANSCEPT_QA_MODEL"),
 		Language:       strings.ToLower(get("TRANSCEPT_LANGUAGE")),
 		Workers:        int(num("TRANSCEPT_WORKERS", 1, 256)),
 		LogLevel:       strings.ToLower(get("TRANSCEPT_LOG_LEVEL")),

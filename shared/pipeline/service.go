@@ -42,6 +42,9 @@ type Service struct {
 	Cache      lecture.Cache
 	Summarizer lecture.Summarizer
 	Answerer   *retrieval.Answerer
+	// LM answers from the retrieved passages with a language model; nil:
+	// the extractive Answerer answers.
+	LM GroundedAnswerer
 	// Transcriber turns recordings into transcripts; nil: recordings are refused.
 	Transcriber lecture.Transcriber
 	Language    string // default transcription language ("" detects)
@@ -60,6 +63,13 @@ type Service struct {
 	flight  singleflight.Group
 	ixMu    sync.Mutex
 	indexes map[string]*retrieval.Index // lecture id -> loaded index (bounded)
+}
+
+// GroundedAnswerer answers from a lecture's index with a language model,
+// streaming its text to onToken (which may be nil).
+type GroundedAnswerer interface {
+	Answer(ctx context.Context, ix *retrieval.Index, question string, onToken func(string)) (*lecture.Answer, error)
+	Name() string
 }
 
 // Chunks is the segment stage's artifact: the cleaned sentences and the

@@ -316,6 +316,12 @@ func (s *Service) LectureSummary(ctx context.Context, id string) (*lecture.Summa
 
 // Ask answers a question about a stored lecture.
 func (s *Service) Ask(ctx context.Context, id, question string) (*lecture.Answer, error) {
+	return s.AskStream(ctx, id, question, nil)
+}
+
+// AskStream is Ask with the answer's text streamed to onToken as a language
+// model produces it (the extractive answerer streams nothing).
+func (s *Service) AskStream(ctx context.Context, id, question string, onToken func(string)) (*lecture.Answer, error) {
 	if err := retrieval.ValidateQuestion(question); err != nil {
 		return nil, err
 	}
@@ -323,11 +329,16 @@ func (s *Service) Ask(ctx context.Context, id, question string) (*lecture.Answer
 	if err != nil {
 		return nil, err
 	}
-	return s.answer(ctx, ix, question)
+	return s.answer(ctx, ix, question, onToken)
 }
 
 // AskText answers a question about a transcript given inline.
 func (s *Service) AskText(ctx context.Context, tr *lecture.Transcript, question string) (*lecture.Answer, error) {
+	return s.AskTextStream(ctx, tr, question, nil)
+}
+
+// AskTextStream is AskText with streaming, as AskStream.
+func (s *Service) AskTextStream(ctx context.Context, tr *lecture.Transcript, question string, onToken func(string)) (*lecture.Answer, error) {
 	if err := retrieval.ValidateQuestion(question); err != nil {
 		return nil, err
 	}
@@ -335,12 +346,21 @@ func (s *Service) AskText(ctx context.Context, tr *lecture.Transcript, question 
 	if len(sents) == 0 {
 		return nil, lecture.Errorf(lecture.EINVALID, "the transcript has no words to search")
 	}
-	return s.answer(ctx, retrieval.NewIndex("", sents), question)
+	ix := retrieval.NewIndex("", sents)
+	if s.Answerer.Embedder != nil {
+		if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
+			return nil, err
+		}
+	}
+	return s.answer(ctx, ix, question, onToken)
 }
 
-func (s *Service) answer(ctx context.Context, ix *retrieval.Index, q string) (a *lecture.Answer, err error) {
+func (s *Service) answer(ctx context.Context, ix *retrieval.Index, q string, onToken func(string)) (a *lecture.Answer, err error) {
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("answer", start, err) }()
+	if s.LM != nil {
+		return s.LM.Answer(ctx, ix, q, onToken)
+	}
 	return s.Answerer.Answer(ctx, ix, q)
 }
 

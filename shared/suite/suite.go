@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/transcept/transcept/gpu-runtime/embed"
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/gpu-runtime/rag"
 	"github.com/transcept/transcept/gpu-runtime/summarize"
 
 	"github.com/transcept/transcept/shared/cache/mem"
@@ -94,9 +96,21 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	}
 	m.Engine.WithLabelValues("summarize", sum.Name(), sum.Model(), provider).Set(1)
 	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
+	var lm *rag.Answerer
+	if c.QAModel != "" {
+		if lm, err = rag.Load(c.QAModel, ort.Options{IntraOpThreads: c.ORTThreads}); err != nil {
+			return nil, err
+		}
+		lm.Retrieval = ans // the same coverage rule and embeddings
+		m.Engine.WithLabelValues("answer", lm.Name(), filepath.Base(c.QAModel), string(lm.Model.Session.Provider())).Set(1)
+		log.Info("question-answering model loaded", "model", c.QAModel)
+	}
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
 		ChunkTokens: c.ChunkTokens, Ratio: c.SummaryRatio, CacheTTL: c.CacheTTL,
 		Transcriber: tx, Language: c.Language, MaxMediaBytes: c.MaxMediaBytes}
+	if lm != nil {
+		svc.LM = lm
+	}
 	log.Info("transcept ready to start", "store", storeName(c), "cache", cache.Name(), "summarizer", sum.Name(), "answerer", ans.Name())
 	return &Suite{Config: c, Log: log, Metrics: m, Service: svc}, nil
 }
