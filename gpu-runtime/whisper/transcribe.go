@@ -1,0 +1,192 @@
+package whisper
+
+import (
+	"context"
+	"errors"
+	"io"
+	"path/filepath"
+	"strings"
+
+	"github.com/transcept/transcept/gpu-runtime/audio"
+	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/shared/lecture"
+)
+
+// Transcriber is a lecture.Transcriber over a Whisper folder: long-form
+// transcription by 30-second windows with seeking as openai-whisper does.
+type Transcriber struct {
+	M     *Model
+	Audio *audio.Options // nil: defaults
+}
+
+var _ lecture.Transcriber = (*Transcriber)(nil)
+
+// Load loads the Whisper folder dir for transcription.
+func Load(dir string, o ort.Options) (*Transcriber, error) {
+	m, err := LoadModel(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	return &Transcriber{M: m}, nil
+}
+
+// Close frees the model.
+func (t *Transcriber) Close() error { return t.M.Close() }
+
+// Name is the engine's name.
+func (t *Transcriber) Name() string { return "whisper-onnx" }
+
+// Model is the model folder's name.
+func (t *Transcriber) Model() string { return filepath.Base(filepath.Clean(t.M.Dir)) }
+
+// Transcribe decodes path (any container ffmpeg reads) as a stream and
+// transcribes it window by window; progress gets seconds done and the
+// total (0 while unknown).
+func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.TranscribeOptions, progress lecture.Progress) (*lecture.Transcript, error) {
+	s, err := audio.Open(ctx, path, t.Audio)
+	if err != nil {
+		return nil, err
+	}
+	defer s.Close()
+	total := s.Info().Duration.Seconds()
+	next := func() ([]float32, error) { return s.Next() }
+	segs, err := t.M.LongForm(ctx, next, DecodeOptions{Language: opts.Language, Task: opts.Task, Timestamps: true},
+		func(done float64) {
+			if progress != nil {
+				progress(done, total)
+			}
+		})
+	if err != nil {
+		return nil, err
+	}
+	lang := opts.Language
+	if lang == "" && t.M.Generation.IsMultilingual {
+		lang = "en"
+	}
+	tr := &lecture.Transcript{Language: lang, Segments: []lecture.Segment{}}
+	for _, sg := range segs {
+		tr.Segments = append(tr.Segments, lecture.Segment{Start: sg.Start, End: sg.End, Text: sg.Text})
+	}
+	return tr, nil
+}
+
+// LongForm transcribes the samples that next yields (16 kHz mono, any
+// amounts, io.EOF at the end) by 30-second windows, seeking as
+// openai-whisper's transcribe does: each window is decoded once with
+// timestamps; when it ends in a complete segment (a lone final timestamp)
+// or has no timestamp pairs, the next window starts after it; otherwise at
+// the last pair's timestamp, so an unfinished segment is decoded again in
+// the next window. Segments with no text are dropped. Only up to two
+// windows of samples are held at a time. done gets the seconds finished.
+func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), o DecodeOptions, done func(float64)) ([]Segment, error) {
+	o.Timestamps = true
+	prompt, err := m.Prompt(o)
+	if err != nil {
+		return nil, err
+	}
+	const inputStride = 2
+	precision := 30.0 / float64(m.Config.MaxSourcePositions)
+	tb, eos := m.TimestampBegin, m.Generation.EOSTokenID
+	var buf []float32 // samples from base on
+	base := 0         // sample index of buf[0]
+	eof := false
+	seek := 0 // in frames (HopLength samples)
+	var out []Segment
+	feats := make([]float32, m.Features.NMels()*ChunkFrames)
+	for {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		// drop what lies before the seek point, read up to a full window past it
+		if drop := seek*HopLength - base; drop > 0 {
+			drop = min(drop, len(buf))
+			buf = append(buf[:0], buf[drop:]...)
+			base += drop
+		}
+		for !eof && len(buf) < ChunkSamples {
+			x, err := next()
+			if errors.Is(err, io.EOF) {
+				eof = true
+				break
+			}
+			if err != nil {
+				return nil, err
+			}
+			buf = append(buf, x...)
+		}
+		window := buf[:min(len(buf), ChunkSamples)]
+		frames := len(window) / HopLength
+		if frames == 0 || (eof && len(window) < NFFT/2) {
+			break
+		}
+		m.Features.LogMelInto(feats, window)
+		ids, err := m.generatePass(feats, prompt, o)
+		if err != nil {
+			return nil, err
+		}
+		toks := ids[len(prompt):]
+		if len(toks) > 0 && toks[len(toks)-1] == eos {
+			toks = toks[:len(toks)-1]
+		}
+		offset := float64(seek*HopLength) / SampleRate
+		isTS := func(i int) bool { return toks[i] >= tb }
+		single := len(toks) >= 2 && isTS(len(toks)-1) && !isTS(len(toks)-2)
+		var cons []int
+		for i := 0; i+1 < len(toks); i++ {
+			if isTS(i) && isTS(i+1) {
+				cons = append(cons, i+1)
+			}
+		}
+		advance := frames
+		add := func(start, end float64, part []int) {
+			var text []int
+			for _, id := range part {
+				if id < eos {
+					text = append(text, id)
+				}
+			}
+			s := m.Tokenizer.Decode(text)
+			if strings.TrimSpace(s) == "" {
+				return
+			}
+			out = append(out, Segment{Start: round2(offset + start), End: round2(offset + end), Text: s, Tokens: text})
+		}
+		if len(cons) > 0 {
+			ends := cons
+			if single {
+				ends = append(ends, len(toks))
+			}
+			last := 0
+			for _, cur := range ends {
+				part := toks[last:cur]
+				add(float64(part[0]-tb)*precision, float64(part[len(part)-1]-tb)*precision, part)
+				last = cur
+			}
+			if !single {
+				advance = (toks[last-1] - tb) * inputStride
+			}
+		} else {
+			dur := float64(frames) * HopLength / SampleRate
+			for i := len(toks) - 1; i >= 0; i-- {
+				if isTS(i) {
+					if toks[i] != tb {
+						dur = float64(toks[i]-tb) * precision
+					}
+					break
+				}
+			}
+			add(0, dur, toks)
+		}
+		if advance <= 0 || advance > frames {
+			advance = frames // never stand still, never skip unseen audio
+		}
+		seek += advance
+		if done != nil {
+			done(float64(seek*HopLength) / SampleRate)
+		}
+		if eof && seek*HopLength >= base+len(buf) {
+			break
+		}
+	}
+	return out, nil
+}
