@@ -24,11 +24,13 @@ func needORT(t *testing.T) {
 	}
 }
 
-func tinyModel(t *testing.T) *Model {
+func tinyModel(t *testing.T) *Model { return tinyModelWith(t, testmodels.TinyWhisper()) }
+
+func tinyModelWith(t *testing.T, c testmodels.WhisperConfig) *Model {
 	t.Helper()
 	needORT(t)
 	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
-	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
+	if err := testmodels.WriteWhisper(dir, c); err != nil {
 		t.Fatal(err)
 	}
 	m, err := LoadModel(dir, ort.Options{IntraOpThreads: 1})
@@ -79,11 +81,22 @@ func TestPromptTokens(t *testing.T) {
 // same segments (start, end, text), from transformers.js's features and
 // from ours.
 func TestGenerateMatchesTransformersJS(t *testing.T) {
-	m := tinyModel(t)
+	compareWithTransformersJS(t, tinyModel(t), "jfk.flac", "fleurs-en-000.ogg", "fleurs-en-001.ogg")
+}
+
+// TestGenerate128MelsMatchesTransformersJS is the same with 128 mel bins
+// (large-v3's front end) on one clip.
+func TestGenerate128MelsMatchesTransformersJS(t *testing.T) {
+	c := testmodels.TinyWhisper()
+	c.NMels = 128
+	compareWithTransformersJS(t, tinyModelWith(t, c), "fleurs-en-002.ogg")
+}
+
+func compareWithTransformersJS(t *testing.T, m *Model, clips ...string) {
 	ref := nodeReference(t)
 	dir := t.TempDir()
 	var files []string
-	for _, name := range []string{"jfk.flac", "fleurs-en-000.ogg", "fleurs-en-001.ogg"} {
+	for _, name := range clips {
 		path := filepath.Join(dataDir(t), "audio", name)
 		x, err := audio.Decode(context.Background(), path, nil)
 		if err != nil {
