@@ -27,6 +27,11 @@ type WhisperConfig struct {
 	EOSBias, TimestampBias float32
 	// EmbedStd is the token embeddings' standard deviation (0 means 1).
 	EmbedStd float64
+	// EnglishOnly writes an English-only model's generation_config.json
+	// (is_multilingual false, no lang_to_id), as whisper-base.en's: the
+	// prompt is <|startoftranscript|> [<|notimestamps|>]. The vocabulary
+	// keeps the language tokens, as the .en models' does.
+	EnglishOnly bool
 }
 
 // WhisperLanguages are the language tokens the test tokenizer has.
@@ -208,13 +213,18 @@ func (c WhisperConfig) generationJSON() map[string]any {
 	for _, l := range c.langs() {
 		lang["<|"+l+"|>"] = v.Lang[l]
 	}
-	return map[string]any{
+	g := map[string]any{
 		"bos_token_id": v.EOT, "eos_token_id": v.EOT, "pad_token_id": v.EOT, "decoder_start_token_id": v.SOT,
-		"begin_suppress_tokens": begin, "suppress_tokens": sup, "is_multilingual": true,
+		"begin_suppress_tokens": begin, "suppress_tokens": sup, "is_multilingual": !c.EnglishOnly,
 		"lang_to_id": lang, "task_to_id": map[string]int{"transcribe": v.Transcribe, "translate": v.Translate},
 		"no_timestamps_token_id": v.NoTimestamps, "prev_sot_token_id": v.StartOfPrev,
 		"max_initial_timestamp_index": 50, "max_length": c.MaxTargetPositions, "return_timestamps": false,
 	}
+	if c.EnglishOnly {
+		delete(g, "lang_to_id")
+		delete(g, "task_to_id")
+	}
+	return g
 }
 
 // WriteWhisper writes a random-weight Whisper folder in Optimum's layout:

@@ -92,6 +92,23 @@ func TestGenerate128MelsMatchesTransformersJS(t *testing.T) {
 	compareWithTransformersJS(t, tinyModelWith(t, c), "fleurs-en-002.ogg")
 }
 
+// TestGenerateEnglishOnlyMatchesTransformersJS: an English-only folder
+// (is_multilingual false, as whisper-base.en) prompts with
+// <|startoftranscript|> alone.
+func TestGenerateEnglishOnlyMatchesTransformersJS(t *testing.T) {
+	c := testmodels.TinyWhisper()
+	c.EnglishOnly = true
+	m := tinyModelWith(t, c)
+	v := c.Vocab()
+	if p, err := m.Prompt(DecodeOptions{Timestamps: true}); err != nil || !slices.Equal(p, []int{v.SOT}) {
+		t.Errorf("prompt %v (%v), want [%d]", p, err, v.SOT)
+	}
+	if _, err := m.Prompt(DecodeOptions{Language: "fr"}); err == nil {
+		t.Error("English-only model accepted language fr")
+	}
+	compareWithTransformersJS(t, m, "fleurs-en-003.ogg")
+}
+
 func compareWithTransformersJS(t *testing.T, m *Model, clips ...string) {
 	ref := nodeReference(t)
 	dir := t.TempDir()
@@ -130,7 +147,11 @@ func compareWithTransformersJS(t *testing.T, m *Model, clips ...string) {
 				name string
 				mel  []float32
 			}{{"transformers.js features", jsMel}, {"our features", ourMel}} {
-				ids, err := m.Generate(feat.mel, DecodeOptions{Language: "en", Timestamps: c.ReturnTimestamps})
+				lang := "en"
+				if !m.Generation.IsMultilingual {
+					lang = ""
+				}
+				ids, err := m.Generate(feat.mel, DecodeOptions{Language: lang, Timestamps: c.ReturnTimestamps})
 				if err != nil {
 					t.Fatal(err)
 				}

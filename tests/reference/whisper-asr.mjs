@@ -8,7 +8,8 @@
 // the Go test, so audio decoding differences do not count). For each input
 // and for return_timestamps false and true it records the token ids of
 // model.generate() (called exactly as the pipeline calls it: the
-// processor's input_features, language en, task transcribe, num_frames)
+// processor's input_features, language en and task transcribe for a
+// multilingual folder, neither for an English-only one, num_frames)
 // and the pipeline's text and chunks. OUTDIR/NAME.mel.f32 gets the
 // processor's features (n_mels×3000 float32, row-major).
 import { resolve, basename, join } from 'node:path';
@@ -29,6 +30,7 @@ function readF32(file) {
   return new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
 }
 
+const gen = JSON.parse(fs.readFileSync(join(dir, 'generation_config.json'), 'utf8'));
 const out = { model: basename(resolve(dir)), cases: [] };
 for (const file of inputs) {
   const name = basename(file, '.f32');
@@ -37,7 +39,7 @@ for (const file of inputs) {
   const mel = input_features.data;
   fs.writeFileSync(join(outDir, name + '.mel.f32'), Buffer.from(mel.buffer, mel.byteOffset, mel.byteLength));
   for (const return_timestamps of [false, true]) {
-    const opts = { language: 'en', task: 'transcribe', return_timestamps };
+    const opts = gen.is_multilingual ? { language: 'en', task: 'transcribe', return_timestamps } : { return_timestamps };
     const ids = await asr.model.generate({
       inputs: input_features, ...opts,
       num_frames: Math.floor(audio.length / asr.processor.feature_extractor.config.hop_length),
