@@ -32,6 +32,9 @@ type WhisperConfig struct {
 	// prompt is <|startoftranscript|> [<|notimestamps|>]. The vocabulary
 	// keeps the language tokens, as the .en models' does.
 	EnglishOnly bool
+	// NoSpeechBias is added to <|nospeech|>'s logit (a model that hears
+	// silence everywhere, for tests of no-speech detection).
+	NoSpeechBias float32
 }
 
 // WhisperLanguages are the language tokens the test tokenizer has.
@@ -324,6 +327,7 @@ func (c *WhisperConfig) weights() []pb.Tensor {
 	v := c.Vocab()
 	bias := make([]float32, v.Size)
 	bias[v.EOT] = c.EOSBias
+	bias[v.NoSpeech] = c.NoSpeechBias
 	for i := v.TimestampBegin; i < v.Size; i++ {
 		bias[i] = c.TimestampBias
 	}

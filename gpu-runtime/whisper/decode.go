@@ -2,6 +2,7 @@ package whisper
 
 import (
 	"math"
+	"math/rand/v2"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
@@ -125,34 +126,114 @@ func (m *Model) Generate(features []float32, o DecodeOptions) ([]int, error) {
 // generatePass is one greedy decoding from the prompt until <|endoftext|>
 // or MaxLength.
 func (m *Model) generatePass(features []float32, prompt []int, o DecodeOptions) ([]int, error) {
+	p, err := m.decodeOnce(features, prompt, o, 0, nil)
+	return p.ids, err
+}
+
+// pass is one decoding's result: the whole sequence, the sum of the
+// chosen tokens' log-probabilities (after the logits rules, <|endoftext|>
+// included, as openai-whisper counts them) and the probability of
+// <|nospeech|> at the <|startoftranscript|> position (raw logits).
+type pass struct {
+	ids        []int
+	sumLogprob float64
+	noSpeech   float64
+}
+
+// decodeOnce decodes greedily (temperature 0) or by sampling from
+// softmax(logits/temperature) with rng.
+func (m *Model) decodeOnce(features []float32, prompt []int, o DecodeOptions, temperature float64, rng *rand.Rand) (pass, error) {
 	maxLen := o.MaxLength
 	if maxLen <= 0 {
 		maxLen = m.Generation.MaxLength
 	}
 	r, err := m.newRun(features)
 	if err != nil {
-		return nil, err
+		return pass{}, err
 	}
 	defer r.close()
-	ids := append([]int(nil), prompt...)
+	p := pass{ids: append([]int(nil), prompt...)}
 	begin := len(prompt)
 	tsBegin := begin
 	if prompt[len(prompt)-1] == m.Generation.NoTimestampsTokenID {
 		tsBegin--
 	}
-	for len(ids) < maxLen {
-		logits, err := r.step(ids)
+	for len(p.ids) < maxLen {
+		logits, err := r.step(p.ids)
 		if err != nil {
-			return nil, err
+			return pass{}, err
 		}
-		m.process(logits, ids, begin, tsBegin, o.Timestamps)
+		if len(p.ids) == begin && r.first != nil {
+			if ns, ok := m.noSpeechID(); ok && ns < len(r.first) {
+				p.noSpeech = softmaxAt(r.first, ns)
+			}
+		}
+		m.process(logits, p.ids, begin, tsBegin, o.Timestamps)
 		next := argmax(logits)
-		ids = append(ids, next)
+		if temperature > 0 && rng != nil {
+			next = sample(logits, temperature, rng)
+		}
+		p.sumLogprob += logProb(logits, next)
+		p.ids = append(p.ids, next)
 		if next == m.Generation.EOSTokenID {
 			break
 		}
 	}
-	return ids, nil
+	return p, nil
+}
+
+// noSpeechID is <|nospeech|> (or the older <|nocaptions|>).
+func (m *Model) noSpeechID() (int, bool) {
+	if id, ok := m.Tokenizer.TokenID("<|nospeech|>"); ok {
+		return id, true
+	}
+	return m.Tokenizer.TokenID("<|nocaptions|>")
+}
+
+func softmaxAt(x []float32, i int) float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = max(mx, float64(v))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	return math.Exp(float64(x[i])-mx) / s
+}
+
+func logProb(x []float32, i int) float64 {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = max(mx, float64(v))
+	}
+	s := 0.0
+	for _, v := range x {
+		s += math.Exp(float64(v) - mx)
+	}
+	return float64(x[i]) - mx - math.Log(s)
+}
+
+// sample draws from softmax(x/temperature).
+func sample(x []float32, temperature float64, rng *rand.Rand) int {
+	mx := math.Inf(-1)
+	for _, v := range x {
+		mx = max(mx, float64(v))
+	}
+	w := make([]float64, len(x))
+	s := 0.0
+	for i, v := range x {
+		w[i] = math.Exp((float64(v) - mx) / temperature)
+		s += w[i]
+	}
+	u := rng.Float64() * s
+	for i, v := range w {
+		if u < v {
+			return i
+		}
+		u -= v
+	}
+	return argmax(x)
 }
 
 // process applies transformers.js's logits processors in its order:
@@ -269,6 +350,7 @@ type run struct {
 	m      *Model
 	states ort.Value
 	past   map[string]ort.Value
+	first  []float32 // the first step's logits at position 0 (<|startoftranscript|>)
 }
 
 func (m *Model) newRun(features []float32) (*run, error) {
@@ -370,6 +452,7 @@ func (r *run) step(ids []int) ([]float32, error) {
 	v := int(shape[2])
 	last := append([]float32(nil), data[(int(shape[1])-1)*v:int(shape[1])*v]...)
 	if r.past == nil {
+		r.first = append([]float32(nil), data[:v]...)
 		r.past = map[string]ort.Value{}
 	}
 	for i := range m.Config.DecoderLayers {

@@ -1,9 +1,13 @@
 package whisper
 
 import (
+	"bytes"
+	"compress/zlib"
 	"context"
 	"errors"
 	"io"
+	"math"
+	"math/rand/v2"
 	"path/filepath"
 	"strings"
 
@@ -50,7 +54,18 @@ func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.
 	defer s.Close()
 	total := s.Info().Duration.Seconds()
 	next := func() ([]float32, error) { return s.Next() }
-	segs, err := t.M.LongForm(ctx, next, DecodeOptions{Language: opts.Language, Task: opts.Task, Timestamps: true},
+	lf := DefaultLongForm()
+	lf.Language, lf.Task = opts.Language, opts.Task
+	if opts.Temperature > 0 { // start the fallback ladder there
+		ts := []float64{opts.Temperature}
+		for _, x := range lf.Temperatures {
+			if x > opts.Temperature {
+				ts = append(ts, x)
+			}
+		}
+		lf.Temperatures = ts
+	}
+	segs, err := t.M.LongForm(ctx, next, lf,
 		func(done float64) {
 			if progress != nil {
 				progress(done, total)
@@ -70,6 +85,56 @@ func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.
 	return tr, nil
 }
 
+// LongFormOptions steer LongForm. DefaultLongForm gives openai-whisper's
+// transcribe defaults.
+type LongFormOptions struct {
+	DecodeOptions
+	// Temperatures are tried in order for a window until its decoding
+	// passes the checks below (0 is greedy, above that sampling); the last
+	// try is kept when none passes.
+	Temperatures []float64
+	// CompressionRatioThreshold: a window whose text compresses (zlib)
+	// better than this is a repetition loop and is decoded again at the
+	// next temperature; ≤ 0 disables the check.
+	CompressionRatioThreshold float64
+	// LogprobThreshold: a window whose average token log-probability is
+	// below it is decoded again; -Inf disables the check.
+	LogprobThreshold float64
+	// NoSpeechThreshold: a window whose <|nospeech|> probability is above
+	// it and whose average log-probability is below LogprobThreshold is
+	// silence: skipped, no text; ≤ 0 disables the check.
+	NoSpeechThreshold float64
+	// Seed makes the sampling reproducible (each window draws from its own
+	// generator seeded by Seed and the window's position).
+	Seed uint64
+}
+
+// DefaultLongForm is openai-whisper's transcribe: temperatures 0, 0.2 …
+// 1.0, compression ratio 2.4, log-probability −1, no-speech 0.6.
+func DefaultLongForm() LongFormOptions {
+	return LongFormOptions{Temperatures: []float64{0, 0.2, 0.4, 0.6, 0.8, 1}, CompressionRatioThreshold: 2.4,
+		LogprobThreshold: -1, NoSpeechThreshold: 0.6}
+}
+
+// Greedy is LongFormOptions with one greedy decoding per window and no
+// checks.
+func Greedy(o DecodeOptions) LongFormOptions {
+	return LongFormOptions{DecodeOptions: o, Temperatures: []float64{0}, LogprobThreshold: math.Inf(-1)}
+}
+
+// compressionRatio is len(text)/len(zlib(text)), openai-whisper's
+// repetition measure.
+func compressionRatio(text string) float64 {
+	if text == "" {
+		return 0
+	}
+	var b bytes.Buffer
+	w := zlib.NewWriter(&b)
+	w.Write([]byte(text))
+	w.Close()
+	return float64(len(text)) / float64(b.Len())
+}
+
 // LongForm transcribes the samples that next yields (16 kHz mono, any
 // amounts, io.EOF at the end) by 30-second windows, seeking as
 // openai-whisper's transcribe does: each window is decoded once with
@@ -78,8 +143,13 @@ func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.
 // the last pair's timestamp, so an unfinished segment is decoded again in
 // the next window. Segments with no text are dropped. Only up to two
 // windows of samples are held at a time. done gets the seconds finished.
-func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), o DecodeOptions, done func(float64)) ([]Segment, error) {
+func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf LongFormOptions, done func(float64)) ([]Segment, error) {
+	o := lf.DecodeOptions
 	o.Timestamps = true
+	temps := lf.Temperatures
+	if len(temps) == 0 {
+		temps = []float64{0}
+	}
 	prompt, err := m.Prompt(o)
 	if err != nil {
 		return nil, err
@@ -120,13 +190,43 @@ func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), o 
 			break
 		}
 		m.Features.LogMelInto(feats, window)
-		ids, err := m.generatePass(feats, prompt, o)
-		if err != nil {
-			return nil, err
+		rng := rand.New(rand.NewPCG(lf.Seed, uint64(seek)))
+		var p pass
+		var toks []int
+		var avg float64
+		for _, temp := range temps {
+			if p, err = m.decodeOnce(feats, prompt, o, temp, rng); err != nil {
+				return nil, err
+			}
+			toks = p.ids[len(prompt):]
+			if len(toks) > 0 && toks[len(toks)-1] == eos {
+				toks = toks[:len(toks)-1]
+			}
+			avg = p.sumLogprob / float64(len(toks)+1)
+			var text []int
+			for _, id := range toks {
+				if id < eos {
+					text = append(text, id)
+				}
+			}
+			fallback := lf.CompressionRatioThreshold > 0 && compressionRatio(m.Tokenizer.Decode(text)) > lf.CompressionRatioThreshold
+			fallback = fallback || avg < lf.LogprobThreshold
+			if lf.NoSpeechThreshold > 0 && p.noSpeech > lf.NoSpeechThreshold {
+				fallback = false
+			}
+			if !fallback {
+				break
+			}
 		}
-		toks := ids[len(prompt):]
-		if len(toks) > 0 && toks[len(toks)-1] == eos {
-			toks = toks[:len(toks)-1]
+		if lf.NoSpeechThreshold > 0 && p.noSpeech > lf.NoSpeechThreshold && !(avg > lf.LogprobThreshold) {
+			seek += frames // silence
+			if done != nil {
+				done(float64(seek*HopLength) / SampleRate)
+			}
+			if eof && seek*HopLength >= base+len(buf) {
+				break
+			}
+			continue
 		}
 		offset := float64(seek*HopLength) / SampleRate
 		isTS := func(i int) bool { return toks[i] >= tb }

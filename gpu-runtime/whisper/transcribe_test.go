@@ -9,9 +9,11 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
+	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -97,7 +99,9 @@ func TestTranscriberLongForm(t *testing.T) {
 		pos2 += n
 		return all[pos2-n : pos2], nil
 	}
-	segs, err := m.LongForm(context.Background(), next2, DecodeOptions{Language: "en"}, nil)
+	lf := DefaultLongForm()
+	lf.Language = "en"
+	segs, err := m.LongForm(context.Background(), next2, lf, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -117,5 +121,53 @@ func TestTranscriberLongForm(t *testing.T) {
 	}
 	if _, err := tr.Transcribe(context.Background(), path, lecture.TranscribeOptions{Language: "xx"}, nil); err == nil {
 		t.Error("unknown language accepted")
+	}
+}
+
+func TestCompressionRatio(t *testing.T) {
+	loop := strings.Repeat(" and then", 40)
+	if r := compressionRatio(loop); r < 2.4 {
+		t.Errorf("repetition loop: ratio %g, want > 2.4", r)
+	}
+	if r := compressionRatio("And so, my fellow Americans, ask not what your country can do for you."); r > 2.4 {
+		t.Errorf("plain sentence: ratio %g, want < 2.4", r)
+	}
+}
+
+// TestLongFormNoSpeech: a model whose <|nospeech|> probability is high
+// everywhere (and whose random tokens are improbable) yields an empty
+// transcript with the default checks, and text when they are off.
+func TestLongFormNoSpeech(t *testing.T) {
+	c := testmodels.TinyWhisper()
+	c.NoSpeechBias = 30
+	m := tinyModelWith(t, c)
+	x, err := audio.Decode(context.Background(), filepath.Join(dataDir(t), "audio", "jfk.flac"), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	once := func() func() ([]float32, error) {
+		given := false
+		return func() ([]float32, error) {
+			if given {
+				return nil, io.EOF
+			}
+			given = true
+			return x, nil
+		}
+	}
+	lf := DefaultLongForm()
+	segs, err := m.LongForm(context.Background(), once(), lf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) != 0 {
+		t.Errorf("no-speech windows gave %d segments: %+v", len(segs), segs)
+	}
+	segs, err = m.LongForm(context.Background(), once(), Greedy(DecodeOptions{}), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(segs) == 0 {
+		t.Error("without the checks: no segments")
 	}
 }
