@@ -45,7 +45,33 @@ func (s *Service) TranscribeFile(ctx context.Context, file string, opts lecture.
 	if progress == nil {
 		progress = func(float64, float64) {}
 	}
-	return s.Transcriber.Transcribe(ctx, file, opts, progress)
+	tr, err = s.Transcriber.Transcribe(ctx, file, opts, progress)
+	if err != nil {
+		return nil, err
+	}
+	return tidySegments(tr), nil
+}
+
+// tidySegments keeps what every consumer of a transcript relies on, whatever
+// a model emitted: no empty segments, no negative times, an end never before
+// its start.
+func tidySegments(tr *lecture.Transcript) *lecture.Transcript {
+	out := tr.Segments[:0]
+	for _, sg := range tr.Segments {
+		sg.Text = strings.TrimSpace(sg.Text)
+		if sg.Text == "" {
+			continue
+		}
+		if sg.Start < 0 {
+			sg.Start = 0
+		}
+		if sg.End < sg.Start {
+			sg.End = sg.Start
+		}
+		out = append(out, sg)
+	}
+	tr.Segments = out
+	return tr
 }
 
 // transcribe copies a stored recording to a temporary file (ffmpeg wants to

@@ -14,6 +14,7 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/embed"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/rag"
+	"github.com/transcept/transcept/gpu-runtime/whisper"
 	"github.com/transcept/transcept/gpu-runtime/summarize"
 
 	"github.com/transcept/transcept/shared/cache/mem"
@@ -78,6 +79,13 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	tx, err := Transcriber(c)
 	if err != nil {
 		return nil, err
+	}
+	if tx != nil {
+		provider := "cpu"
+		if p, ok := tx.(interface{ Provider() ort.Provider }); ok {
+			provider = string(p.Provider())
+		}
+		m.Engine.WithLabelValues("transcribe", tx.Name(), tx.Model(), provider).Set(1)
 	}
 	ans := retrieval.NewAnswerer()
 	ans.MinCoverage = c.QAMinCoverage
@@ -170,7 +178,11 @@ func Transcriber(c *config.Config) (lecture.Transcriber, error) {
 	if c.WhisperModel == "" {
 		return nil, nil
 	}
-	return nil, lecture.Errorf(lecture.EUNAVAILABLE, "TRANSCEPT_WHISPER_MODEL=%s: the Whisper engine is not in this build yet; unset it to serve transcripts", c.WhisperModel)
+	t, err := whisper.Load(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
 }
 
 // StartBus starts the in-process broker with the pipeline's triggers, the
