@@ -14,8 +14,8 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/embed"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/rag"
-	"github.com/transcept/transcept/gpu-runtime/whisper"
 	"github.com/transcept/transcept/gpu-runtime/summarize"
+	"github.com/transcept/transcept/gpu-runtime/whisper"
 
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
