@@ -35,6 +35,19 @@ type WhisperConfig struct {
 	// NoSpeechBias is added to <|nospeech|>'s logit (a model that hears
 	// silence everywhere, for tests of no-speech detection).
 	NoSpeechBias float32
+	// ExtraText adds that many unused text tokens before <|endoftext|>, to
+	// reach a real model's vocabulary size (and logits cost).
+	ExtraText int
+}
+
+// WhisperTinySize is whisper-tiny's shape with random weights (d_model 384,
+// 4+4 layers, 6 heads, FFN 1536, 80 mel bins, 51865 tokens: about 150 MB,
+// for benchmarks; generate it, never commit it).
+func WhisperTinySize() WhisperConfig {
+	c := TinyWhisper()
+	c.DModel, c.EncoderLayers, c.DecoderLayers, c.Heads, c.FFN = 384, 4, 4, 6, 1536
+	c.ExtraText = 51865 - (256 + len(tinyMerges) + 2 + len(WhisperLanguages) + 6 + 1501)
+	return c
 }
 
 // WhisperLanguages are the language tokens the test tokenizer has.
@@ -75,7 +88,7 @@ func (c WhisperConfig) Vocab() WhisperVocab {
 	if langs == nil {
 		langs = WhisperLanguages
 	}
-	v := WhisperVocab{Text: 256 + len(tinyMerges), Lang: map[string]int{}}
+	v := WhisperVocab{Text: 256 + len(tinyMerges) + c.ExtraText, Lang: map[string]int{}}
 	v.EOT, v.SOT = v.Text, v.Text+1
 	n := v.SOT + 1
 	for _, l := range langs {
@@ -114,6 +127,9 @@ func (c WhisperConfig) WhisperTokenizer() (tokenizerJSON, configJSON []byte) {
 		fmt.Sscan(m, &a, &b)
 		vocab[a+b] = 256 + i
 		merges[i] = m
+	}
+	for i := range c.ExtraText {
+		vocab[fmt.Sprintf("<unused%d>", i)] = 256 + len(tinyMerges) + i
 	}
 	var added []any
 	add := func(id int, content string, special bool) {

@@ -130,3 +130,23 @@ func TestWhisperTokenizerSpecials(t *testing.T) {
 		t.Errorf("round trip %q", got)
 	}
 }
+
+func TestWhisperTinySizeVocab(t *testing.T) {
+	c := WhisperTinySize()
+	v := c.Vocab()
+	if v.Size != 51865 || v.EOT != v.Text || v.TimestampBegin+1501 != v.Size {
+		t.Errorf("whisper-tiny-size vocabulary %+v, want 51865 tokens", v)
+	}
+	tj, _ := c.WhisperTokenizer()
+	var tok struct {
+		Model struct {
+			Vocab map[string]int `json:"vocab"`
+		} `json:"model"`
+	}
+	if err := json.Unmarshal(tj, &tok); err != nil {
+		t.Fatal(err)
+	}
+	if len(tok.Model.Vocab) != v.Size {
+		t.Errorf("tokenizer has %d entries, want %d", len(tok.Model.Vocab), v.Size)
+	}
+}

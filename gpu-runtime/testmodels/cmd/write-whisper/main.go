@@ -1,7 +1,7 @@
 // Command write-whisper writes a random-weight Whisper model folder in
 // Optimum's layout (see testmodels.WriteWhisper).
 //
-//	go run ./gpu-runtime/testmodels/cmd/write-whisper -o DIR [-seed N] [-mels 80|128]
+//	go run ./gpu-runtime/testmodels/cmd/write-whisper -o DIR [-size tiny|whisper-tiny] [-seed N] [-mels 80|128]
 //
 // The defaults write exactly testmodels.TinyWhisper().
 package main
@@ -10,12 +10,30 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"strings"
 
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 )
 
 func main() {
+	size := "tiny"
+	for i, a := range os.Args[1:] { // -size picks the defaults the other flags start from
+		if v, ok := strings.CutPrefix(a, "-size="); ok {
+			size = v
+		} else if a == "-size" && i+2 < len(os.Args) {
+			size = os.Args[i+2]
+		}
+	}
 	c := testmodels.TinyWhisper()
+	switch size {
+	case "tiny":
+	case "whisper-tiny":
+		c = testmodels.WhisperTinySize()
+	default:
+		fmt.Fprintf(os.Stderr, "write-whisper: unknown size %q (tiny or whisper-tiny)\n", size)
+		os.Exit(2)
+	}
+	flag.String("size", "tiny", "tiny (tests) or whisper-tiny (whisper-tiny's shape, about 150 MB, for benchmarks)")
 	out := flag.String("o", "", "output folder")
 	seed := flag.Uint64("seed", 1, "random seed")
 	mels := flag.Int("mels", 80, "mel bins (80 or 128)")
