@@ -2,10 +2,9 @@ package causal
 
 import (
 	"encoding/json"
-	"errors"
-	"os"
 	"path/filepath"
 
+	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -103,40 +102,23 @@ func (g *Generation) apply(j *genJSON, path string) error {
 	return nil
 }
 
-func readJSON(path string, v any, optional bool) (bool, error) {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		if optional {
-			return false, nil
-		}
-		return false, lecture.Errorf(lecture.ENOTFOUND, "model folder %s has no %s", filepath.Dir(path), filepath.Base(path))
-	}
-	if err != nil {
-		return false, lecture.Wrap(lecture.EINVALID, err, "%s cannot be read", path)
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return false, lecture.Wrap(lecture.EINVALID, err, "%s is not valid JSON", path)
-	}
-	return true, nil
-}
-
 // readConfigs reads config.json and, when present, generation_config.json
 // (whose fields win).
 func readConfigs(dir string) (Config, Generation, error) {
 	var c Config
 	g := Generation{BOSTokenID: -1, PadTokenID: -1, MaxLength: 20, Temperature: 1, TopK: 50, TopP: 1}
 	cfgPath := filepath.Join(dir, "config.json")
-	if _, err := readJSON(cfgPath, &c, false); err != nil {
+	if _, err := model.ReadJSON(cfgPath, &c, false); err != nil {
 		return c, g, err
 	}
 	var cj genJSON
-	readJSON(cfgPath, &cj, false)
+	model.ReadJSON(cfgPath, &cj, false)
 	if err := g.apply(&cj, cfgPath); err != nil {
 		return c, g, err
 	}
 	genPath := filepath.Join(dir, "generation_config.json")
 	var gj genJSON
-	if ok, err := readJSON(genPath, &gj, true); err != nil {
+	if ok, err := model.ReadJSON(genPath, &gj, true); err != nil {
 		return c, g, err
 	} else if ok {
 		if err := g.apply(&gj, genPath); err != nil {

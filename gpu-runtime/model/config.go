@@ -110,8 +110,10 @@ func (g *Generation) apply(j *genJSON, path string) error {
 	return nil
 }
 
-// readJSON decodes path into v; a missing file is ENOTFOUND unless optional.
-func readJSON(path string, v any, optional bool) (bool, error) {
+// ReadJSON decodes a model folder's JSON file into v, the one reader every
+// model package uses: a missing file is ENOTFOUND unless optional (then it
+// reports false), a malformed one EINVALID naming the file.
+func ReadJSON(path string, v any, optional bool) (bool, error) {
 	b, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
 		if optional {
@@ -134,17 +136,17 @@ func readConfigs(dir string) (Config, Generation, error) {
 	g := Generation{DecoderStartTokenID: -1, BOSTokenID: -1, PadTokenID: -1, ForcedBOSTokenID: -1, ForcedEOSTokenID: -1,
 		MaxLength: 20, NumBeams: 1}
 	cfgPath := filepath.Join(dir, "config.json")
-	if _, err := readJSON(cfgPath, &c, false); err != nil {
+	if _, err := ReadJSON(cfgPath, &c, false); err != nil {
 		return c, g, err
 	}
 	var cj genJSON
-	readJSON(cfgPath, &cj, false)
+	ReadJSON(cfgPath, &cj, false)
 	if err := g.apply(&cj, cfgPath); err != nil {
 		return c, g, err
 	}
 	genPath := filepath.Join(dir, "generation_config.json")
 	var gj genJSON
-	if ok, err := readJSON(genPath, &gj, true); err != nil {
+	if ok, err := ReadJSON(genPath, &gj, true); err != nil {
 		return c, g, err
 	} else if ok {
 		if err := g.apply(&gj, genPath); err != nil {

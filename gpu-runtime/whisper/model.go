@@ -4,9 +4,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"os"
 	"path/filepath"
 
+	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/tokenizer"
@@ -55,31 +55,17 @@ type Model struct {
 	Heads, HeadDim int
 }
 
-func readJSON(path string, v any) error {
-	b, err := os.ReadFile(path)
-	if errors.Is(err, os.ErrNotExist) {
-		return lecture.Errorf(lecture.ENOTFOUND, "whisper model: %s is missing", path)
-	}
-	if err != nil {
-		return err
-	}
-	if err := json.Unmarshal(b, v); err != nil {
-		return lecture.Errorf(lecture.EINVALID, "whisper model: %s: %v", path, err)
-	}
-	return nil
-}
-
 // checkFolder reads the configs, tokenizer and .onnx signatures.
 func checkFolder(dir string) (*Model, error) {
 	m := &Model{Dir: dir}
-	if err := readJSON(filepath.Join(dir, "config.json"), &m.Config); err != nil {
+	if _, err := model.ReadJSON(filepath.Join(dir, "config.json"), &m.Config, false); err != nil {
 		return nil, err
 	}
 	if m.Config.ModelType != "whisper" {
 		return nil, lecture.Errorf(lecture.EINVALID, "%s: model_type %q is not whisper", filepath.Join(dir, "config.json"), m.Config.ModelType)
 	}
 	g := &m.Generation
-	if err := readJSON(filepath.Join(dir, "generation_config.json"), g); err != nil {
+	if _, err := model.ReadJSON(filepath.Join(dir, "generation_config.json"), g, false); err != nil {
 		return nil, err
 	}
 	var one int
