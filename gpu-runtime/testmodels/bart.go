@@ -2,8 +2,6 @@ package testmodels
 
 import (
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"strings"
 
 	pb "github.com/transcept/transcept/gpu-runtime/onnxpb"
@@ -12,32 +10,15 @@ import (
 // weights makes the model's random parameters, in a fixed order from one
 // seed, HF names with linear weights stored as [in, out].
 func weights(c *Config) []pb.Tensor {
-	r := rand.New(rand.NewPCG(c.Seed, 0x5eed))
-	var ts []pb.Tensor
-	add := func(name string, std, mean float64, dims ...int64) {
-		n := int64(1)
-		for _, d := range dims {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(mean + std*r.NormFloat64())
-		}
-		ts = append(ts, pb.Tensor{Name: name, DataType: pb.Float, Dims: dims, Float32: v})
-	}
+	ps := NewParams(c.Seed, 0x5eed)
+	add := ps.Add
 	d, f := int64(c.DModel), int64(c.FFN)
-	lin := func(name string, in, out int64) {
-		add(name+".weight", 1/math.Sqrt(float64(in)), 0, in, out)
-		add(name+".bias", 0.1, 0, out)
-	}
-	ln := func(name string) {
-		add(name+".weight", 0.1, 1, d)
-		add(name+".bias", 0.1, 0, d)
-	}
+	lin := ps.Linear
+	ln := func(name string) { ps.LayerNorm(name, d) }
 	add("model.shared.weight", 1, 0, int64(c.Vocab), d)
 	add("final_logits_bias", 0.5, 0, 1, int64(c.Vocab))
 	if c.EOSBias != 0 && c.EOS < c.Vocab {
-		ts[len(ts)-1].Float32[c.EOS] += c.EOSBias
+		ps.Tensors[len(ps.Tensors)-1].Float32[c.EOS] += c.EOSBias
 	}
 	for _, part := range []string{"encoder", "decoder"} {
 		add("model."+part+".embed_positions.weight", 2, 0, int64(c.MaxPositions+2), d)
@@ -59,7 +40,7 @@ func weights(c *Config) []pb.Tensor {
 			ln(p + "final_layer_norm")
 		}
 	}
-	return ts
+	return ps.Tensors
 }
 
 func (c *Config) cacheDims(encoder bool) []pb.Dim {

@@ -3,7 +3,6 @@ package testmodels
 import (
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 
@@ -154,19 +153,8 @@ func (c *QwenConfig) generationJSON() map[string]any {
 
 // qwenWeights makes the parameters in a fixed order from one seed.
 func qwenWeights(c *QwenConfig) []pb.Tensor {
-	r := rand.New(rand.NewPCG(c.Seed, 0x0e55))
-	var ts []pb.Tensor
-	add := func(name string, std, mean float64, dims ...int64) {
-		n := int64(1)
-		for _, d := range dims {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(mean + std*r.NormFloat64())
-		}
-		ts = append(ts, pb.Tensor{Name: name, DataType: pb.Float, Dims: dims, Float32: v})
-	}
+	ps := NewParams(c.Seed, 0x0e55)
+	add := ps.Add
 	d, hd := int64(c.Hidden), int64(c.headDim())
 	q, kv, f, v := int64(c.Heads)*hd, int64(c.KVHeads)*hd, int64(c.Intermediate), int64(c.Vocab)
 	lin := func(name string, in, out int64, bias bool) {
@@ -196,7 +184,7 @@ func qwenWeights(c *QwenConfig) []pb.Tensor {
 	if !c.Tied {
 		add("lm_head.weight", 1/math.Sqrt(float64(d)), 0, d, v)
 	}
-	return ts
+	return ps.Tensors
 }
 
 // ropeTables are cos and sin of position·inv_freq for every position,

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
@@ -283,28 +282,11 @@ func WriteWhisper(dir string, c WhisperConfig) error {
 // weights are the random parameters under Hugging Face's Whisper names,
 // linear weights as [in, out], conv weights as [out, in, 3].
 func (c *WhisperConfig) weights() []pb.Tensor {
-	r := rand.New(rand.NewPCG(c.Seed, 0x3715))
-	var ts []pb.Tensor
-	add := func(name string, std, mean float64, dims ...int64) {
-		n := int64(1)
-		for _, d := range dims {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(mean + std*r.NormFloat64())
-		}
-		ts = append(ts, pb.Tensor{Name: name, DataType: pb.Float, Dims: dims, Float32: v})
-	}
+	ps := NewParams(c.Seed, 0x3715)
+	add := ps.Add
 	d, f := int64(c.DModel), int64(c.FFN)
-	lin := func(name string, in, out int64) {
-		add(name+".weight", 1/math.Sqrt(float64(in)), 0, in, out)
-		add(name+".bias", 0.1, 0, out)
-	}
-	ln := func(name string) {
-		add(name+".weight", 0.1, 1, d)
-		add(name+".bias", 0.1, 0, d)
-	}
+	lin := ps.Linear
+	ln := func(name string) { ps.LayerNorm(name, d) }
 	add("model.encoder.conv1.weight", 1/math.Sqrt(float64(3*c.NMels)), 0, d, int64(c.NMels), 3)
 	add("model.encoder.conv1.bias", 0.1, 0, d)
 	add("model.encoder.conv2.weight", 1/math.Sqrt(float64(3*d)), 0, d, d, 3)
@@ -335,9 +317,9 @@ func (c *WhisperConfig) weights() []pb.Tensor {
 		ln("model." + part + ".layer_norm")
 	}
 	// Whisper's k_proj has no bias
-	for i := range ts {
-		if strings.HasSuffix(ts[i].Name, "k_proj.bias") {
-			clear(ts[i].Float32)
+	for i := range ps.Tensors {
+		if strings.HasSuffix(ps.Tensors[i].Name, "k_proj.bias") {
+			clear(ps.Tensors[i].Float32)
 		}
 	}
 	v := c.Vocab()
@@ -347,7 +329,7 @@ func (c *WhisperConfig) weights() []pb.Tensor {
 	for i := v.TimestampBegin; i < v.Size; i++ {
 		bias[i] = c.TimestampBias
 	}
-	ts = append(ts, pb.Tensor{Name: "logits_bias", DataType: pb.Float, Dims: []int64{int64(v.Size)}, Float32: bias})
+	ps.Tensors = append(ps.Tensors, pb.Tensor{Name: "logits_bias", DataType: pb.Float, Dims: []int64{int64(v.Size)}, Float32: bias})
 	// sinusoidal positions, as openai-whisper's sinusoids(1500, d_model)
 	half := c.DModel / 2
 	pos := make([]float32, 1500*c.DModel)
@@ -359,8 +341,8 @@ func (c *WhisperConfig) weights() []pb.Tensor {
 			pos[t*c.DModel+half+j] = float32(math.Cos(x))
 		}
 	}
-	ts = append(ts, pb.Tensor{Name: "model.encoder.embed_positions.weight", DataType: pb.Float, Dims: []int64{1500, d}, Float32: pos})
-	return ts
+	ps.Tensors = append(ps.Tensors, pb.Tensor{Name: "model.encoder.embed_positions.weight", DataType: pb.Float, Dims: []int64{1500, d}, Float32: pos})
+	return ps.Tensors
 }
 
 // preLN is x + sub(layer_norm(x)).

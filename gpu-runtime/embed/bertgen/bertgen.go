@@ -26,13 +26,12 @@ package bertgen
 import (
 	"encoding/json"
 	"fmt"
-	"math"
-	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"runtime"
 
 	pb "github.com/transcept/transcept/gpu-runtime/onnxpb"
+	"github.com/transcept/transcept/gpu-runtime/testmodels"
 )
 
 // Config sizes the model.
@@ -189,28 +188,11 @@ func writeJSON(path string, v any) error {
 // The spreads are wider than BERT's initialiser so that attention and
 // every layer visibly change the output.
 func Weights(c *Config) []pb.Tensor {
-	r := rand.New(rand.NewPCG(c.Seed, 0xbe27))
-	var ts []pb.Tensor
-	add := func(name string, std, mean float64, dims ...int64) {
-		n := int64(1)
-		for _, d := range dims {
-			n *= d
-		}
-		v := make([]float32, n)
-		for i := range v {
-			v[i] = float32(mean + std*r.NormFloat64())
-		}
-		ts = append(ts, pb.Tensor{Name: name, DataType: pb.Float, Dims: dims, Float32: v})
-	}
+	ps := testmodels.NewParams(c.Seed, 0xbe27)
+	add := ps.Add
 	h, f := int64(c.Hidden), int64(c.Intermediate)
-	lin := func(name string, in, out int64) {
-		add(name+".weight", 1/math.Sqrt(float64(in)), 0, in, out)
-		add(name+".bias", 0.1, 0, out)
-	}
-	ln := func(name string) {
-		add(name+".weight", 0.1, 1, h)
-		add(name+".bias", 0.1, 0, h)
-	}
+	lin := ps.Linear
+	ln := func(name string) { ps.LayerNorm(name, h) }
 	add("embeddings.word_embeddings.weight", 1, 0, int64(c.Vocab), h)
 	add("embeddings.position_embeddings.weight", 0.5, 0, int64(c.MaxPositions), h)
 	add("embeddings.token_type_embeddings.weight", 0.5, 0, int64(c.TypeVocab), h)
@@ -226,5 +208,5 @@ func Weights(c *Config) []pb.Tensor {
 		lin(p+"output.dense", f, h)
 		ln(p + "output.LayerNorm")
 	}
-	return ts
+	return ps.Tensors
 }
