@@ -1,42 +1,11 @@
 package lora
 
 import (
-	"encoding/binary"
-	"math"
 	"reflect"
-	"slices"
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 )
-
-func floats(raw []byte) []float32 {
-	out := make([]float32, len(raw)/4)
-	for i := range out {
-		out[i] = math.Float32frombits(binary.LittleEndian.Uint32(raw[4*i:]))
-	}
-	return out
-}
-
-// The file onnxruntime_go ships (made by ONNX Runtime's own Python writer)
-// decodes to what its README says.
-func TestReadsONNXRuntimeExample(t *testing.T) {
-	a, err := ReadFile("../ort/testdata/example_lora.onnx_adapter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string][]float32{}
-	for _, p := range a.Params {
-		if p.DataType != onnxpb.Float {
-			t.Errorf("%s is %s", p.Name, p.DataType)
-		}
-		got[p.Name] = floats(p.Raw)
-		t.Logf("%s %v %v", p.Name, p.Dims, got[p.Name])
-	}
-	if !slices.Equal(got["lora_a"], []float32{3, 4, 5, 6}) || !slices.Equal(got["lora_b"], []float32{7, 8, 9, 10}) {
-		t.Errorf("params %v", got)
-	}
-}
 
 func TestMarshalRoundTrip(t *testing.T) {
 	a := &Adapter{AdapterVersion: 3, ModelVersion: 7, Params: []Param{

@@ -55,35 +55,6 @@ func affineModel() *onnxpb.Model {
 	}}
 }
 
-// loraModel is onnxruntime_go's example_lora network: out = in·base + (in·lora_a)·lora_b
-// with zero-rank defaults for lora_a and lora_b.
-func loraModel() *onnxpb.Model {
-	base := make([]float32, 16)
-	for i := range base {
-		base[i] = float32(i + 1)
-	}
-	return &onnxpb.Model{OpSets: []onnxpb.OpSet{{Version: 21}}, IRVersion: 10, Graph: onnxpb.Graph{
-		Name: "lora",
-		Nodes: []onnxpb.Node{
-			{OpType: "MatMul", Inputs: []string{"in", "base_weight"}, Outputs: []string{"base_out"}},
-			{OpType: "MatMul", Inputs: []string{"in", "lora_a"}, Outputs: []string{"a_out"}},
-			{OpType: "MatMul", Inputs: []string{"a_out", "lora_b"}, Outputs: []string{"b_out"}},
-			{OpType: "Add", Inputs: []string{"base_out", "b_out"}, Outputs: []string{"out"}},
-		},
-		Initializers: []onnxpb.Tensor{
-			{Name: "base_weight", DataType: onnxpb.Float, Dims: []int64{4, 4}, Float32: base},
-			{Name: "lora_a", DataType: onnxpb.Float, Dims: []int64{4, 0}, Raw: []byte{}},
-			{Name: "lora_b", DataType: onnxpb.Float, Dims: []int64{0, 4}, Raw: []byte{}},
-		},
-		Inputs: []onnxpb.ValueInfo{
-			{Name: "in", ElemType: onnxpb.Float, Shape: onnxpb.D(1, 4)},
-			{Name: "lora_a", ElemType: onnxpb.Float, Shape: onnxpb.D(4, "lora_rank")},
-			{Name: "lora_b", ElemType: onnxpb.Float, Shape: onnxpb.D("lora_rank", 4)},
-		},
-		Outputs: []onnxpb.ValueInfo{{Name: "out", ElemType: onnxpb.Float, Shape: onnxpb.D(1, 4)}},
-	}}
-}
-
 func TestInitReportsVersion(t *testing.T) {
 	rt := needORT(t)
 	if rt.Version < MinVersion || !strings.Contains(rt.Version, ".") {
@@ -206,52 +177,6 @@ func TestCUDAFallsBackToCPU(t *testing.T) {
 	t.Logf("fallback reason: %s", s.FallbackReason())
 	if got := runAffine(t, s, []float32{1, 0}, 1); !slices.Equal(got, []float32{11, 22}) {
 		t.Errorf("y = %v", got)
-	}
-}
-
-func TestLoRAAdapterChangesOutput(t *testing.T) {
-	needORT(t)
-	s, err := NewSession(writeModel(t, loraModel()), Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer s.Close()
-	if !slices.Equal(s.InputNames(), []string{"in"}) {
-		t.Fatalf("required inputs %v, want [in] (lora_a, lora_b have defaults)", s.InputNames())
-	}
-	adapter, err := LoadAdapter("testdata/example_lora.onnx_adapter")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer adapter.Close()
-	with, err := NewRunOptions(adapter)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer with.Close()
-	in, _ := NewTensor([]int64{1, 4}, []float32{1, 2, 3, 4})
-	defer in.Destroy()
-	for _, c := range []struct {
-		name string
-		ro   *RunOptions
-		want []float32
-	}{
-		{"base", nil, []float32{90, 100, 110, 120}},
-		{"adapter", with, []float32{440, 500, 560, 620}},
-	} {
-		out := []Value{{}}
-		if err := s.RunWith(c.ro, []Value{in}, out); err != nil {
-			t.Fatal(err)
-		}
-		got, _ := Data[float32](out[0])
-		if !slices.Equal(got, c.want) {
-			t.Errorf("%s: out = %v, want %v", c.name, got, c.want)
-		}
-		out[0].Destroy()
-	}
-	_, err = LoadAdapter(filepath.Join(t.TempDir(), "missing.onnx_adapter"))
-	if lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(err.Error(), "missing.onnx_adapter") {
-		t.Errorf("missing adapter: %v", err)
 	}
 }
 

@@ -9,6 +9,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/transcept/transcept/gpu-runtime/lora"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
@@ -304,10 +305,15 @@ func TestAdapter(t *testing.T) {
 	if _, err := Load(dir, Options{Adapter: filepath.Join(t.TempDir(), "missing.onnx_adapter")}); lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(lecture.ErrorMessage(err), "missing.onnx_adapter") {
 		t.Errorf("missing adapter: %v", err)
 	}
-	good := "../ort/testdata/example_lora.onnx_adapter"
+	// A well-formed adapter file (written by our lora package).
+	good := filepath.Join(t.TempDir(), "good.onnx_adapter")
+	ad := &lora.Adapter{Params: []lora.Param{lora.Float32("lora_a", []int64{4, 1}, []float32{3, 4, 5, 6}), lora.Float32("lora_b", []int64{1, 4}, []float32{7, 8, 9, 10})}}
+	if err := ad.WriteFile(good); err != nil {
+		t.Fatal(err)
+	}
 	s, err := Load(dir, Options{Adapter: good})
 	if !runOptionsSupported {
-		if lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(lecture.ErrorMessage(err), "example_lora.onnx_adapter") {
+		if lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(lecture.ErrorMessage(err), "good.onnx_adapter") {
 			t.Errorf("adapter without run options in seq2seq: %v", err)
 		}
 		return
