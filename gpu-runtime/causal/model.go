@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"slices"
 
+	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/tokenizer"
@@ -89,14 +90,9 @@ func Check(dir string) (*Files, *tokenizer.Tokenizer, error) {
 	if err := f.shapes(info, cfgPath); err != nil {
 		return nil, nil, err
 	}
-	tok, err := tokenizer.Load(dir)
+	tok, err := model.LoadTokenizer(dir, f.Vocab, f.Model)
 	if err != nil {
 		return nil, nil, err
-	}
-	if n := tok.VocabSize(); n > f.Vocab {
-		return nil, nil, lecture.Errorf(lecture.EINVALID,
-			"tokenizer %s has ids up to %d but model %s has a vocabulary of %d: the tokenizer belongs to another model",
-			tok.Path(), n-1, f.Model, f.Vocab)
 	}
 	return f, tok, nil
 }

@@ -12,6 +12,7 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/transcept/transcept/gpu-runtime/tokenizer"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -108,6 +109,21 @@ func (g *Generation) apply(j *genJSON, path string) error {
 		}
 	}
 	return nil
+}
+
+// LoadTokenizer loads the folder's tokenizer and checks that its ids fit
+// the vocabulary of model (the file named in the error).
+func LoadTokenizer(dir string, vocab int, model string) (*tokenizer.Tokenizer, error) {
+	tok, err := tokenizer.Load(dir)
+	if err != nil {
+		return nil, err
+	}
+	if n := tok.VocabSize(); n > vocab {
+		return nil, lecture.Errorf(lecture.EINVALID,
+			"tokenizer %s has ids up to %d but model %s has a vocabulary of %d: the tokenizer belongs to another model",
+			tok.Path(), n-1, model, vocab)
+	}
+	return tok, nil
 }
 
 // ReadJSON decodes a model folder's JSON file into v, the one reader every

@@ -136,14 +136,9 @@ func CheckSeq2Seq(dir string) (*Seq2SeqFiles, *tokenizer.Tokenizer, error) {
 		return nil, nil, err
 	}
 
-	tok, err := tokenizer.Load(dir)
+	tok, err := LoadTokenizer(dir, f.Vocab, f.Decoder)
 	if err != nil {
 		return nil, nil, err
-	}
-	if n := tok.VocabSize(); n > f.Vocab {
-		return nil, nil, lecture.Errorf(lecture.EINVALID,
-			"tokenizer %s has ids up to %d but model %s has a vocabulary of %d: the tokenizer belongs to another model",
-			tok.Path(), n-1, f.Decoder, f.Vocab)
 	}
 	return f, tok, nil
 }
