@@ -13,7 +13,6 @@ func weights(c *Config) []pb.Tensor {
 	ps := NewParams(c.Seed, 0x5eed)
 	add := ps.Add
 	d, f := int64(c.DModel), int64(c.FFN)
-	lin := ps.Linear
 	ln := func(name string) { ps.LayerNorm(name, d) }
 	add("model.shared.weight", 1, 0, int64(c.Vocab), d)
 	add("final_logits_bias", 0.5, 0, 1, int64(c.Vocab))
@@ -28,16 +27,7 @@ func weights(c *Config) []pb.Tensor {
 			layers, attns = c.DecoderLayers, []string{"self_attn", "encoder_attn"}
 		}
 		for i := range layers {
-			p := fmt.Sprintf("model.%s.layers.%d.", part, i)
-			for _, a := range attns {
-				for _, proj := range []string{"q_proj", "k_proj", "v_proj", "out_proj"} {
-					lin(p+a+"."+proj, d, d)
-				}
-				ln(p + a + "_layer_norm")
-			}
-			lin(p+"fc1", d, f)
-			lin(p+"fc2", f, d)
-			ln(p + "final_layer_norm")
+			ps.Layer(fmt.Sprintf("model.%s.layers.%d.", part, i), attns, d, f)
 		}
 	}
 	return ps.Tensors

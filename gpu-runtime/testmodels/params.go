@@ -47,3 +47,18 @@ func (p *Params) LayerNorm(name string, d int64) {
 
 // Last is the most recently added tensor.
 func (p *Params) Last() *pb.Tensor { return &p.Tensors[len(p.Tensors)-1] }
+
+// Layer appends one BART/Whisper-style transformer layer under prefix: for
+// each attention block its q/k/v/out projections and layer norm, then fc1,
+// fc2 and the final layer norm (Hugging Face's names, in this order).
+func (p *Params) Layer(prefix string, attns []string, d, f int64) {
+	for _, a := range attns {
+		for _, proj := range []string{"q_proj", "k_proj", "v_proj", "out_proj"} {
+			p.Linear(prefix+a+"."+proj, d, d)
+		}
+		p.LayerNorm(prefix+a+"_layer_norm", d)
+	}
+	p.Linear(prefix+"fc1", d, f)
+	p.Linear(prefix+"fc2", f, d)
+	p.LayerNorm(prefix+"final_layer_norm", d)
+}

@@ -285,7 +285,6 @@ func (c *WhisperConfig) weights() []pb.Tensor {
 	ps := NewParams(c.Seed, 0x3715)
 	add := ps.Add
 	d, f := int64(c.DModel), int64(c.FFN)
-	lin := ps.Linear
 	ln := func(name string) { ps.LayerNorm(name, d) }
 	add("model.encoder.conv1.weight", 1/math.Sqrt(float64(3*c.NMels)), 0, d, int64(c.NMels), 3)
 	add("model.encoder.conv1.bias", 0.1, 0, d)
@@ -303,16 +302,7 @@ func (c *WhisperConfig) weights() []pb.Tensor {
 			layers, attns = c.DecoderLayers, []string{"self_attn", "encoder_attn"}
 		}
 		for i := range layers {
-			p := fmt.Sprintf("model.%s.layers.%d.", part, i)
-			for _, a := range attns {
-				for _, proj := range []string{"q_proj", "k_proj", "v_proj", "out_proj"} {
-					lin(p+a+"."+proj, d, d)
-				}
-				ln(p + a + "_layer_norm")
-			}
-			lin(p+"fc1", d, f)
-			lin(p+"fc2", f, d)
-			ln(p + "final_layer_norm")
+			ps.Layer(fmt.Sprintf("model.%s.layers.%d.", part, i), attns, d, f)
 		}
 		ln("model." + part + ".layer_norm")
 	}
