@@ -184,7 +184,7 @@ func Beam(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) 
 		return nil, err
 	}
 	b, seqLen := len(inputIDs), len(inputIDs[0])
-	r := newRun(m, b*s.numBeams, o.RunOptions)
+	r := newRun(m, b*s.numBeams, &o)
 	defer r.close()
 	if err := r.encode(flat(inputIDs), flat(mask), b, seqLen, s.numBeams); err != nil {
 		return nil, err

@@ -27,6 +27,11 @@ type Options struct {
 	// RunOptions, when set, go to every encoder and decoder run: they
 	// activate a LoRA adapter for this generation only.
 	RunOptions *ort.RunOptions
+	// EncoderRunOptions and DecoderRunOptions, when set, replace RunOptions
+	// for that session alone (an encoder-decoder adapter is split per
+	// session, since each session accepts only its own parameters).
+	EncoderRunOptions *ort.RunOptions
+	DecoderRunOptions *ort.RunOptions
 
 	// Beam search (Beam, Generate): zero values keep the folder's
 	// num_beams, num_return_sequences and no_repeat_ngram_size; nil and ""
@@ -137,7 +142,7 @@ func Greedy(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error
 	}
 	seqLen := len(inputIDs[0])
 	s := resolve(m.Generation, o)
-	r := newRun(m, b, o.RunOptions)
+	r := newRun(m, b, &o)
 	defer r.close()
 	if err := r.encode(flat(inputIDs), flat(mask), b, seqLen, 1); err != nil {
 		return nil, err

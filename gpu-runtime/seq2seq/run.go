@@ -16,11 +16,19 @@ type run struct {
 	empty     map[string]ort.Value // the 0-length cache of the first merged step
 	past      map[string]ort.Value // cache from the last step, by input name
 	scratch   []float32            // reorder's copy of one cache tensor
-	ro        *ort.RunOptions      // per-generation run options (LoRA adapter), or nil
+	encRO     *ort.RunOptions      // per-generation run options of the encoder (LoRA adapter), or nil
+	decRO     *ort.RunOptions      // and of the decoder
 }
 
-func newRun(m *model.Seq2Seq, b int, ro *ort.RunOptions) *run {
-	return &run{m: m, b: b, ro: ro}
+func newRun(m *model.Seq2Seq, b int, o *Options) *run {
+	r := &run{m: m, b: b, encRO: o.RunOptions, decRO: o.RunOptions}
+	if o.EncoderRunOptions != nil {
+		r.encRO = o.EncoderRunOptions
+	}
+	if o.DecoderRunOptions != nil {
+		r.decRO = o.DecoderRunOptions
+	}
+	return r
 }
 
 func (r *run) close() {
@@ -71,7 +79,7 @@ func (r *run) encode(ids, mask []int64, batch, seqLen, beams int) error {
 	if err != nil {
 		return err
 	}
-	out, err := exec(r.m.Encoder, r.ro, map[string]ort.Value{"input_ids": idsT, "attention_mask": maskT})
+	out, err := exec(r.m.Encoder, r.encRO, map[string]ort.Value{"input_ids": idsT, "attention_mask": maskT})
 	if err != nil {
 		maskT.Destroy()
 		return err
@@ -227,7 +235,7 @@ func (r *run) step(ids [][]int, noCache bool) ([]float32, error) {
 			feeds[n] = v
 		}
 	}
-	out, err := exec(sess, r.ro, feeds)
+	out, err := exec(sess, r.decRO, feeds)
 	if err != nil {
 		return nil, err
 	}
