@@ -60,7 +60,7 @@ func TestBeamModelFindsExhaustiveOptimum(t *testing.T) {
 	input := [][]int{{0, 5, 9, 7, 12, 2}}
 	mask := [][]int{{1, 1, 1, 1, 1, 1}}
 	// The reference evaluates every prefix on its own (batch 1, no cache).
-	r := newRun(m, 1, nil)
+	r := newRun(m, 1, &Options{})
 	defer r.close()
 	if err := r.encode(flat(input), flat(mask), 1, len(input[0]), 1); err != nil {
 		t.Fatal(err)
