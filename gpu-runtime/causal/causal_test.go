@@ -177,6 +177,9 @@ func TestCheckGood(t *testing.T) {
 		g.DoSample || g.Temperature != 0.7 || g.TopP != 0.8 || g.TopK != 20 || g.MaxLength != 20 {
 		t.Errorf("generation %+v", g)
 	}
+	if g.RepetitionPenalty != 1 || g.NoRepeatNGram != 0 {
+		t.Errorf("default penalties %g %d, want 1 0", g.RepetitionPenalty, g.NoRepeatNGram)
+	}
 	if s := g.Sampling(7); s != nil {
 		t.Errorf("do_sample false gives sampling %+v", s)
 	}
@@ -227,6 +230,15 @@ func TestCheckBad(t *testing.T) {
 		}},
 		{"eos", "eos_token_id", lecture.EINVALID, func(d string) {
 			edit(d, "generation_config.json", func(s string) string { return strings.Replace(s, `"eos_token_id": [`, `"eos_token_id": ["x", `, 1) })
+		}},
+		{"repetition_penalty 0", "generation_config.json: repetition_penalty 0 must be a number > 0", lecture.EINVALID, func(d string) {
+			edit(d, "generation_config.json", func(s string) string { return strings.Replace(s, "{", `{"repetition_penalty": 0,`, 1) })
+		}},
+		{"repetition_penalty negative", "config.json: repetition_penalty -1.2 must be", lecture.EINVALID, func(d string) {
+			edit(d, "config.json", func(s string) string { return strings.Replace(s, "{", `{"repetition_penalty": -1.2,`, 1) })
+		}},
+		{"no_repeat_ngram_size", "no_repeat_ngram_size -2 must be ≥ 0", lecture.EINVALID, func(d string) {
+			edit(d, "generation_config.json", func(s string) string { return strings.Replace(s, "{", `{"no_repeat_ngram_size": -2,`, 1) })
 		}},
 		{"no tokenizer", "tokenizer.json does not exist", lecture.ENOTFOUND, func(d string) { os.Remove(filepath.Join(d, "tokenizer.json")) }},
 	} {

@@ -22,7 +22,8 @@ type Config struct {
 }
 
 // Generation is generation_config.json over config.json's fields, with
-// Hugging Face's defaults (max_length 20, temperature 1, top_k 50, top_p 1).
+// Hugging Face's defaults (max_length 20, temperature 1, top_k 50, top_p 1,
+// repetition_penalty 1, no_repeat_ngram_size 0).
 // A token id of -1 means none.
 type Generation struct {
 	BOSTokenID   int
@@ -34,6 +35,10 @@ type Generation struct {
 	Temperature  float64
 	TopK         int
 	TopP         float64
+	// RepetitionPenalty is repetition_penalty (1: none); NoRepeatNGram is
+	// no_repeat_ngram_size (0: off). See Penalties.
+	RepetitionPenalty float64
+	NoRepeatNGram     int
 }
 
 // IsEOS reports whether id ends a sequence.
@@ -65,6 +70,8 @@ type genJSON struct {
 	Temperature  *float64        `json:"temperature"`
 	TopK         *int            `json:"top_k"`
 	TopP         *float64        `json:"top_p"`
+	RepPenalty   *float64        `json:"repetition_penalty"`
+	NoRepeat     *int            `json:"no_repeat_ngram_size"`
 }
 
 func (g *Generation) apply(j *genJSON, path string) error {
@@ -87,6 +94,13 @@ func (g *Generation) apply(j *genJSON, path string) error {
 	if j.TopP != nil {
 		g.TopP = *j.TopP
 	}
+	if j.RepPenalty != nil {
+		g.RepetitionPenalty = *j.RepPenalty
+	}
+	seti(&g.NoRepeatNGram, j.NoRepeat)
+	if err := (Penalties{Repetition: g.RepetitionPenalty, NoRepeatNGram: g.NoRepeatNGram}).check(path + ": "); err != nil {
+		return err
+	}
 	if len(j.EOS) > 0 && string(j.EOS) != "null" {
 		var one int
 		var many []int
@@ -106,7 +120,7 @@ func (g *Generation) apply(j *genJSON, path string) error {
 // (whose fields win).
 func readConfigs(dir string) (Config, Generation, error) {
 	var c Config
-	g := Generation{BOSTokenID: -1, PadTokenID: -1, MaxLength: 20, Temperature: 1, TopK: 50, TopP: 1}
+	g := Generation{BOSTokenID: -1, PadTokenID: -1, MaxLength: 20, Temperature: 1, TopK: 50, TopP: 1, RepetitionPenalty: 1}
 	cfgPath := filepath.Join(dir, "config.json")
 	if _, err := model.ReadJSON(cfgPath, &c, false); err != nil {
 		return c, g, err

@@ -19,6 +19,11 @@ type Options struct {
 	// Sample asks for seeded sampling; nil is greedy decoding.
 	// Generation.Sampling gives the folder's own settings.
 	Sample *Sampling
+	// RepetitionPenalty overrides repetition_penalty (> 0; 1 turns it
+	// off) and NoRepeatNGramSize no_repeat_ngram_size (≥ 0); 0 keeps the
+	// generation config's. They apply before temperature, top-k and top-p.
+	RepetitionPenalty float64
+	NoRepeatNGramSize int
 	// OnToken streams a batch of one: it is called once per generated
 	// token (EOS included) with the text that token completes (see
 	// Streamer); "" while a character is unfinished. Text still held when
@@ -121,6 +126,17 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 	if o.OnToken != nil && b != 1 {
 		return nil, lecture.Errorf(lecture.EINVALID, "token streaming takes one prompt, not %d", b)
 	}
+	pen := Penalties{Repetition: m.Generation.RepetitionPenalty, NoRepeatNGram: m.Generation.NoRepeatNGram}
+	if o.RepetitionPenalty != 0 {
+		pen.Repetition = o.RepetitionPenalty
+	}
+	if o.NoRepeatNGramSize != 0 {
+		pen.NoRepeatNGram = o.NoRepeatNGramSize
+	}
+	if err := pen.check(""); err != nil {
+		return nil, err
+	}
+	var scratch []float32 // the processed row, when penalties change it
 	var sampler *Sampler
 	if o.Sample != nil {
 		var err error
@@ -186,6 +202,11 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 			}
 			next[i] = pad
 			if !res.Finished[i] {
+				if pen.active() {
+					scratch = append(scratch[:0], row...)
+					pen.Apply(r.seq[i], scratch)
+					row = scratch
+				}
 				if sampler != nil {
 					next[i] = sampler.Sample(row)
 				} else {

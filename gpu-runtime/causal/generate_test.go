@@ -4,6 +4,7 @@ package causal
 
 import (
 	"context"
+	"math"
 	"slices"
 	"strings"
 	"testing"
@@ -68,12 +69,16 @@ func TestGenerateBadInput(t *testing.T) {
 		o       Options
 		code    string
 	}{
-		"no prompt":        {nil, Options{}, lecture.EINVALID},
-		"empty prompt":     {[][]int{{}}, Options{}, lecture.EINVALID},
-		"id out of vocab":  {[][]int{{1, 99999}}, Options{}, lecture.EINVALID},
-		"negative id":      {[][]int{{-1}}, Options{}, lecture.EINVALID},
-		"stream a batch":   {[][]int{{1}, {2}}, Options{OnToken: func(int, string) {}}, lecture.EINVALID},
-		"bad sampling":     {[][]int{{1}}, Options{Sample: &Sampling{Temperature: 0}}, lecture.EINVALID},
+		"no prompt":       {nil, Options{}, lecture.EINVALID},
+		"empty prompt":    {[][]int{{}}, Options{}, lecture.EINVALID},
+		"id out of vocab": {[][]int{{1, 99999}}, Options{}, lecture.EINVALID},
+		"negative id":     {[][]int{{-1}}, Options{}, lecture.EINVALID},
+		"stream a batch":  {[][]int{{1}, {2}}, Options{OnToken: func(int, string) {}}, lecture.EINVALID},
+		"bad sampling":    {[][]int{{1}}, Options{Sample: &Sampling{Temperature: 0}}, lecture.EINVALID},
+		"penalty 0 is the config's, negative an error": {[][]int{{1}}, Options{RepetitionPenalty: -1.3}, lecture.EINVALID},
+		"penalty NaN":      {[][]int{{1}}, Options{RepetitionPenalty: math.NaN()}, lecture.EINVALID},
+		"penalty Inf":      {[][]int{{1}}, Options{RepetitionPenalty: math.Inf(1)}, lecture.EINVALID},
+		"negative n-gram":  {[][]int{{1}}, Options{NoRepeatNGramSize: -1}, lecture.EINVALID},
 		"prompt too large": {[][]int{make([]int, m.Config.MaxPositions)}, Options{}, lecture.ETOOLARGE},
 	} {
 		if _, err := Generate(ctx, m, c.prompts, c.o); lecture.ErrorCode(err) != c.code {

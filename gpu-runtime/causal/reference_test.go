@@ -34,8 +34,10 @@ type reference struct {
 		Name    string   `json:"name"`
 		Texts   []string `json:"texts"`
 		Options struct {
-			MaxNewTokens int   `json:"max_new_tokens"`
-			EOS          []int `json:"eos_token_id"`
+			MaxNewTokens      int     `json:"max_new_tokens"`
+			EOS               []int   `json:"eos_token_id"`
+			RepetitionPenalty float64 `json:"repetition_penalty"`
+			NoRepeatNGramSize int     `json:"no_repeat_ngram_size"`
 		} `json:"options"`
 		InputIDs      [][]int     `json:"input_ids"`
 		AttentionMask [][]int     `json:"attention_mask"`
@@ -104,7 +106,7 @@ func TestGreedyMatchesTransformersJS(t *testing.T) {
 			t.Fatalf("model vocab %d, reference %d: regenerate testdata", m.Vocab, ref.VocabSize)
 		}
 		var worst float64
-		rows, prompts := 0, 0
+		rows, prompts, processed := 0, 0, 0
 		for _, c := range ref.Cases {
 			// our tokenizer and left padding give the reference's inputs
 			var enc [][]int
@@ -120,7 +122,8 @@ func TestGreedyMatchesTransformersJS(t *testing.T) {
 				eos = c.Options.EOS
 			}
 			for _, noCache := range []bool{false, true} {
-				o := Options{MaxNewTokens: c.Options.MaxNewTokens, EOS: c.Options.EOS, NoCache: noCache}
+				o := Options{MaxNewTokens: c.Options.MaxNewTokens, EOS: c.Options.EOS, NoCache: noCache,
+					RepetitionPenalty: c.Options.RepetitionPenalty, NoRepeatNGramSize: c.Options.NoRepeatNGramSize}
 				res, err := Generate(context.Background(), m, enc, o)
 				if err != nil {
 					t.Fatalf("%s noCache=%v: %v", c.Name, noCache, err)
@@ -147,9 +150,15 @@ func TestGreedyMatchesTransformersJS(t *testing.T) {
 				}
 			}
 			prompts++
+			if c.Options.RepetitionPenalty != 0 || c.Options.NoRepeatNGramSize != 0 {
+				processed++
+			}
 		}
-		t.Logf("tied=%v: %d cases, %d rows (with and without the cache) identical to transformers.js; max |first-step logit diff| = %.3g",
-			tc.tied, prompts, rows, worst)
+		t.Logf("tied=%v: %d cases (%d with repetition_penalty / no_repeat_ngram_size), %d rows (with and without the cache) identical to transformers.js; max |first-step logit diff| = %.3g",
+			tc.tied, prompts, processed, rows, worst)
+		if processed < 10 {
+			t.Errorf("reference has %d repetition_penalty / no_repeat_ngram_size cases, want 10: regenerate testdata", processed)
+		}
 		if worst > 1e-4 {
 			t.Errorf("first-step logits differ by %g > 1e-4", worst)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/causal"
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
 )
 
@@ -105,6 +106,24 @@ func TestRandomModelAnswers(t *testing.T) {
 	if s1.Text != s2.Text {
 		t.Errorf("seeded sampling differs: %q vs %q", s1.Text, s2.Text)
 	}
+
+	// generation settings reach the model; a bad one is the caller's error
+	a.Sample = nil
+	var seen causal.Options
+	a.Generate = func(ctx context.Context, m *causal.Model, p [][]int, o causal.Options) (*causal.Result, error) {
+		calls.Add(1)
+		seen = o
+		return causal.Generate(ctx, m, p, o)
+	}
+	a.RepetitionPenalty, a.NoRepeatNGramSize = 1.3, 3
+	if _, err := a.Answer(ctx, ix, question, nil); err != nil || seen.RepetitionPenalty != 1.3 || seen.NoRepeatNGramSize != 3 {
+		t.Errorf("penalties: %v, options %+v", err, seen)
+	}
+	a.RepetitionPenalty = -1
+	if _, err := a.Answer(ctx, ix, question, nil); lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(err.Error(), "repetition_penalty") {
+		t.Errorf("negative repetition_penalty: %v", err)
+	}
+	a.RepetitionPenalty = 0
 
 	n := calls.Load()
 	nc, err := a.Answer(ctx, ix, "Who won the 1998 football world cup?", func(string) { t.Error("streamed for an uncovered question") })

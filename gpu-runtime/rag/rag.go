@@ -53,6 +53,10 @@ type Answerer struct {
 	MaxNewTokens int
 	// Sample is seeded top-p sampling; nil decodes greedily.
 	Sample *causal.Sampling
+	// RepetitionPenalty and NoRepeatNGramSize override the folder's
+	// generation_config.json (0 keeps it; see causal.Options).
+	RepetitionPenalty float64
+	NoRepeatNGramSize int
 	// QuoteChars bounds a citation's quote of its passage (default 300).
 	QuoteChars int
 	// Generate runs the model (default causal.Generate).
@@ -157,7 +161,8 @@ func (a *Answerer) Answer(ctx context.Context, ix *retrieval.Index, question str
 	if gen == nil {
 		gen = causal.Generate
 	}
-	o := causal.Options{MaxNewTokens: maxNew, Sample: a.Sample}
+	o := causal.Options{MaxNewTokens: maxNew, Sample: a.Sample,
+		RepetitionPenalty: a.RepetitionPenalty, NoRepeatNGramSize: a.NoRepeatNGramSize}
 	if onToken != nil {
 		o.OnToken = func(_ int, s string) {
 			if s != "" {

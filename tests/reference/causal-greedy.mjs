@@ -9,6 +9,9 @@
 // generate() returns them) and the raw logits for the first new token of
 // every row (the model's forward pass on the padded prompt, last column).
 //
+// Processor cases: the same with repetition_penalty and/or
+// no_repeat_ngram_size in the options.
+//
 // Sampling cases: the distribution after temperature, top-k and top-p on
 // those first-step logits. Temperature is transformers.js's own
 // TemperatureLogitsWarper and top-k its sampler's step (topk, then softmax
@@ -110,6 +113,21 @@ const gen = (row) => g.output_ids[row].slice(g.input_ids[row].length);
 const eos = [gen(0)[3], gen(2)[6]];
 out.cases.push(await greedy({ name: "batch4-eos-list", texts, options: { max_new_tokens: 24, eos_token_id: eos } }));
 out.cases.push(await greedy({ name: "batch1-eos-list", texts: [texts[0]], options: { max_new_tokens: 24, eos_token_id: eos } }));
+
+// Logits processors before the greedy choice: repetition_penalty (every id
+// already in the row, prompt and left padding included) and
+// no_repeat_ngram_size, alone and together.
+const processors = [
+  { name: "rep1.3", options: { repetition_penalty: 1.3 } },
+  { name: "rep0.7", options: { repetition_penalty: 0.7 } },
+  { name: "rep2.5", options: { repetition_penalty: 2.5 } },
+  { name: "ngram2", options: { no_repeat_ngram_size: 2 } },
+  { name: "rep1.3-ngram3", options: { repetition_penalty: 1.3, no_repeat_ngram_size: 3 } },
+];
+for (const p of processors) {
+  out.cases.push(await greedy({ name: `batch1-${p.name}`, texts: [texts[1]], options: { max_new_tokens: 32, ...p.options } }));
+  out.cases.push(await greedy({ name: `batch4-${p.name}`, texts, options: { max_new_tokens: 32, ...p.options } }));
+}
 
 const settings = [
   { temperature: 1, top_k: 0, top_p: 1 },
