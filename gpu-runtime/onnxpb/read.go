@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"strconv"
 )
 
 // Info is what Inspect finds in a .onnx file without loading its weights.
@@ -17,7 +18,34 @@ type Info struct {
 	Inputs       []ValueInfo // graph inputs, initializers with the same name included
 	Outputs      []ValueInfo
 	Initializers []string // names only
-	Metadata     map[string]string
+	// External are the initializers whose data lies in external files
+	// (data_location EXTERNAL), by name; nil when there are none.
+	External map[string]External
+	Metadata map[string]string
+}
+
+// CheckExternal checks that every external data file the model refers to
+// exists beside it, stays inside its folder and is long enough for the
+// tensors it holds. Errors name the model file and the data file.
+func (i *Info) CheckExternal() error {
+	need := map[string]int64{} // data file → bytes it must hold
+	for _, e := range i.External {
+		p, err := e.Path(i.Path)
+		if err != nil {
+			return err
+		}
+		need[p] = max(need[p], e.Offset+e.Length)
+	}
+	for p, end := range need {
+		st, err := os.Stat(p)
+		if err != nil {
+			return fmt.Errorf("model file %s keeps its weights in %s: %w", i.Path, p, err)
+		}
+		if st.Size() < end {
+			return fmt.Errorf("model file %s needs %d bytes of %s, which has %d (truncated?)", i.Path, end, p, st.Size())
+		}
+	}
+	return nil
 }
 
 // RequiredInputs are the inputs a caller must feed: graph inputs that no
@@ -267,20 +295,70 @@ func (r *reader) graph(size int64, info *Info) error {
 			return err
 		case graphInitializer:
 			var name string
+			var ext External
+			var external bool
 			err := r.fields(n, func(f, w int, m int64) error {
-				if f == tensorName && w == wireBytes {
+				switch {
+				case f == tensorName && w == wireBytes:
 					var err error
 					name, err = r.str(m)
 					return err
+				case f == tensorLocation && w == wireVarint:
+					external = m == locationExternal
+				case f == tensorExternal && w == wireBytes:
+					return r.externalEntry(m, &ext)
+				default:
+					return r.skip(w, m)
 				}
-				return r.skip(w, m)
+				return nil
 			})
 			info.Initializers = append(info.Initializers, name)
+			if err == nil && external {
+				if info.External == nil {
+					info.External = map[string]External{}
+				}
+				info.External[name] = ext
+			}
 			return err
 		default:
 			return r.skip(wire, n)
 		}
 	})
+}
+
+// externalEntry reads one external_data key/value into e.
+func (r *reader) externalEntry(size int64, e *External) error {
+	var k, v string
+	err := r.fields(size, func(f, w int, m int64) error {
+		var err error
+		switch {
+		case f == kvKey && w == wireBytes:
+			k, err = r.str(m)
+		case f == kvValue && w == wireBytes:
+			v, err = r.str(m)
+		default:
+			err = r.skip(w, m)
+		}
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	switch k {
+	case "location":
+		e.Location = v
+	case "offset", "length":
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 0 {
+			return fmt.Errorf("external data %s %q is not a byte count", k, v)
+		}
+		if k == "offset" {
+			e.Offset = n
+		} else {
+			e.Length = n
+		}
+	}
+	return nil
 }
 
 func (r *reader) valueInfo(size int64) (ValueInfo, error) {

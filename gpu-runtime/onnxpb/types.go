@@ -86,7 +86,8 @@ func (v ValueInfo) String() string {
 
 // Tensor is a constant (an initializer, or a Constant node's value). Exactly
 // one of the data fields matches DataType; Raw, when set, wins and holds the
-// little-endian bytes.
+// little-endian bytes. External, when set, says the bytes lie in a separate
+// file instead (the data fields are then empty; see ExternalWriter).
 type Tensor struct {
 	Name     string
 	DataType DataType
@@ -95,6 +96,7 @@ type Tensor struct {
 	Int64    []int64
 	Int32    []int32
 	Raw      []byte
+	External *External
 }
 
 // AttrType is ONNX's AttributeProto.AttributeType.

@@ -5,6 +5,7 @@ import (
 	"math"
 	"os"
 	"sort"
+	"strconv"
 )
 
 // Field numbers from onnx.proto (ONNX IR).
@@ -66,6 +67,10 @@ const (
 	tensorInt64    = 7
 	tensorName     = 8
 	tensorRaw      = 9
+	tensorExternal = 13
+	tensorLocation = 14
+
+	locationExternal = 1 // TensorProto.DataLocation EXTERNAL
 )
 
 const (
@@ -260,6 +265,16 @@ func writeTensor(b *buf, t *Tensor) {
 	}
 	b.varint(tensorDataType, uint64(t.DataType))
 	switch {
+	case t.External != nil:
+		// data_location EXTERNAL with location/offset/length entries, as
+		// onnx.external_data_helper writes them
+		e := t.External
+		for _, kv := range [][2]string{{"location", e.Location}, {"offset", strconv.FormatInt(e.Offset, 10)}, {"length", strconv.FormatInt(e.Length, 10)}} {
+			b.msg(tensorExternal, func(p *buf) {
+				p.str(kvKey, kv[0])
+				p.str(kvValue, kv[1])
+			})
+		}
 	case t.Raw != nil:
 		b.bytes(tensorRaw, t.Raw)
 	case t.Float32 != nil:
@@ -275,4 +290,7 @@ func writeTensor(b *buf, t *Tensor) {
 		b.packedInt32(tensorInt32, t.Int32)
 	}
 	b.strOpt(tensorName, t.Name)
+	if t.External != nil {
+		b.varint(tensorLocation, locationExternal)
+	}
 }
