@@ -41,8 +41,9 @@ func (c *Config) cacheDims(encoder bool) []pb.Dim {
 	return pb.D("batch_size", c.Heads, seq, c.DModel/c.Heads)
 }
 
-// encoderModel is onnx/encoder_model.onnx.
-func encoderModel(c *Config, ws []pb.Tensor) *pb.Model {
+// encoderModel is onnx/encoder_model.onnx; lg (nil for none) adds LoRA to
+// its projections.
+func encoderModel(c *Config, ws []pb.Tensor, lg *loraGraph) *pb.Model {
 	m := &pb.Model{ProducerName: "transcept-testmodels", Graph: pb.Graph{Name: "bart_encoder",
 		Inputs: []pb.ValueInfo{
 			{Name: "input_ids", ElemType: pb.Int64, Shape: pb.D("batch_size", "encoder_sequence_length")},
@@ -56,6 +57,7 @@ func encoderModel(c *Config, ws []pb.Tensor) *pb.Model {
 		}
 	}
 	b := newBuilder(&m.Graph, &m.Graph, map[string]bool{}, "")
+	b.lora = lg
 	h := b.embed("input_ids", b.i64(0), "encoder")
 	mask := b.paddingMask("attention_mask")
 	for i := range c.EncoderLayers {
@@ -161,18 +163,20 @@ func decoderWeights(ws []pb.Tensor) []pb.Tensor {
 
 // splitDecoder is onnx/decoder_model.onnx (past false) or
 // onnx/decoder_with_past_model.onnx (past true), Optimum's older pair.
-func splitDecoder(c *Config, ws []pb.Tensor, past bool) *pb.Model {
+func splitDecoder(c *Config, ws []pb.Tensor, past bool, lg *loraGraph) *pb.Model {
 	m := &pb.Model{ProducerName: "transcept-testmodels", Graph: pb.Graph{Name: "bart_decoder",
 		Inputs: decoderInputs(c, past, !past), Initializers: decoderWeights(ws)}}
 	b := newBuilder(&m.Graph, &m.Graph, map[string]bool{}, "")
+	b.lora = lg
 	m.Graph.Outputs = decoderGraph(b, c, decoderOpts{past: past, encPresent: !past})
 	return m
 }
 
 // mergedDecoder is onnx/decoder_model_merged.onnx: If(use_cache_branch)
 // with the with-past graph as then-branch and the no-past graph as
-// else-branch, every weight and constant in the outer graph.
-func mergedDecoder(c *Config, ws []pb.Tensor) *pb.Model {
+// else-branch, every weight and constant in the outer graph (LoRA inputs
+// too, after use_cache_branch).
+func mergedDecoder(c *Config, ws []pb.Tensor, lg *loraGraph) *pb.Model {
 	m := &pb.Model{ProducerName: "transcept-testmodels", Graph: pb.Graph{Name: "bart_decoder_merged",
 		Inputs: append(decoderInputs(c, true, true),
 			pb.ValueInfo{Name: "use_cache_branch", ElemType: pb.Bool, Shape: pb.D(1)}),
@@ -180,10 +184,10 @@ func mergedDecoder(c *Config, ws []pb.Tensor) *pb.Model {
 	have := map[string]bool{}
 	withPast := &pb.Graph{Name: "decoder_with_past"}
 	noPast := &pb.Graph{Name: "decoder_no_past"}
-	withPast.Outputs = decoderGraph(newBuilder(withPast, &m.Graph, have, "with_past/"), c,
-		decoderOpts{past: true, encPresent: true, outPrefix: "with_past/"})
-	noPast.Outputs = decoderGraph(newBuilder(noPast, &m.Graph, have, "no_past/"), c,
-		decoderOpts{encPresent: true, outPrefix: "no_past/"})
+	bw, bn := newBuilder(withPast, &m.Graph, have, "with_past/"), newBuilder(noPast, &m.Graph, have, "no_past/")
+	bw.lora, bn.lora = lg, lg
+	withPast.Outputs = decoderGraph(bw, c, decoderOpts{past: true, encPresent: true, outPrefix: "with_past/"})
+	noPast.Outputs = decoderGraph(bn, c, decoderOpts{encPresent: true, outPrefix: "no_past/"})
 	var names []string
 	for _, v := range noPast.Outputs {
 		name := v.Name[len("no_past/"):]

@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	pb "github.com/transcept/transcept/gpu-runtime/onnxpb"
 )
 
 // Config sizes a BART model and sets its generation defaults.
@@ -49,6 +51,15 @@ func DistilBART66(tokenizerDir string) Config {
 
 // WriteBART writes the model folder into dir (created if needed).
 func WriteBART(dir string, c Config) error {
+	if err := c.writeFiles(dir); err != nil {
+		return err
+	}
+	return c.writeModels(dir, weights(&c), nil)
+}
+
+// writeFiles checks c, creates dir and writes the tokenizer and the JSON
+// configs, settling c.Vocab.
+func (c *Config) writeFiles(dir string) error {
 	if c.Heads <= 0 || c.DModel%c.Heads != 0 {
 		return fmt.Errorf("testmodels: d_model %d is not a multiple of %d heads", c.DModel, c.Heads)
 	}
@@ -68,26 +79,28 @@ func WriteBART(dir string, c Config) error {
 	if err := writeJSON(filepath.Join(dir, "config.json"), c.configJSON()); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON()); err != nil {
-		return err
-	}
-	ws := weights(&c)
+	return writeJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON())
+}
+
+// writeModels writes the .onnx files of weights ws; lg (nil for none) puts
+// LoRA inputs on the adapted projections.
+func (c *Config) writeModels(dir string, ws []pb.Tensor, lg *loraGraph) error {
 	write := func(name string, m interface{ WriteFile(string) error }) error {
 		return m.WriteFile(filepath.Join(dir, "onnx", name))
 	}
-	if err := write("encoder_model.onnx", encoderModel(&c, ws)); err != nil {
+	if err := write("encoder_model.onnx", encoderModel(c, ws, lg)); err != nil {
 		return err
 	}
 	if !c.NoMerged {
-		if err := write("decoder_model_merged.onnx", mergedDecoder(&c, ws)); err != nil {
+		if err := write("decoder_model_merged.onnx", mergedDecoder(c, ws, lg)); err != nil {
 			return err
 		}
 	}
 	if c.SplitDecoder {
-		if err := write("decoder_model.onnx", splitDecoder(&c, ws, false)); err != nil {
+		if err := write("decoder_model.onnx", splitDecoder(c, ws, false, lg)); err != nil {
 			return err
 		}
-		if err := write("decoder_with_past_model.onnx", splitDecoder(&c, ws, true)); err != nil {
+		if err := write("decoder_with_past_model.onnx", splitDecoder(c, ws, true, lg)); err != nil {
 			return err
 		}
 	}

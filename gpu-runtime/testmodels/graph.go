@@ -15,6 +15,7 @@ type builder struct {
 	have   map[string]bool
 	prefix string
 	n      int
+	lora   *loraGraph // nil: plain linear layers
 }
 
 func newBuilder(g, consts *pb.Graph, have map[string]bool, prefix string) *builder {
@@ -59,9 +60,14 @@ func (b *builder) dim(x string, i int64) string {
 	return b.op("Gather", []string{b.op("Shape", []string{x}), b.i64(i)})
 }
 
-// linear is x·W + bias for the layer called name.
+// linear is x·W + bias for the layer called name; with LoRA on that layer,
+// x·W + scale·(x·A)·B + bias (loraGraph.delta).
 func (b *builder) linear(x, name string) string {
-	return b.op("Add", []string{b.op("MatMul", []string{x, name + ".weight"}), name + ".bias"})
+	y := b.op("MatMul", []string{x, name + ".weight"})
+	if b.lora != nil {
+		y = b.lora.delta(b, x, y, name)
+	}
+	return b.op("Add", []string{y, name + ".bias"})
 }
 
 func (b *builder) layerNorm(x, name string) string {

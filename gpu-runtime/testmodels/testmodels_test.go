@@ -2,6 +2,7 @@ package testmodels
 
 import (
 	"bytes"
+	"fmt"
 	"os"
 	"path/filepath"
 	"slices"
@@ -38,13 +39,6 @@ func TestWriteBARTDeterministicLayout(t *testing.T) {
 		t.Errorf("tiny folder is %d bytes, want < 2 MB", total)
 	}
 
-	names := func(vs []onnxpb.ValueInfo) []string {
-		var s []string
-		for _, v := range vs {
-			s = append(s, v.Name)
-		}
-		return s
-	}
 	enc, err := onnxpb.Inspect(filepath.Join(a, "onnx/encoder_model.onnx"))
 	if err != nil {
 		t.Fatal(err)
@@ -99,4 +93,84 @@ func TestTinyTokenizerLoads(t *testing.T) {
 	if got := tok.Decode(ids); got != "the cat and the hat" {
 		t.Errorf("round trip %q", got)
 	}
+}
+
+func TestWriteBARTLoRA(t *testing.T) {
+	c := Tiny()
+	c.SplitDecoder = true
+	l := TinyLoRA()
+	files := []string{"config.json", "tokenizer.json", "onnx/encoder_model.onnx", "onnx/decoder_model_merged.onnx",
+		"onnx/decoder_model.onnx", "onnx/decoder_with_past_model.onnx"}
+	var roots []string
+	for range 2 {
+		r := t.TempDir()
+		if err := WriteBARTLoRA(filepath.Join(r, "lora"), filepath.Join(r, "a.onnx_adapter"), filepath.Join(r, "merged"), c, l); err != nil {
+			t.Fatal(err)
+		}
+		roots = append(roots, r)
+	}
+	var all []string
+	for _, f := range files {
+		all = append(all, "lora/"+f, "merged/"+f)
+	}
+	for _, f := range append(all, "a.onnx_adapter") {
+		x, err := os.ReadFile(filepath.Join(roots[0], f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if y, _ := os.ReadFile(filepath.Join(roots[1], f)); !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two runs with the same seeds", f)
+		}
+	}
+	// The merged twin is a plain folder: the base model's inputs, other weights.
+	base := t.TempDir()
+	if err := WriteBART(base, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files[2:] {
+		b, _ := os.ReadFile(filepath.Join(base, f))
+		m, _ := os.ReadFile(filepath.Join(roots[0], "merged", f))
+		bi, err := onnxpb.Inspect(filepath.Join(base, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		mi, err := onnxpb.Inspect(filepath.Join(roots[0], "merged", f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(b) != len(m) || bytes.Equal(b, m) || !slices.Equal(names(bi.Inputs), names(mi.Inputs)) {
+			t.Errorf("%s: merged twin should be the base graph with other weights", f)
+		}
+	}
+	// The LoRA folder declares A and B with rank-0 defaults.
+	enc, err := onnxpb.Inspect(filepath.Join(roots[0], "lora/onnx/encoder_model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{"input_ids", "attention_mask"}
+	for i := range c.EncoderLayers {
+		for _, p := range []string{"q_proj", "v_proj"} {
+			a, b := LoRAParamNames(fmt.Sprintf("model.encoder.layers.%d.self_attn.%s", i, p))
+			want = append(want, a, b)
+		}
+	}
+	if got := names(enc.Inputs); !slices.Equal(got, want) {
+		t.Errorf("LoRA encoder inputs\n got %v\nwant %v", got, want)
+	}
+	if got := names(enc.RequiredInputs()); !slices.Equal(got, want[:2]) {
+		t.Errorf("LoRA encoder required inputs %v, want %v", got, want[:2])
+	}
+	for _, bad := range []LoRA{{Rank: 0}, {Rank: 2, Targets: []string{"qkv"}}} {
+		if err := WriteBARTLoRA(filepath.Join(t.TempDir(), "x"), filepath.Join(t.TempDir(), "a"), "", c, bad); err == nil {
+			t.Errorf("LoRA %+v accepted", bad)
+		}
+	}
+}
+
+func names(vs []onnxpb.ValueInfo) []string {
+	var s []string
+	for _, v := range vs {
+		s = append(s, v.Name)
+	}
+	return s
 }
