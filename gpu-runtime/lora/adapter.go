@@ -376,12 +376,7 @@ func Check(adapterPath string, a *Adapter, info *onnxpb.Info) error {
 		case !inits[p.Name]:
 			probs = append(probs, fmt.Sprintf("input %q has no default, so it is not an adapter weight", p.Name))
 		}
-		if in.ElemType != p.DataType {
-			probs = append(probs, fmt.Sprintf("%q is %s in the adapter, %s in the model", p.Name, p.DataType, in.ElemType))
-		}
-		if len(in.Shape) > 0 && !fits(p.Dims, in.Shape) {
-			probs = append(probs, fmt.Sprintf("%q has shape %v in the adapter, %v in the model", p.Name, p.Dims, in.Shape))
-		}
+		probs = append(probs, fitProblems(p, in)...)
 	}
 	if len(probs) > 0 {
 		have := "none"
@@ -392,6 +387,19 @@ func Check(adapterPath string, a *Adapter, info *onnxpb.Info) error {
 			adapterPath, info.Path, strings.Join(probs, "; "), have)
 	}
 	return nil
+}
+
+// fitProblems says how parameter p differs from the model input in
+// (element type, shape; a dimension the model leaves open takes any size).
+func fitProblems(p Param, in onnxpb.ValueInfo) []string {
+	var probs []string
+	if in.ElemType != p.DataType {
+		probs = append(probs, fmt.Sprintf("%q is %s in the adapter, %s in the model", p.Name, p.DataType, in.ElemType))
+	}
+	if len(in.Shape) > 0 && !fits(p.Dims, in.Shape) {
+		probs = append(probs, fmt.Sprintf("%q has shape %v in the adapter, %v in the model", p.Name, p.Dims, in.Shape))
+	}
+	return probs
 }
 
 func fits(dims []int64, shape []onnxpb.Dim) bool {
