@@ -240,6 +240,9 @@ func TestCheckBad(t *testing.T) {
 		{"no_repeat_ngram_size", "no_repeat_ngram_size -2 must be ≥ 0", lecture.EINVALID, func(d string) {
 			edit(d, "generation_config.json", func(s string) string { return strings.Replace(s, "{", `{"no_repeat_ngram_size": -2,`, 1) })
 		}},
+		{"min_new_tokens", "min_new_tokens -1 must be ≥ 0", lecture.EINVALID, func(d string) {
+			edit(d, "generation_config.json", func(s string) string { return strings.Replace(s, "{", `{"min_new_tokens": -1,`, 1) })
+		}},
 		{"no tokenizer", "tokenizer.json does not exist", lecture.ENOTFOUND, func(d string) { os.Remove(filepath.Join(d, "tokenizer.json")) }},
 	} {
 		dir := writeTiny(t)

@@ -39,6 +39,9 @@ type Generation struct {
 	// no_repeat_ngram_size (0: off). See Penalties.
 	RepetitionPenalty float64
 	NoRepeatNGram     int
+	// MinNewTokens is min_new_tokens: EOS is banned until that many
+	// tokens are generated (0: off).
+	MinNewTokens int
 }
 
 // IsEOS reports whether id ends a sequence.
@@ -72,6 +75,7 @@ type genJSON struct {
 	TopP         *float64        `json:"top_p"`
 	RepPenalty   *float64        `json:"repetition_penalty"`
 	NoRepeat     *int            `json:"no_repeat_ngram_size"`
+	MinNewTokens *int            `json:"min_new_tokens"`
 }
 
 func (g *Generation) apply(j *genJSON, path string) error {
@@ -98,6 +102,10 @@ func (g *Generation) apply(j *genJSON, path string) error {
 		g.RepetitionPenalty = *j.RepPenalty
 	}
 	seti(&g.NoRepeatNGram, j.NoRepeat)
+	seti(&g.MinNewTokens, j.MinNewTokens)
+	if g.MinNewTokens < 0 {
+		return lecture.Errorf(lecture.EINVALID, "%s: min_new_tokens %d must be ≥ 0", path, g.MinNewTokens)
+	}
 	if err := (Penalties{Repetition: g.RepetitionPenalty, NoRepeatNGram: g.NoRepeatNGram}).check(path + ": "); err != nil {
 		return err
 	}

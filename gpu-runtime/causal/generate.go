@@ -2,6 +2,7 @@ package causal
 
 import (
 	"context"
+	"math"
 	"time"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
@@ -24,6 +25,10 @@ type Options struct {
 	// generation config's. They apply before temperature, top-k and top-p.
 	RepetitionPenalty float64
 	NoRepeatNGramSize int
+	// MinNewTokens bans every EOS until that many tokens are generated
+	// (Hugging Face's min_new_tokens; 0 keeps the generation config's).
+	// With MinNewTokens = MaxNewTokens every row runs the same steps.
+	MinNewTokens int
 	// OnToken streams a batch of one: it is called once per generated
 	// token (EOS included) with the text that token completes (see
 	// Streamer); "" while a character is unfinished. Text still held when
@@ -47,7 +52,8 @@ type Result struct {
 	FirstLogits [][]float32
 	// PromptLen is the padded prompt length; Steps the decoder runs.
 	PromptLen, Steps int
-	// TimeToFirstToken is the prompt step (prefill); Elapsed the whole call.
+	// TimeToFirstToken is until the first token is chosen (the prompt step,
+	// prefill, and its choice); Elapsed the whole call.
 	TimeToFirstToken, Elapsed time.Duration
 }
 
@@ -136,6 +142,13 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 	if err := pen.check(""); err != nil {
 		return nil, err
 	}
+	minNew := m.Generation.MinNewTokens
+	if o.MinNewTokens != 0 {
+		minNew = o.MinNewTokens
+	}
+	if minNew < 0 {
+		return nil, lecture.Errorf(lecture.EINVALID, "min_new_tokens %d must be ≥ 0", minNew)
+	}
 	var scratch []float32 // the processed row, when penalties change it
 	var sampler *Sampler
 	if o.Sample != nil {
@@ -189,9 +202,6 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 			return nil, err
 		}
 		res.Steps++
-		if step == 0 {
-			res.TimeToFirstToken = time.Since(start)
-		}
 		v := len(logits) / b
 		next := make([]int, b)
 		all := true
@@ -202,9 +212,14 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 			}
 			next[i] = pad
 			if !res.Finished[i] {
-				if pen.active() {
+				if banEOS := step < minNew; pen.active() || banEOS {
 					scratch = append(scratch[:0], row...)
 					pen.Apply(r.seq[i], scratch)
+					for _, e := range eos {
+						if banEOS && e >= 0 && e < len(scratch) {
+							scratch[e] = float32(math.Inf(-1))
+						}
+					}
 					row = scratch
 				}
 				if sampler != nil {
@@ -219,6 +234,9 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 				}
 			}
 			all = all && res.Finished[i]
+		}
+		if step == 0 {
+			res.TimeToFirstToken = time.Since(start)
 		}
 		if all {
 			break

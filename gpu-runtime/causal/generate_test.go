@@ -79,6 +79,7 @@ func TestGenerateBadInput(t *testing.T) {
 		"penalty NaN":      {[][]int{{1}}, Options{RepetitionPenalty: math.NaN()}, lecture.EINVALID},
 		"penalty Inf":      {[][]int{{1}}, Options{RepetitionPenalty: math.Inf(1)}, lecture.EINVALID},
 		"negative n-gram":  {[][]int{{1}}, Options{NoRepeatNGramSize: -1}, lecture.EINVALID},
+		"negative min new": {[][]int{{1}}, Options{MinNewTokens: -1}, lecture.EINVALID},
 		"prompt too large": {[][]int{make([]int, m.Config.MaxPositions)}, Options{}, lecture.ETOOLARGE},
 	} {
 		if _, err := Generate(ctx, m, c.prompts, c.o); lecture.ErrorCode(err) != c.code {

@@ -1,7 +1,9 @@
 package causal
 
 import (
+	"errors"
 	"fmt"
+	"io/fs"
 	"path/filepath"
 	"slices"
 
@@ -58,6 +60,13 @@ func Check(dir string) (*Files, *tokenizer.Tokenizer, error) {
 	info, err := ort.Inspect(f.Model)
 	if err != nil {
 		return nil, nil, err
+	}
+	if err := info.CheckExternal(); err != nil { // onnx/model.onnx_data beside it
+		code := lecture.EINVALID
+		if errors.Is(err, fs.ErrNotExist) {
+			code = lecture.ENOTFOUND
+		}
+		return nil, nil, lecture.Wrap(code, err, "model folder %s", dir)
 	}
 	want := ort.Expect{
 		Inputs:  map[string]onnxpb.DataType{"input_ids": onnxpb.Int64, "attention_mask": onnxpb.Int64},

@@ -38,6 +38,7 @@ type reference struct {
 			EOS               []int   `json:"eos_token_id"`
 			RepetitionPenalty float64 `json:"repetition_penalty"`
 			NoRepeatNGramSize int     `json:"no_repeat_ngram_size"`
+			MinNewTokens      int     `json:"min_new_tokens"`
 		} `json:"options"`
 		InputIDs      [][]int     `json:"input_ids"`
 		AttentionMask [][]int     `json:"attention_mask"`
@@ -123,7 +124,8 @@ func TestGreedyMatchesTransformersJS(t *testing.T) {
 			}
 			for _, noCache := range []bool{false, true} {
 				o := Options{MaxNewTokens: c.Options.MaxNewTokens, EOS: c.Options.EOS, NoCache: noCache,
-					RepetitionPenalty: c.Options.RepetitionPenalty, NoRepeatNGramSize: c.Options.NoRepeatNGramSize}
+					RepetitionPenalty: c.Options.RepetitionPenalty, NoRepeatNGramSize: c.Options.NoRepeatNGramSize,
+					MinNewTokens: c.Options.MinNewTokens}
 				res, err := Generate(context.Background(), m, enc, o)
 				if err != nil {
 					t.Fatalf("%s noCache=%v: %v", c.Name, noCache, err)
@@ -150,14 +152,14 @@ func TestGreedyMatchesTransformersJS(t *testing.T) {
 				}
 			}
 			prompts++
-			if c.Options.RepetitionPenalty != 0 || c.Options.NoRepeatNGramSize != 0 {
+			if c.Options.RepetitionPenalty != 0 || c.Options.NoRepeatNGramSize != 0 || c.Options.MinNewTokens != 0 {
 				processed++
 			}
 		}
-		t.Logf("tied=%v: %d cases (%d with repetition_penalty / no_repeat_ngram_size), %d rows (with and without the cache) identical to transformers.js; max |first-step logit diff| = %.3g",
+		t.Logf("tied=%v: %d cases (%d with repetition_penalty / no_repeat_ngram_size / min_new_tokens), %d rows (with and without the cache) identical to transformers.js; max |first-step logit diff| = %.3g",
 			tc.tied, prompts, processed, rows, worst)
-		if processed < 10 {
-			t.Errorf("reference has %d repetition_penalty / no_repeat_ngram_size cases, want 10: regenerate testdata", processed)
+		if processed < 12 {
+			t.Errorf("reference has %d repetition_penalty / no_repeat_ngram_size cases, want 12: regenerate testdata", processed)
 		}
 		if worst > 1e-4 {
 			t.Errorf("first-step logits differ by %g > 1e-4", worst)

@@ -46,6 +46,32 @@ type QwenConfig struct {
 	TopP         float64
 	TopK         int
 	MaxNewTokens int
+	// RepetitionPenalty is generation_config.json's repetition_penalty;
+	// 0 leaves it out.
+	RepetitionPenalty float64
+
+	// ExternalData keeps every tensor of 1 KiB or more in
+	// onnx/model.onnx_data (ONNX external data, as onnx-community exports
+	// of large models do), written a tensor at a time as it is drawn, so
+	// the generator never holds the whole model; model.onnx keeps the graph.
+	// The same seed gives the same weights as the single-file layout.
+	ExternalData bool
+}
+
+// Qwen25_05B is Qwen2.5-0.5B(-Instruct)'s shape and generation defaults
+// (its published config.json and generation_config.json): hidden 896,
+// 24 layers, 14 query heads of 64 sharing 2 key/value heads, SwiGLU
+// intermediate 4864, vocabulary 151936, 32768 positions, rope_theta 1e6,
+// rms_norm_eps 1e-6, tied embeddings; do_sample with temperature 0.7,
+// top_p 0.8, top_k 20, repetition_penalty 1.1. About 494 million
+// parameters (1.98 GB in fp32, so ExternalData is on). Pass the real
+// Qwen2.5 tokenizer folder (tokenizer.json of 151665 tokens; the
+// embedding is padded to 151936 as in the real model).
+func Qwen25_05B(tokenizerDir string) QwenConfig {
+	return QwenConfig{Hidden: 896, Layers: 24, Heads: 14, KVHeads: 2, Intermediate: 4864, Vocab: 151936,
+		MaxPositions: 32768, RopeTheta: 1e6, RMSEps: 1e-6, Tied: true, Seed: 1, EmbedStd: 0.02,
+		Tokenizer: tokenizerDir, DoSample: true, Temperature: 0.7, TopP: 0.8, TopK: 20, RepetitionPenalty: 1.1,
+		ExternalData: true}
 }
 
 // TinyQwen is a small, fast Qwen2 model for tests: 2 layers, hidden 64,
@@ -103,13 +129,37 @@ func WriteQwen2(dir string, c QwenConfig) error {
 	if c.Vocab < tokSize {
 		return fmt.Errorf("testmodels: vocabulary %d is smaller than the tokenizer's %d", c.Vocab, tokSize)
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), c.configJSON()); err != nil {
+	sp := qwenSpecials{EndOfText: QwenEndOfText, IMEnd: QwenIMEnd}
+	if c.Tokenizer != "" {
+		if sp, err = readQwenSpecials(filepath.Join(dir, "tokenizer.json")); err != nil {
+			return err
+		}
+	}
+	if err := writeJSON(filepath.Join(dir, "config.json"), c.configJSON(sp)); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON()); err != nil {
+	if err := writeJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON(sp)); err != nil {
 		return err
 	}
-	return qwenModel(&c).WriteFile(filepath.Join(dir, "onnx", "model.onnx"))
+	path := filepath.Join(dir, "onnx", "model.onnx")
+	var x *pb.ExternalWriter
+	if c.ExternalData {
+		if x, err = pb.CreateExternal(path + "_data"); err != nil {
+			return err
+		}
+	} else {
+		os.Remove(path + "_data") // a folder written over keeps one layout
+	}
+	m, err := qwenModel(&c, x)
+	if x != nil {
+		if cerr := x.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
+		return err
+	}
+	return m.WriteFile(path)
 }
 
 // Qwen's special tokens in the tiny tokenizer (the real ones are 151643-5).
@@ -119,7 +169,7 @@ var (
 	QwenIMEnd     = QwenTinyTokenizerSize - 1 // <|im_end|>: the chat EOS
 )
 
-func (c *QwenConfig) configJSON() map[string]any {
+func (c *QwenConfig) configJSON(sp qwenSpecials) map[string]any {
 	return map[string]any{
 		"model_type": "qwen2", "architectures": []string{"Qwen2ForCausalLM"},
 		"vocab_size": c.Vocab, "hidden_size": c.Hidden, "intermediate_size": c.Intermediate,
@@ -127,14 +177,17 @@ func (c *QwenConfig) configJSON() map[string]any {
 		"head_dim": c.headDim(), "hidden_act": "silu", "max_position_embeddings": c.MaxPositions,
 		"rms_norm_eps": c.RMSEps, "rope_theta": c.RopeTheta, "tie_word_embeddings": c.Tied,
 		"use_cache": true, "use_sliding_window": false, "attention_dropout": 0.0,
-		"bos_token_id": QwenEndOfText, "eos_token_id": QwenIMEnd, "torch_dtype": "float32",
+		"bos_token_id": sp.EndOfText, "eos_token_id": sp.IMEnd, "torch_dtype": "float32",
 	}
 }
 
-func (c *QwenConfig) generationJSON() map[string]any {
+func (c *QwenConfig) generationJSON(sp qwenSpecials) map[string]any {
 	m := map[string]any{
-		"bos_token_id": QwenEndOfText, "pad_token_id": QwenEndOfText,
-		"eos_token_id": []int{QwenIMEnd, QwenEndOfText}, "do_sample": c.DoSample,
+		"bos_token_id": sp.EndOfText, "pad_token_id": sp.EndOfText,
+		"eos_token_id": []int{sp.IMEnd, sp.EndOfText}, "do_sample": c.DoSample,
+	}
+	if c.RepetitionPenalty > 0 {
+		m["repetition_penalty"] = c.RepetitionPenalty
 	}
 	if c.Temperature > 0 {
 		m["temperature"] = c.Temperature
@@ -151,10 +204,17 @@ func (c *QwenConfig) generationJSON() map[string]any {
 	return m
 }
 
-// qwenWeights makes the parameters in a fixed order from one seed.
-func qwenWeights(c *QwenConfig) []pb.Tensor {
+// qwenWeights makes the parameters in a fixed order from one seed; with x,
+// each tensor goes to the external data file as soon as it is drawn.
+func qwenWeights(c *QwenConfig, x *pb.ExternalWriter) ([]pb.Tensor, error) {
 	ps := NewParams(c.Seed, 0x0e55)
-	add := ps.Add
+	var err error
+	add := func(name string, std, mean float64, dims ...int64) {
+		ps.Add(name, std, mean, dims...)
+		if err == nil {
+			err = moveLarge(x, ps.Last())
+		}
+	}
 	d, hd := int64(c.Hidden), int64(c.headDim())
 	q, kv, f, v := int64(c.Heads)*hd, int64(c.KVHeads)*hd, int64(c.Intermediate), int64(c.Vocab)
 	lin := func(name string, in, out int64, bias bool) {
@@ -184,7 +244,16 @@ func qwenWeights(c *QwenConfig) []pb.Tensor {
 	if !c.Tied {
 		add("lm_head.weight", 1/math.Sqrt(float64(d)), 0, d, v)
 	}
-	return ps.Tensors
+	return ps.Tensors, err
+}
+
+// moveLarge puts a tensor of 1 KiB or more in the external data file (as
+// onnx.external_data_helper's default threshold does); without x it stays.
+func moveLarge(x *pb.ExternalWriter, t *pb.Tensor) error {
+	if x == nil || 4*(len(t.Float32)+2*len(t.Int64)+len(t.Int32))+len(t.Raw) < 1024 {
+		return nil
+	}
+	return x.Move(t)
 }
 
 // ropeTables are cos and sin of position·inv_freq for every position,
@@ -209,8 +278,9 @@ func ropeTables(c *QwenConfig) (cos, sin pb.Tensor) {
 		pb.Tensor{Name: "rope.sin", DataType: pb.Float, Dims: dims, Float32: sv}
 }
 
-// qwenModel is onnx/model.onnx.
-func qwenModel(c *QwenConfig) *pb.Model {
+// qwenModel is onnx/model.onnx; with x its large tensors are written to
+// the external data file.
+func qwenModel(c *QwenConfig, x *pb.ExternalWriter) (*pb.Model, error) {
 	hd := c.headDim()
 	m := &pb.Model{ProducerName: "transcept-testmodels", Graph: pb.Graph{Name: "qwen2",
 		Inputs: []pb.ValueInfo{
@@ -226,9 +296,17 @@ func qwenModel(c *QwenConfig) *pb.Model {
 				ElemType: pb.Float, Shape: pb.D("batch_size", c.KVHeads, "past_sequence_length", hd)})
 		}
 	}
-	m.Graph.Initializers = qwenWeights(c)
+	ws, err := qwenWeights(c, x)
+	if err != nil {
+		return nil, err
+	}
 	cos, sin := ropeTables(c)
-	m.Graph.Initializers = append(m.Graph.Initializers, cos, sin)
+	for _, t := range []*pb.Tensor{&cos, &sin} {
+		if err := moveLarge(x, t); err != nil {
+			return nil, err
+		}
+	}
+	m.Graph.Initializers = append(ws, cos, sin)
 	b := newBuilder(&m.Graph, &m.Graph, map[string]bool{}, "")
 	q := &qwenBuilder{builder: b, c: c}
 
@@ -260,7 +338,7 @@ func qwenModel(c *QwenConfig) *pb.Model {
 			m.Graph.Outputs = append(m.Graph.Outputs, pb.ValueInfo{Name: fmt.Sprintf("present.%d.%s", i, kv), ElemType: pb.Float, Shape: present})
 		}
 	}
-	return m
+	return m, nil
 }
 
 type qwenBuilder struct {

@@ -2,9 +2,11 @@ package testmodels
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
@@ -86,5 +88,96 @@ func TestQwenTinyTokenizer(t *testing.T) {
 	}
 	if sp := tok.Special(); sp.EOS != QwenIMEnd || sp.PAD != QwenEndOfText || sp.BOS != tokenizer.NoToken {
 		t.Errorf("special %+v", sp)
+	}
+}
+
+// TestQwen25Config: the 0.5B shape writes Qwen2.5-0.5B-Instruct's
+// config.json and generation_config.json values, with the special ids
+// taken from the real tokenizer (its folder is too large to write in a
+// unit test: tests/reference/causal-bench.sh does).
+func TestQwen25Config(t *testing.T) {
+	c := Qwen25_05B("")
+	sp := qwenSpecials{EndOfText: 151643, IMEnd: 151645}
+	cfg, gen := c.configJSON(sp), c.generationJSON(sp)
+	want := map[string]any{"hidden_size": 896, "num_hidden_layers": 24, "num_attention_heads": 14, "num_key_value_heads": 2,
+		"intermediate_size": 4864, "vocab_size": 151936, "head_dim": 64, "max_position_embeddings": 32768,
+		"rope_theta": 1e6, "rms_norm_eps": 1e-6, "tie_word_embeddings": true, "bos_token_id": 151643, "eos_token_id": 151645}
+	for k, v := range want {
+		if cfg[k] != v {
+			t.Errorf("config.json %s = %v, want %v", k, cfg[k], v)
+		}
+	}
+	if gen["repetition_penalty"] != 1.1 || gen["top_k"] != 20 || gen["top_p"] != 0.8 || gen["temperature"] != 0.7 ||
+		gen["do_sample"] != true || gen["pad_token_id"] != 151643 || !slices.Equal(gen["eos_token_id"].([]int), []int{151645, 151643}) {
+		t.Errorf("generation_config.json %v", gen)
+	}
+	if !c.ExternalData {
+		t.Error("a 2 GB model must use external data")
+	}
+	// parameters: 151936·896 embedding + 24 layers + final norm ≈ 494 M
+	d, f, kv := 896, 4864, 128
+	layer := d + d*d + d + 2*(d*kv+kv) + d*d + d + 3*d*f
+	if n := 151936*d + 24*layer + d; n < 494_000_000 || n > 494_100_000 {
+		t.Errorf("%d parameters, want Qwen2.5-0.5B's 494.0 M", n)
+	}
+
+	tokDir := filepath.Join("..", "..", "tests", "reference", "node_modules", "@lenml", "tokenizer-qwen2_5", "models")
+	got, err := readQwenSpecials(filepath.Join(tokDir, "tokenizer.json"))
+	if errors.Is(err, os.ErrNotExist) {
+		t.Logf("real Qwen2.5 tokenizer not installed (make reference): %v", err)
+	} else if err != nil || got != sp {
+		t.Errorf("real tokenizer specials %+v %v, want %+v", got, err, sp)
+	}
+	bad := filepath.Join(t.TempDir(), "tokenizer.json")
+	os.WriteFile(bad, []byte(`{"added_tokens": [{"id": 5, "content": "<|endoftext|>"}]}`), 0o644)
+	if _, err := readQwenSpecials(bad); err == nil || !strings.Contains(err.Error(), "not a Qwen tokenizer") {
+		t.Errorf("tokenizer without <|im_end|>: %v", err)
+	}
+}
+
+// TestWriteQwen2ExternalData: with ExternalData the large tensors go to
+// onnx/model.onnx_data (deterministic too), model.onnx keeps the graph,
+// and every external reference is inside the data file.
+func TestWriteQwen2ExternalData(t *testing.T) {
+	c := TinyQwen()
+	c.ExternalData = true
+	a, b := t.TempDir(), t.TempDir()
+	for _, d := range []string{a, b} {
+		if err := WriteQwen2(d, c); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, f := range []string{"onnx/model.onnx", "onnx/model.onnx_data"} {
+		x, err := os.ReadFile(filepath.Join(a, f))
+		if err != nil {
+			t.Fatal(err)
+		}
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if !bytes.Equal(x, y) {
+			t.Errorf("%s differs between two runs with the same seed", f)
+		}
+	}
+	info, err := onnxpb.Inspect(filepath.Join(a, "onnx/model.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := info.CheckExternal(); err != nil {
+		t.Error(err)
+	}
+	for _, name := range []string{"model.embed_tokens.weight", "model.layers.1.mlp.down_proj.weight", "lm_head.weight", "rope.cos"} {
+		if e, ok := info.External[name]; !ok || e.Location != "model.onnx_data" || e.Offset%onnxpb.ExternalAlign != 0 {
+			t.Errorf("%s: external %+v %v", name, e, ok)
+		}
+	}
+	if _, ok := info.External["model.layers.0.input_layernorm.weight"]; ok {
+		t.Error("a 256-byte tensor went to the data file (threshold 1 KiB)")
+	}
+	// writing the single-file layout over it removes the stale data file
+	c.ExternalData = false
+	if err := WriteQwen2(a, c); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(a, "onnx/model.onnx_data")); !os.IsNotExist(err) {
+		t.Errorf("stale model.onnx_data left: %v", err)
 	}
 }

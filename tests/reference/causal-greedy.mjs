@@ -9,8 +9,8 @@
 // generate() returns them) and the raw logits for the first new token of
 // every row (the model's forward pass on the padded prompt, last column).
 //
-// Processor cases: the same with repetition_penalty and/or
-// no_repeat_ngram_size in the options.
+// Processor cases: the same with repetition_penalty, no_repeat_ngram_size
+// or min_new_tokens in the options.
 //
 // Sampling cases: the distribution after temperature, top-k and top-p on
 // those first-step logits. Temperature is transformers.js's own
@@ -124,6 +124,9 @@ const processors = [
   { name: "ngram2", options: { no_repeat_ngram_size: 2 } },
   { name: "rep1.3-ngram3", options: { repetition_penalty: 1.3, no_repeat_ngram_size: 3 } },
 ];
+// min_new_tokens: the EOS list above may not end a row before 10 tokens
+out.cases.push(await greedy({ name: "batch4-eos-list-min10", texts, options: { max_new_tokens: 24, eos_token_id: eos, min_new_tokens: 10 } }));
+out.cases.push(await greedy({ name: "batch1-eos-list-min24", texts: [texts[0]], options: { max_new_tokens: 24, eos_token_id: eos, min_new_tokens: 24 } }));
 for (const p of processors) {
   out.cases.push(await greedy({ name: `batch1-${p.name}`, texts: [texts[1]], options: { max_new_tokens: 32, ...p.options } }));
   out.cases.push(await greedy({ name: `batch4-${p.name}`, texts, options: { max_new_tokens: 32, ...p.options } }));

@@ -1,0 +1,150 @@
+//go:build cgo
+
+package causal
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"slices"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/transcept/transcept/gpu-runtime/ort"
+)
+
+// TestBenchAgainstTransformersJS is our side of
+// tests/reference/causal-bench.sh; it runs only when that script sets
+// TRANSCEPT_CAUSAL_BENCH_REF (transformers.js's output: prompt, ids,
+// timings) and TRANSCEPT_CAUSAL_BENCH_DIR (the model folder). It times the
+// cold load, then RUNS+1 greedy generations (the first a warm-up) of the
+// reference's prompt ids with min = max new tokens, stamping each token as
+// it is streamed, exactly as the node script does; fails unless our
+// tokenizer gives the same prompt ids and every run the same generated ids
+// as transformers.js. TRANSCEPT_CAUSAL_BENCH_THREADS sets the intra-op
+// threads (default 1). Prints one "causal-bench-result {json}" line.
+func TestBenchAgainstTransformersJS(t *testing.T) {
+	refPath, dir := os.Getenv("TRANSCEPT_CAUSAL_BENCH_REF"), os.Getenv("TRANSCEPT_CAUSAL_BENCH_DIR")
+	if refPath == "" || dir == "" {
+		t.Skip("run by tests/reference/causal-bench.sh (TRANSCEPT_CAUSAL_BENCH_REF and _DIR unset)")
+	}
+	needORT(t)
+	threads, runs := envInt(t, "TRANSCEPT_CAUSAL_BENCH_THREADS", 1), envInt(t, "TRANSCEPT_CAUSAL_BENCH_RUNS", 3)
+	b, err := os.ReadFile(refPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		PromptText string `json:"prompt_text"`
+		PromptIDs  []int  `json:"prompt_ids"`
+		NewTokens  int    `json:"new_tokens"`
+		OutputIDs  []int  `json:"output_ids"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatal(err)
+	}
+
+	t0 := time.Now()
+	m, err := Load(dir, ort.Options{IntraOpThreads: threads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	load := time.Since(t0)
+	defer m.Close()
+	if got := m.Tokenizer.EncodePlain(ref.PromptText); !slices.Equal(got, ref.PromptIDs) {
+		t.Errorf("our tokenizer gives %d prompt ids, transformers.js %d (first difference matters)", len(got), len(ref.PromptIDs))
+	}
+
+	type run struct {
+		TTFT   float64 `json:"ttft_ms"`
+		Decode float64 `json:"decode_tok_s"`
+		Total  float64 `json:"total_ms"`
+		Inside float64 `json:"session_run_ms"`
+	}
+	var results []run
+	for i := 0; i <= runs; i++ {
+		var stamps []time.Time
+		before := m.Session.RunStats()
+		start := time.Now()
+		res, err := Generate(context.Background(), m, [][]int{ref.PromptIDs}, Options{
+			MaxNewTokens: ref.NewTokens, MinNewTokens: ref.NewTokens,
+			OnToken: func(id int, _ string) {
+				if id >= 0 {
+					stamps = append(stamps, time.Now())
+				}
+			},
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(res.Tokens[0], ref.OutputIDs) {
+			t.Fatalf("run %d: ids differ from transformers.js:\n ours %v\ntheirs %v", i, res.Tokens[0], ref.OutputIDs)
+		}
+		n := len(stamps)
+		r := run{
+			TTFT:   ms(stamps[0].Sub(start)),
+			Decode: float64(n-1) / stamps[n-1].Sub(stamps[0]).Seconds(),
+			Total:  ms(stamps[n-1].Sub(start)),
+			Inside: ms(m.Session.RunStats().Sub(before).Time),
+		}
+		label := ""
+		if i == 0 {
+			label = " (warm-up)"
+		} else {
+			results = append(results, r)
+		}
+		t.Logf("ours run %d%s: ttft %.0f ms, decode %.2f tok/s, %.1f%% of the time inside session.Run", i, label, r.TTFT, r.Decode, 100*r.Inside/r.Total)
+	}
+	median := func(f func(run) float64) float64 {
+		xs := make([]float64, len(results))
+		for i, r := range results {
+			xs[i] = f(r)
+		}
+		sort.Float64s(xs)
+		return xs[len(xs)/2]
+	}
+	out, _ := json.Marshal(map[string]any{
+		"impl": "transcept", "threads": threads, "new_tokens": ref.NewTokens, "prompt_tokens": len(ref.PromptIDs),
+		"ids_identical": true, "load_ms": ms(load),
+		"ttft_ms":      median(func(r run) float64 { return r.TTFT }),
+		"decode_tok_s": median(func(r run) float64 { return r.Decode }),
+		"runs":         results, "peak_rss_mb": peakRSSMB(),
+	})
+	fmt.Printf("causal-bench-result %s\n", out)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+
+func envInt(t *testing.T, name string, def int) int {
+	s := os.Getenv(name)
+	if s == "" {
+		return def
+	}
+	n, err := strconv.Atoi(s)
+	if err != nil || n < 0 {
+		t.Fatalf("%s=%q is not a count", name, s)
+	}
+	return n
+}
+
+// peakRSSMB is the process's high-water resident set (VmHWM), in MiB.
+func peakRSSMB() float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	defer f.Close()
+	s := bufio.NewScanner(f)
+	for s.Scan() {
+		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
+			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
+			return kb / 1024
+		}
+	}
+	return 0
+}
