@@ -66,3 +66,56 @@ func TestExternalDataFolder(t *testing.T) {
 		t.Errorf("missing data file: %v", err)
 	}
 }
+
+// TestLastLogitsModes: the session with the lm_head on the last position
+// only (in a temporary folder with hard links, or beside the model when
+// the temporary folder cannot be made) and the model as it is give the
+// same tokens and first-step logits, and no copy is left behind.
+func TestLastLogitsModes(t *testing.T) {
+	needORT(t)
+	c := testmodels.TinyQwen()
+	c.ExternalData = true
+	dir := t.TempDir()
+	if err := testmodels.WriteQwen2(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	prompts := [][]int{{1, 2, 3, 4, 5, 6, 7, 8}, {9, 10}}
+	run := func(mode string, noCache bool) *Result {
+		m, err := Load(dir, ort.Options{IntraOpThreads: 1})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		defer m.Close()
+		if want := mode != "as is"; m.lastOnly != want {
+			t.Errorf("%s: lastOnly %v, want %v", mode, m.lastOnly, want)
+		}
+		res, err := Generate(context.Background(), m, prompts, Options{MaxNewTokens: 12, NoCache: noCache})
+		if err != nil {
+			t.Fatalf("%s: %v", mode, err)
+		}
+		return res
+	}
+	linked := run("linked", false)
+	results := map[string]*Result{"linked, no cache": run("linked", true)}
+	lastLogits = false
+	results["as is"] = run("as is", false)
+	lastLogits = true
+	t.Setenv("TMPDIR", filepath.Join(dir, "no-such-dir"))
+	results["beside"] = run("beside", false)
+	entries, _ := os.ReadDir(filepath.Join(dir, "onnx"))
+	if len(entries) != 2 {
+		t.Errorf("onnx/ holds %d files after loading, want model.onnx and model.onnx_data (the copy removed)", len(entries))
+	}
+	for name, r := range results {
+		for i := range prompts {
+			if !slices.Equal(r.Tokens[i], linked.Tokens[i]) {
+				t.Errorf("%s row %d: tokens %v, linked copy %v", name, i, r.Tokens[i], linked.Tokens[i])
+			}
+			for j := range r.FirstLogits[i] {
+				if d := r.FirstLogits[i][j] - linked.FirstLogits[i][j]; d > 1e-5 || d < -1e-5 {
+					t.Fatalf("%s row %d: first logits differ by %g", name, i, d)
+				}
+			}
+		}
+	}
+}

@@ -353,6 +353,9 @@ func (r *run) step(noCache bool) ([]float32, error) {
 		}
 	}()
 	shape := out[0].Shape()
+	if m.lastOnly {
+		q = 1 // the session gives the last position only
+	}
 	if len(shape) != 3 || shape[0] != int64(r.b) || shape[1] != int64(q) || shape[2] != int64(m.Vocab) {
 		return nil, lecture.Errorf(lecture.EINTERNAL, "model %s gave logits of shape %v, want [%d %d %d]", m.Model, shape, r.b, q, m.Vocab)
 	}

@@ -1,0 +1,254 @@
+package onnxpb
+
+import (
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+)
+
+// field is one protobuf field of a message: its number, wire type, the
+// payload (bytes of a length-delimited field) and the whole encoding.
+type field struct {
+	num, wire int
+	payload   []byte
+	raw       []byte
+}
+
+// splitFields cuts a message into its top-level fields.
+func splitFields(msg []byte) ([]field, error) {
+	var out []field
+	for i := 0; i < len(msg); {
+		start := i
+		key, n := binary.Uvarint(msg[i:])
+		if n <= 0 {
+			return nil, errors.New("bad field key")
+		}
+		i += n
+		f := field{num: int(key >> 3), wire: int(key & 7)}
+		switch f.wire {
+		case wireVarint:
+			_, n := binary.Uvarint(msg[i:])
+			if n <= 0 {
+				return nil, errors.New("bad varint")
+			}
+			i += n
+		case wireBytes:
+			l, n := binary.Uvarint(msg[i:])
+			if n <= 0 || l > uint64(len(msg)-i-n) {
+				return nil, fmt.Errorf("field %d overruns its message", f.num)
+			}
+			i += n
+			f.payload = msg[i : i+int(l)]
+			i += int(l)
+		case wireI64:
+			i += 8
+		case wireI32:
+			i += 4
+		default:
+			return nil, fmt.Errorf("unsupported wire type %d", f.wire)
+		}
+		if i > len(msg) {
+			return nil, errors.New("truncated message")
+		}
+		f.raw = msg[start:i]
+		out = append(out, f)
+	}
+	return out, nil
+}
+
+// LastPositionOnly rewrites a model's bytes so that the node producing
+// output (for a causal language model, the lm_head MatMul giving "logits")
+// sees only the last position of its first input: a Slice [-1:] on axis 1
+// goes before it, so output becomes [batch, 1, …] instead of
+// [batch, seq, …]. Generation needs nothing else from a prompt step, and
+// the projection onto a large vocabulary for every prompt position is much
+// of that step's work (Hugging Face's generate() does the same with
+// logits_to_keep). The declared shape of output gets 1 on axis 1.
+// Everything else, external data references included, is kept byte for
+// byte.
+func LastPositionOnly(model []byte, output string) ([]byte, error) {
+	top, err := splitFields(model)
+	if err != nil {
+		return nil, fmt.Errorf("onnxpb: model: %w", err)
+	}
+	var out buf
+	found := false
+	for _, f := range top {
+		if f.num != modelGraph || f.wire != wireBytes {
+			out = append(out, f.raw...)
+			continue
+		}
+		g, err := lastPositionGraph(f.payload, output)
+		if err != nil {
+			return nil, err
+		}
+		out.bytes(modelGraph, g)
+		found = true
+	}
+	if !found {
+		return nil, errors.New("onnxpb: model has no graph")
+	}
+	return out, nil
+}
+
+func lastPositionGraph(graph []byte, output string) ([]byte, error) {
+	fields, err := splitFields(graph)
+	if err != nil {
+		return nil, fmt.Errorf("onnxpb: graph: %w", err)
+	}
+	const prefix = "transcept_last_position"
+	var out buf
+	rewritten := false
+	for _, f := range fields {
+		switch {
+		case f.num == graphNode && f.wire == wireBytes && !rewritten:
+			node, err := decodeNodeIO(f.payload)
+			if err != nil {
+				return nil, err
+			}
+			if !slices.Contains(node.Outputs, output) {
+				out = append(out, f.raw...)
+				continue
+			}
+			if len(node.Inputs) == 0 {
+				return nil, fmt.Errorf("onnxpb: node %q making %q has no input", node.Name, output)
+			}
+			last := prefix + "/" + node.Inputs[0]
+			out.msg(graphNode, func(p *buf) {
+				writeNode(p, &Node{OpType: "Slice", Name: prefix,
+					Inputs: []string{node.Inputs[0], prefix + "/starts", prefix + "/ends", prefix + "/axes"}, Outputs: []string{last}})
+			})
+			// the node itself, its first input renamed
+			var n buf
+			first := true
+			nf, _ := splitFields(f.payload)
+			for _, x := range nf {
+				if first && x.num == nodeInput && x.wire == wireBytes {
+					n.str(nodeInput, last)
+					first = false
+					continue
+				}
+				n = append(n, x.raw...)
+			}
+			out.bytes(graphNode, n)
+			rewritten = true
+		case f.num == graphOutput && f.wire == wireBytes:
+			v, err := decodeValueInfo(f.payload)
+			if err != nil {
+				return nil, err
+			}
+			if v.Name == output && len(v.Shape) >= 2 {
+				v.Shape = slices.Clone(v.Shape)
+				v.Shape[1] = Dim{Value: 1}
+				out.msg(graphOutput, func(p *buf) { writeValueInfo(p, v) })
+				continue
+			}
+			out = append(out, f.raw...)
+		default:
+			out = append(out, f.raw...)
+		}
+	}
+	if !rewritten {
+		return nil, fmt.Errorf("onnxpb: no node makes %q", output)
+	}
+	for _, c := range []struct {
+		name string
+		v    int64
+	}{{"starts", -1}, {"ends", math.MaxInt64}, {"axes", 1}} {
+		t := Tensor{Name: prefix + "/" + c.name, DataType: Int64, Dims: []int64{1}, Int64: []int64{c.v}}
+		out.msg(graphInitializer, func(p *buf) { writeTensor(p, &t) })
+	}
+	return out, nil
+}
+
+// decodeNodeIO reads a NodeProto's name, inputs and outputs.
+func decodeNodeIO(msg []byte) (Node, error) {
+	fields, err := splitFields(msg)
+	if err != nil {
+		return Node{}, fmt.Errorf("onnxpb: node: %w", err)
+	}
+	var n Node
+	for _, f := range fields {
+		if f.wire != wireBytes {
+			continue
+		}
+		switch f.num {
+		case nodeInput:
+			n.Inputs = append(n.Inputs, string(f.payload))
+		case nodeOutput:
+			n.Outputs = append(n.Outputs, string(f.payload))
+		case nodeName:
+			n.Name = string(f.payload)
+		case nodeOpType:
+			n.OpType = string(f.payload)
+		}
+	}
+	return n, nil
+}
+
+// decodeValueInfo reads a tensor ValueInfoProto (name, element type, shape).
+func decodeValueInfo(msg []byte) (ValueInfo, error) {
+	var v ValueInfo
+	fields, err := splitFields(msg)
+	if err != nil {
+		return v, err
+	}
+	for _, f := range fields {
+		switch {
+		case f.num == valueInfoName && f.wire == wireBytes:
+			v.Name = string(f.payload)
+		case f.num == valueInfoType && f.wire == wireBytes:
+			tf, err := splitFields(f.payload)
+			if err != nil {
+				return v, err
+			}
+			for _, t := range tf {
+				if t.num != typeTensor || t.wire != wireBytes {
+					continue
+				}
+				ef, err := splitFields(t.payload)
+				if err != nil {
+					return v, err
+				}
+				for _, e := range ef {
+					switch {
+					case e.num == tensorTypeElem && e.wire == wireVarint:
+						v.ElemType = DataType(varintValue(e.raw))
+					case e.num == tensorTypeShape && e.wire == wireBytes:
+						v.Shape = []Dim{}
+						dims, err := splitFields(e.payload)
+						if err != nil {
+							return v, err
+						}
+						for _, d := range dims {
+							var dim Dim
+							df, err := splitFields(d.payload)
+							if err != nil {
+								return v, err
+							}
+							for _, x := range df {
+								switch {
+								case x.num == dimValue && x.wire == wireVarint:
+									dim.Value = int64(varintValue(x.raw))
+								case x.num == dimParam && x.wire == wireBytes:
+									dim.Param = string(x.payload)
+								}
+							}
+							v.Shape = append(v.Shape, dim)
+						}
+					}
+				}
+			}
+		}
+	}
+	return v, nil
+}
+
+// varintValue is the value of a varint field from its whole encoding.
+func varintValue(raw []byte) uint64 {
+	_, n := binary.Uvarint(raw) // the key
+	v, _ := binary.Uvarint(raw[n:])
+	return v
+}
