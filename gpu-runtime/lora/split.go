@@ -41,8 +41,9 @@ func Split(adapterPath string, a *Adapter, models ...*onnxpb.Info) ([]*Adapter, 
 	if len(a.Params) == 0 {
 		return nil, fail([]string{"the adapter holds no parameters"})
 	}
-	probs := pairProblems(a)
+	probs := capped(pairProblems(a), 4)
 	parts := make([]*Adapter, len(models))
+	var missing []string
 	for _, p := range a.Params {
 		taken := false
 		for i, m := range models {
@@ -56,15 +57,23 @@ func Split(adapterPath string, a *Adapter, models ...*onnxpb.Info) ([]*Adapter, 
 			parts[i].Params = append(parts[i].Params, p)
 		}
 		if !taken {
-			probs = append(probs, fmt.Sprintf("no model file has an input %q", p.Name))
+			missing = append(missing, fmt.Sprintf("%q", p.Name))
+		}
+	}
+	if len(missing) > 0 {
+		probs = append(probs, "no model file has an input "+strings.Join(capped(missing, 4), ", "))
+		if !slices.ContainsFunc(models, hasDefaults) {
+			probs = append(probs, "the model files declare no inputs with defaults at all (an export without LoRA inputs)")
 		}
 	}
 	for i, part := range parts {
+		var fit []string
 		for _, p := range part.params() {
 			in, _ := models[i].Input(p.Name)
-			for _, prob := range fitProblems(p, in) {
-				probs = append(probs, models[i].Path+": "+prob)
-			}
+			fit = append(fit, fitProblems(p, in)...)
+		}
+		if len(fit) > 0 {
+			probs = append(probs, models[i].Path+": "+strings.Join(capped(fit, 3), "; "))
 		}
 	}
 	if len(probs) > 0 {
@@ -73,12 +82,26 @@ func Split(adapterPath string, a *Adapter, models ...*onnxpb.Info) ([]*Adapter, 
 	return parts, nil
 }
 
+// hasDefaults says whether m has any input with a default.
+func hasDefaults(m *onnxpb.Info) bool {
+	return m != nil && slices.ContainsFunc(m.Inputs, func(in onnxpb.ValueInfo) bool { return declares(m, in.Name) })
+}
+
 // declares says whether m has name as an input with a default.
 func declares(m *onnxpb.Info, name string) bool {
 	if _, ok := m.Input(name); !ok {
 		return false
 	}
 	return slices.Contains(m.Initializers, name)
+}
+
+// capped keeps the first n items of a long list, saying how many there are
+// (a real model's adapter has hundreds of parameters).
+func capped(items []string, n int) []string {
+	if len(items) <= n {
+		return items
+	}
+	return append(items[:n:n], fmt.Sprintf("… (%d in all)", len(items)))
 }
 
 func (a *Adapter) params() []Param {

@@ -1,6 +1,7 @@
 package summarize_test
 
 import (
+	"context"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -62,6 +63,33 @@ func TestSuiteSummarizer(t *testing.T) {
 	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", bad))
 	if err == nil || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_ADAPTER="+bad) {
 		t.Errorf("bad adapter: %v", err)
+	}
+
+	// A LoRA export with its adapter: the engine's identity names both, and
+	// it summarises; the same adapter on the plain export is refused.
+	root := t.TempDir()
+	loraDir, adapter := filepath.Join(root, "lora-bart"), filepath.Join(root, "style.onnx_adapter")
+	c := testmodels.Tiny()
+	c.EOSBias, c.MinLength = 0, 8 // random weights: let it say something
+	if err := testmodels.WriteBARTLoRA(loraDir, adapter, "", c, testmodels.TinyLoRA()); err != nil {
+		t.Fatal(err)
+	}
+	s, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", loraDir, "TRANSCEPT_SUMMARY_ADAPTER", adapter, "TRANSCEPT_ORT_THREADS", "1"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(s.Model(), "lora-bart@") || !strings.Contains(s.Model(), "+style.onnx_adapter@") {
+		t.Errorf("engine with adapter %s", s.Model())
+	}
+	sum, err := s.Summarize(context.Background(), []lecture.Sentence{
+		{Text: "In part one we discuss entropy and why it matters for the second law."}, {Text: "Heat engines turn heat into work."}}, lecture.SummarizeOptions{Ratio: 1})
+	if err != nil || sum.Model != s.Model() || len(sum.Bullets) == 0 {
+		t.Errorf("summary with the adapter: %+v, %v", sum, err)
+	}
+	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", adapter))
+	if lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_ADAPTER="+adapter) ||
+		!strings.Contains(lecture.ErrorMessage(err), "an adapter for another model") {
+		t.Errorf("adapter on a model without LoRA inputs: %v", err)
 	}
 }
 

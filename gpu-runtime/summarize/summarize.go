@@ -29,9 +29,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"unicode"
 
+	"github.com/transcept/transcept/gpu-runtime/lora"
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
@@ -53,7 +55,9 @@ const (
 // Options configure a Summarizer. The zero value serves.
 type Options struct {
 	// Adapter is an ONNX Runtime LoRA adapter file (.onnx_adapter) to
-	// activate on every request; "" runs the base model.
+	// activate on every request; "" runs the base model. The model's
+	// .onnx files must declare the adapter's parameters as inputs with
+	// defaults (an export with LoRA inputs); it is split per session.
 	Adapter string
 	// IntraOpThreads and InterOpThreads are ONNX Runtime's thread counts;
 	// 0 leaves its defaults.
@@ -82,8 +86,7 @@ type Options struct {
 // Summarizer is a loaded bart engine. It is safe for concurrent use.
 type Summarizer struct {
 	m       *model.Seq2Seq
-	adapter *ort.Adapter
-	run     *ort.RunOptions // the adapter activated; nil without one
+	adapter *lora.PerSession // the adapter split per session; nil without one
 	id      string
 	window  int
 	batch   int
@@ -92,11 +95,12 @@ type Summarizer struct {
 	log     *slog.Logger
 }
 
-// Load checks and loads the model folder dir (and the adapter, when set).
-// Every problem is a lecture error naming the folder or file: no folder
-// given or found, a missing or corrupt file of the folder, a tokenizer that
-// does not fit the model, a missing ONNX Runtime library, an adapter file
-// that does not load.
+// Load checks and loads the model folder dir (and the adapter, when set);
+// it returns once both are ready. Every problem is a lecture error naming
+// the folder or file: no folder given or found, a missing or corrupt file
+// of the folder, a tokenizer that does not fit the model, a missing ONNX
+// Runtime library, a missing or corrupt adapter file, an adapter made for
+// another model (naming the adapter and the model files).
 func Load(dir string, o Options) (*Summarizer, error) {
 	if strings.TrimSpace(dir) == "" {
 		return nil, lecture.Errorf(lecture.EINVALID, "the bart summariser needs a model folder (an Optimum ONNX export of BART-large-CNN or DistilBART-CNN): none given")
@@ -124,32 +128,31 @@ func Load(dir string, o Options) (*Summarizer, error) {
 		gen:    seq2seq.Options{MaxLength: o.MaxLength, MinLength: o.MinLength},
 		log:    log,
 	}
+	// The adapter file is read (and refused when corrupt) before the
+	// model loads; it is split over the sessions once they exist.
 	var adapterID string
+	var ad *lora.Adapter
 	if o.Adapter != "" {
 		var err error
 		if adapterID, err = fileIdentity(o.Adapter, "LoRA adapter"); err != nil {
 			return nil, err
 		}
-		if s.adapter, err = ort.LoadAdapter(o.Adapter); err != nil {
+		if ad, err = lora.ReadFile(o.Adapter); err != nil {
 			return nil, err
-		}
-		if s.run, err = ort.NewRunOptions(s.adapter); err != nil {
-			s.Close()
-			return nil, err
-		}
-		if !runOptionsSupported {
-			s.Close()
-			return nil, lecture.Errorf(lecture.EUNAVAILABLE,
-				"LoRA adapter %s loads, but this build's generator (gpu-runtime/seq2seq) cannot activate an adapter per request yet; unset the adapter to run the base model", o.Adapter)
 		}
 	}
 	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: o.IntraOpThreads, InterOpThreads: o.InterOpThreads,
 		Optimization: o.Optimization, CUDA: o.CUDA, CUDADevice: o.CUDADevice, Logger: o.Logger})
 	if err != nil {
-		s.Close()
 		return nil, err
 	}
 	s.m = m
+	if ad != nil {
+		if err := s.activate(o.Adapter, ad); err != nil {
+			s.Close()
+			return nil, err
+		}
+	}
 	if limit := m.Config.MaxPositions; limit > 0 && s.window > limit {
 		s.window = limit
 	}
@@ -161,17 +164,76 @@ func Load(dir string, o Options) (*Summarizer, error) {
 		s.id += "+" + adapterID
 	}
 	log.Info("summary model loaded", "model", s.id, "window_tokens", s.window, "batch", s.batch,
-		"provider", m.Encoder.Provider(), "beam", beamAvailable)
+		"provider", m.Encoder.Provider(), "beam", beamAvailable, "adapter", o.Adapter)
 	return s, nil
 }
 
-// Close frees the model, the adapter and the run options.
+// activate splits the adapter over the encoder and decoder sessions and
+// loads each share (lora.Activate); every generation then runs with them.
+// seq2seq takes one set of run options for the decoder, so with the older
+// decoder pair both decoders must take the same parameters.
+func (s *Summarizer) activate(path string, ad *lora.Adapter) error {
+	m := s.m
+	var err error
+	if s.adapter, err = lora.Activate(path, ad, m.Encoder, m.Decoder, m.DecoderWithPast); err != nil {
+		return err
+	}
+	if m.DecoderWithPast != nil {
+		if only, onlyPast := paramDiff(s.adapter.Part(1), s.adapter.Part(2)); len(only)+len(onlyPast) > 0 {
+			return lecture.Errorf(lecture.EUNAVAILABLE,
+				"LoRA adapter %s adapts %s and %s differently (only the first takes %s; only the second %s), and the generator activates one decoder share for both; export the model with a merged decoder (decoder_model_merged.onnx)",
+				path, m.Decoder.Path(), m.DecoderWithPast.Path(), nameList(only), nameList(onlyPast))
+		}
+	}
+	s.gen.EncoderRunOptions, s.gen.DecoderRunOptions = s.adapter.RunOptions(0), s.adapter.RunOptions(1)
+	return nil
+}
+
+// paramDiff is the parameters only a holds and those only b holds.
+func paramDiff(a, b *lora.Adapter) (onlyA, onlyB []string) {
+	names := func(x *lora.Adapter) map[string]bool {
+		m := map[string]bool{}
+		if x != nil {
+			for _, p := range x.Params {
+				m[p.Name] = true
+			}
+		}
+		return m
+	}
+	na, nb := names(a), names(b)
+	for n := range na {
+		if !nb[n] {
+			onlyA = append(onlyA, n)
+		}
+	}
+	for n := range nb {
+		if !na[n] {
+			onlyB = append(onlyB, n)
+		}
+	}
+	slices.Sort(onlyA)
+	slices.Sort(onlyB)
+	return onlyA, onlyB
+}
+
+// nameList shows up to three names and how many there are.
+func nameList(names []string) string {
+	switch {
+	case len(names) == 0:
+		return "none"
+	case len(names) > 3:
+		return fmt.Sprintf("%s … (%d in all)", strings.Join(names[:3], ", "), len(names))
+	}
+	return strings.Join(names, ", ")
+}
+
+// Close frees the model and the adapter.
 func (s *Summarizer) Close() error {
 	var errs []error
 	if s.m != nil {
 		errs = append(errs, s.m.Close())
 	}
-	errs = append(errs, s.run.Close(), s.adapter.Close())
+	errs = append(errs, s.adapter.Close())
 	return errors.Join(errs...)
 }
 
@@ -295,7 +357,7 @@ func (s *Summarizer) generateBatch(ws []lecture.Chunk) ([]string, error) {
 		pad = max(tok.Special().PAD, 0)
 	}
 	ids, mask := seq2seq.Pad(rows, pad)
-	res, err := generate(s.m, ids, mask, s.gen, s.run)
+	res, err := generate(s.m, ids, mask, s.gen)
 	if err != nil {
 		return nil, err
 	}

@@ -5,11 +5,11 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/lora"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
@@ -294,37 +294,171 @@ func TestBrokenFolders(t *testing.T) {
 	}
 }
 
+// loraFolders writes a LoRA BART folder over tinyFolder's base weights
+// (same config and seed), its adapter and the merged-weights twin.
+func loraFolders(t *testing.T, l testmodels.LoRA, mutate func(*testmodels.Config)) (dir, adapter, merged string) {
+	t.Helper()
+	c := testmodels.Tiny()
+	c.EOSBias = 0
+	if mutate != nil {
+		mutate(&c)
+	}
+	root := t.TempDir()
+	dir, adapter, merged = filepath.Join(root, "lora-bart"), filepath.Join(root, "lecture-style.onnx_adapter"), filepath.Join(root, "merged-bart")
+	if err := testmodels.WriteBARTLoRA(dir, adapter, merged, c, l); err != nil {
+		t.Fatal(err)
+	}
+	return dir, adapter, merged
+}
+
+// TestAdapter summarises with a LoRA adapter end to end: the summary is the
+// merged-weights twin's, window by window, and not the base model's.
 func TestAdapter(t *testing.T) {
 	needORT(t)
-	dir := tinyFolder(t)
+	dir, adapter, merged := loraFolders(t, testmodels.TinyLoRA(), nil)
+	loadDir := func(dir, adapter string) *Summarizer {
+		t.Helper()
+		s, err := Load(dir, Options{Adapter: adapter, MinLength: 8, BatchSize: 3})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { s.Close() })
+		return s
+	}
+	adapted, twin, plain, base := loadDir(dir, adapter), loadDir(merged, ""), loadDir(dir, ""), loadDir(tinyFolder(t), "")
+	sents := lectureSentences(12)
+	run := func(s *Summarizer) ([]string, *lecture.Summary) {
+		t.Helper()
+		sum, passes, err := s.summarize(context.Background(), sents, lecture.SummarizeOptions{MaxWords: 20})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, p := range passes {
+			out = append(out, p.outputs...)
+		}
+		return out, sum
+	}
+	got, sum := run(adapted)
+	want, wantSum := run(twin)
+	if !slices.Equal(got, want) {
+		t.Errorf("with the adapter the windows' summaries differ from the merged twin's:\n%q\n%q", got, want)
+	}
+	if fmt.Sprint(sum.Bullets) != fmt.Sprint(wantSum.Bullets) {
+		t.Errorf("bullets %v, merged twin %v", sum.Bullets, wantSum.Bullets)
+	}
+	baseOut, _ := run(base)
+	if slices.Equal(got, baseOut) {
+		t.Errorf("the adapter does not change the summaries: %q", got)
+	}
+	if plainOut, _ := run(plain); !slices.Equal(plainOut, baseOut) {
+		t.Errorf("the LoRA folder without an adapter is not the base model:\n%q\n%q", plainOut, baseOut)
+	}
+	t.Logf("window 0: base %q, adapter %q", baseOut[0], got[0])
+
+	// The adapter is part of the identity (the summary cache keys).
+	id, _ := fileIdentity(adapter, "adapter")
+	if !strings.HasPrefix(adapted.Model(), "lora-bart@") || !strings.HasSuffix(adapted.Model(), "+"+id) || sum.Model != adapted.Model() {
+		t.Errorf("Model %q (summary %q) does not name the folder and the adapter %q", adapted.Model(), sum.Model, id)
+	}
+	if plain.Model() == adapted.Model() || !strings.HasPrefix(adapted.Model(), plain.Model()+"+") {
+		t.Errorf("identity with the adapter %q, without %q", adapted.Model(), plain.Model())
+	}
+
+	// Requests in parallel share the loaded adapter.
+	var wg sync.WaitGroup
+	outs := make([][]string, 3)
+	for i := range outs {
+		wg.Go(func() {
+			_, passes, err := adapted.summarize(context.Background(), sents, lecture.SummarizeOptions{Ratio: 1})
+			if err == nil {
+				outs[i] = passes[0].outputs
+			}
+		})
+	}
+	wg.Wait()
+	for i := range outs {
+		if !slices.Equal(outs[i], got[:len(outs[i])]) || len(outs[i]) == 0 {
+			t.Errorf("parallel request %d: %q", i, outs[i])
+		}
+	}
+}
+
+// TestAdapterRefused: missing, corrupt and other models' adapters fail at
+// load with a message naming the adapter (and the model files).
+func TestAdapterRefused(t *testing.T) {
+	needORT(t)
+	dir, adapter, _ := loraFolders(t, testmodels.TinyLoRA(), nil)
 	bad := filepath.Join(t.TempDir(), "bad.onnx_adapter")
-	os.WriteFile(bad, []byte("not an adapter"), 0o644)
-	if _, err := Load(dir, Options{Adapter: bad}); lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(lecture.ErrorMessage(err), "bad.onnx_adapter") {
+	os.WriteFile(bad, []byte("TORT but not an adapter"), 0o644)
+	if _, err := Load(dir, Options{Adapter: bad}); lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(lecture.ErrorMessage(err), "bad.onnx_adapter is corrupt") {
 		t.Errorf("corrupt adapter: %v", err)
 	}
 	if _, err := Load(dir, Options{Adapter: filepath.Join(t.TempDir(), "missing.onnx_adapter")}); lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(lecture.ErrorMessage(err), "missing.onnx_adapter") {
 		t.Errorf("missing adapter: %v", err)
 	}
-	// A well-formed adapter file (written by our lora package).
-	good := filepath.Join(t.TempDir(), "good.onnx_adapter")
-	ad := &lora.Adapter{Params: []lora.Param{lora.Float32("lora_a", []int64{4, 1}, []float32{3, 4, 5, 6}), lora.Float32("lora_b", []int64{1, 4}, []float32{7, 8, 9, 10})}}
-	if err := ad.WriteFile(good); err != nil {
-		t.Fatal(err)
-	}
-	s, err := Load(dir, Options{Adapter: good})
-	if !runOptionsSupported {
-		if lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(lecture.ErrorMessage(err), "good.onnx_adapter") {
-			t.Errorf("adapter without run options in seq2seq: %v", err)
+	_, widerAdapter, _ := loraFolders(t, testmodels.TinyLoRA(), func(c *testmodels.Config) { c.DModel = 48 })
+	enc := filepath.Join(dir, "onnx", "encoder_model.onnx")
+	for _, c := range []struct {
+		name, dir, adapter string
+		want               []string
+	}{
+		// an export without LoRA inputs takes no adapter
+		{"plain-export", tinyFolder(t), adapter, []string{`no model file has an input "model.encoder.layers.0.self_attn.q_proj.lora_A.weight"`, "(24 in all)",
+			"the model files declare no inputs with defaults at all (an export without LoRA inputs)",
+			filepath.Join(tinyFolder(t), "onnx", "encoder_model.onnx"), filepath.Join(tinyFolder(t), "onnx", "decoder_model_merged.onnx")}},
+		{"wider-model", dir, widerAdapter, []string{enc + `: "model.encoder.layers.0.self_attn.q_proj.lora_A.weight" has shape [48 4] in the adapter, [32 lora_r] in the model`}},
+	} {
+		s, err := Load(c.dir, Options{Adapter: c.adapter})
+		if err == nil {
+			s.Close()
+			t.Errorf("%s: loaded", c.name)
+			continue
 		}
-		return
+		msg := lecture.ErrorMessage(err)
+		if lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(msg, c.adapter) || !strings.Contains(msg, "an adapter for another model") {
+			t.Errorf("%s: %v", c.name, err)
+		}
+		for _, w := range c.want {
+			if !strings.Contains(msg, w) {
+				t.Errorf("%s: %s\nlacks %q", c.name, msg, w)
+			}
+		}
+		t.Logf("%s: %s", c.name, msg)
 	}
+
+	// The older decoder pair takes one decoder share: an adapter on the
+	// cross-attention v_proj (which only decoder_model.onnx computes) is
+	// refused with the reason; one on q_proj serves.
+	pair := func(c *testmodels.Config) { c.SplitDecoder, c.NoMerged = true, true }
+	pdir, padapter, _ := loraFolders(t, testmodels.TinyLoRA(), pair)
+	_, err := Load(pdir, Options{Adapter: padapter})
+	t.Logf("pair: %v", err)
+	if lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(lecture.ErrorMessage(err), "decoder_model_merged.onnx") ||
+		!strings.Contains(lecture.ErrorMessage(err), "decoder_with_past_model.onnx") || !strings.Contains(lecture.ErrorMessage(err), padapter) {
+		t.Errorf("pair with cross-attention v_proj: %v", err)
+	}
+	qdir, qadapter, qmerged := loraFolders(t, testmodels.LoRA{Rank: 4, Seed: 3, Targets: []string{"q_proj"}}, pair)
+	s, err := Load(qdir, Options{Adapter: qadapter, MinLength: 8})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer s.Close()
-	id, _ := fileIdentity(good, "adapter")
-	if !strings.HasSuffix(s.Model(), "+"+id) {
-		t.Errorf("Model %q does not name the adapter %q", s.Model(), id)
+	twin, err := Load(qmerged, Options{MinLength: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer twin.Close()
+	a, err := s.Summarize(context.Background(), lectureSentences(4), lecture.SummarizeOptions{Ratio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := twin.Summarize(context.Background(), lectureSentences(4), lecture.SummarizeOptions{Ratio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(a.Bullets) != fmt.Sprint(b.Bullets) {
+		t.Errorf("decoder pair: adapter %v, merged twin %v", a.Bullets, b.Bullets)
 	}
 }
 
