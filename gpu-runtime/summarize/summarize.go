@@ -243,8 +243,9 @@ func (s *Summarizer) Name() string { return Engine }
 // Model is the model's identity, "<folder name>@<hash>" with
 // "+<adapter file name>@<hash>" when an adapter is active: the hash covers
 // config.json, generation_config.json, the tokenizer files and the sizes of
-// the .onnx files, so two replicas with the same files agree and a
-// re-export or another adapter changes the summary cache keys.
+// the .onnx files (and the record of a merged adapter, lora.MergePEFT), so
+// two replicas with the same files agree and a re-export or another adapter
+// changes the summary cache keys.
 func (s *Summarizer) Model() string { return s.id }
 
 // WindowTokens is the most tokens one window holds, special tokens included.
@@ -422,6 +423,12 @@ func folderIdentity(dir string, m *model.Seq2Seq) (string, error) {
 			return "", lecture.Wrap(lecture.EINVALID, err, "model file %s cannot be read", filepath.Join(dir, name))
 		}
 		fmt.Fprintf(h, "%s\x00%d\x00", name, len(b))
+		h.Write(b)
+	}
+	// A folder with an adapter merged into its weights keeps every file's
+	// size; its merge record tells it from the base model.
+	if b, err := os.ReadFile(filepath.Join(dir, lora.MergeRecordFile)); err == nil {
+		fmt.Fprintf(h, "%s\x00%d\x00", lora.MergeRecordFile, len(b))
 		h.Write(b)
 	}
 	for _, p := range []string{m.Seq2SeqFiles.Encoder, m.Seq2SeqFiles.Decoder, m.Seq2SeqFiles.DecoderWithPast} {

@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/transcept/transcept/gpu-runtime/lora"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
@@ -111,6 +112,26 @@ func TestIdentityAndWindow(t *testing.T) {
 	defer s2.Close()
 	if s2.Model() == s.Model() {
 		t.Errorf("different generation_config.json, same identity %q", s.Model())
+	}
+	// A copy has the same identity; with an adapter merged in (same file
+	// sizes, a merge record) another one.
+	cp := filepath.Join(t.TempDir(), "tiny-bart")
+	if err := os.CopyFS(cp, os.DirFS(tinyFolder(t))); err != nil {
+		t.Fatal(err)
+	}
+	s3, err := Load(cp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s3.Close()
+	os.WriteFile(filepath.Join(cp, lora.MergeRecordFile), []byte(`{"adapter": "x"}`), 0o644)
+	s4, err := Load(cp, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s4.Close()
+	if s3.Model() != s.Model() || s4.Model() == s.Model() {
+		t.Errorf("identity of the folder %q, a copy %q, the copy with a merge record %q", s.Model(), s3.Model(), s4.Model())
 	}
 }
 
