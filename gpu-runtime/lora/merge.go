@@ -6,6 +6,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"math"
 	"os"
@@ -64,19 +65,30 @@ func MergePEFT(p *PEFT, modelDir, out string) (*Merged, error) {
 	}
 	res := &Merged{Files: map[string][]string{}}
 	found := map[string]bool{}
-	type plan struct {
-		rel, path string
-		data      []byte // patched model bytes; nil: copy the file
-	}
-	var files []plan
 	var probs []string
+	// Files are written into a temporary sibling as they are merged (one
+	// model file in memory at a time), renamed into place once complete.
+	tmp := out + ".partial"
+	if err := os.RemoveAll(tmp); err != nil {
+		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "merged model folder %s", out)
+	}
+	defer os.RemoveAll(tmp)
+	writeErr := func(err error) error {
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "writing merged model folder %s", out)
+	}
 	err := filepath.WalkDir(modelDir, func(path string, d fs.DirEntry, err error) error {
 		if err != nil || d.IsDir() {
 			return err
 		}
 		rel, _ := filepath.Rel(modelDir, path)
+		dst := filepath.Join(tmp, rel)
+		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
+			return writeErr(err)
+		}
 		if !strings.HasSuffix(path, ".onnx") {
-			files = append(files, plan{rel: rel, path: path})
+			if err := copyFile(path, dst); err != nil {
+				return writeErr(err)
+			}
 			return nil
 		}
 		if slices.ContainsFunc(variantSuffixes, func(s string) bool { return strings.HasSuffix(path, s) }) {
@@ -100,7 +112,9 @@ func MergePEFT(p *PEFT, modelDir, out string) (*Merged, error) {
 		if len(done) > 0 {
 			res.Files[rel] = done
 		}
-		files = append(files, plan{rel: rel, path: path, data: b})
+		if err := os.WriteFile(dst, b, 0o644); err != nil {
+			return writeErr(err)
+		}
 		return nil
 	})
 	if err != nil {
@@ -119,41 +133,34 @@ func MergePEFT(p *PEFT, modelDir, out string) (*Merged, error) {
 		return nil, lecture.Errorf(lecture.EINVALID, "PEFT adapter %s does not fit model folder %s (an adapter for another model?): %s",
 			p.Dir, modelDir, strings.Join(probs, "; "))
 	}
-
-	// Write into a temporary sibling, renamed into place once complete.
-	tmp := out + ".partial"
-	os.RemoveAll(tmp)
-	fail := func(err error) (*Merged, error) {
-		os.RemoveAll(tmp)
-		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "writing merged model folder %s", out)
-	}
-	for _, f := range files {
-		dst := filepath.Join(tmp, f.rel)
-		if err := os.MkdirAll(filepath.Dir(dst), 0o755); err != nil {
-			return fail(err)
-		}
-		data := f.data
-		if data == nil {
-			var err error
-			if data, err = os.ReadFile(f.path); err != nil {
-				return fail(err)
-			}
-		}
-		if err := os.WriteFile(dst, data, 0o644); err != nil {
-			return fail(err)
-		}
-	}
 	record, err := p.record(modelDir, res)
 	if err != nil {
-		return fail(err)
+		return nil, writeErr(err)
 	}
 	if err := os.WriteFile(filepath.Join(tmp, MergeRecordFile), record, 0o644); err != nil {
-		return fail(err)
+		return nil, writeErr(err)
 	}
 	if err := os.Rename(tmp, out); err != nil {
-		return fail(err)
+		return nil, writeErr(err)
 	}
 	return res, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	o, err := os.Create(dst)
+	if err != nil {
+		return err
+	}
+	_, err = io.Copy(o, in)
+	if cerr := o.Close(); err == nil {
+		err = cerr
+	}
+	return err
 }
 
 // record is the merge record: the adapter's weights hash, its scale per

@@ -221,8 +221,10 @@ func TestMergePEFTRefused(t *testing.T) {
 				t.Errorf("%s: %v\nlacks %q", x.dir, err, w)
 			}
 		}
-		if _, serr := os.Stat(out); serr == nil {
-			t.Errorf("%s: a refused merge left %s", x.dir, out)
+		for _, left := range []string{out, out + ".partial"} {
+			if _, serr := os.Stat(left); serr == nil {
+				t.Errorf("%s: a refused merge left %s", x.dir, left)
+			}
 		}
 		t.Log(err)
 	}
