@@ -168,16 +168,25 @@ func (m *Model) decodeOnce(features []float32, prompt []int, o DecodeOptions, te
 				p.noSpeech = softmaxAt(r.first, ns)
 			}
 		}
-		m.process(logits, p.ids, begin, tsBegin, o.Timestamps)
+		norm := m.processWith(logits, p.ids, begin, tsBegin, o.Timestamps, &r.lp)
 		next := argmax(logits)
 		if temperature > 0 && rng != nil {
 			next = sample(logits, temperature, rng)
 		}
-		p.sumLogprob += logProb(logits, next)
+		if norm.ok {
+			// the timestamp rule's log-softmax saw these very logits: the
+			// same max and sum, so the same value as logProb's
+			p.sumLogprob += float64(logits[next]) - norm.max - norm.logSum
+		} else {
+			p.sumLogprob += logProb(logits, next)
+		}
 		p.ids = append(p.ids, next)
 		if next == m.Generation.EOSTokenID {
 			break
 		}
+	}
+	if m.onPass != nil {
+		m.onPass(p.ids)
 	}
 	return p, nil
 }
@@ -240,6 +249,21 @@ func sample(x []float32, temperature float64, rng *rand.Rand) int {
 // suppress_tokens, begin_suppress_tokens, then (timestamps) the timestamp
 // rules and begin_suppress_tokens again.
 func (m *Model) process(logits []float32, ids []int, begin, tsBegin int, timestamps bool) {
+	var scratch []float32
+	m.processWith(logits, ids, begin, tsBegin, timestamps, &scratch)
+}
+
+// logNorm is a log-softmax's max and log of the sum of exponentials; ok
+// when they hold for the logits as they are now.
+type logNorm struct {
+	max, logSum float64
+	ok          bool
+}
+
+// processWith is process with a reusable buffer for the timestamp rule's
+// log-softmax; it returns that log-softmax's normaliser, ok when the rule
+// left the logits as they were when it was computed.
+func (m *Model) processWith(logits []float32, ids []int, begin, tsBegin int, timestamps bool, scratch *[]float32) logNorm {
 	g := &m.Generation
 	ninf := float32(math.Inf(-1))
 	for _, t := range g.SuppressTokens {
@@ -255,8 +279,9 @@ func (m *Model) process(logits []float32, ids []int, begin, tsBegin int, timesta
 		}
 	}
 	if timestamps {
-		m.timestampRules(logits, ids, tsBegin)
+		return m.timestampRulesWith(logits, ids, tsBegin, scratch)
 	}
+	return logNorm{}
 }
 
 // timestampRules is WhisperTimeStampLogitsProcessor (transformers.js
@@ -265,6 +290,11 @@ func (m *Model) process(logits []float32, ids []int, begin, tsBegin int, timesta
 // rule says; and a timestamp when the timestamps' total probability beats
 // every text token's.
 func (m *Model) timestampRules(logits []float32, ids []int, begin int) {
+	var scratch []float32
+	m.timestampRulesWith(logits, ids, begin, &scratch)
+}
+
+func (m *Model) timestampRulesWith(logits []float32, ids []int, begin int, scratch *[]float32) logNorm {
 	ninf := float32(math.Inf(-1))
 	tb, eos := m.TimestampBegin, m.Generation.EOSTokenID
 	logits[m.Generation.NoTimestampsTokenID] = ninf
@@ -272,7 +302,7 @@ func (m *Model) timestampRules(logits []float32, ids []int, begin int) {
 		for i := range logits[:tb] {
 			logits[i] = ninf
 		}
-		return
+		return logNorm{}
 	}
 	seq := ids[begin:]
 	last := len(seq) >= 1 && seq[len(seq)-1] >= tb
@@ -288,7 +318,11 @@ func (m *Model) timestampRules(logits []float32, ids []int, begin int) {
 			}
 		}
 	}
-	lp := logSoftmax32(logits)
+	if cap(*scratch) < len(logits) {
+		*scratch = make([]float32, len(logits))
+	}
+	lp := (*scratch)[:len(logits)]
+	norm := logSoftmax32Into(lp, logits)
 	sum := 0.0
 	for i, v := range lp[tb:] {
 		e := float64(float32(math.Exp(float64(v))))
@@ -309,12 +343,22 @@ func (m *Model) timestampRules(logits []float32, ids []int, begin int) {
 		for i := range logits[:tb] {
 			logits[i] = ninf
 		}
+		return logNorm{}
 	}
+	return norm
 }
 
 // logSoftmax32 is transformers.js's log_softmax on a Float32Array: sums in
 // float64, results rounded to float32.
 func logSoftmax32(x []float32) []float32 {
+	out := make([]float32, len(x))
+	logSoftmax32Into(out, x)
+	return out
+}
+
+// logSoftmax32Into writes logSoftmax32(x) to out and returns its
+// normaliser: the max and the log of the sum, as logProb computes them.
+func logSoftmax32Into(out, x []float32) logNorm {
 	mx := x[0]
 	for _, v := range x[1:] {
 		if v > mx {
@@ -327,11 +371,10 @@ func logSoftmax32(x []float32) []float32 {
 		s += math.Exp(float64(v) - m)
 	}
 	ls := math.Log(s)
-	out := make([]float32, len(x))
 	for i, v := range x {
 		out[i] = float32(float64(v) - m - ls)
 	}
-	return out
+	return logNorm{max: m, logSum: ls, ok: true}
 }
 
 // argmax is the first index of the largest value.
@@ -349,8 +392,61 @@ func argmax(v []float32) int {
 type run struct {
 	m      *Model
 	states ort.Value
-	past   map[string]ort.Value
+	in     []ort.Value // the decoder's inputs, in its order
+	owned  []bool      // in[i] is this run's to destroy
+	out    []ort.Value
 	first  []float32 // the first step's logits at position 0 (<|startoftranscript|>)
+	// the with-past steps' input_ids, use_cache_branch and logits, reused
+	tok     []int64
+	tokT    ort.Value
+	flagT   ort.Value
+	logits  []float32
+	logitsT ort.Value
+	started bool
+	lp      []float32 // scratch for the timestamp rule's log-softmax
+}
+
+// decoderIO is where each decoder input and output sits in the session's
+// order (found once per model).
+type decoderIO struct {
+	ids, states, flag int
+	past, present     [][4]int // per layer: decoder key, value, encoder key, value
+	logits            int
+}
+
+func (m *Model) decoderIO() (*decoderIO, error) {
+	m.ioOnce.Do(func() {
+		d := &decoderIO{}
+		find := func(names []string, n string) int {
+			for i, x := range names {
+				if x == n {
+					return i
+				}
+			}
+			if m.ioErr == nil {
+				m.ioErr = lecture.Errorf(lecture.EINTERNAL, "whisper decoder %s: no %q", m.Decoder.Path(), n)
+			}
+			return 0
+		}
+		in, out := m.Decoder.InputNames(), m.Decoder.OutputNames()
+		d.ids, d.states, d.flag = find(in, "input_ids"), find(in, "encoder_hidden_states"), find(in, "use_cache_branch")
+		d.logits = find(out, "logits")
+		for i := range m.Config.DecoderLayers {
+			var p, q [4]int
+			for k, n := range cacheNames("past_key_values", i) {
+				p[k] = find(in, n)
+			}
+			for k, n := range cacheNames("present", i) {
+				q[k] = find(out, n)
+			}
+			d.past, d.present = append(d.past, p), append(d.present, q)
+		}
+		if len(in) != 3+4*m.Config.DecoderLayers {
+			m.ioErr = lecture.Errorf(lecture.EINTERNAL, "whisper decoder %s takes %d inputs, want %d", m.Decoder.Path(), len(in), 3+4*m.Config.DecoderLayers)
+		}
+		m.io = d
+	})
+	return m.io, m.ioErr
 }
 
 func (m *Model) newRun(features []float32) (*run, error) {
@@ -363,107 +459,127 @@ func (m *Model) newRun(features []float32) (*run, error) {
 	if err := m.Encoder.Run([]ort.Value{in}, out); err != nil {
 		return nil, err
 	}
-	return &run{m: m, states: out[0]}, nil
+	n := len(m.Decoder.InputNames())
+	return &run{m: m, states: out[0], in: make([]ort.Value, n), owned: make([]bool, n),
+		out: make([]ort.Value, len(m.Decoder.OutputNames()))}, nil
 }
 
 func (r *run) close() {
 	r.states.Destroy()
-	for _, v := range r.past {
-		v.Destroy()
+	for i := range r.in {
+		if r.owned[i] {
+			r.in[i].Destroy()
+		}
 	}
+	r.tokT.Destroy()
+	r.flagT.Destroy()
+	r.logitsT.Destroy()
+}
+
+// set puts v at decoder input i, destroying what this run put there before.
+func (r *run) set(i int, v ort.Value, own bool) {
+	if r.owned[i] {
+		r.in[i].Destroy()
+	}
+	r.in[i], r.owned[i] = v, own
 }
 
 // step feeds the decoder (all ids the first time, then the last one with the
-// cache) and returns the last position's logits.
+// cache) and returns the last position's logits, valid until the next step.
+// The with-past steps reuse their input and logits tensors; with a
+// lightened decoder (Model.lightCache) the cross-attention cache of the
+// first step is fed back on every later step and nothing is copied.
 func (r *run) step(ids []int) ([]float32, error) {
 	m := r.m
-	usePast := r.past != nil
-	var tokens []int64
-	if usePast {
-		tokens = []int64{int64(ids[len(ids)-1])}
-	} else {
-		for _, x := range ids {
-			tokens = append(tokens, int64(x))
-		}
-	}
-	idsT, err := ort.NewTensor([]int64{1, int64(len(tokens))}, tokens)
+	d, err := m.decoderIO()
 	if err != nil {
 		return nil, err
 	}
-	defer idsT.Destroy()
-	flag, err := ort.NewTensor([]int64{1}, []bool{usePast})
-	if err != nil {
-		return nil, err
-	}
-	defer flag.Destroy()
-	feeds := map[string]ort.Value{"input_ids": idsT, "encoder_hidden_states": r.states, "use_cache_branch": flag}
-	var empty []ort.Value
-	defer func() {
-		for i := range empty {
-			empty[i].Destroy()
+	if !r.started {
+		tokens := make([]int64, len(ids))
+		for i, x := range ids {
+			tokens[i] = int64(x)
 		}
-	}()
-	for i := range m.Config.DecoderLayers {
-		for _, n := range cacheNames("past_key_values", i) {
-			if usePast {
-				feeds[n] = r.past[n]
-				continue
+		idsT, err := ort.NewTensor([]int64{1, int64(len(tokens))}, tokens)
+		if err != nil {
+			return nil, err
+		}
+		flag, err := ort.NewTensor([]int64{1}, []bool{false})
+		if err != nil {
+			idsT.Destroy()
+			return nil, err
+		}
+		r.set(d.ids, idsT, true)
+		r.set(d.flag, flag, true)
+		r.set(d.states, r.states, false)
+		for _, p := range d.past {
+			for _, i := range p {
+				e, err := ort.NewTensor([]int64{1, int64(m.Heads), 0, int64(m.HeadDim)}, []float32{})
+				if err != nil {
+					return nil, err
+				}
+				r.set(i, e, true)
 			}
-			v, err := ort.NewTensor([]int64{1, int64(m.Heads), 0, int64(m.HeadDim)}, []float32{})
-			if err != nil {
+		}
+	} else {
+		if r.tokT.IsZero() {
+			r.tok = []int64{0}
+			if r.tokT, err = ort.NewTensor([]int64{1, 1}, r.tok); err != nil {
 				return nil, err
 			}
-			empty = append(empty, v)
-			feeds[n] = v
+			if r.flagT, err = ort.NewTensor([]int64{1}, []bool{true}); err != nil {
+				return nil, err
+			}
+			if r.logitsT, err = ort.NewTensor([]int64{1, 1, int64(len(r.logits))}, r.logits); err != nil {
+				return nil, err
+			}
 		}
+		r.tok[0] = int64(ids[len(ids)-1])
+		r.set(d.ids, r.tokT, false)
+		r.set(d.flag, r.flagT, false)
 	}
-	names := m.Decoder.InputNames()
-	in := make([]ort.Value, len(names))
-	for i, n := range names {
-		v, ok := feeds[n]
-		if !ok {
-			return nil, lecture.Errorf(lecture.EINTERNAL, "whisper decoder %s: no value for input %q", m.Decoder.Path(), n)
+	for i := range r.out {
+		r.out[i] = ort.Value{}
+	}
+	fixed := r.started && !r.logitsT.IsZero()
+	if fixed {
+		r.out[d.logits] = r.logitsT
+	}
+	if err := m.Decoder.Run(r.in, r.out); err != nil {
+		for i := range r.out {
+			if !(fixed && i == d.logits) {
+				r.out[i].Destroy()
+			}
 		}
-		in[i] = v
-	}
-	outNames := m.Decoder.OutputNames()
-	out := make([]ort.Value, len(outNames))
-	if err := m.Decoder.Run(in, out); err != nil {
 		return nil, err
 	}
-	byName := map[string]ort.Value{}
-	for i, n := range outNames {
-		byName[n] = out[i]
-	}
-	defer func() {
-		for _, v := range byName {
-			v.Destroy()
+	// the cache for the next step: present.* become past_key_values.*
+	for l, q := range d.present {
+		for k, o := range q {
+			if k >= 2 && r.started && m.lightCache {
+				r.out[o].Destroy() // empty: the first step's cache stays
+				continue
+			}
+			r.set(d.past[l][k], r.out[o], true)
+			r.out[o] = ort.Value{}
 		}
-	}()
-	lg := byName["logits"]
+	}
+	if fixed {
+		return r.logits, nil
+	}
+	lg := r.out[d.logits]
+	defer lg.Destroy()
 	data, err := ort.Data[float32](lg)
 	if err != nil {
 		return nil, err
 	}
 	shape := lg.Shape()
-	if len(shape) != 3 {
+	if len(shape) != 3 || shape[0] != 1 || int(shape[1])*int(shape[2]) != len(data) || shape[2] == 0 {
 		return nil, lecture.Errorf(lecture.EINTERNAL, "whisper decoder gave logits of shape %v", shape)
 	}
-	v := int(shape[2])
-	last := append([]float32(nil), data[(int(shape[1])-1)*v:int(shape[1])*v]...)
-	if r.past == nil {
-		r.first = append([]float32(nil), data[:v]...)
-		r.past = map[string]ort.Value{}
-	}
-	for i := range m.Config.DecoderLayers {
-		in, pr := cacheNames("past_key_values", i), cacheNames("present", i)
-		for k := range 4 {
-			if old, ok := r.past[in[k]]; ok {
-				old.Destroy()
-			}
-			r.past[in[k]] = byName[pr[k]]
-			delete(byName, pr[k])
-		}
-	}
-	return last, nil
+	n := int(shape[2])
+	r.first = append([]float32(nil), data[:n]...)
+	r.logits = append([]float32(nil), data[(int(shape[1])-1)*n:]...)
+	r.started = true
+	return r.logits, nil
 }

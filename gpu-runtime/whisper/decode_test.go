@@ -6,6 +6,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -185,5 +187,126 @@ func compareWithTransformersJS(t *testing.T, m *Model, clips ...string) {
 	}
 	if segments == 0 {
 		t.Error("no segments at all: the test model no longer exercises timestamps")
+	}
+}
+
+// TestLightDecoderSameTokens: the merged decoder rewritten so that its
+// with-past steps return empty cross-attention caches (lightDecoder)
+// decodes the same ids and log-probabilities as the merged decoder as
+// written, its later steps' encoder presents are empty, and files it
+// cannot rewrite are left alone.
+func TestLightDecoderSameTokens(t *testing.T) {
+	needORT(t)
+	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
+	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
+		t.Fatal(err)
+	}
+	load := func(keep bool) *Model {
+		keepPassThrough = keep
+		defer func() { keepPassThrough = false }()
+		m, err := LoadModel(dir, ort.Options{IntraOpThreads: 1})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { m.Close() })
+		return m
+	}
+	light, plain := load(false), load(true)
+	if !light.lightCache || plain.lightCache {
+		t.Fatalf("lightCache %v and %v, want true and false", light.lightCache, plain.lightCache)
+	}
+	x := make([]float32, 20*SampleRate)
+	for i := range x {
+		x[i] = float32(0.3 * math.Sin(2*math.Pi*float64(i%700)/700*float64(1+i/SampleRate)))
+	}
+	feats := light.Features.LogMel(x)
+	for _, ts := range []bool{false, true} {
+		o := DecodeOptions{Language: "en", Timestamps: ts, MaxLength: 120}
+		prompt, _ := light.Prompt(o)
+		a, err := light.decodeOnce(feats, prompt, o, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, err := plain.decodeOnce(feats, prompt, o, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(a.ids, b.ids) || a.sumLogprob != b.sumLogprob || a.noSpeech != b.noSpeech {
+			t.Errorf("timestamps=%v: light decoder %v (%g, %g), merged as written %v (%g, %g)",
+				ts, a.ids, a.sumLogprob, a.noSpeech, b.ids, b.sumLogprob, b.noSpeech)
+		}
+		if len(a.ids) < len(prompt)+3 {
+			t.Errorf("timestamps=%v: only %d ids, the cache is hardly used", ts, len(a.ids))
+		}
+	}
+	// the later steps' outputs: empty cross-attention presents
+	r, err := light.newRun(feats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.close()
+	d, _ := light.decoderIO()
+	ids := []int{light.Generation.DecoderStartTokenID}
+	for range 3 {
+		if _, err := r.step(ids); err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, 1)
+	}
+	enc := r.in[d.past[0][2]].Shape()
+	if len(enc) != 4 || enc[2] != int64(light.Config.MaxSourcePositions) {
+		t.Errorf("cross-attention cache fed back has shape %v, want %d positions", enc, light.Config.MaxSourcePositions)
+	}
+	if dec := r.in[d.past[0][0]].Shape(); len(dec) != 4 || dec[2] != 3 {
+		t.Errorf("self-attention cache has shape %v after 3 steps", dec)
+	}
+	// not an If on use_cache_branch: nothing written
+	if p, err := lightDecoder(filepath.Join(dir, "onnx", "encoder_model.onnx"), t.TempDir(), 4, 8); p != "" || err != nil {
+		t.Errorf("encoder rewritten: %q, %v", p, err)
+	}
+	bad := filepath.Join(t.TempDir(), "bad.onnx")
+	os.WriteFile(bad, []byte("not a model"), 0o644)
+	if p, err := lightDecoder(bad, t.TempDir(), 4, 8); p != "" || err == nil {
+		t.Errorf("garbage: %q, %v; want an error", p, err)
+	}
+	if p, _ := lightIf([]byte{0xff}, 4, 8); p != nil {
+		t.Error("garbage node rewritten")
+	}
+}
+
+// TestLogNormEqualsLogProb: the normaliser the timestamp rule returns
+// gives logProb's value bit for bit, and none is returned when the rule
+// changed the logits after computing it.
+func TestLogNormEqualsLogProb(t *testing.T) {
+	m := tinyModel(t)
+	v := testmodels.TinyWhisper().Vocab()
+	rng := rand.New(rand.NewPCG(7, 7))
+	prompt := []int{v.SOT, v.Lang["en"], v.Transcribe}
+	seen := map[bool]int{}
+	for trial := range 200 {
+		x := make([]float32, v.Size)
+		for i := range x {
+			x[i] = float32(rng.NormFloat64() * 3)
+		}
+		if trial%2 == 0 { // make the timestamps win sometimes
+			for i := v.TimestampBegin; i < v.Size; i++ {
+				x[i] += 4
+			}
+		}
+		ids := append(slices.Clone(prompt), v.TimestampBegin+3, 5)
+		var scratch []float32
+		n := m.processWith(x, ids, len(prompt), len(prompt), true, &scratch)
+		seen[n.ok]++
+		if !n.ok {
+			continue
+		}
+		for _, i := range []int{0, 5, argmax(x), v.EOT, v.Size - 1} {
+			if got, want := float64(x[i])-n.max-n.logSum, logProb(x, i); got != want {
+				t.Fatalf("trial %d token %d: %v from the normaliser, logProb %v", trial, i, got, want)
+			}
+		}
+	}
+	if seen[true] == 0 || seen[false] == 0 {
+		t.Errorf("normaliser kept %d times, dropped %d: both cases should occur", seen[true], seen[false])
 	}
 }

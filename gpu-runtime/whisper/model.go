@@ -1,10 +1,20 @@
 package whisper
 
 import (
+	"bufio"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
+	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+
+	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
@@ -53,6 +63,15 @@ type Model struct {
 	// TimestampBegin is <|0.00|>'s id (no_timestamps_token_id + 1).
 	TimestampBegin int
 	Heads, HeadDim int
+
+	// lightCache: Decoder was loaded from lightDecoder's copy, whose
+	// with-past steps return empty cross-attention caches.
+	lightCache bool
+	ioOnce     sync.Once
+	io         *decoderIO
+	ioErr      error
+
+	onPass func(ids []int) // tests and benchmarks: every decoding pass's sequence
 }
 
 // checkFolder reads the configs, tokenizer and .onnx signatures.
@@ -142,7 +161,7 @@ func LoadModel(dir string, o ort.Options) (*Model, error) {
 	}
 	o.InputNames, o.OutputNames = nil, nil
 	if m.Encoder, err = ort.NewSession(filepath.Join(dir, "onnx", "encoder_model.onnx"), o); err == nil {
-		m.Decoder, err = ort.NewSession(filepath.Join(dir, "onnx", "decoder_model_merged.onnx"), o)
+		m.Decoder, m.lightCache, err = loadDecoder(filepath.Join(dir, "onnx", "decoder_model_merged.onnx"), o, m.Heads, m.HeadDim)
 	}
 	if err != nil {
 		m.Close()
@@ -151,7 +170,456 @@ func LoadModel(dir string, o ort.Options) (*Model, error) {
 	return m, nil
 }
 
+// keepPassThrough loads merged decoders as they are (tests and benchmarks
+// compare both ways).
+var keepPassThrough = false
+
+// loadDecoder builds the decoder session from lightDecoder's copy of path
+// (removed once loaded) when it can be made, else from path itself.
+func loadDecoder(path string, o ort.Options, heads, headDim int) (*ort.Session, bool, error) {
+	if !keepPassThrough {
+		light, err := lightDecoder(path, "", heads, headDim)
+		if err != nil {
+			slog.Warn("whisper decoder: cannot skip the cross-attention cache copy", "model", path, "err", err)
+		}
+		if light != "" {
+			s, err := ort.NewSession(light, o)
+			os.Remove(light)
+			if err == nil {
+				return s, true, nil
+			}
+			slog.Warn("whisper decoder: the copy without cross-attention cache copies does not load", "model", path, "err", err)
+		}
+	}
+	s, err := ort.NewSession(path, o)
+	return s, false, err
+}
+
 // Close frees the sessions.
 func (m *Model) Close() error {
 	return errors.Join(m.Encoder.Close(), m.Decoder.Close())
+}
+
+// The merged decoder's with-past branch passes the cross-attention cache
+// through: present.i.encoder.* are copies of past_key_values.i.encoder.*,
+// made and handed back on every step (for whisper-tiny 18 MB a step, more
+// memory traffic than the rest of the step but the output projection).
+// lightDecoder writes a copy of the merged decoder whose with-past branch
+// gives empty tensors ([1, heads, 0, head_dim]) for those outputs instead;
+// the no-past branch is untouched, so the first step still returns the
+// cross-attention cache, which the caller keeps for the later steps. The
+// weights are copied byte for byte; only the If node is rewritten. It
+// returns the new file's path (in dir) or "" when the model is not laid out
+// as expected (no If on use_cache_branch, no pass-through outputs,
+// external weights): then the original is used as it is.
+func lightDecoder(path, dir string, heads, headDim int) (string, error) {
+	info, err := ort.Inspect(path)
+	if err != nil || len(info.External) > 0 {
+		return "", err
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return "", err
+	}
+	var pieces []piece // the new file
+	var graph *pbField
+	if err := pbWalk(f, 0, st.Size(), func(fl pbField) error {
+		if fl.num == 7 && fl.wire == 2 && graph == nil {
+			g := fl
+			graph = &g
+			return nil
+		}
+		pieces = append(pieces, piece{off: fl.start, n: fl.end - fl.start})
+		return nil
+	}); err != nil || graph == nil {
+		return "", err
+	}
+	var gp []piece
+	found := false
+	if err := pbWalk(f, graph.off, graph.end, func(fl pbField) error {
+		if fl.num == 1 && fl.wire == 2 && !found && fl.n < 1<<30 {
+			b := make([]byte, fl.n)
+			if _, err := f.ReadAt(b, fl.off); err != nil {
+				return err
+			}
+			nb, ok := lightIf(b, heads, headDim)
+			if ok {
+				found = true
+				var hdr []byte
+				hdr = protowire.AppendTag(hdr, 1, protowire.BytesType)
+				hdr = protowire.AppendVarint(hdr, uint64(len(nb)))
+				gp = append(gp, piece{lit: append(hdr, nb...)})
+				return nil
+			}
+		}
+		gp = append(gp, piece{off: fl.start, n: fl.end - fl.start})
+		return nil
+	}); err != nil || !found {
+		return "", err
+	}
+	var glen int64
+	for _, p := range gp {
+		glen += p.size()
+	}
+	var hdr []byte
+	hdr = protowire.AppendTag(hdr, 7, protowire.BytesType)
+	hdr = protowire.AppendVarint(hdr, uint64(glen))
+	pieces = append(pieces, piece{lit: hdr})
+	pieces = append(pieces, gp...)
+	out, err := os.CreateTemp(dir, "whisper-decoder-*.onnx")
+	if err != nil {
+		return "", err
+	}
+	w := bufio.NewWriterSize(out, 1<<20)
+	for _, p := range pieces {
+		if p.lit != nil {
+			_, err = w.Write(p.lit)
+		} else {
+			_, err = io.Copy(w, io.NewSectionReader(f, p.off, p.n))
+		}
+		if err != nil {
+			break
+		}
+	}
+	if err == nil {
+		err = w.Flush()
+	}
+	if cerr := out.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out.Name())
+		return "", err
+	}
+	return out.Name(), nil
+}
+
+// piece is a literal or a byte range of the original file.
+type piece struct {
+	lit    []byte
+	off, n int64
+}
+
+func (p piece) size() int64 {
+	if p.lit != nil {
+		return int64(len(p.lit))
+	}
+	return p.n
+}
+
+// pbField is one protobuf field in a file: its bytes are [start, end), a
+// length-delimited value's are [off, off+n).
+type pbField struct {
+	num, wire       int
+	start, off, end int64
+	n               int64
+}
+
+// pbWalk calls fn for each field of the message in [off, end) of r.
+func pbWalk(r io.ReaderAt, off, end int64, fn func(pbField) error) error {
+	var hdr [20]byte
+	for off < end {
+		k, err := r.ReadAt(hdr[:min(int64(len(hdr)), end-off)], off)
+		if k == 0 {
+			return fmt.Errorf("protobuf: %w", err)
+		}
+		b := hdr[:k]
+		num, typ, tn := protowire.ConsumeTag(b)
+		if tn < 0 {
+			return protowire.ParseError(tn)
+		}
+		fl := pbField{num: int(num), wire: int(typ), start: off}
+		var vn int
+		if typ == protowire.BytesType {
+			l, ln := protowire.ConsumeVarint(b[tn:])
+			if ln < 0 {
+				return protowire.ParseError(ln)
+			}
+			fl.off, fl.n = off+int64(tn+ln), int64(l)
+			fl.end = fl.off + fl.n
+		} else {
+			if vn = protowire.ConsumeFieldValue(num, typ, b[tn:]); vn < 0 {
+				return protowire.ParseError(vn)
+			}
+			fl.off, fl.end = off+int64(tn), off+int64(tn+vn)
+		}
+		if fl.end > end {
+			return errors.New("protobuf: field runs past its message")
+		}
+		if err := fn(fl); err != nil {
+			return err
+		}
+		off = fl.end
+	}
+	return nil
+}
+
+// pbFields splits an in-memory message into its fields (raw bytes of each
+// whole field, number, type and value bytes for length-delimited ones).
+type rawField struct {
+	num   protowire.Number
+	typ   protowire.Type
+	raw   []byte
+	value []byte
+}
+
+func pbFields(b []byte) ([]rawField, bool) {
+	var out []rawField
+	for len(b) > 0 {
+		num, typ, n := protowire.ConsumeTag(b)
+		if n < 0 {
+			return nil, false
+		}
+		m := protowire.ConsumeFieldValue(num, typ, b[n:])
+		if m < 0 {
+			return nil, false
+		}
+		f := rawField{num: num, typ: typ, raw: b[:n+m]}
+		if typ == protowire.BytesType {
+			f.value, _ = protowire.ConsumeBytes(b[n:])
+		}
+		out = append(out, f)
+		b = b[n+m:]
+	}
+	return out, true
+}
+
+func pbString(f rawField, num protowire.Number) (string, bool) {
+	if f.num == num && f.typ == protowire.BytesType {
+		return string(f.value), true
+	}
+	return "", false
+}
+
+// lightIf rewrites an If node on use_cache_branch (NodeProto bytes) so
+// that its then_branch gives empty tensors for the outputs named
+// present.N.encoder.key/value; false when node is not such an If.
+func lightIf(node []byte, heads, headDim int) ([]byte, bool) {
+	fields, ok := pbFields(node)
+	if !ok {
+		return nil, false
+	}
+	var opType string
+	var inputs, outputs []string
+	then := -1
+	for i, f := range fields {
+		if s, ok := pbString(f, 4); ok {
+			opType = s
+		}
+		if s, ok := pbString(f, 1); ok {
+			inputs = append(inputs, s)
+		}
+		if s, ok := pbString(f, 2); ok {
+			outputs = append(outputs, s)
+		}
+		if f.num == 5 && f.typ == protowire.BytesType {
+			af, ok := pbFields(f.value)
+			if !ok {
+				return nil, false
+			}
+			for _, a := range af {
+				if s, ok := pbString(a, 1); ok && s == "then_branch" {
+					then = i
+				}
+			}
+		}
+	}
+	if opType != "If" || len(inputs) != 1 || inputs[0] != "use_cache_branch" || then < 0 {
+		return nil, false
+	}
+	empty := map[int]bool{} // output positions to replace
+	for i, n := range outputs {
+		if isEncoderPresent(n) {
+			empty[i] = true
+		}
+	}
+	if len(empty) == 0 {
+		return nil, false
+	}
+	attr, _ := pbFields(fields[then].value)
+	var na []byte
+	done := false
+	for _, a := range attr {
+		if a.num == 6 && a.typ == protowire.BytesType && !done {
+			g, ok := lightBranch(a.value, empty, len(outputs), heads, headDim)
+			if !ok {
+				return nil, false
+			}
+			na = protowire.AppendTag(na, 6, protowire.BytesType)
+			na = protowire.AppendBytes(na, g)
+			done = true
+			continue
+		}
+		na = append(na, a.raw...)
+	}
+	if !done {
+		return nil, false
+	}
+	var out []byte
+	for i, f := range fields {
+		if i == then {
+			out = protowire.AppendTag(out, 5, protowire.BytesType)
+			out = protowire.AppendBytes(out, na)
+			continue
+		}
+		out = append(out, f.raw...)
+	}
+	return out, true
+}
+
+// isEncoderPresent matches present.N.encoder.key and present.N.encoder.value.
+func isEncoderPresent(name string) bool {
+	rest, ok := strings.CutPrefix(name, "present.")
+	if !ok {
+		return false
+	}
+	i := strings.IndexByte(rest, '.')
+	if i <= 0 {
+		return false
+	}
+	if _, err := strconv.Atoi(rest[:i]); err != nil {
+		return false
+	}
+	return rest[i:] == ".encoder.key" || rest[i:] == ".encoder.value"
+}
+
+// lightBranch rewrites a GraphProto: the outputs at positions in empty
+// become Constant empty float tensors, and the Identity nodes that made
+// them (when nothing else reads them) are dropped.
+func lightBranch(g []byte, empty map[int]bool, nOut, heads, headDim int) ([]byte, bool) {
+	fields, ok := pbFields(g)
+	if !ok {
+		return nil, false
+	}
+	// the outputs, in order, and every name a node reads
+	old := map[string]string{} // replaced output name → its new name
+	k := 0
+	read := map[string]int{}
+	type nodeInfo struct {
+		op       string
+		in, out  []string
+		subgraph bool
+	}
+	nodes := map[int]nodeInfo{}
+	for i, f := range fields {
+		switch {
+		case f.num == 12 && f.typ == protowire.BytesType:
+			vf, ok := pbFields(f.value)
+			if !ok {
+				return nil, false
+			}
+			for _, v := range vf {
+				if s, ok := pbString(v, 1); ok && empty[k] {
+					old[s] = fmt.Sprintf("transcept/empty_cache_%d", k)
+				}
+			}
+			k++
+		case f.num == 1 && f.typ == protowire.BytesType:
+			nf, ok := pbFields(f.value)
+			if !ok {
+				return nil, false
+			}
+			var n nodeInfo
+			for _, x := range nf {
+				if s, ok := pbString(x, 4); ok {
+					n.op = s
+				}
+				if s, ok := pbString(x, 1); ok {
+					n.in = append(n.in, s)
+					read[s]++
+				}
+				if s, ok := pbString(x, 2); ok {
+					n.out = append(n.out, s)
+				}
+				if x.num == 5 {
+					n.subgraph = true // attributes: subgraphs may read anything
+					if af, ok := pbFields(x.value); ok {
+						n.subgraph = false
+						for _, a := range af {
+							if (a.num == 6 || a.num == 11) && a.typ == protowire.BytesType {
+								n.subgraph = true
+							}
+						}
+					}
+				}
+			}
+			nodes[i] = n
+		}
+	}
+	if k != nOut || len(old) != len(empty) {
+		return nil, false
+	}
+	anySub := false
+	for _, n := range nodes {
+		anySub = anySub || n.subgraph
+	}
+	var out []byte
+	k = 0
+	for i, f := range fields {
+		if n, ok := nodes[i]; ok && !anySub && n.op == "Identity" && len(n.out) == 1 && old[n.out[0]] != "" && read[n.out[0]] == 0 {
+			continue // the pass-through copy
+		}
+		if f.num == 12 && f.typ == protowire.BytesType {
+			vf, _ := pbFields(f.value)
+			var name string
+			for _, v := range vf {
+				if s, ok := pbString(v, 1); ok {
+					name = s
+				}
+			}
+			if nn := old[name]; nn != "" {
+				// ValueInfo{name, type: tensor_type{elem_type: FLOAT}}
+				var tt, typ, vi []byte
+				tt = protowire.AppendTag(tt, 1, protowire.VarintType)
+				tt = protowire.AppendVarint(tt, 1)
+				typ = protowire.AppendTag(typ, 1, protowire.BytesType)
+				typ = protowire.AppendBytes(typ, tt)
+				vi = protowire.AppendTag(vi, 1, protowire.BytesType)
+				vi = protowire.AppendString(vi, nn)
+				vi = protowire.AppendTag(vi, 2, protowire.BytesType)
+				vi = protowire.AppendBytes(vi, typ)
+				out = protowire.AppendTag(out, 12, protowire.BytesType)
+				out = protowire.AppendBytes(out, vi)
+				continue
+			}
+		}
+		out = append(out, f.raw...)
+	}
+	names := make([]string, 0, len(old))
+	for _, nn := range old {
+		names = append(names, nn)
+	}
+	slices.Sort(names)
+	for _, nn := range names {
+		// TensorProto{dims: [1, heads, 0, headDim], data_type: FLOAT}
+		var t, a, n []byte
+		for _, d := range []int{1, heads, 0, headDim} {
+			t = protowire.AppendTag(t, 1, protowire.VarintType)
+			t = protowire.AppendVarint(t, uint64(d))
+		}
+		t = protowire.AppendTag(t, 2, protowire.VarintType)
+		t = protowire.AppendVarint(t, 1)
+		a = protowire.AppendTag(a, 1, protowire.BytesType)
+		a = protowire.AppendString(a, "value")
+		a = protowire.AppendTag(a, 20, protowire.VarintType)
+		a = protowire.AppendVarint(a, 4) // AttributeProto.TENSOR
+		a = protowire.AppendTag(a, 5, protowire.BytesType)
+		a = protowire.AppendBytes(a, t)
+		n = protowire.AppendTag(n, 2, protowire.BytesType)
+		n = protowire.AppendString(n, nn)
+		n = protowire.AppendTag(n, 3, protowire.BytesType)
+		n = protowire.AppendString(n, nn)
+		n = protowire.AppendTag(n, 4, protowire.BytesType)
+		n = protowire.AppendString(n, "Constant")
+		n = protowire.AppendTag(n, 5, protowire.BytesType)
+		n = protowire.AppendBytes(n, a)
+		out = protowire.AppendTag(out, 1, protowire.BytesType)
+		out = protowire.AppendBytes(out, n)
+	}
+	return out, true
 }

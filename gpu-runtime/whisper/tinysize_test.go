@@ -5,6 +5,8 @@ package whisper
 import (
 	"context"
 	"encoding/json"
+	"fmt"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -75,4 +77,93 @@ func TestWhisperTinySizeSideBySide(t *testing.T) {
 	t.Logf("transformers.js: %v for load + %d cases × (generate + pipeline); ours: load %v, %d cases once each %v (%d tokens, %.1f ms/token)",
 		nodeTime.Round(time.Millisecond), len(r.Cases), load.Round(time.Millisecond), len(r.Cases),
 		decode.Round(time.Millisecond), tokens, float64(decode.Milliseconds())/float64(tokens))
+}
+
+// TestLongFormBench is the Go half of tests/reference/whisper-bench-asr.sh
+// (it skips unless TRANSCEPT_BENCH_MODEL names a Whisper folder): LongForm
+// with Greedy options over the samples in $TRANSCEPT_BENCH_F32, every
+// window's token ids required equal to transformers.js's in
+// $TRANSCEPT_BENCH_REF (whisper-bench-asr.mjs's output) when given;
+// $TRANSCEPT_BENCH_THREADS sets the intra-op threads. It prints one line:
+// "whisper-bench-asr go: load_ms=… decode_ms=… tokens=… passes=…".
+// TRANSCEPT_BENCH_PASS_CACHE=1 loads the merged decoder unchanged (the
+// cross-attention cache copied through every step), for comparison.
+func TestLongFormBench(t *testing.T) {
+	dir := os.Getenv("TRANSCEPT_BENCH_MODEL")
+	if dir == "" {
+		t.Skip("set TRANSCEPT_BENCH_MODEL (tests/reference/whisper-bench-asr.sh does)")
+	}
+	needORT(t)
+	x := readF32(t, os.Getenv("TRANSCEPT_BENCH_F32"))
+	threads := 0
+	if s := os.Getenv("TRANSCEPT_BENCH_THREADS"); s != "" {
+		if _, err := fmt.Sscan(s, &threads); err != nil {
+			t.Fatalf("TRANSCEPT_BENCH_THREADS=%q: %v", s, err)
+		}
+	}
+	keepPassThrough = os.Getenv("TRANSCEPT_BENCH_PASS_CACHE") == "1"
+	defer func() { keepPassThrough = false }()
+	start := time.Now()
+	m, err := LoadModel(dir, ort.Options{IntraOpThreads: threads})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	load := time.Since(start)
+	var passes [][]int
+	m.onPass = func(ids []int) { passes = append(passes, slices.Clone(ids)) }
+	prompt, err := m.Prompt(DecodeOptions{Language: "en", Timestamps: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rest := x
+	next := func() ([]float32, error) { // as an audio stream delivers: 1 s at a time
+		if len(rest) == 0 {
+			return nil, io.EOF
+		}
+		n := min(len(rest), SampleRate)
+		b := rest[:n]
+		rest = rest[n:]
+		return b, nil
+	}
+	start = time.Now()
+	if _, err := m.LongForm(context.Background(), next, Greedy(DecodeOptions{Language: "en"}), nil); err != nil {
+		t.Fatal(err)
+	}
+	decode := time.Since(start)
+	tokens := 0
+	for _, p := range passes {
+		tokens += len(p) - len(prompt)
+	}
+	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d\n",
+		float64(load.Microseconds())/1e3, float64(decode.Microseconds())/1e3, tokens, len(passes))
+	refPath := os.Getenv("TRANSCEPT_BENCH_REF")
+	if refPath == "" {
+		return
+	}
+	b, err := os.ReadFile(refPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ref struct {
+		Passes []struct {
+			Seek int   `json:"seek"`
+			IDs  []int `json:"ids"`
+		} `json:"passes"`
+	}
+	if err := json.Unmarshal(b, &ref); err != nil {
+		t.Fatalf("%s: %v", refPath, err)
+	}
+	if len(ref.Passes) != len(passes) {
+		t.Errorf("transformers.js decoded %d windows, we %d", len(ref.Passes), len(passes))
+	}
+	for i := range min(len(ref.Passes), len(passes)) {
+		if !slices.Equal(ref.Passes[i].IDs, passes[i]) {
+			t.Fatalf("window %d (seek %d frames): token ids differ\n ours %v\n transformers.js %v",
+				i, ref.Passes[i].Seek, passes[i], ref.Passes[i].IDs)
+		}
+	}
+	if !t.Failed() {
+		fmt.Printf("whisper-bench-asr: %d windows, %d tokens identical to transformers.js\n", len(passes), tokens)
+	}
 }

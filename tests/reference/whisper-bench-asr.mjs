@@ -1,0 +1,75 @@
+// Long-form Whisper transcription in transformers.js, window by window as
+// gpu-runtime/whisper's LongForm does it with Greedy options, for
+// tests/reference/whisper-bench-asr.sh.
+//
+//   node whisper-bench-asr.mjs MODEL_DIR IN.f32 [THREADS] > OUT_JSON
+//
+// IN.f32 holds 16 kHz mono float32 little-endian samples. The
+// automatic-speech-recognition pipeline's processor and model are used as
+// the pipeline uses them (language en, task transcribe, return_timestamps);
+// the pipeline itself cuts audio at 30 s (or, with chunk_length_s, decodes
+// overlapping chunks independently), so the sequential 30-second windows of
+// openai-whisper are driven here: each window's features come from the
+// samples at the seek point, one greedy pass (max_new_tokens set, so
+// generate() does not loop within the window) decodes it, and the next
+// window starts after the last complete segment (consecutive timestamp
+// pair), or after the window when there is none or the text ends with a
+// lone timestamp. THREADS sets intraOpNumThreads (default: onnxruntime's).
+// Output: {"passes": [{"seek": frames, "ids": [...]}], "tokens", "load_ms",
+// "decode_ms"}; times are measured here, model loading apart.
+import { resolve } from 'node:path';
+import fs from 'node:fs';
+import { env, pipeline } from '@huggingface/transformers';
+
+const [dir, input, threads] = process.argv.slice(2);
+if (!dir || !input) {
+  console.error('usage: node whisper-bench-asr.mjs MODEL_DIR IN.f32 [THREADS] > OUT_JSON');
+  process.exit(2);
+}
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+const t0 = performance.now();
+const session_options = threads ? { intraOpNumThreads: Number(threads) } : {};
+const asr = await pipeline('automatic-speech-recognition', resolve(dir), { dtype: 'fp32', session_options });
+const loadMs = performance.now() - t0;
+
+const b = fs.readFileSync(input);
+const audio = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
+const gen = JSON.parse(fs.readFileSync(resolve(dir, 'generation_config.json'), 'utf8'));
+const cfg = JSON.parse(fs.readFileSync(resolve(dir, 'config.json'), 'utf8'));
+const hop = 160, chunk = 480000, nfft = 400, inputStride = 2;
+const tb = gen.no_timestamps_token_id + 1;
+const eos = Array.isArray(gen.eos_token_id) ? gen.eos_token_id[0] : gen.eos_token_id;
+const maxLength = gen.max_length ?? 448;
+const opts = gen.is_multilingual ? { language: 'en', task: 'transcribe' } : {};
+
+const passes = [];
+let tokens = 0;
+const t1 = performance.now();
+for (let seek = 0; ;) {
+  const window = audio.subarray(seek * hop, seek * hop + chunk);
+  const frames = Math.floor(window.length / hop);
+  if (frames === 0 || window.length < nfft / 2) break; // as LongForm: nothing (or under half an FFT) left
+  const { input_features } = await asr.processor(window);
+  const promptLength = gen.is_multilingual ? 3 : 1;
+  const out = await asr.model.generate({
+    inputs: input_features, ...opts, return_timestamps: true,
+    max_new_tokens: maxLength - promptLength, num_frames: frames,
+  });
+  const ids = out[0].tolist().map(Number);
+  passes.push({ seek, ids });
+  tokens += ids.length - promptLength;
+  let toks = ids.slice(promptLength);
+  if (toks.length > 0 && toks.at(-1) === eos) toks = toks.slice(0, -1);
+  const isTS = (i) => toks[i] >= tb;
+  const single = toks.length >= 2 && isTS(toks.length - 1) && !isTS(toks.length - 2);
+  let last = -1;
+  for (let i = 0; i + 1 < toks.length; i++) if (isTS(i) && isTS(i + 1)) last = i + 1;
+  let advance = frames;
+  if (last >= 0 && !single) advance = (toks[last - 1] - tb) * inputStride;
+  if (advance <= 0 || advance > frames) advance = frames;
+  seek += advance;
+  if (seek * hop >= audio.length) break;
+}
+const decodeMs = performance.now() - t1;
+process.stdout.write(JSON.stringify({ model: cfg.model_type, passes, tokens, load_ms: loadMs, decode_ms: decodeMs }) + '\n');

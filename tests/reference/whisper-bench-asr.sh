@@ -1,0 +1,88 @@
+#!/usr/bin/env bash
+# Long-form Whisper transcription side by side: gpu-runtime/whisper's
+# LongForm (greedy, timestamps) against transformers.js's
+# automatic-speech-recognition processor and model driven window by window
+# the same way (whisper-bench-asr.mjs), on the same random-weight folder of
+# whisper-tiny's shape and the same samples. Fails unless every window's
+# token ids are identical. Prints wall time, tokens/s and peak RSS of each
+# side and the ratio. Run from the repository root after `make reference`:
+#
+#   tests/reference/whisper-bench-asr.sh [SECONDS [THREADS]]
+#
+# SECONDS (default 180): the shared FLEURS clips (../shared/data/audio, or
+# $TRANSCEPT_EVAL_DATA) with 1 s of silence after each, repeated to that
+# length, decoded by ffmpeg to 16 kHz mono float32. THREADS (default 1):
+# intra-op threads on both sides (onnxruntime-node behaves as one thread
+# by default; "default" leaves each runtime's own choice). The model folder
+# is written once to ~/.cache/transcept-bench/whisper-tiny-size-random.
+#
+# With random weights most windows decode until max_length (448 tokens)
+# without a pair of timestamps, so each 30 s window is one encoder run and
+# about 445 decoder steps on both sides: the same work, weighted towards
+# the decoder more than real speech would be.
+set -euo pipefail
+secs=${1:-180}
+threads=${2:-1}
+ref=tests/reference
+[[ -d $ref/node_modules/@huggingface/transformers ]] || { echo "whisper-bench-asr: run make reference first" >&2; exit 1; }
+command -v ffmpeg >/dev/null || { echo "whisper-bench-asr: ffmpeg not found" >&2; exit 1; }
+[[ -x /usr/bin/time ]] || { echo "whisper-bench-asr: /usr/bin/time not found (Debian package time)" >&2; exit 1; }
+data=$(realpath -m "${TRANSCEPT_EVAL_DATA:-../shared/data}")
+cache=${TRANSCEPT_BENCH_CACHE:-$HOME/.cache/transcept-bench}
+model=$cache/whisper-tiny-size-random
+if [[ ! -f $model/onnx/decoder_model_merged.onnx ]]; then
+	echo "whisper-bench-asr: writing $model (about 150 MB, once)" >&2
+	go run ./gpu-runtime/testmodels/cmd/write-whisper -size whisper-tiny -o "$model"
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+
+# the audio: clips, 1 s gaps, repeated to $secs seconds
+clips=("$data"/audio/fleurs-en-*.ogg)
+[[ -f ${clips[0]} ]] || { echo "whisper-bench-asr: no FLEURS clips in $data/audio (set TRANSCEPT_EVAL_DATA)" >&2; exit 1; }
+one=$tmp/once.f32
+for c in "${clips[@]}"; do
+	ffmpeg -nostdin -v error -i "$c" -ac 1 -ar 16000 -f f32le - >>"$one"
+	head -c $((16000 * 4)) /dev/zero >>"$one"
+done
+f32=$tmp/audio.f32
+need=$((secs * 16000 * 4))
+while (($(stat -c %s "$f32" 2>/dev/null || echo 0) < need)); do cat "$one" >>"$f32"; done
+truncate -s "$need" "$f32"
+echo "whisper-bench-asr: ${secs} s of FLEURS clips with gaps, threads $threads, $(nproc) cores, model $model" >&2
+
+t_threads=$threads
+[[ $threads == default ]] && t_threads=
+# peak resident set size (KiB) from /usr/bin/time -v's report
+rss() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
+
+go test -c -o "$tmp/whisper.test" ./gpu-runtime/whisper
+
+start=$(date +%s.%N)
+/usr/bin/time -v -o "$tmp/node.time" node $ref/whisper-bench-asr.mjs "$model" "$f32" $t_threads >"$tmp/ref.json"
+node_wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+
+start=$(date +%s.%N)
+TRANSCEPT_BENCH_MODEL=$model TRANSCEPT_BENCH_F32=$f32 TRANSCEPT_BENCH_REF=$tmp/ref.json TRANSCEPT_BENCH_THREADS=$t_threads \
+	/usr/bin/time -v -o "$tmp/go.time" "$tmp/whisper.test" -test.run '^TestLongFormBench$' -test.count 1 >"$tmp/go.out" ||
+	{ cat "$tmp/go.out" >&2; echo "whisper-bench-asr: FAILED: token ids differ from transformers.js (or the Go side failed)" >&2; exit 1; }
+go_wall=$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.1f", e - s}')
+grep -q "identical to transformers.js" "$tmp/go.out" || { cat "$tmp/go.out" >&2; echo "whisper-bench-asr: FAILED: no token comparison" >&2; exit 1; }
+grep '^whisper-bench-asr' "$tmp/go.out" >&2
+
+read -r n_load n_dec n_tok n_pass < <(node -e '
+const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
+console.log(r.load_ms.toFixed(1), r.decode_ms.toFixed(1), r.tokens, r.passes.length);' "$tmp/ref.json")
+g=$(grep '^whisper-bench-asr go:' "$tmp/go.out")
+g_load=$(sed -E 's/.*load_ms=([0-9.]+).*/\1/' <<<"$g")
+g_dec=$(sed -E 's/.*decode_ms=([0-9.]+).*/\1/' <<<"$g")
+g_tok=$(sed -E 's/.*tokens=([0-9]+).*/\1/' <<<"$g")
+[[ $g_tok == "$n_tok" ]] || { echo "whisper-bench-asr: FAILED: $g_tok tokens here, $n_tok in transformers.js" >&2; exit 1; }
+awk -v nl="$n_load" -v nd="$n_dec" -v nw="$node_wall" -v nr="$(rss "$tmp/node.time")" \
+	-v gl="$g_load" -v gd="$g_dec" -v gw="$go_wall" -v gr="$(rss "$tmp/go.time")" -v tok="$n_tok" -v win="$n_pass" 'BEGIN {
+	printf "%d windows, %d tokens, identical token ids\n", win, tok
+	printf "%-16s %10s %10s %10s %9s %10s\n", "", "load ms", "decode ms", "process s", "tokens/s", "peak RSS"
+	printf "%-16s %10.0f %10.0f %10.1f %9.1f %7.0f MiB\n", "transformers.js", nl, nd, nw, tok / nd * 1000, nr / 1024
+	printf "%-16s %10.0f %10.0f %10.1f %9.1f %7.0f MiB\n", "gpu-runtime", gl, gd, gw, tok / gd * 1000, gr / 1024
+	printf "ratio ours/theirs: decode %.2f (%.2fx faster; goal 1.3x), whole process %.2f, peak RSS %.2f\n", gd / nd, nd / gd, gw / nw, gr / nr
+}'
