@@ -281,3 +281,37 @@ func float16(h uint16) float32 {
 	}
 	return math.Float32frombits(sign | uint32(exp-15+127)<<23 | frac<<13)
 }
+
+// Adapter converts the PEFT adapter into an ONNX Runtime adapter for an
+// export that carries LoRA inputs (as testmodels.WriteBARTLoRA and Olive
+// write them): "<module>.lora_A.weight" [in, r] and "<module>.lora_B.weight"
+// [r, out], the transposes of PEFT's matrices. Such a graph multiplies
+// (x·A)·B by the scale it was exported with, graphScale; each module's own
+// scale is folded into B as Scale/graphScale, so an adapter trained with
+// another lora_alpha (or rank) still applies its own.
+func (p *PEFT) Adapter(graphScale float64) *Adapter {
+	a := &Adapter{AdapterVersion: 1}
+	for _, m := range p.Modules {
+		at := make([]float32, m.In*m.Rank)
+		for k := range m.Rank {
+			for i := range m.In {
+				at[i*m.Rank+k] = m.A[k*m.In+i]
+			}
+		}
+		bt := make([]float32, m.Rank*m.Out)
+		f := m.Scale / graphScale
+		for o := range m.Out {
+			for k := range m.Rank {
+				v := m.B[o*m.Rank+k]
+				if f != 1 {
+					v = float32(float64(v) * f)
+				}
+				bt[k*m.Out+o] = v
+			}
+		}
+		a.Params = append(a.Params,
+			Float32(m.Name+".lora_A.weight", []int64{int64(m.In), int64(m.Rank)}, at),
+			Float32(m.Name+".lora_B.weight", []int64{int64(m.Rank), int64(m.Out)}, bt))
+	}
+	return a
+}

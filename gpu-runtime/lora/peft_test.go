@@ -275,3 +275,51 @@ func ExampleMergePEFT() {
 	}
 	fmt.Println(res.Files)
 }
+
+// TestPEFTToAdapter converts a PEFT folder back into the .onnx_adapter it
+// was made from (same bytes), and folds another alpha into B.
+func TestPEFTToAdapter(t *testing.T) {
+	l := testmodels.TinyLoRA()
+	_, adapter, _, _ := loraBART(t, l, nil)
+	dir := filepath.Join(t.TempDir(), "peft")
+	peftFromAdapter(t, adapter, dir, l, nil)
+	p, err := lora.ReadPEFT(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	orig, err := lora.ReadFile(adapter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// ReadPEFT orders modules by name: the same parameters, sorted.
+	slices.SortStableFunc(orig.Params, func(a, b lora.Param) int {
+		return strings.Compare(a.Name[:strings.LastIndex(a.Name, ".lora_")], b.Name[:strings.LastIndex(b.Name, ".lora_")])
+	})
+	want, _ := orig.Marshal()
+	got, err := p.Adapter(float64(l.Scale())).Marshal()
+	if err != nil || !bytes.Equal(got, want) || len(orig.Params) != 24 {
+		t.Errorf("PEFT → adapter differs from the original adapter's parameters (%v)", err)
+	}
+	// lora_alpha 3× the graph's: B carries the factor 3.
+	dir3 := filepath.Join(t.TempDir(), "peft3")
+	peftFromAdapter(t, adapter, dir3, l, map[string]any{"lora_alpha": 3 * float64(l.Scale()) * float64(l.Rank)})
+	p3, err := lora.ReadPEFT(dir3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a1, a3 := p.Adapter(float64(l.Scale())), p3.Adapter(float64(l.Scale()))
+	for i := range a1.Params {
+		x, y := a1.Params[i], a3.Params[i]
+		for j := 0; j < len(x.Raw); j += 4 {
+			vx := math.Float32frombits(binary.LittleEndian.Uint32(x.Raw[j:]))
+			vy := math.Float32frombits(binary.LittleEndian.Uint32(y.Raw[j:]))
+			f := float32(1)
+			if strings.Contains(x.Name, "lora_B") {
+				f = 3
+			}
+			if math.Abs(float64(vy-f*vx)) > 1e-6*math.Abs(float64(vy)) {
+				t.Fatalf("%s[%d]: %g, want %g·%g", x.Name, j/4, vy, f, vx)
+			}
+		}
+	}
+}
