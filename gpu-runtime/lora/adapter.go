@@ -11,6 +11,15 @@
 // an adapter. Check compares an adapter with a model before ONNX Runtime
 // does, so that an adapter made for another model is an error naming both
 // files and what differs.
+//
+// An encoder-decoder model runs as several sessions and ONNX Runtime
+// refuses an active adapter holding parameters a session does not declare:
+// Split and Activate give each session its own share (PerSession).
+//
+// Hugging Face PEFT adapters (adapter_config.json +
+// adapter_model.safetensors) are read by ReadPEFT; MergePEFT merges one into
+// the weights of an export without LoRA inputs (a new folder), and
+// PEFT.Adapter converts one into an adapter file for an export with them.
 package lora
 
 import (
