@@ -3,10 +3,16 @@
 package ort
 
 import (
+	"errors"
 	"fmt"
 	"log/slog"
+	"maps"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
 
 	ortgo "github.com/yalue/onnxruntime_go"
 
@@ -55,6 +61,9 @@ type Session struct {
 	s        *ortgo.DynamicAdvancedSession
 	provider Provider
 	fallback string
+	mapped   []byte       // the memory-mapped cache file the session runs from, or nil
+	runs     atomic.Int64 // Run calls so far
+	runNanos atomic.Int64 // time spent inside them
 }
 
 // NewSession loads the .onnx file at path. Its inputs are checked first
@@ -89,34 +98,152 @@ func NewSession(path string, o Options) (*Session, error) {
 		return nil, err
 	}
 
+	log := o.logger().With("model", path, "intra_op_threads", o.IntraOpThreads, "inter_op_threads", o.InterOpThreads,
+		"optimization", o.Optimization.String())
+	sess := &Session{path: path, info: info, inputs: inputs, outputs: outputs, provider: ProviderCPU}
+	if o.OptimizedCacheDir != "" && !o.CUDA {
+		if err := sess.openCached(&o, log); err != nil {
+			return nil, err
+		}
+	} else {
+		so, err := sessionOptions(&o, path, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer so.Destroy()
+		if o.CUDA {
+			if err := appendCUDA(so, o.CUDADevice); err != nil {
+				sess.fallback = "CUDA execution provider unavailable: " + oneLine(err.Error())
+			} else {
+				sess.provider = ProviderCUDA
+			}
+		}
+		if sess.s, err = ortgo.NewDynamicAdvancedSession(path, inputs, outputs, so); err != nil {
+			return nil, lecture.Wrap(lecture.EINVALID, err, "onnxruntime cannot load model file %s", path)
+		}
+	}
+	log = log.With("provider", string(sess.provider))
+	if sess.fallback != "" {
+		log.Warn("onnxruntime session falls back to CPU", "reason", sess.fallback)
+	} else {
+		log.Info("onnxruntime session ready")
+	}
+	return sess, nil
+}
+
+// sessionOptions are o's settings plus extra session config entries; the
+// caller destroys them.
+func sessionOptions(o *Options, path string, extra map[string]string) (*ortgo.SessionOptions, error) {
 	so, err := ortgo.NewSessionOptions()
 	if err != nil {
 		return nil, lecture.Wrap(lecture.EINTERNAL, err, "onnxruntime session options")
 	}
-	defer so.Destroy()
-	if err := configure(so, &o); err != nil {
+	if err := configure(so, o); err != nil {
+		so.Destroy()
 		return nil, lecture.Wrap(lecture.EINVALID, err, "onnxruntime options for %s", path)
 	}
-	provider, fallback := ProviderCPU, ""
-	if o.CUDA {
-		if err := appendCUDA(so, o.CUDADevice); err != nil {
-			fallback = "CUDA execution provider unavailable: " + oneLine(err.Error())
-		} else {
-			provider = ProviderCUDA
+	if o.NoPrepack {
+		extra = maps.Clone(extra)
+		if extra == nil {
+			extra = map[string]string{}
+		}
+		extra["session.disable_prepacking"] = "1"
+	}
+	for _, entries := range []map[string]string{o.ConfigEntries, extra} {
+		for k, v := range entries {
+			if err := so.AddSessionConfigEntry(k, v); err != nil {
+				so.Destroy()
+				return nil, lecture.Wrap(lecture.EINVALID, err, "onnxruntime session setting %s=%s for %s", k, v, path)
+			}
 		}
 	}
-	s, err := ortgo.NewDynamicAdvancedSession(path, inputs, outputs, so)
+	return so, nil
+}
+
+// openCached builds the session from the optimised copy of the model in
+// o.OptimizedCacheDir, memory-mapped, writing that copy first when it is
+// missing or stale. A corrupt or unloadable copy is removed with a warning
+// and the source model loads (and is cached again); a cache that cannot be
+// written only costs the speed.
+func (s *Session) openCached(o *Options, log *slog.Logger) error {
+	rt, _ := Init()
+	e, err := newCacheEntry(o.OptimizedCacheDir, s.path, rt.Version, o)
+	if err == nil {
+		err = os.MkdirAll(o.OptimizedCacheDir, 0o755)
+	}
 	if err != nil {
-		return nil, lecture.Wrap(lecture.EINVALID, err, "onnxruntime cannot load model file %s", path)
+		log.Warn("optimised model cache unusable; loading the source model", "cache_dir", o.OptimizedCacheDir, "err", err)
+		return s.build(o, "", nil)
 	}
-	log := o.logger().With("model", path, "provider", string(provider),
-		"intra_op_threads", o.IntraOpThreads, "inter_op_threads", o.InterOpThreads, "optimization", o.Optimization.String())
-	if fallback != "" {
-		log.Warn("onnxruntime session falls back to CPU", "reason", fallback)
+	log = log.With("cache", e.Path)
+	if data, err := mapFile(e.Path); err == nil {
+		payload, err := checkCacheFile(data, e.KeyHash)
+		if err == nil {
+			err = s.build(o, "", payload)
+		}
+		if err == nil {
+			s.mapped = data
+			log.Debug("onnxruntime session from the optimised model cache")
+			return nil
+		}
+		syscall.Munmap(data)
+		log.Warn("optimised model cache file rejected; loading the source model and rebuilding it", "err", err)
+		os.Remove(e.Path)
+	} else if !errors.Is(err, os.ErrNotExist) {
+		log.Warn("optimised model cache file rejected; loading the source model and rebuilding it", "err", err)
+		os.Remove(e.Path)
+	}
+	tmp, err := cacheTempPath(e)
+	if err != nil {
+		log.Warn("optimised model cache not writable; loading the source model", "err", err)
+		return s.build(o, "", nil)
+	}
+	defer os.Remove(tmp) // gone after the rename; left only when something failed
+	if err := s.build(o, tmp, nil); err != nil {
+		return err
+	}
+	if err := sealCacheFile(tmp, e); err != nil {
+		log.Warn("optimised model cache not written", "err", err)
 	} else {
-		log.Info("onnxruntime session ready")
+		log.Info("optimised model cached")
 	}
-	return &Session{path: path, info: info, inputs: inputs, outputs: outputs, s: s, provider: provider, fallback: fallback}, nil
+	return nil
+}
+
+// build makes the CPU session: from the ORT-format bytes of a cache file
+// (used in place, weights included), or from the source file, saving the
+// optimised model to saveTo when it is not empty.
+func (s *Session) build(o *Options, saveTo string, ortBytes []byte) error {
+	extra := map[string]string{}
+	if ortBytes != nil {
+		extra["session.load_model_format"] = "ORT"
+		extra["session.use_ort_model_bytes_directly"] = "1"
+		extra["session.use_ort_model_bytes_for_initializers"] = "1"
+	}
+	if saveTo != "" {
+		extra["session.save_model_format"] = "ORT"
+	}
+	so, err := sessionOptions(o, s.path, extra)
+	if err != nil {
+		return err
+	}
+	defer so.Destroy()
+	if saveTo != "" {
+		if err := so.SetOptimizedModelFilePath(saveTo); err != nil {
+			return lecture.Wrap(lecture.EINTERNAL, err, "onnxruntime optimised model path %s", saveTo)
+		}
+	}
+	if ortBytes != nil {
+		s.s, err = ortgo.NewDynamicAdvancedSessionWithONNXData(ortBytes, s.inputs, s.outputs, so)
+		if err != nil {
+			return fmt.Errorf("%w: onnxruntime cannot load it: %v", errCacheCorrupt, err)
+		}
+		return nil
+	}
+	if s.s, err = ortgo.NewDynamicAdvancedSession(s.path, s.inputs, s.outputs, so); err != nil {
+		return lecture.Wrap(lecture.EINVALID, err, "onnxruntime cannot load model file %s", s.path)
+	}
+	return nil
 }
 
 func configure(so *ortgo.SessionOptions, o *Options) error {
@@ -178,6 +305,10 @@ func (s *Session) OutputNames() []string { return s.outputs }
 // Provider is the execution provider the session runs on.
 func (s *Session) Provider() Provider { return s.provider }
 
+// Cached reports whether the session runs from the optimised-model cache
+// (Options.OptimizedCacheDir) rather than from the .onnx file.
+func (s *Session) Cached() bool { return s.mapped != nil }
+
 // FallbackReason says why CUDA was asked for but the CPU runs ("" otherwise).
 func (s *Session) FallbackReason() string { return s.fallback }
 
@@ -209,13 +340,28 @@ func (s *Session) RunWith(ro *RunOptions, inputs, outputs []Value) error {
 	if ro != nil {
 		opts = ro.o
 	}
-	if err := s.s.RunWithOptions(in, out, opts); err != nil {
+	t0 := time.Now()
+	err := s.s.RunWithOptions(in, out, opts)
+	s.count(t0)
+	if err != nil {
 		return lecture.Wrap(lecture.EINTERNAL, err, "running model %s", s.path)
 	}
 	for i := range outputs {
 		outputs[i].v = out[i]
 	}
 	return nil
+}
+
+func (s *Session) count(t0 time.Time) {
+	s.runNanos.Add(int64(time.Since(t0)))
+	s.runs.Add(1)
+}
+
+// RunStats are the Run calls of a session so far and the time spent inside
+// them (ONNX Runtime's work plus copying outputs out), for telling the
+// model's time from the caller's.
+func (s *Session) RunStats() RunStats {
+	return RunStats{Runs: s.runs.Load(), Time: time.Duration(s.runNanos.Load())}
 }
 
 // Close frees the session.
@@ -225,6 +371,10 @@ func (s *Session) Close() error {
 	}
 	err := s.s.Destroy()
 	s.s = nil
+	if s.mapped != nil {
+		err = errors.Join(err, syscall.Munmap(s.mapped))
+		s.mapped = nil
+	}
 	return err
 }
 

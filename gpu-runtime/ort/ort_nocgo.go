@@ -32,6 +32,8 @@ func (s *Session) FallbackReason() string                        { return "" }
 func (s *Session) Run(inputs, outputs []Value) error             { return errNoCgo() }
 func (s *Session) RunWith(ro *RunOptions, in, out []Value) error { return errNoCgo() }
 func (s *Session) Close() error                                  { return nil }
+func (s *Session) RunStats() RunStats                            { return RunStats{} }
+func (s *Session) Cached() bool                                  { return false }
 
 // Value is a tensor; without cgo none can be made.
 type Value struct{}
