@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sync"
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
@@ -192,14 +193,29 @@ func LoadSeq2Seq(dir string, o ort.Options) (*Seq2Seq, error) {
 	}
 	o.InputNames, o.OutputNames = nil, nil
 	m := &Seq2Seq{Seq2SeqFiles: f, Tokenizer: tok}
-	if m.Encoder, err = ort.NewSession(f.Encoder, o); err == nil {
-		if m.Decoder, err = ort.NewSession(f.Decoder, o); err == nil && !f.Merged {
-			m.DecoderWithPast, err = ort.NewSession(f.DecoderWithPast, o)
-		}
+	// The sessions are built at once: ONNX Runtime spends most of a load on
+	// one thread per session (parsing, graph rewrites, packing weights).
+	jobs := []struct {
+		path string
+		dst  **ort.Session
+	}{{f.Encoder, &m.Encoder}, {f.Decoder, &m.Decoder}}
+	if !f.Merged {
+		jobs = append(jobs, struct {
+			path string
+			dst  **ort.Session
+		}{f.DecoderWithPast, &m.DecoderWithPast})
 	}
-	if err != nil {
-		m.Close()
-		return nil, err
+	errs := make([]error, len(jobs))
+	var wg sync.WaitGroup
+	for i, j := range jobs {
+		wg.Go(func() { *j.dst, errs[i] = ort.NewSession(j.path, o) })
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
 	}
 	return m, nil
 }
