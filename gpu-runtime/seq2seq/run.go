@@ -1,6 +1,8 @@
 package seq2seq
 
 import (
+	"strings"
+
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
@@ -159,6 +161,93 @@ func (r *run) reorder(parent []int) error {
 	return nil
 }
 
+// execCached runs a cached decoder step into outputs allocated here in Go
+// memory, so ONNX Runtime writes each result once, in place, and nothing is
+// copied out afterwards: logits [b, q, vocab], the self-attention cache grown
+// by q positions, and the cross-attention cache, which a with-past step
+// "outputs" into the very tensors it reads (ONNX Runtime skips a copy onto
+// itself), so it never moves after the first step.
+func (r *run) execCached(sess *ort.Session, feeds map[string]ort.Value, q int, usePast bool) (map[string]ort.Value, error) {
+	b, h, d := int64(r.b), int64(r.m.Heads), int64(r.m.HeadDim)
+	past := int64(0)
+	if usePast {
+		past = r.past[model.CacheNames("past_key_values", 0)[0]].Shape()[2]
+	}
+	encLen := r.encStates.Shape()[1]
+	out := make(map[string]ort.Value, len(sess.OutputNames()))
+	vals := make([]ort.Value, len(sess.OutputNames()))
+	fail := func(err error) (map[string]ort.Value, error) {
+		destroyAll(out)
+		return nil, err
+	}
+	for i, n := range sess.OutputNames() {
+		var err error
+		switch kind := r.cacheKind(n); {
+		case n == "logits":
+			vals[i], err = ort.NewEmptyTensor[float32]([]int64{b, int64(q), int64(r.m.Vocab)})
+		case kind == cacheSelf:
+			vals[i], err = ort.NewEmptyTensor[float32]([]int64{b, h, past + int64(q), d})
+		case kind == cacheCross && usePast:
+			in := r.past["past_key_values"+strings.TrimPrefix(n, "present")]
+			if in.IsZero() {
+				return fail(lecture.Errorf(lecture.EINTERNAL, "model %s: no cache tensor for output %q", sess.Path(), n))
+			}
+			vals[i] = in // the same tensor: ONNX Runtime skips the copy; keep must not free it
+			continue
+		case kind == cacheCross:
+			vals[i], err = ort.NewEmptyTensor[float32]([]int64{b, h, encLen, d})
+		default:
+			continue // an output we do not know the shape of: ONNX Runtime allocates it
+		}
+		if err != nil {
+			return fail(err)
+		}
+		out[n] = vals[i]
+	}
+	in := make([]ort.Value, len(sess.InputNames()))
+	for i, n := range sess.InputNames() {
+		v, ok := feeds[n]
+		if !ok {
+			return fail(lecture.Errorf(lecture.EINTERNAL, "model %s: no value for input %q", sess.Path(), n))
+		}
+		in[i] = v
+	}
+	if err := sess.RunWith(r.decRO, in, vals); err != nil {
+		return fail(err)
+	}
+	for i, n := range sess.OutputNames() {
+		if _, mine := out[n]; !mine && r.cacheKind(n) != cacheCross {
+			out[n] = vals[i]
+		}
+	}
+	return out, nil
+}
+
+// preallocate turns execCached on (a switch for comparing it with ONNX
+// Runtime's own output allocation in TestDecoderStepSpeed).
+var preallocate = true
+
+type cacheKind int
+
+const (
+	cacheNone  cacheKind = iota
+	cacheSelf            // present.i.decoder.{key,value}
+	cacheCross           // present.i.encoder.{key,value}
+)
+
+func (r *run) cacheKind(output string) cacheKind {
+	if !strings.HasPrefix(output, "present.") {
+		return cacheNone
+	}
+	switch {
+	case strings.HasSuffix(output, ".decoder.key"), strings.HasSuffix(output, ".decoder.value"):
+		return cacheSelf
+	case strings.HasSuffix(output, ".encoder.key"), strings.HasSuffix(output, ".encoder.value"):
+		return cacheCross
+	}
+	return cacheNone
+}
+
 func destroyAll(vs map[string]ort.Value) {
 	for _, v := range vs {
 		v.Destroy()
@@ -235,7 +324,12 @@ func (r *run) step(ids [][]int, noCache bool) ([]float32, error) {
 			feeds[n] = v
 		}
 	}
-	out, err := exec(sess, r.decRO, feeds)
+	var out map[string]ort.Value
+	if noCache || !preallocate {
+		out, err = exec(sess, r.decRO, feeds)
+	} else {
+		out, err = r.execCached(sess, feeds, q, usePast)
+	}
 	if err != nil {
 		return nil, err
 	}
