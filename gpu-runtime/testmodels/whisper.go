@@ -34,6 +34,9 @@ type WhisperConfig struct {
 	// NoSpeechBias is added to <|nospeech|>'s logit (a model that hears
 	// silence everywhere, for tests of no-speech detection).
 	NoSpeechBias float32
+	// LanguageBias is added to the logits of the named languages' tokens
+	// (a model that leans to a language, for language-detection tests).
+	LanguageBias map[string]float32
 	// ExtraText adds that many unused text tokens before <|endoftext|>, to
 	// reach a real model's vocabulary size (and logits cost).
 	ExtraText int
@@ -256,6 +259,11 @@ func WriteWhisper(dir string, c WhisperConfig) error {
 	if c.NMels <= 0 || c.MaxTargetPositions <= 0 {
 		return fmt.Errorf("testmodels: whisper needs NMels and MaxTargetPositions")
 	}
+	for l := range c.LanguageBias {
+		if _, ok := c.Vocab().Lang[l]; !ok {
+			return fmt.Errorf("testmodels: LanguageBias names %q, not one of the languages %v", l, c.langs())
+		}
+	}
 	if err := os.MkdirAll(filepath.Join(dir, "onnx"), 0o755); err != nil {
 		return err
 	}
@@ -316,6 +324,9 @@ func (c *WhisperConfig) weights() []pb.Tensor {
 	bias := make([]float32, v.Size)
 	bias[v.EOT] = c.EOSBias
 	bias[v.NoSpeech] = c.NoSpeechBias
+	for l, b := range c.LanguageBias {
+		bias[v.Lang[l]] += b
+	}
 	for i := v.TimestampBegin; i < v.Size; i++ {
 		bias[i] = c.TimestampBias
 	}

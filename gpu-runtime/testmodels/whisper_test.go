@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
@@ -148,5 +149,31 @@ func TestWhisperTinySizeVocab(t *testing.T) {
 	}
 	if len(tok.Model.Vocab) != v.Size {
 		t.Errorf("tokenizer has %d entries, want %d", len(tok.Model.Vocab), v.Size)
+	}
+}
+
+// TestWhisperLanguageBias: a language bias changes the decoder's weights
+// only (every other file stays byte-identical), and an unknown language is
+// refused.
+func TestWhisperLanguageBias(t *testing.T) {
+	a, b := t.TempDir(), t.TempDir()
+	c := TinyWhisper()
+	if err := WriteWhisper(a, c); err != nil {
+		t.Fatal(err)
+	}
+	c.LanguageBias = map[string]float32{"de": 3}
+	if err := WriteWhisper(b, c); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"config.json", "generation_config.json", "tokenizer.json", "onnx/encoder_model.onnx", "onnx/decoder_model_merged.onnx"} {
+		x, _ := os.ReadFile(filepath.Join(a, f))
+		y, _ := os.ReadFile(filepath.Join(b, f))
+		if same := bytes.Equal(x, y); same != (f != "onnx/decoder_model_merged.onnx") {
+			t.Errorf("%s: identical %v with a language bias", f, same)
+		}
+	}
+	c.LanguageBias = map[string]float32{"xx": 1}
+	if err := WriteWhisper(t.TempDir(), c); err == nil || !strings.Contains(err.Error(), "xx") {
+		t.Errorf("unknown language: %v", err)
 	}
 }
