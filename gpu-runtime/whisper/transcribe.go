@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"io"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"path/filepath"
@@ -18,24 +19,110 @@ import (
 
 // Transcriber is a lecture.Transcriber over a Whisper folder: long-form
 // transcription by 30-second windows with seeking as openai-whisper does.
+// With a VAD, the recording is first scanned for speech and only the speech
+// (segments end to end) is decoded: silence costs no decoding and gives no
+// text, and the transcript's times are mapped back to the recording.
 type Transcriber struct {
 	M     *Model
 	Audio *audio.Options // nil: defaults
+	// VAD finds the speech; nil decodes every window.
+	VAD *VAD
+	// VADOptions for VAD; the zero value is WhisperVADOptions.
+	VADOptions VADOptions
 }
 
 var _ lecture.Transcriber = (*Transcriber)(nil)
 
-// Load loads the Whisper folder dir for transcription.
-func Load(dir string, o ort.Options) (*Transcriber, error) {
-	m, err := LoadModel(dir, o)
-	if err != nil {
-		return nil, err
+// VADMode chooses whether a Transcriber uses voice-activity detection.
+type VADMode string
+
+const (
+	// VADAuto uses Silero VAD when its model is found (FindVADModel), and
+	// transcribes without it, with a log line saying so, when not.
+	VADAuto VADMode = ""
+	// VADOn requires the model: without it loading fails.
+	VADOn VADMode = "on"
+	// VADOff decodes every window.
+	VADOff VADMode = "off"
+)
+
+// ParseVADMode reads "on", "off", "auto" or "" (auto), for configuration.
+func ParseVADMode(s string) (VADMode, error) {
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "", "auto":
+		return VADAuto, nil
+	case "on", "true", "1":
+		return VADOn, nil
+	case "off", "false", "0":
+		return VADOff, nil
 	}
-	return &Transcriber{M: m}, nil
+	return "", lecture.Errorf(lecture.EINVALID, "VAD setting %q: want on, off or auto", s)
 }
 
-// Close frees the model.
-func (t *Transcriber) Close() error { return t.M.Close() }
+// TranscriberOptions configure LoadWith.
+type TranscriberOptions struct {
+	VAD VADMode
+	// VADModel is the Silero VAD .onnx file; "" finds it (TRANSCEPT_VAD_MODEL,
+	// then the tools cache where gpu-runtime/scripts/fetch-vad.sh puts it).
+	VADModel string
+	// VADThreshold is the speech probability threshold; 0 keeps
+	// WhisperVADOptions's 0.5.
+	VADThreshold float64
+	// Logger receives the VAD decision; nil is slog.Default().
+	Logger *slog.Logger
+}
+
+// Load loads the Whisper folder dir for transcription, with Silero VAD when
+// its model is found (TranscriberOptions' defaults).
+func Load(dir string, o ort.Options) (*Transcriber, error) {
+	return LoadWith(dir, o, TranscriberOptions{})
+}
+
+// LoadWith loads the Whisper folder dir and, as to says, the VAD model.
+func LoadWith(dir string, o ort.Options, to TranscriberOptions) (*Transcriber, error) {
+	vo := WhisperVADOptions()
+	if to.VADThreshold != 0 {
+		vo.Threshold = to.VADThreshold
+	}
+	if err := vo.Check(); err != nil {
+		return nil, err
+	}
+	log := to.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	var vad *VAD
+	switch to.VAD {
+	case VADOn, VADAuto:
+		path := to.VADModel
+		if path == "" {
+			var err error
+			if path, err = FindVADModel(); err != nil {
+				if to.VAD == VADOn {
+					return nil, err
+				}
+				log.Info("transcribing without voice-activity detection", "reason", lecture.ErrorMessage(err))
+				break
+			}
+		}
+		var err error
+		if vad, err = LoadVAD(path, ort.Options{Logger: o.Logger}); err != nil {
+			return nil, err
+		}
+	case VADOff:
+	default:
+		return nil, lecture.Errorf(lecture.EINVALID, "VAD mode %q: want on, off or auto", string(to.VAD))
+	}
+	m, err := LoadModel(dir, o)
+	if err != nil {
+		vad.Close()
+		return nil, err
+	}
+	return &Transcriber{M: m, VAD: vad, VADOptions: vo}, nil
+}
+
+// Close frees the model and the VAD.
+func (t *Transcriber) Close() error { return errors.Join(t.M.Close(), t.VAD.Close()) }
 
 // Name is the engine's name.
 func (t *Transcriber) Name() string { return "whisper-onnx" }
@@ -45,8 +132,42 @@ func (t *Transcriber) Model() string { return filepath.Base(filepath.Clean(t.M.D
 
 // Transcribe decodes path (any container ffmpeg reads) as a stream and
 // transcribes it window by window; progress gets seconds done and the
-// total (0 while unknown).
+// total (0 while unknown). With a VAD the file is read twice: once to find
+// the speech, once to decode it. An empty language is detected on the
+// first window (of speech, with a VAD) by a multilingual model; the
+// transcript records the language used.
 func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.TranscribeOptions, progress lecture.Progress) (*lecture.Transcript, error) {
+	lang, err := t.M.ResolveLanguage(opts.Language)
+	if err != nil {
+		return nil, err
+	}
+	report := func(done, total float64) {
+		if progress != nil {
+			progress(done, total)
+		}
+	}
+	var tl *speechTimeline
+	if t.VAD != nil {
+		vo := t.VADOptions
+		if vo == (VADOptions{}) {
+			vo = WhisperVADOptions()
+		}
+		s, err := audio.Open(ctx, path, t.Audio)
+		if err != nil {
+			return nil, err
+		}
+		speech, err := t.VAD.Detect(ctx, s.Next, vo)
+		s.Close()
+		if err != nil {
+			return nil, err
+		}
+		if len(speech) == 0 {
+			total := s.Info().Duration.Seconds()
+			report(total, total)
+			return &lecture.Transcript{Language: lang, Segments: []lecture.Segment{}}, nil
+		}
+		tl = newSpeechTimeline(speech)
+	}
 	s, err := audio.Open(ctx, path, t.Audio)
 	if err != nil {
 		return nil, err
@@ -54,8 +175,11 @@ func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.
 	defer s.Close()
 	total := s.Info().Duration.Seconds()
 	next := func() ([]float32, error) { return s.Next() }
+	if tl != nil {
+		next = tl.filter(next)
+	}
 	lf := DefaultLongForm()
-	lf.Language, lf.Task = opts.Language, opts.Task
+	lf.Language, lf.Task = lang, opts.Task
 	if opts.Temperature > 0 { // start the fallback ladder there
 		ts := []float64{opts.Temperature}
 		for _, x := range lf.Temperatures {
@@ -65,21 +189,29 @@ func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.
 		}
 		lf.Temperatures = ts
 	}
-	segs, err := t.M.LongForm(ctx, next, lf,
+	last := 0.0
+	res, err := t.M.TranscribeStream(ctx, next, lf,
 		func(done float64) {
-			if progress != nil {
-				progress(done, total)
+			if tl != nil {
+				done = tl.original(done, true)
+				if total > 0 {
+					done = min(done, total)
+				}
 			}
+			last = max(last, done)
+			report(last, total)
 		})
 	if err != nil {
 		return nil, err
 	}
-	lang := opts.Language
-	if lang == "" && t.M.Generation.IsMultilingual {
-		lang = "en"
+	if tl != nil {
+		mapSegmentTimes(tl, res.Segments)
+		if total > last {
+			report(total, total) // the silence after the last speech
+		}
 	}
-	tr := &lecture.Transcript{Language: lang, Segments: []lecture.Segment{}}
-	for _, sg := range segs {
+	tr := &lecture.Transcript{Language: res.Language, Segments: []lecture.Segment{}}
+	for _, sg := range res.Segments {
 		tr.Segments = append(tr.Segments, lecture.Segment{Start: sg.Start, End: sg.End, Text: sg.Text})
 	}
 	return tr, nil
@@ -135,7 +267,25 @@ func compressionRatio(text string) float64 {
 	return float64(len(text)) / float64(b.Len())
 }
 
-// LongForm transcribes the samples that next yields (16 kHz mono, any
+// StreamResult is TranscribeStream's: the segments and the language
+// decoded with (given, or detected with its probability among the
+// languages).
+type StreamResult struct {
+	Segments     []Segment
+	Language     string
+	LanguageProb float64 // 0 when the language was given
+}
+
+// LongForm is TranscribeStream's segments.
+func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf LongFormOptions, done func(float64)) ([]Segment, error) {
+	r, err := m.TranscribeStream(ctx, next, lf, done)
+	if err != nil {
+		return nil, err
+	}
+	return r.Segments, nil
+}
+
+// TranscribeStream transcribes the samples that next yields (16 kHz mono, any
 // amounts, io.EOF at the end) by 30-second windows, seeking as
 // openai-whisper's transcribe does: each window is decoded once with
 // timestamps; when it ends in a complete segment (a lone final timestamp)
@@ -143,16 +293,31 @@ func compressionRatio(text string) float64 {
 // the last pair's timestamp, so an unfinished segment is decoded again in
 // the next window. Segments with no text are dropped. Only up to two
 // windows of samples are held at a time. done gets the seconds finished.
-func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf LongFormOptions, done func(float64)) ([]Segment, error) {
+// An empty lf.Language on a multilingual model is detected on the first
+// window (DetectLanguage) and kept for the rest.
+func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, error), lf LongFormOptions, done func(float64)) (*StreamResult, error) {
 	o := lf.DecodeOptions
 	o.Timestamps = true
 	temps := lf.Temperatures
 	if len(temps) == 0 {
 		temps = []float64{0}
 	}
-	prompt, err := m.Prompt(o)
+	lang, err := m.ResolveLanguage(o.Language)
 	if err != nil {
 		return nil, err
+	}
+	res := &StreamResult{Language: lang}
+	o.Language = lang
+	probe := o
+	if probe.Language == "" {
+		probe.Language = "en" // the task is checked before any decoding
+	}
+	prompt, err := m.Prompt(probe)
+	if err != nil {
+		return nil, err
+	}
+	if lang == "" {
+		prompt = nil // decided on the first window
 	}
 	const inputStride = 2
 	precision := 30.0 / float64(m.Config.MaxSourcePositions)
@@ -161,7 +326,6 @@ func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf
 	base := 0         // sample index of buf[0]
 	eof := false
 	seek := 0 // in frames (HopLength samples)
-	var out []Segment
 	feats := make([]float32, m.Features.NMels()*ChunkFrames)
 	for {
 		if err := ctx.Err(); err != nil {
@@ -190,6 +354,15 @@ func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf
 			break
 		}
 		m.Features.LogMelInto(feats, window)
+		if prompt == nil {
+			if res.Language, res.LanguageProb, err = m.DetectLanguage(feats); err != nil {
+				return nil, err
+			}
+			o.Language = res.Language
+			if prompt, err = m.Prompt(o); err != nil {
+				return nil, err
+			}
+		}
 		rng := rand.New(rand.NewPCG(lf.Seed, uint64(seek)))
 		var p pass
 		var toks []int
@@ -249,7 +422,7 @@ func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf
 			if strings.TrimSpace(s) == "" {
 				return
 			}
-			out = append(out, Segment{Start: round2(offset + start), End: round2(offset + end), Text: s, Tokens: text})
+			res.Segments = append(res.Segments, Segment{Start: round2(offset + start), End: round2(offset + end), Text: s, Tokens: text})
 		}
 		if len(cons) > 0 {
 			ends := cons
@@ -288,5 +461,5 @@ func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf
 			break
 		}
 	}
-	return out, nil
+	return res, nil
 }
