@@ -45,7 +45,9 @@ var variantSuffixes = []string{"_quantized.onnx", "_fp16.onnx", "_int8.onnx", "_
 // other byte kept); other files are copied; quantised or float16 variants
 // are left out (Merged.Skipped). A module's weight is found as the
 // initializer "<module>.weight", or as the weight input of the MatMul or
-// Gemm node that torch's exporter names "/<module path>/MatMul"; its
+// Gemm node that torch's exporter names "/<module path>/MatMul" (the path
+// may be relative to the exported part: "/layers.0/…" in an Optimum
+// encoder_model.onnx); its
 // layout ([in, out] for MatMul, [out, in] behind a Transpose or for Gemm
 // with transB) comes from the node that reads it.
 //
@@ -99,7 +101,7 @@ func MergePEFT(p *PEFT, modelDir, out string) (*Merged, error) {
 		if err != nil {
 			return lecture.Wrap(lecture.EINVALID, err, "model file %s cannot be read", path)
 		}
-		done, fprobs, err := mergeInto(b, modules)
+		done, fprobs, err := mergeInto(b, modules, fileRole(path))
 		if err != nil {
 			return lecture.Wrap(lecture.EINVALID, err, "model file %s is corrupt or not ONNX", path)
 		}
@@ -404,10 +406,24 @@ type weightUse struct {
 // mergeInto finds the adapted modules' weights in one model's bytes and
 // adds the adapter to them in place. It returns the modules merged and the
 // problems met (a weight of another shape or type).
-func mergeInto(b []byte, modules map[string]*PEFTModule) (done, probs []string, err error) {
+//
+// role is "encoder" or "decoder" for files that hold one part of an
+// encoder-decoder model (fileRole): Optimum exports the encoder from the
+// encoder module itself, so its names are relative to it
+// ("/layers.0/self_attn/q_proj/MatMul" for model.encoder.layers.0…).
+func mergeInto(b []byte, modules map[string]*PEFTModule, role string) (done, probs []string, err error) {
 	graphs, err := parseONNX(b)
 	if err != nil {
 		return nil, nil, err
+	}
+	// every dotted suffix of two or more parts of each module's path
+	suffixes := map[string][]string{}
+	for m := range modules {
+		parts := strings.Split(m, ".")
+		for i := 1; i+1 < len(parts); i++ {
+			k := strings.Join(parts[i:], ".")
+			suffixes[k] = append(suffixes[k], m)
+		}
 	}
 	uses := map[string]weightUse{}
 	for _, g := range graphs {
@@ -435,7 +451,11 @@ func mergeInto(b []byte, modules map[string]*PEFTModule) (done, probs []string, 
 				}
 				outFirst = !outFirst
 			}
-			module := moduleOf(n.name, init.name, modules)
+			module, amb := moduleOf(n.name, init.name, modules, suffixes, role)
+			if len(amb) > 0 {
+				probs = append(probs, fmt.Sprintf("node %q could be any of %s", n.name, strings.Join(amb, ", ")))
+				continue
+			}
 			if module == "" {
 				continue
 			}
@@ -481,20 +501,55 @@ func mergeInto(b []byte, modules map[string]*PEFTModule) (done, probs []string, 
 	return done, probs, nil
 }
 
-// moduleOf names the adapted module a MatMul/Gemm node computes: by its
-// weight's name ("<module>.weight") or by the node's name as torch's
-// exporter writes it ("/model/encoder/layers.0/self_attn/q_proj/MatMul").
-func moduleOf(node, weight string, modules map[string]*PEFTModule) string {
-	if m, ok := strings.CutSuffix(weight, ".weight"); ok && modules[m] != nil {
-		return m
-	}
-	if i := strings.LastIndex(node, "/"); i > 0 {
-		m := strings.ReplaceAll(strings.TrimPrefix(node[:i], "/"), "/", ".")
-		if modules[m] != nil {
-			return m
+// fileRole is "encoder" or "decoder" from an Optimum file name
+// (encoder_model.onnx, decoder_model_merged.onnx, …), else "".
+func fileRole(path string) string {
+	base := filepath.Base(path)
+	for _, r := range []string{"encoder", "decoder"} {
+		if strings.HasPrefix(base, r+"_") {
+			return r
 		}
 	}
 	return ""
+}
+
+// moduleOf names the adapted module a MatMul/Gemm node computes: by its
+// weight's name ("<path>.weight") or by the node's name as torch's exporter
+// writes it ("/model/encoder/layers.0/self_attn/q_proj/MatMul"). A path is
+// the module's or the end of it (names relative to an exported submodule);
+// an end that several modules share is settled by the file's role
+// ("encoder": model.encoder.…), else it is ambiguous (returned).
+func moduleOf(node, weight string, modules map[string]*PEFTModule, suffixes map[string][]string, role string) (string, []string) {
+	var paths []string
+	if m, ok := strings.CutSuffix(weight, ".weight"); ok {
+		paths = append(paths, m)
+	}
+	if i := strings.LastIndex(node, "/"); i > 0 {
+		paths = append(paths, strings.ReplaceAll(strings.TrimPrefix(node[:i], "/"), "/", "."))
+	}
+	for _, path := range paths {
+		if modules[path] != nil {
+			return path, nil
+		}
+		cands := suffixes[path]
+		if len(cands) > 1 && role != "" {
+			var keep []string
+			for _, c := range cands {
+				if strings.Contains("."+strings.TrimSuffix(c, path), "."+role+".") {
+					keep = append(keep, c)
+				}
+			}
+			cands = keep
+		}
+		switch {
+		case len(cands) == 1:
+			return cands[0], nil
+		case len(cands) > 1:
+			slices.Sort(cands)
+			return "", cands
+		}
+	}
+	return "", nil
 }
 
 // addDelta adds Scale·B·A ([out, in]) to the little-endian float32 weight

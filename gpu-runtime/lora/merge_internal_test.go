@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 
@@ -50,7 +51,7 @@ func TestMergeLayouts(t *testing.T) {
 	for i := range mods {
 		byName[mods[i].Name] = &mods[i]
 	}
-	done, probs, err := mergeInto(b, byName)
+	done, probs, err := mergeInto(b, byName, "")
 	if err != nil || len(probs) > 0 || len(done) != 4 {
 		t.Fatalf("merged %v, problems %v, %v", done, probs, err)
 	}
@@ -94,12 +95,42 @@ func TestMergeLayouts(t *testing.T) {
 	// A module whose weight has another shape is a problem, not a merge.
 	bad := mod("model.decoder.layers.0.fc1")
 	bad.In, bad.Out = out, in
-	_, probs, _ = mergeInto(m.Marshal(), map[string]*PEFTModule{bad.Name: &bad})
+	_, probs, _ = mergeInto(m.Marshal(), map[string]*PEFTModule{bad.Name: &bad}, "")
 	if len(probs) != 1 || !strings.Contains(probs[0], `weight "model.decoder.layers.0.fc1.weight" of model.decoder.layers.0.fc1 is [5 6], the adapter's is [6 5]`) {
 		t.Errorf("problems %v", probs)
 	}
-	if _, _, err := mergeInto([]byte("not a model at all"), byName); err == nil {
+	if _, _, err := mergeInto([]byte("not a model at all"), byName, ""); err == nil {
 		t.Error("garbage parsed")
+	}
+}
+
+// TestMergeRelativeNames: Optimum exports the encoder from the encoder
+// module, so its nodes are named "/layers.0/self_attn/q_proj/MatMul"; the
+// file's role tells model.encoder.… from model.decoder.….
+func TestMergeRelativeNames(t *testing.T) {
+	const in, out, r = 4, 4, 2
+	rnd := rand.New(rand.NewPCG(1, 2))
+	w := normals(rnd, in*out)
+	m := &onnxpb.Model{OpSets: []onnxpb.OpSet{{Version: 17}}, IRVersion: 8, Graph: onnxpb.Graph{Name: "enc",
+		Nodes:        []onnxpb.Node{{OpType: "MatMul", Name: "/layers.0/self_attn/q_proj/MatMul", Inputs: []string{"x", "onnx::MatMul_3"}, Outputs: []string{"y"}}},
+		Initializers: []onnxpb.Tensor{{Name: "onnx::MatMul_3", DataType: onnxpb.Float, Dims: []int64{in, out}, Float32: w}},
+		Inputs:       []onnxpb.ValueInfo{{Name: "x", ElemType: onnxpb.Float, Shape: onnxpb.D("b", in)}},
+		Outputs:      []onnxpb.ValueInfo{{Name: "y", ElemType: onnxpb.Float}},
+	}}
+	mods := map[string]*PEFTModule{}
+	for _, n := range []string{"model.encoder.layers.0.self_attn.q_proj", "model.decoder.layers.0.self_attn.q_proj"} {
+		mods[n] = &PEFTModule{Name: n, Rank: r, In: in, Out: out, Scale: 1, A: normals(rnd, r*in), B: normals(rnd, out*r)}
+	}
+	done, probs, err := mergeInto(m.Marshal(), mods, fileRole("onnx/encoder_model.onnx"))
+	if err != nil || len(probs) > 0 || !slices.Equal(done, []string{"model.encoder.layers.0.self_attn.q_proj"}) {
+		t.Errorf("encoder file: merged %v, problems %v, %v", done, probs, err)
+	}
+	done, probs, _ = mergeInto(m.Marshal(), mods, "")
+	if len(done) != 0 || len(probs) != 1 || !strings.Contains(probs[0], "could be any of model.decoder.layers.0.self_attn.q_proj, model.encoder.layers.0.self_attn.q_proj") {
+		t.Errorf("no role: merged %v, problems %v", done, probs)
+	}
+	if fileRole("x/decoder_model_merged.onnx") != "decoder" || fileRole("model.onnx") != "" {
+		t.Error("fileRole")
 	}
 }
 
