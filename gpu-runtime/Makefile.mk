@@ -6,7 +6,7 @@ GR_DIR       ?= gpu-runtime
 GR_GO        ?= go
 GR_REF_DIR   ?= tests/reference
 
-.PHONY: ort reference reference-tokenizers test-gpu-runtime
+.PHONY: ort reference reference-tokenizers test-gpu-runtime bench-bart
 
 ort: ## Install libonnxruntime.so.1 (from npm onnxruntime-node, sha256-checked) into the tools cache (cached)
 	@bash $(GR_DIR)/scripts/fetch-ort.sh
@@ -21,6 +21,9 @@ reference-tokenizers: reference ## Regenerate gpu-runtime/tokenizer/testdata: st
 
 test-gpu-runtime: ort reference ## Run the gpu-runtime tests with ONNX Runtime and reference files required
 	TRANSCEPT_REQUIRE_SERVICES=1 $(GR_GO) test -count=1 ./$(GR_DIR)/...
+
+bench-bart: ## Greedy BART (DistilBART-6-6 size, random weights) against transformers.js: tok/s, share outside Run, cold load, peak RSS
+	bash $(GR_REF_DIR)/bart-bench.sh $(BENCH_BART_ARGS)
 
 # Model folders (Optimum ONNX exports) into TRANSCEPT_MODELS_DIR (default
 # ./models): `make models` pulls the default set, `make models MODELS="bart-large-cnn"`

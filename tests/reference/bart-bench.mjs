@@ -1,0 +1,71 @@
+// Greedy BART generation timed in transformers.js (@huggingface/transformers on
+// onnxruntime-node, its default session options), the peer of
+// gpu-runtime/cmd/bart-bench. Same input ids, same fixed output length:
+//
+//   node bart-bench.mjs MODEL_DIR IDS_JSON NEW_TOKENS RUNS
+//
+// IDS_JSON is a JSON array of encoder input ids (one row). Prints one JSON
+// line: cold load (process start to ready), each generate() time, the time
+// inside session.run, peak RSS and the generated ids.
+import { readFileSync } from "node:fs";
+import { resolve } from "node:path";
+import { env, AutoModelForSeq2SeqLM, Tensor } from "@huggingface/transformers";
+
+const [dir, idsFile, newArg, runsArg] = process.argv.slice(2);
+if (!dir || !idsFile) {
+  console.error("usage: node bart-bench.mjs MODEL_DIR IDS_JSON [NEW_TOKENS] [RUNS]");
+  process.exit(2);
+}
+const newTokens = Number(newArg ?? 64);
+const runs = Number(runsArg ?? 3);
+env.allowRemoteModels = false;
+env.allowLocalModels = true;
+const model = await AutoModelForSeq2SeqLM.from_pretrained(resolve(dir), { dtype: "fp32" });
+const loadMs = process.uptime() * 1000; // process start to a model ready to generate
+
+// Time spent inside onnxruntime-node's session.run, every session.
+let runMs = 0;
+for (const s of Object.values(model.sessions)) {
+  const run = s.run.bind(s);
+  s.run = async (...args) => {
+    const t0 = performance.now();
+    try {
+      return await run(...args);
+    } finally {
+      runMs += performance.now() - t0;
+    }
+  };
+}
+
+const ids = JSON.parse(readFileSync(idsFile, "utf8"));
+const n = ids.length;
+const input_ids = new Tensor("int64", BigInt64Array.from(ids.map(BigInt)), [1, n]);
+const attention_mask = new Tensor("int64", new BigInt64Array(n).fill(1n), [1, n]);
+const options = { max_new_tokens: newTokens, min_new_tokens: newTokens, forced_eos_token_id: null, num_beams: 1, do_sample: false };
+
+const times = [];
+const runShares = [];
+let out;
+for (let i = 0; i <= runs; i++) {
+  runMs = 0;
+  const t0 = performance.now();
+  out = await model.generate({ input_ids, attention_mask, ...options });
+  const ms = performance.now() - t0;
+  if (i > 0) {
+    // the first call is a warm-up
+    times.push(ms);
+    runShares.push(1 - runMs / ms);
+  }
+}
+const generated = out.tolist()[0].map(Number);
+console.log(
+  JSON.stringify({
+    peer: "transformers.js",
+    load_ms: loadMs,
+    gen_ms: times,
+    outside_run: runShares,
+    new_tokens: generated.length - 1,
+    peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
+    ids: generated,
+  }),
+);

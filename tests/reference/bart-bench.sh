@@ -1,0 +1,81 @@
+#!/usr/bin/env bash
+# Greedy BART generation, side by side: transformers.js (onnxruntime-node,
+# its defaults) against gpu-runtime/cmd/bart-bench on the same
+# DistilBART-CNN-6-6-size folder (random weights), the same 512 input ids and
+# the same fixed output length (min = max new tokens, forced EOS off), so both
+# do the same work; the generated ids are compared. Run from the repository
+# root after `make reference`:
+#
+#   tests/reference/bart-bench.sh [RUNS] [NEW_TOKENS] [ROUNDS]
+#
+# RUNS timed generations per process (after one warm-up), ROUNDS processes of
+# each side, alternating. The folder (1.1 GB) and the optimised-model cache
+# are written once under $TRANSCEPT_BENCH_DIR (default
+# ~/.cache/transcept-bench). Ours runs with TRANSCEPT_ORT_THREADS intra-op
+# threads (default: every core, nproc) from the cache, with and without
+# prepacked weights.
+set -euo pipefail
+runs=${1:-3}
+new=${2:-64}
+rounds=${3:-1}
+ref=tests/reference
+[[ -d $ref/node_modules/@huggingface/transformers ]] || { echo "bart-bench: run make reference first" >&2; exit 1; }
+root=${TRANSCEPT_BENCH_DIR:-$HOME/.cache/transcept-bench}
+dir=$root/distilbart-6-6
+cache=$root/ort-cache
+threads=${TRANSCEPT_ORT_THREADS:-$(nproc)}
+[[ $threads -gt 0 ]] || threads=$(nproc)
+
+if [[ ! -f $dir/onnx/decoder_model_merged.onnx ]]; then
+	echo "bart-bench: writing the DistilBART-6-6-size folder to $dir (once)" >&2
+	rm -rf "$dir.tmp"
+	go run ./gpu-runtime/testmodels/cmd/write-bart -o "$dir.tmp" -size distilbart-6-6 -tokenizer $ref/build/bart
+	mv "$dir.tmp" "$dir"
+fi
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+# 512 ids: <s>, 510 spread over the vocabulary, </s>
+awk 'BEGIN { printf "[0"; for (i = 0; i < 510; i++) printf ",%d", 4 + (i * 7919 + 13) % 49996; print ",2]" }' >"$tmp/ids.json"
+go build -o "$tmp/bart-bench" ./gpu-runtime/cmd/bart-bench
+ours=("$tmp/bart-bench" -model "$dir" -ids "$tmp/ids.json" -new "$new" -runs "$runs" -threads "$threads" -cache "$cache")
+# The first load writes the optimised model into the cache; not timed.
+"${ours[@]}" -load-only >/dev/null 2>&1
+echo "bart-bench: $new new tokens from 512 input ids, $runs runs × $rounds rounds, $(nproc) cores, ours with $threads threads" >&2
+
+for ((r = 0; r < rounds; r++)); do
+	node $ref/bart-bench.mjs "$dir" "$tmp/ids.json" "$new" "$runs"
+	"${ours[@]}" 2>/dev/null | sed 's/"peer":"transcept"/"peer":"transcept (prepacked)"/'
+	"${ours[@]}" -no-prepack 2>/dev/null | sed 's/"peer":"transcept"/"peer":"transcept (no prepacking)"/'
+done >"$tmp/results.jsonl"
+# Our load from the .onnx files, without the cache (for comparison only).
+nocache=$("$tmp/bart-bench" -model "$dir" -ids "$tmp/ids.json" -threads "$threads" -load-only 2>/dev/null)
+echo "transcept without the optimised-model cache: load $(sed -E 's/.*"load_ms":([0-9]+).*/\1/' <<<"$nocache") ms, peak RSS after load $(($(sed -E 's/.*"peak_rss_bytes":([0-9]+).*/\1/' <<<"$nocache") / 1048576)) MB"
+
+node - "$tmp/results.jsonl" <<'EOF'
+const fs = require("node:fs");
+const rows = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSON.parse);
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
+const peers = {};
+for (const r of rows) {
+  const p = (peers[r.peer] ??= { gen: [], out: [], load: [], rss: [], ids: r.ids, tokens: r.new_tokens });
+  p.gen.push(...r.gen_ms); p.out.push(...r.outside_run); p.load.push(r.load_ms); p.rss.push(r.peak_rss_bytes);
+  if (JSON.stringify(p.ids) !== JSON.stringify(r.ids)) p.unstable = true;
+}
+const js = peers["transformers.js"];
+const fmt = (x, d = 0) => x.toFixed(d);
+console.log("| | tok/s (median) | generate ms (median) | outside Run | cold load ms (median) | peak RSS MB | ids equal to transformers.js |");
+console.log("|---|---|---|---|---|---|---|");
+for (const [name, p] of Object.entries(peers)) {
+  const ms = median(p.gen), tps = p.tokens / (ms / 1000);
+  const same = JSON.stringify(p.ids) === JSON.stringify(js.ids) && !p.unstable && !js.unstable;
+  p.tps = tps;
+  console.log(`| ${name} | ${fmt(tps, 1)} | ${fmt(ms)} | ${fmt(100 * median(p.out), 1)}% | ${fmt(median(p.load))} | ${fmt(Math.max(...p.rss) / 2 ** 20)} | ${name === "transformers.js" ? "—" : same ? "yes" : "NO"} |`);
+}
+for (const [name, p] of Object.entries(peers)) {
+  if (name === "transformers.js") continue;
+  console.log(`${name} / transformers.js: tok/s ${fmt(p.tps / js.tps, 2)}x (goal ≥ 1.3x), cold load ${fmt(median(js.load) / median(p.load), 1)}x faster (goal ≤ 3000 ms: ${fmt(median(p.load))} ms), peak RSS ${fmt(Math.max(...p.rss) / Math.max(...js.rss), 2)}x`);
+}
+console.log(`generated ids (${js.tokens} new): ${JSON.stringify(js.ids.slice(0, 12))}…`);
+const bad = Object.entries(peers).filter(([n, p]) => n !== "transformers.js" && (JSON.stringify(p.ids) !== JSON.stringify(js.ids) || p.unstable));
+if (bad.length) { console.error(`bart-bench: ids differ from transformers.js for ${bad.map(([n]) => n).join(", ")}`); process.exit(1); }
+EOF
