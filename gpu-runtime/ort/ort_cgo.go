@@ -100,6 +100,7 @@ func NewSession(path string, o Options) (*Session, error) {
 
 	log := o.logger().With("model", path, "intra_op_threads", o.IntraOpThreads, "inter_op_threads", o.InterOpThreads,
 		"optimization", o.Optimization.String())
+	t0 := time.Now()
 	sess := &Session{path: path, info: info, inputs: inputs, outputs: outputs, provider: ProviderCPU}
 	if o.OptimizedCacheDir != "" && !o.CUDA {
 		if err := sess.openCached(&o, log); err != nil {
@@ -122,7 +123,7 @@ func NewSession(path string, o Options) (*Session, error) {
 			return nil, lecture.Wrap(lecture.EINVALID, err, "onnxruntime cannot load model file %s", path)
 		}
 	}
-	log = log.With("provider", string(sess.provider))
+	log = log.With("provider", string(sess.provider), "cached", sess.Cached(), "load_ms", time.Since(t0).Milliseconds())
 	if sess.fallback != "" {
 		log.Warn("onnxruntime session falls back to CPU", "reason", sess.fallback)
 	} else {
@@ -177,13 +178,16 @@ func (s *Session) openCached(o *Options, log *slog.Logger) error {
 	}
 	log = log.With("cache", e.Path)
 	if data, err := mapFile(e.Path); err == nil {
+		t0 := time.Now()
 		payload, err := checkCacheFile(data, e.KeyHash)
+		checked := time.Since(t0)
 		if err == nil {
 			err = s.build(o, "", payload)
 		}
 		if err == nil {
 			s.mapped = data
-			log.Debug("onnxruntime session from the optimised model cache")
+			log.Debug("onnxruntime session from the optimised model cache", "check_ms", checked.Milliseconds(),
+				"build_ms", (time.Since(t0) - checked).Milliseconds())
 			return nil
 		}
 		syscall.Munmap(data)

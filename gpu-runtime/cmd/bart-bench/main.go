@@ -13,6 +13,7 @@ package main
 import (
 	"encoding/json"
 	"flag"
+	"log/slog"
 	"fmt"
 	"os"
 	"strconv"
@@ -54,7 +55,11 @@ func main() {
 		entries[k] = v
 		return nil
 	})
+	verbose := flag.Bool("v", false, "log ONNX Runtime's load steps (debug level)")
 	flag.Parse()
+	if *verbose {
+		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
 	level, err := ort.ParseOptimization(*opt)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "bart-bench:", err)
