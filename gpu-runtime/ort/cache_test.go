@@ -182,8 +182,10 @@ func TestCacheKeyCoversTheSettings(t *testing.T) {
 		t.Fatal(err)
 	}
 	for name, e := range map[string]func() (*cacheEntry, error){
-		"ort version":  func() (*cacheEntry, error) { return newCacheEntry(dir, path, "1.31.0", &Options{}) },
-		"optimisation": func() (*cacheEntry, error) { return newCacheEntry(dir, path, "1.30.0", &Options{Optimization: OptimizeBasic}) },
+		"ort version": func() (*cacheEntry, error) { return newCacheEntry(dir, path, "1.31.0", &Options{}) },
+		"optimisation": func() (*cacheEntry, error) {
+			return newCacheEntry(dir, path, "1.30.0", &Options{Optimization: OptimizeBasic})
+		},
 	} {
 		other, err := e()
 		if err != nil {

@@ -13,8 +13,8 @@ package main
 import (
 	"encoding/json"
 	"flag"
-	"log/slog"
 	"fmt"
+	"log/slog"
 	"os"
 	"strconv"
 	"strings"
