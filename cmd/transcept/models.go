@@ -4,15 +4,22 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"maps"
 	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/transcept/transcept/gpu-runtime/lora"
 	"github.com/transcept/transcept/gpu-runtime/models"
+	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/config"
 )
 
 const modelsHelp = `Usage: transcept models list
        transcept models pull [NAME...] [options]
+       transcept models merge-lora --adapter PEFT_DIR --model DIR --out DIR
+       transcept models convert-lora --adapter PEFT_DIR --out FILE.onnx_adapter [--graph-scale S]
 
 list shows the models Transcept knows: name, repository, revision, what it
 is for, and whether its files' sha256 sums are pinned.
@@ -24,6 +31,17 @@ every file is checked against its pinned size and sha256 before it is moved
 into place. Without NAME it pulls the default set (marked * by list).
 TRANSCEPT_MODELS_URL names a mirror with the hub's layout
 (<url>/<owner>/<repo>/resolve/<revision>/<path>).
+
+merge-lora folds a PEFT LoRA adapter (adapter_config.json and
+adapter_model.safetensors, as fine-tuning writes them) into the float32
+weights of an Optimum export folder, writing a new folder to point
+TRANSCEPT_SUMMARY_MODEL at: the usual route for plain exports, which have no
+LoRA inputs. The merge is recorded in the new folder's lora_merge.json.
+
+convert-lora turns a PEFT adapter into an ONNX Runtime adapter file for an
+export that carries LoRA inputs (<module>.lora_A.weight, <module>.lora_B.weight);
+TRANSCEPT_SUMMARY_ADAPTER then activates it per request without a merged
+copy. --graph-scale is the lora_alpha/r the export multiplies by (default 1).
 
 Examples:
   transcept models list
@@ -39,6 +57,10 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	all := fs.Bool("all", false, "pull every known model")
 	dir := fs.String("dir", "", "destination (default TRANSCEPT_MODELS_DIR)")
 	base := fs.String("url", "", "mirror base URL (default TRANSCEPT_MODELS_URL, else the hub)")
+	adapter := fs.String("adapter", "", "merge-lora, convert-lora: the PEFT adapter folder")
+	modelDir := fs.String("model", "", "merge-lora: the Optimum export folder to merge into")
+	out := fs.String("out", "", "merge-lora: the new folder; convert-lora: the .onnx_adapter file")
+	graphScale := fs.Float64("graph-scale", 1, "convert-lora: the scale the export's LoRA branch multiplies by")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -58,6 +80,8 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		p.BaseURL = *base
 	}
 	switch pos[0] {
+	case "merge-lora", "convert-lora":
+		return loraCommand(pos, *adapter, *modelDir, *out, *graphScale, stdout)
 	case "list":
 		if len(pos) > 1 {
 			return usageError{msg: "list takes no names"}
@@ -98,5 +122,47 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	return usageError{msg: fmt.Sprintf("unknown subcommand %q: want %s", pos[0], strings.Join([]string{"list", "pull"}, " or "))}
+	return usageError{msg: fmt.Sprintf("unknown subcommand %q: want %s", pos[0], strings.Join([]string{"list", "pull", "merge-lora", "convert-lora"}, ", "))}
+}
+
+// loraCommand runs merge-lora and convert-lora.
+func loraCommand(pos []string, adapter, modelDir, out string, graphScale float64, stdout io.Writer) error {
+	if len(pos) > 1 {
+		return usageError{msg: pos[0] + " takes no names, only flags"}
+	}
+	switch {
+	case pos[0] == "merge-lora" && (adapter == "" || modelDir == "" || out == ""):
+		return usageError{msg: "merge-lora needs --adapter, --model and --out"}
+	case adapter == "" || out == "":
+		return usageError{msg: "convert-lora needs --adapter and --out"}
+	}
+	if !(graphScale > 0) {
+		return usageError{msg: fmt.Sprintf("--graph-scale %v: want a positive number", graphScale)}
+	}
+	p, err := lora.ReadPEFT(adapter)
+	if err != nil {
+		return err
+	}
+	if pos[0] == "convert-lora" {
+		if _, err := os.Stat(out); err == nil {
+			return lecture.Errorf(lecture.ECONFLICT, "%s already exists; remove it or choose another --out", out)
+		}
+		if err := p.Adapter(graphScale).WriteFile(out); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s: %d modules\n", out, len(p.Modules))
+		return nil
+	}
+	res, err := lora.MergePEFT(p, modelDir, out)
+	if err != nil {
+		return err
+	}
+	for _, f := range slices.Sorted(maps.Keys(res.Files)) {
+		fmt.Fprintf(stdout, "%s: %d modules merged\n", filepath.Join(out, f), len(res.Files[f]))
+	}
+	for _, f := range res.Skipped {
+		fmt.Fprintf(stdout, "%s: left out (its weights cannot take the adapter)\n", f)
+	}
+	fmt.Fprintf(stdout, "TRANSCEPT_SUMMARY_MODEL=%s\n", out)
+	return nil
 }
