@@ -12,8 +12,8 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
 	"github.com/transcept/transcept/gpu-runtime/models"
-	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/config"
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 const modelsHelp = `Usage: transcept models list
