@@ -204,3 +204,54 @@ func TestTranscribeDetectsLanguage(t *testing.T) {
 		t.Errorf("English-only given de: %v", err)
 	}
 }
+
+// TestLanguageDetectedOnFirstSpeechWindow: 30 s of silence then jfk. The
+// test model's <|nospeech|> bias puts the silent window just above a 0.51
+// no-speech threshold (0.52) and the speech window just below it (0.49):
+// the first window is skipped without confirming a language, the language
+// (and its probability) is the second window's, and the segments equal
+// those decoded with that language given. All silence leaves it empty.
+func TestLanguageDetectedOnFirstSpeechWindow(t *testing.T) {
+	c := testmodels.TinyWhisper()
+	c.NoSpeechBias = 7
+	m := tinyModelWith(t, c)
+	speech := clipSamples(t, "jfk.flac")
+	x := slices.Concat(make([]float32, ChunkSamples), speech)
+	lf := DefaultLongForm()
+	lf.NoSpeechThreshold = 0.51
+	res, err := m.TranscribeStream(context.Background(), samplesOf(x), lf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	silentLang, silentProb, err := m.DetectLanguage(m.Features.LogMel(x[:ChunkSamples]))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lang, prob, err := m.DetectLanguage(m.Features.LogMel(speech))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Language != lang || math.Abs(res.LanguageProb-prob) > 1e-9 || len(res.Segments) == 0 {
+		t.Fatalf("detected %q (p %.6f), %d segments; the speech window gives %q (p %.6f), the silent one %q (p %.6f)",
+			res.Language, res.LanguageProb, len(res.Segments), lang, prob, silentLang, silentProb)
+	}
+	if res.Segments[0].Start < 30 {
+		t.Errorf("first segment %+v inside the silent window", res.Segments[0])
+	}
+	lf.Language = lang
+	given, err := m.TranscribeStream(context.Background(), samplesOf(x), lf, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.EqualFunc(res.Segments, given.Segments, func(a, b Segment) bool {
+		return a.Start == b.Start && a.End == b.End && a.Text == b.Text
+	}) {
+		t.Errorf("detected: %d segments, given %s: %d, different", len(res.Segments), lang, len(given.Segments))
+	}
+	lf.Language = ""
+	quiet, err := m.TranscribeStream(context.Background(), samplesOf(make([]float32, 2*ChunkSamples)), lf, nil)
+	if err != nil || quiet.Language != "" || len(quiet.Segments) != 0 {
+		t.Errorf("silence: %+v %v", quiet, err)
+	}
+	t.Logf("speech window: %s (p %.4f); silent window would give %s (p %.4f); %d segments", lang, prob, silentLang, silentProb, len(res.Segments))
+}

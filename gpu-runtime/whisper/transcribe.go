@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -38,7 +39,8 @@ type VADMode string
 
 const (
 	// VADAuto uses Silero VAD when its model is found (FindVADModel), and
-	// transcribes without it, with a log line saying so, when not.
+	// transcribes without it, with a log line saying so, when the tools
+	// cache has none (a TRANSCEPT_VAD_MODEL that does not exist is an error).
 	VADAuto VADMode = ""
 	// VADOn requires the model: without it loading fails.
 	VADOn VADMode = "on"
@@ -98,8 +100,8 @@ func LoadWith(dir string, o ort.Options, to TranscriberOptions) (*Transcriber, e
 		if path == "" {
 			var err error
 			if path, err = FindVADModel(); err != nil {
-				if to.VAD == VADOn {
-					return nil, err
+				if to.VAD == VADOn || os.Getenv(VADModelEnv) != "" {
+					return nil, err // asked for, or named, but missing
 				}
 				log.Info("transcribing without voice-activity detection", "reason", lecture.ErrorMessage(err))
 				break
@@ -293,8 +295,10 @@ func (m *Model) LongForm(ctx context.Context, next func() ([]float32, error), lf
 // the last pair's timestamp, so an unfinished segment is decoded again in
 // the next window. Segments with no text are dropped. Only up to two
 // windows of samples are held at a time. done gets the seconds finished.
-// An empty lf.Language on a multilingual model is detected on the first
-// window (DetectLanguage) and kept for the rest.
+// An empty lf.Language on a multilingual model is detected
+// (DetectLanguage) on the first window with speech: on each window until
+// one is not skipped as silence by the no-speech check, then kept for the
+// rest; when every window is silence the result's Language stays "".
 func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, error), lf LongFormOptions, done func(float64)) (*StreamResult, error) {
 	o := lf.DecodeOptions
 	o.Timestamps = true
@@ -316,9 +320,8 @@ func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, er
 	if err != nil {
 		return nil, err
 	}
-	if lang == "" {
-		prompt = nil // decided on the first window
-	}
+	detect := lang == "" // until a window with speech confirms it
+	var prob float64
 	const inputStride = 2
 	precision := 30.0 / float64(m.Config.MaxSourcePositions)
 	tb, eos := m.TimestampBegin, m.Generation.EOSTokenID
@@ -354,11 +357,10 @@ func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, er
 			break
 		}
 		m.Features.LogMelInto(feats, window)
-		if prompt == nil {
-			if res.Language, res.LanguageProb, err = m.DetectLanguage(feats); err != nil {
+		if detect {
+			if o.Language, prob, err = m.DetectLanguage(feats); err != nil {
 				return nil, err
 			}
-			o.Language = res.Language
 			if prompt, err = m.Prompt(o); err != nil {
 				return nil, err
 			}
@@ -392,7 +394,7 @@ func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, er
 			}
 		}
 		if lf.NoSpeechThreshold > 0 && p.noSpeech > lf.NoSpeechThreshold && !(avg > lf.LogprobThreshold) {
-			seek += frames // silence
+			seek += frames // silence (and its language unconfirmed)
 			if done != nil {
 				done(float64(seek*HopLength) / SampleRate)
 			}
@@ -400,6 +402,9 @@ func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, er
 				break
 			}
 			continue
+		}
+		if detect {
+			res.Language, res.LanguageProb, detect = o.Language, prob, false
 		}
 		offset := float64(seek*HopLength) / SampleRate
 		isTS := func(i int) bool { return toks[i] >= tb }

@@ -326,6 +326,11 @@ func TestLoadWithVAD(t *testing.T) {
 		t.Fatalf("auto without a model: %v %v", tr, err)
 	}
 	tr.Close()
+	t.Setenv(VADModelEnv, filepath.Join(dir, "missing.onnx"))
+	if _, err = LoadWith(dir, o, TranscriberOptions{}); lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(err.Error(), VADModelEnv) {
+		t.Errorf("auto with %s naming a missing file: %v", VADModelEnv, err)
+	}
+	t.Setenv(VADModelEnv, "")
 	if _, err := LoadWith(dir, o, TranscriberOptions{VADThreshold: 2}); lecture.ErrorCode(err) != lecture.EINVALID {
 		t.Errorf("threshold 2: %v", err)
 	}
