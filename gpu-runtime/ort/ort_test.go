@@ -104,6 +104,8 @@ func TestSessionRunsWithEveryOption(t *testing.T) {
 		{"optimize-extended", Options{Optimization: OptimizeExtended}},
 		{"optimize-basic", Options{Optimization: OptimizeBasic}},
 		{"optimize-none", Options{Optimization: OptimizeNone, IntraOpThreads: 1}},
+		{"no-prepack", Options{NoPrepack: true}},
+		{"config-entry", Options{ConfigEntries: map[string]string{"session.intra_op.allow_spinning": "0"}}},
 	}
 	x := []float32{1, 1, 2, -1} // two rows
 	want := []float32{1 + 3 + 10, 2 + 4 + 20, 2 - 3 + 10, 4 - 4 + 20}
