@@ -35,11 +35,14 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARIZER", "extractive", "summary engine: `extractive` (embedded) or `bart` (ONNX model)", false},
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
 	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`)", false},
-	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for the summary model (optional)", false},
+	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for a summary model exported with LoRA inputs, activated per request (optional; merge a PEFT adapter into a plain export with `transcept models merge-lora` instead)", false},
 	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
 	{"TRANSCEPT_MODELS_DIR", "./models", "where `transcept models pull` puts model folders", false},
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
+	{"TRANSCEPT_VAD", "auto", "voice-activity detection before Whisper (Silero VAD): `auto` (on when its model is installed), `on` (required), `off`", false},
+	{"TRANSCEPT_VAD_MODEL", "", "Silero VAD `.onnx` file (empty: the tools cache, where `make vad` puts it)", false},
+	{"TRANSCEPT_VAD_THRESHOLD", "0.5", "speech probability above which a 32 ms frame counts as speech", false},
 	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion", false},
 	{"TRANSCEPT_QA_MODEL", "", "decoder-only instruct ONNX folder (Qwen2.5-Instruct, Phi-3.5-mini; Optimum layout) for grounded, cited answers; the extractive answerer without it", false},
 	{"TRANSCEPT_LANGUAGE", "", "default language of recordings (ISO 639-1 such as `en`; empty lets the model detect it)", false},
@@ -72,6 +75,9 @@ type Config struct {
 	MaxUploadBytes int64
 	MaxMediaBytes  int64
 	WhisperModel   string
+	VAD            string  // auto, on or off
+	VADModel       string  // Silero VAD .onnx; "" finds it
+	VADThreshold   float64 // speech probability threshold
 	EmbedModel     string
 	QAModel        string
 	Language       string
@@ -142,6 +148,9 @@ func FromMap(m map[string]string) (*Config, error) {
 		MaxUploadBytes: int64(num("TRANSCEPT_MAX_UPLOAD_BYTES", 1024, 1<<40)),
 		MaxMediaBytes:  int64(num("TRANSCEPT_MAX_MEDIA_BYTES", 1024, 1<<44)),
 		WhisperModel:   get("TRANSCEPT_WHISPER_MODEL"),
+		VAD:            strings.ToLower(get("TRANSCEPT_VAD")),
+		VADModel:       get("TRANSCEPT_VAD_MODEL"),
+		VADThreshold:   num("TRANSCEPT_VAD_THRESHOLD", 0.01, 0.99),
 		EmbedModel:     get("TRANSCEPT_EMBED_MODEL"),
 		QAModel:        get("TRANSCEPT_QA_MODEL"),
 		Language:       strings.ToLower(get("TRANSCEPT_LANGUAGE")),
@@ -160,6 +169,11 @@ func FromMap(m map[string]string) (*Config, error) {
 	case "extractive", "bart":
 	default:
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_SUMMARIZER=%q: want extractive or bart", c.Summarizer))
+	}
+	switch c.VAD {
+	case "auto", "on", "off":
+	default:
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_VAD=%q: want auto, on or off", c.VAD))
 	}
 	switch c.LogLevel {
 	case "debug", "info", "warn", "error":

@@ -178,7 +178,12 @@ func Transcriber(c *config.Config) (lecture.Transcriber, error) {
 	if c.WhisperModel == "" {
 		return nil, nil
 	}
-	t, err := whisper.Load(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads})
+	mode, err := whisper.ParseVADMode(c.VAD)
+	if err != nil {
+		return nil, err
+	}
+	t, err := whisper.LoadWith(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads},
+		whisper.TranscriberOptions{VAD: mode, VADModel: c.VADModel, VADThreshold: c.VADThreshold})
 	if err != nil {
 		return nil, err
 	}
