@@ -34,11 +34,6 @@ import (
 // length or CRC-32C does not match is removed and the source model loads
 // instead.
 
-// CacheDirEnv names the optimised-model cache folder that configuration
-// passes as Options.OptimizedCacheDir (the packages reading configuration
-// decide; this package reads no environment for it).
-const CacheDirEnv = "TRANSCEPT_ORT_CACHE_DIR"
-
 // cacheMagic starts the trailer; the last byte is the trailer's version.
 var cacheMagic = [8]byte{'T', 'R', 'C', 'O', 'R', 'T', 'C', 1}
 
