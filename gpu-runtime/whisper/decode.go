@@ -3,6 +3,7 @@ package whisper
 import (
 	"math"
 	"math/rand/v2"
+	"slices"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
@@ -391,7 +392,8 @@ func argmax(v []float32) int {
 // run is one decoding pass's state: encoder output and the decoder cache.
 type run struct {
 	m      *Model
-	states ort.Value
+	enc    *encoded
+	states ort.Value   // enc's
 	in     []ort.Value // the decoder's inputs, in its order
 	owned  []bool      // in[i] is this run's to destroy
 	out    []ort.Value
@@ -449,7 +451,35 @@ func (m *Model) decoderIO() (*decoderIO, error) {
 	return m.io, m.ioErr
 }
 
-func (m *Model) newRun(features []float32) (*run, error) {
+// encoded is an encoder output shared by the runs on the same features
+// (the temperature fallback decodes a window up to six times, language
+// detection once more): the last one is kept by the Model.
+type encoded struct {
+	feats  []float32
+	states ort.Value
+	refs   int // runs using it, plus one while the Model keeps it
+}
+
+// release drops one reference to e (nil is fine); m.encMu must be held.
+func (m *Model) releaseLocked(e *encoded) {
+	if e == nil {
+		return
+	}
+	if e.refs--; e.refs == 0 {
+		e.states.Destroy()
+	}
+}
+
+// encode runs the encoder on features, or reuses the last output when the
+// features are the same.
+func (m *Model) encode(features []float32) (*encoded, error) {
+	m.encMu.Lock()
+	if e := m.encLast; e != nil && slices.Equal(e.feats, features) {
+		e.refs++
+		m.encMu.Unlock()
+		return e, nil
+	}
+	m.encMu.Unlock()
 	in, err := ort.NewTensor([]int64{1, int64(m.Features.NMels()), ChunkFrames}, features)
 	if err != nil {
 		return nil, err
@@ -459,13 +489,30 @@ func (m *Model) newRun(features []float32) (*run, error) {
 	if err := m.Encoder.Run([]ort.Value{in}, out); err != nil {
 		return nil, err
 	}
+	e := &encoded{feats: slices.Clone(features), states: out[0], refs: 2}
+	m.encMu.Lock()
+	old := m.encLast
+	m.encLast = e
+	m.releaseLocked(old)
+	m.encMu.Unlock()
+	return e, nil
+}
+
+func (m *Model) newRun(features []float32) (*run, error) {
+	e, err := m.encode(features)
+	if err != nil {
+		return nil, err
+	}
 	n := len(m.Decoder.InputNames())
-	return &run{m: m, states: out[0], in: make([]ort.Value, n), owned: make([]bool, n),
+	return &run{m: m, enc: e, states: e.states, in: make([]ort.Value, n), owned: make([]bool, n),
 		out: make([]ort.Value, len(m.Decoder.OutputNames()))}, nil
 }
 
 func (r *run) close() {
-	r.states.Destroy()
+	r.m.encMu.Lock()
+	r.m.releaseLocked(r.enc)
+	r.m.encMu.Unlock()
+	r.enc = nil
 	for i := range r.in {
 		if r.owned[i] {
 			r.in[i].Destroy()

@@ -310,3 +310,54 @@ func TestLogNormEqualsLogProb(t *testing.T) {
 		t.Errorf("normaliser kept %d times, dropped %d: both cases should occur", seen[true], seen[false])
 	}
 }
+
+// TestEncoderOutputReused: runs on the same features share one encoder
+// output (the fallback ladder decodes a window several times); it is freed
+// once the last run closes and other features replace it.
+func TestEncoderOutputReused(t *testing.T) {
+	m := tinyModel(t)
+	x := make([]float32, 10*SampleRate)
+	for i := range x {
+		x[i] = float32(0.3 * math.Sin(2*math.Pi*440*float64(i)/SampleRate))
+	}
+	f1 := m.Features.LogMel(x)
+	f2 := m.Features.LogMel(x[:5*SampleRate])
+	o := DecodeOptions{Language: "en", Timestamps: true, MaxLength: 40}
+	prompt, _ := m.Prompt(o)
+	first, err := m.decodeOnce(f1, prompt, o, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r1, err := m.newRun(f1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r2, err := m.newRun(slices.Clone(f1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := r1.enc
+	if r2.enc != e || e.refs != 3 {
+		t.Fatalf("same features: shared %v, refs %d (want 3: two runs and the model)", r2.enc == e, e.refs)
+	}
+	r1.close()
+	r2.close()
+	if e.refs != 1 || e.states.IsZero() {
+		t.Fatalf("after both runs: refs %d, freed %v; want 1 and kept", e.refs, e.states.IsZero())
+	}
+	again, err := m.decodeOnce(f1, prompt, o, 0, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(first.ids, again.ids) || first.sumLogprob != again.sumLogprob {
+		t.Errorf("reused encoder output decodes %v, fresh %v", again.ids, first.ids)
+	}
+	r3, err := m.newRun(f2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r3.close()
+	if r3.enc == e || e.refs != 0 || !e.states.IsZero() {
+		t.Errorf("other features: shared %v, old refs %d, old freed %v", r3.enc == e, e.refs, e.states.IsZero())
+	}
+}

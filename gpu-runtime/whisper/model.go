@@ -70,6 +70,8 @@ type Model struct {
 	ioOnce     sync.Once
 	io         *decoderIO
 	ioErr      error
+	encMu      sync.Mutex
+	encLast    *encoded // the last window's encoder output
 
 	onPass func(ids []int) // tests and benchmarks: every decoding pass's sequence
 }
@@ -197,6 +199,10 @@ func loadDecoder(path string, o ort.Options, heads, headDim int) (*ort.Session, 
 
 // Close frees the sessions.
 func (m *Model) Close() error {
+	m.encMu.Lock()
+	m.releaseLocked(m.encLast)
+	m.encLast = nil
+	m.encMu.Unlock()
 	return errors.Join(m.Encoder.Close(), m.Decoder.Close())
 }
 

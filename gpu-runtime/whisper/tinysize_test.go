@@ -7,9 +7,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
+	"math/rand/v2"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 	"time"
@@ -166,4 +169,80 @@ func TestLongFormBench(t *testing.T) {
 	if !t.Failed() {
 		fmt.Printf("whisper-bench-asr: %d windows, %d tokens identical to transformers.js\n", len(passes), tokens)
 	}
+}
+
+// TestLongFormMemoryBounded streams one hour of synthetic audio through
+// LongForm (openai-whisper's defaults) on a small random model whose every
+// window is silence after one decoder step, and requires memory that does
+// not grow with the recording: the Go heap in use stays under 64 MiB, and
+// the resident set (ONNX Runtime's memory included) grows by under 48 MiB
+// from the 15th minute to the end (a leak of one 30 s window of samples,
+// features or encoder output per window would add over 100 MiB).
+func TestLongFormMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an hour of audio (seconds of CPU)")
+	}
+	c := testmodels.TinyWhisper()
+	c.NoSpeechBias, c.EOSBias = 50, 50
+	m := tinyModelWith(t, c)
+	const total = 3600 * SampleRate
+	rng := rand.New(rand.NewPCG(1, 2))
+	sent := 0
+	next := func() ([]float32, error) {
+		if sent >= total {
+			return nil, io.EOF
+		}
+		b := make([]float32, min(SampleRate, total-sent))
+		for i := range b {
+			tm := float64(sent+i) / SampleRate
+			b[i] = float32(0.2*math.Sin(2*math.Pi*(200+float64(int(tm)%50)*10)*tm) + 0.05*rng.NormFloat64())
+		}
+		sent += len(b)
+		return b, nil
+	}
+	var heapMax uint64
+	var rss15, rssMax int64
+	windows := 0
+	done := func(s float64) {
+		windows++
+		if windows%8 != 0 {
+			return
+		}
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heapMax = max(heapMax, ms.HeapInuse)
+		r := residentBytes(t)
+		if s >= 15*60 && rss15 == 0 {
+			rss15 = r
+		}
+		rssMax = max(rssMax, r)
+	}
+	segs, err := m.LongForm(context.Background(), next, DefaultLongForm(), done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d windows, %d segments; Go heap in use at most %.1f MiB; RSS %.1f MiB at 15 min, at most %.1f MiB",
+		windows, len(segs), float64(heapMax)/(1<<20), float64(rss15)/(1<<20), float64(rssMax)/(1<<20))
+	if windows < 3600/30 {
+		t.Errorf("%d windows for an hour, want at least 120", windows)
+	}
+	if heapMax > 64<<20 {
+		t.Errorf("Go heap in use reached %.1f MiB, want under 64", float64(heapMax)/(1<<20))
+	}
+	if rss15 == 0 || rssMax-rss15 > 48<<20 {
+		t.Errorf("resident set grew from %.1f MiB (15 min) to %.1f MiB", float64(rss15)/(1<<20), float64(rssMax)/(1<<20))
+	}
+}
+
+// residentBytes is the process's resident set size (/proc/self/statm).
+func residentBytes(t *testing.T) int64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		t.Skipf("no /proc/self/statm: %v", err)
+	}
+	var size, res int64
+	if _, err := fmt.Sscan(string(b), &size, &res); err != nil {
+		t.Fatal(err)
+	}
+	return res * int64(os.Getpagesize())
 }
