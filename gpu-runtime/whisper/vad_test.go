@@ -21,16 +21,31 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 )
 
-// vadModel loads the Silero VAD model that fetch-vad.sh installs; it skips
-// (fails under TRANSCEPT_REQUIRE_SERVICES=1) when there is none.
+// vadModelPath is the Silero VAD model that fetch-vad.sh installs or, before
+// it has run, the same file inside the npm package that `make reference`
+// installs in tests/reference; it skips (fails under
+// TRANSCEPT_REQUIRE_SERVICES=1) when there is neither.
+func vadModelPath(t *testing.T) string {
+	t.Helper()
+	path, err := FindVADModel()
+	if err == nil || os.Getenv(VADModelEnv) != "" {
+		if err != nil {
+			t.Fatal(err)
+		}
+		return path
+	}
+	pkg := filepath.Join(moduleRoot(t), "tests", "reference", "node_modules", "@jjhbw", "silero-vad", "weights", "silero_vad.onnx")
+	if _, perr := os.Stat(pkg); perr != nil {
+		missing(t, "%v (nor is %s there: make reference)", err, pkg)
+	}
+	return pkg
+}
+
+// vadModel loads vadModelPath.
 func vadModel(t *testing.T) *VAD {
 	t.Helper()
 	needORT(t)
-	path, err := FindVADModel()
-	if err != nil {
-		missing(t, "%v", err)
-	}
-	v, err := LoadVAD(path, ort.Options{})
+	v, err := LoadVAD(vadModelPath(t), ort.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
