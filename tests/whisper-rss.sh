@@ -20,7 +20,8 @@
 # measures what grows with the recording: decoding and resampling the file,
 # the features and the encoder for every 30 s window (720 for 6 hours), the
 # decoder's first step (cross-attention cache) per window, and the
-# transcript.
+# transcript. TRANSCEPT_RSS_LOG=FILE also appends the samples ("seconds
+# KiB") to FILE as they are taken.
 set -euo pipefail
 hours=${1:-6}
 model=${2:-}
@@ -38,7 +39,8 @@ if [[ -z $model ]]; then
 fi
 tmp=$(mktemp -d)
 pid=
-trap 'if [[ -n $pid ]]; then kill "$pid" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
+child=
+trap 'if [[ -n $pid ]]; then kill $child "$pid" 2>/dev/null || true; fi; rm -rf "$tmp"' EXIT
 
 rec=$cache/lecture-${hours}h.opus
 if [[ ! -s $rec ]]; then
@@ -71,6 +73,7 @@ child=$(pgrep -P "$pid" | head -1 || true)
 while kill -0 "$pid" 2>/dev/null; do
 	if [[ -n $child && -r /proc/$child/status ]]; then
 		awk -v t="$(awk -v s="$start" -v e="$(date +%s.%N)" 'BEGIN {printf "%.0f", e - s}')" '/^VmRSS/ {print t, $2}' "/proc/$child/status" >>"$tmp/rss.txt" || true
+		[[ -n ${TRANSCEPT_RSS_LOG:-} ]] && tail -1 "$tmp/rss.txt" >>"$TRANSCEPT_RSS_LOG"
 	fi
 	sleep 5
 done
