@@ -135,9 +135,10 @@ func (t *Transcriber) Model() string { return filepath.Base(filepath.Clean(t.M.D
 // Transcribe decodes path (any container ffmpeg reads) as a stream and
 // transcribes it window by window; progress gets seconds done and the
 // total (0 while unknown). With a VAD the file is read twice: once to find
-// the speech, once to decode it. An empty language is detected on the
-// first window (of speech, with a VAD) by a multilingual model; the
-// transcript records the language used.
+// the speech, once to decode it (no progress is reported during the first
+// pass: 6–12 s per 10 minutes of audio on one busy core). An empty
+// language is detected by a multilingual model on the first window with
+// speech; the transcript records the language used.
 func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.TranscribeOptions, progress lecture.Progress) (*lecture.Transcript, error) {
 	lang, err := t.M.ResolveLanguage(opts.Language)
 	if err != nil {
