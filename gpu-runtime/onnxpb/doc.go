@@ -10,8 +10,11 @@
 //
 // Reading: Inspect streams a .onnx file and returns its graph's inputs,
 // outputs, initializer names and external data references without loading
-// the weights, so a model
-// folder can be checked (expected input names, element types) in
-// milliseconds and with errors that name the file, before ONNX Runtime spends
-// seconds building a session, and even in builds without cgo.
+// the weights, so a model folder can be checked (expected input names,
+// element types, data files present) in milliseconds and with errors that
+// name the file, before ONNX Runtime spends seconds building a session, and
+// even in builds without cgo.
+//
+// Rewriting: LastPositionOnly edits a model's bytes so that a language
+// model's lm_head sees only the last position.
 package onnxpb

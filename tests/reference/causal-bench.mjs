@@ -33,7 +33,11 @@ const id = resolve(dir);
 
 const t0 = performance.now();
 const tokenizer = await AutoTokenizer.from_pretrained(id);
-const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: "fp32" });
+// CAUSAL_BENCH_NODE_THREADS sets onnxruntime-node's intra-op threads
+// (unset: its default, as transformers.js users get it)
+const nodeThreads = Number(process.env.CAUSAL_BENCH_NODE_THREADS ?? 0);
+const session_options = nodeThreads > 0 ? { intraOpNumThreads: nodeThreads } : {};
+const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: "fp32", session_options });
 const loadMs = performance.now() - t0;
 
 const passages = [
@@ -112,6 +116,7 @@ const same = results.every((r) => r.ids.join() === results[0].ids.join());
 process.stdout.write(
   JSON.stringify({
     impl: "transformers.js",
+    threads: nodeThreads || "default",
     prompt_text: text,
     prompt_ids: promptIds,
     new_tokens: newTokens,

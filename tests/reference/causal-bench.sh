@@ -15,7 +15,9 @@
 # like-for-like comparison, 2 uses both cores of the build machine). Wall
 # times on a shared machine are noisy: each measure is the median and the
 # best run, and the CPU time of the whole process (all threads) over the
-# same spans is printed too. The folder is written once (fixed seed, about
+# same spans is printed too. CAUSAL_BENCH_NODE_THREADS=N sets
+# onnxruntime-node's intra-op threads (default: its own default, as
+# transformers.js users get it). The folder is written once (fixed seed, about
 # 2 GB) under ${TRANSCEPT_BENCH_DIR:-~/.cache/transcept-bench}, never in the
 # repository.
 set -euo pipefail
