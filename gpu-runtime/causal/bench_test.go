@@ -120,7 +120,12 @@ func TestBenchAgainstTransformersJS(t *testing.T) {
 		if higher {
 			best = xs[len(xs)-1]
 		}
-		return map[string]float64{"median": xs[len(xs)/2], "best": best}
+		h := len(xs) / 2
+		med := xs[h]
+		if len(xs)%2 == 0 {
+			med = (xs[h-1] + xs[h]) / 2
+		}
+		return map[string]float64{"median": med, "best": best}
 	}
 	out, _ := json.Marshal(map[string]any{
 		"impl": "transcept", "threads": threads, "new_tokens": ref.NewTokens, "prompt_tokens": len(ref.PromptIDs),

@@ -107,7 +107,11 @@ for (let i = 0; i <= runs; i++) {
       `decode ${r.decode_tok_s.toFixed(2)} tok/s (CPU ${r.decode_cpu_ms_per_token.toFixed(0)} ms/token)`,
   );
 }
-const median = (xs) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const median = (xs) => {
+  const s = xs.slice().sort((a, b) => a - b);
+  const h = Math.floor(s.length / 2);
+  return s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2;
+};
 const stat = (key, best) => {
   const xs = results.map((r) => r[key]);
   return { median: median(xs), best: best(...xs) };
