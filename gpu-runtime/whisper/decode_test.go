@@ -361,3 +361,45 @@ func TestEncoderOutputReused(t *testing.T) {
 		t.Errorf("other features: shared %v, old refs %d, old freed %v", r3.enc == e, e.refs, e.states.IsZero())
 	}
 }
+
+// TestLightDecoderKeptInCacheDir: with an optimised-model cache folder the
+// rewritten decoder is kept there under one name, reused by later loads
+// (so that ONNX Runtime's cached copy of it stays valid), and decodes as
+// the temporary one does.
+func TestLightDecoderKeptInCacheDir(t *testing.T) {
+	needORT(t)
+	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
+	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	feats := make([]float32, 80*ChunkFrames)
+	for i := range feats {
+		feats[i] = float32(i%97) / 97
+	}
+	o := DecodeOptions{Language: "en", Timestamps: true, MaxLength: 60}
+	var got [][]int
+	for _, c := range []string{"", cache, cache} {
+		m, err := LoadModel(dir, ort.Options{IntraOpThreads: 1, OptimizedCacheDir: c})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !m.lightCache {
+			t.Fatalf("cache dir %q: decoder not rewritten", c)
+		}
+		prompt, _ := m.Prompt(o)
+		p, err := m.decodeOnce(feats, prompt, o, 0, nil)
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, p.ids)
+		kept, _ := filepath.Glob(filepath.Join(cache, "whisper-decoder-light-*.onnx"))
+		if c != "" && len(kept) != 1 {
+			t.Errorf("cache folder holds %v, want one rewritten decoder", kept)
+		}
+	}
+	if !slices.Equal(got[0], got[1]) || !slices.Equal(got[1], got[2]) {
+		t.Errorf("temporary, first cached and reused copies decode %v, %v, %v", got[0], got[1], got[2])
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"io"
 	"log/slog"
 	"os"
@@ -180,13 +181,20 @@ var keepPassThrough = false
 // (removed once loaded) when it can be made, else from path itself.
 func loadDecoder(path string, o ort.Options, heads, headDim int) (*ort.Session, bool, error) {
 	if !keepPassThrough {
-		light, err := lightDecoder(path, "", heads, headDim)
+		light, keep, err := lightDecoderFile(path, o.OptimizedCacheDir, heads, headDim)
 		if err != nil {
 			slog.Warn("whisper decoder: cannot skip the cross-attention cache copy", "model", path, "err", err)
 		}
 		if light != "" {
-			s, err := ort.NewSession(light, o)
-			os.Remove(light)
+			lo := o
+			if lo.Logger == nil {
+				lo.Logger = slog.Default()
+			}
+			lo.Logger = lo.Logger.With("merged_decoder", path, "copy", "with-past branch without cross-attention cache copies")
+			s, err := ort.NewSession(light, lo)
+			if !keep {
+				os.Remove(light)
+			}
 			if err == nil {
 				return s, true, nil
 			}
@@ -303,6 +311,43 @@ func lightDecoder(path, dir string, heads, headDim int) (string, error) {
 		return "", err
 	}
 	return out.Name(), nil
+}
+
+// lightDecoderFile is lightDecoder's copy of path: a temporary file (keep
+// false: remove it once loaded), or, with an optimised-model cache folder,
+// a file kept there under a name fixed by path, size and modification
+// time, so that ONNX Runtime's cached copy of it stays valid across loads.
+func lightDecoderFile(path, cacheDir string, heads, headDim int) (string, bool, error) {
+	if cacheDir == "" {
+		p, err := lightDecoder(path, "", heads, headDim)
+		return p, false, err
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return "", false, err
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return "", false, err
+	}
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d.%d", abs, st.Size(), st.ModTime().UnixNano(), heads, headDim)
+	name := filepath.Join(cacheDir, fmt.Sprintf("whisper-decoder-light-%016x.onnx", h.Sum64()))
+	if _, err := os.Stat(name); err == nil {
+		return name, true, nil
+	}
+	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
+		return "", false, err
+	}
+	p, err := lightDecoder(path, cacheDir, heads, headDim)
+	if err != nil || p == "" {
+		return "", false, err
+	}
+	if err := os.Rename(p, name); err != nil {
+		os.Remove(p)
+		return "", false, err
+	}
+	return name, true, nil
 }
 
 // piece is a literal or a byte range of the original file.
