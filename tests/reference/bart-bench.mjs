@@ -23,19 +23,29 @@ env.allowLocalModels = true;
 const model = await AutoModelForSeq2SeqLM.from_pretrained(resolve(dir), { dtype: "fp32" });
 const loadMs = process.uptime() * 1000; // process start to a model ready to generate
 
-// Time spent inside onnxruntime-node's session.run, every session.
+// Time spent inside onnxruntime-node's session.run: all sessions, the
+// encoder ("model"), and the decoder with its number of runs.
 let runMs = 0;
-for (const s of Object.values(model.sessions)) {
+const per = {};
+for (const [name, s] of Object.entries(model.sessions)) {
   const run = s.run.bind(s);
+  per[name] = { ms: 0, runs: 0 };
   s.run = async (...args) => {
     const t0 = performance.now();
     try {
       return await run(...args);
     } finally {
-      runMs += performance.now() - t0;
+      const ms = performance.now() - t0;
+      runMs += ms;
+      per[name].ms += ms;
+      per[name].runs++;
     }
   };
 }
+const reset = () => {
+  runMs = 0;
+  for (const p of Object.values(per)) Object.assign(p, { ms: 0, runs: 0 });
+};
 
 const ids = JSON.parse(readFileSync(idsFile, "utf8"));
 const n = ids.length;
@@ -45,9 +55,11 @@ const options = { max_new_tokens: newTokens, min_new_tokens: newTokens, forced_e
 
 const times = [];
 const runShares = [];
+const encoderMs = [];
+const decoderStepMs = [];
 let out;
 for (let i = 0; i <= runs; i++) {
-  runMs = 0;
+  reset();
   const t0 = performance.now();
   out = await model.generate({ input_ids, attention_mask, ...options });
   const ms = performance.now() - t0;
@@ -55,6 +67,9 @@ for (let i = 0; i <= runs; i++) {
     // the first call is a warm-up
     times.push(ms);
     runShares.push(1 - runMs / ms);
+    const dec = per.decoder_model_merged;
+    encoderMs.push(per.model.ms);
+    decoderStepMs.push(dec.ms / Math.max(dec.runs, 1));
   }
 }
 const generated = out.tolist()[0].map(Number);
@@ -64,6 +79,8 @@ console.log(
     load_ms: loadMs,
     gen_ms: times,
     outside_run: runShares,
+    encoder_ms: encoderMs,
+    decoder_step_ms: decoderStepMs,
     new_tokens: generated.length - 1,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     ids: generated,

@@ -57,19 +57,20 @@ const rows = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSO
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const peers = {};
 for (const r of rows) {
-  const p = (peers[r.peer] ??= { gen: [], out: [], load: [], rss: [], ids: r.ids, tokens: r.new_tokens });
+  const p = (peers[r.peer] ??= { gen: [], out: [], enc: [], dec: [], load: [], rss: [], ids: r.ids, tokens: r.new_tokens });
   p.gen.push(...r.gen_ms); p.out.push(...r.outside_run); p.load.push(r.load_ms); p.rss.push(r.peak_rss_bytes);
+  p.enc.push(...r.encoder_ms); p.dec.push(...r.decoder_step_ms);
   if (JSON.stringify(p.ids) !== JSON.stringify(r.ids)) p.unstable = true;
 }
 const js = peers["transformers.js"];
 const fmt = (x, d = 0) => x.toFixed(d);
-console.log("| | tok/s (median) | generate ms (median) | outside Run | cold load ms (median) | peak RSS MB | ids equal to transformers.js |");
-console.log("|---|---|---|---|---|---|---|");
+console.log("| | tok/s (median) | generate ms (median) | encoder Run ms | decoder Run ms/step | outside Run | cold load ms (median) | peak RSS MB | ids equal to transformers.js |");
+console.log("|---|---|---|---|---|---|---|---|---|");
 for (const [name, p] of Object.entries(peers)) {
   const ms = median(p.gen), tps = p.tokens / (ms / 1000);
   const same = JSON.stringify(p.ids) === JSON.stringify(js.ids) && !p.unstable && !js.unstable;
   p.tps = tps;
-  console.log(`| ${name} | ${fmt(tps, 1)} | ${fmt(ms)} | ${fmt(100 * median(p.out), 1)}% | ${fmt(median(p.load))} | ${fmt(Math.max(...p.rss) / 2 ** 20)} | ${name === "transformers.js" ? "—" : same ? "yes" : "NO"} |`);
+  console.log(`| ${name} | ${fmt(tps, 1)} | ${fmt(ms)} | ${fmt(median(p.enc))} | ${fmt(median(p.dec), 1)} | ${fmt(100 * median(p.out), 1)}% | ${fmt(median(p.load))} | ${fmt(Math.max(...p.rss) / 2 ** 20)} | ${name === "transformers.js" ? "—" : same ? "yes" : "NO"} |`);
 }
 for (const [name, p] of Object.entries(peers)) {
   if (name === "transformers.js") continue;

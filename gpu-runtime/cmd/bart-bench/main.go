@@ -30,6 +30,8 @@ type result struct {
 	LoadMs       float64   `json:"load_ms"`
 	GenMs        []float64 `json:"gen_ms"`
 	OutsideRun   []float64 `json:"outside_run"`
+	EncoderMs    []float64 `json:"encoder_ms"`      // inside the encoder's Run, per generation
+	DecoderMs    []float64 `json:"decoder_step_ms"` // inside the decoder's Run, mean per step
 	NewTokens    int       `json:"new_tokens"`
 	PeakRSSBytes int64     `json:"peak_rss_bytes"`
 	Threads      int       `json:"threads"`
@@ -106,20 +108,23 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 	opts := seq2seq.Options{MaxLength: newTokens + 1, MinLength: newTokens + 1, ForcedEOS: &noEOS}
 	res := result{Peer: "transcept", LoadMs: ms(loaded), Threads: o.IntraOpThreads}
 	for i := 0; i <= runs && runs > 0; i++ {
-		before := m.Encoder.RunStats().Time + m.Decoder.RunStats().Time
+		enc0, dec0 := m.Encoder.RunStats(), m.Decoder.RunStats()
 		t0 := time.Now()
 		out, err := seq2seq.Greedy(m, [][]int{ids}, [][]int{mask}, opts)
 		took := time.Since(t0)
 		if err != nil {
 			return err
 		}
-		inRun := m.Encoder.RunStats().Time + m.Decoder.RunStats().Time - before
+		enc, dec := m.Encoder.RunStats().Sub(enc0), m.Decoder.RunStats().Sub(dec0)
+		inRun := enc.Time + dec.Time
 		res.IDs = out.IDs[0]
 		if i == 0 {
 			continue // warm-up
 		}
 		res.GenMs = append(res.GenMs, ms(took))
 		res.OutsideRun = append(res.OutsideRun, 1-float64(inRun)/float64(took))
+		res.EncoderMs = append(res.EncoderMs, ms(enc.Time))
+		res.DecoderMs = append(res.DecoderMs, ms(dec.Time)/float64(max(dec.Runs, 1)))
 	}
 	res.NewTokens = max(len(res.IDs)-1, 0)
 	if res.PeakRSSBytes, err = peakRSS(); err != nil {
