@@ -80,9 +80,10 @@ type Options struct {
 	// NoPrepack skips prepacking: copying every weight into the matrix
 	// kernels' layout while loading. Loading takes a fraction of the time
 	// and the weights are held once (with OptimizedCacheDir, only in the
-	// mapped file); one-row decoder steps run as matrix-vector products that
-	// never used the packed copy. Results change in the last bits (logits
-	// within 1e-5 on our BART test folder, same tokens).
+	// mapped file), but the matrix products run slower (BART decoder steps
+	// about 1.5× on 2 cores) and results change in the last bits (logits
+	// within 1e-5 on our BART test folder, same tokens). For quick starts
+	// and small memory, not for throughput.
 	NoPrepack bool
 	// ConfigEntries are extra ONNX Runtime session settings
 	// (AddSessionConfigEntry), e.g. "session.disable_prepacking": "1".
