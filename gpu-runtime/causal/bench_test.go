@@ -28,7 +28,9 @@ import (
 // it is streamed, exactly as the node script does; fails unless our
 // tokenizer gives the same prompt ids and every run the same generated ids
 // as transformers.js. TRANSCEPT_CAUSAL_BENCH_THREADS sets the intra-op
-// threads (default 1). Prints one "causal-bench-result {json}" line.
+// threads (default 1), TRANSCEPT_CAUSAL_BENCH_SPIN=1 lets them spin (ONNX
+// Runtime's default; Load turns it off). Prints one
+// "causal-bench-result {json}" line.
 func TestBenchAgainstTransformersJS(t *testing.T) {
 	refPath, dir := os.Getenv("TRANSCEPT_CAUSAL_BENCH_REF"), os.Getenv("TRANSCEPT_CAUSAL_BENCH_DIR")
 	if refPath == "" || dir == "" {
@@ -50,8 +52,13 @@ func TestBenchAgainstTransformersJS(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	o := ort.Options{IntraOpThreads: threads}
+	if os.Getenv("TRANSCEPT_CAUSAL_BENCH_SPIN") == "1" {
+		// ONNX Runtime's default: worker threads spin between operators
+		o.ConfigEntries = map[string]string{spinKey: "1"}
+	}
 	t0 := time.Now()
-	m, err := Load(dir, ort.Options{IntraOpThreads: threads})
+	m, err := Load(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}

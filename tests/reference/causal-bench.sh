@@ -17,7 +17,9 @@
 # best run, and the CPU time of the whole process (all threads) over the
 # same spans is printed too. CAUSAL_BENCH_NODE_THREADS=N sets
 # onnxruntime-node's intra-op threads (default: its own default, as
-# transformers.js users get it). The folder is written once (fixed seed, about
+# transformers.js users get it); TRANSCEPT_CAUSAL_BENCH_SPIN=1 lets our
+# intra-op threads spin between operators as ONNX Runtime does by default
+# (causal.Load turns that off). The folder is written once (fixed seed, about
 # 2 GB) under ${TRANSCEPT_BENCH_DIR:-~/.cache/transcept-bench}, never in the
 # repository.
 set -euo pipefail
