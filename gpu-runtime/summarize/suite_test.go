@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -58,6 +59,33 @@ func TestSuiteSummarizer(t *testing.T) {
 	if s.Name() != "bart" || !strings.HasPrefix(s.Model(), "tiny-bart@") {
 		t.Errorf("engine %s %s", s.Name(), s.Model())
 	}
+	// With the optimised-model cache and without prepacking, a first load
+	// writes the cache, a second reads it, and both summarise as the plain
+	// engine does.
+	text := []lecture.Sentence{{Text: "In part one we discuss entropy and why it matters for the second law."}, {Text: "Heat engines turn heat into work."}}
+	want, err := s.Summarize(context.Background(), text, lecture.SummarizeOptions{Ratio: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cache := filepath.Join(t.TempDir(), "ort-cache")
+	for round := range 2 {
+		cs, err := suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_ORT_THREADS", "1", "TRANSCEPT_ORT_CACHE_DIR", cache, "TRANSCEPT_ORT_PREPACK", "false"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := cs.Summarize(context.Background(), text, lecture.SummarizeOptions{Ratio: 1})
+		if err != nil || !reflect.DeepEqual(got.Bullets, want.Bullets) {
+			t.Errorf("round %d with the cache: %+v (%v), want %+v", round, got.Bullets, err, want.Bullets)
+		}
+		files, _ := os.ReadDir(cache)
+		if len(files) < 2 {
+			t.Errorf("round %d: the cache folder holds %d files, want the encoder's and the decoder's", round, len(files))
+		}
+	}
+	if _, err := config.FromMap(map[string]string{"TRANSCEPT_ORT_PREPACK": "maybe"}); err == nil || !strings.Contains(err.Error(), "TRANSCEPT_ORT_PREPACK") {
+		t.Errorf("bad TRANSCEPT_ORT_PREPACK: %v", err)
+	}
+
 	bad := filepath.Join(t.TempDir(), "x.onnx_adapter")
 	os.WriteFile(bad, []byte("junk"), 0o644)
 	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", bad))

@@ -67,6 +67,10 @@ type Options struct {
 	// CUDA asks for the CUDA execution provider (falling back to the CPU).
 	CUDA       bool
 	CUDADevice int
+	// OptimizedCacheDir and NoPrepack are ort.Options' (a cached optimised
+	// copy of each .onnx file for fast loads; skipping weight prepacking).
+	OptimizedCacheDir string
+	NoPrepack         bool
 	// WindowTokens is the most tokens one window holds, <s> and </s>
 	// included; 0 means DefaultWindowTokens. It is capped at the model's
 	// max_position_embeddings.
@@ -142,7 +146,8 @@ func Load(dir string, o Options) (*Summarizer, error) {
 		}
 	}
 	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: o.IntraOpThreads, InterOpThreads: o.InterOpThreads,
-		Optimization: o.Optimization, CUDA: o.CUDA, CUDADevice: o.CUDADevice, Logger: o.Logger})
+		Optimization: o.Optimization, CUDA: o.CUDA, CUDADevice: o.CUDADevice, Logger: o.Logger,
+		OptimizedCacheDir: o.OptimizedCacheDir, NoPrepack: o.NoPrepack})
 	if err != nil {
 		return nil, err
 	}

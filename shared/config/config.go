@@ -37,6 +37,8 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`)", false},
 	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for a summary model exported with LoRA inputs, activated per request (optional; merge a PEFT adapter into a plain export with `transcept models merge-lora` instead)", false},
 	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
+	{"TRANSCEPT_ORT_CACHE_DIR", "", "folder for optimised copies of the summary and Whisper models (ONNX Runtime format, written once, memory-mapped at load: a cold start in seconds instead of tens of seconds); empty turns it off", false},
+	{"TRANSCEPT_ORT_PREPACK", "true", "let ONNX Runtime prepack weights at load (faster generation; `false` loads faster and holds less memory)", false},
 	{"TRANSCEPT_MODELS_DIR", "./models", "where `transcept models pull` puts model folders", false},
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
@@ -68,6 +70,8 @@ type Config struct {
 	SummaryModel   string
 	SummaryAdapter string
 	ORTThreads     int
+	ORTCacheDir    string
+	ORTPrepack     bool
 	ModelsDir      string
 	ModelsURL      string
 	ChunkTokens    int
@@ -141,6 +145,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		SummaryModel:   get("TRANSCEPT_SUMMARY_MODEL"),
 		SummaryAdapter: get("TRANSCEPT_SUMMARY_ADAPTER"),
 		ORTThreads:     int(num("TRANSCEPT_ORT_THREADS", 0, 1024)),
+		ORTCacheDir:    get("TRANSCEPT_ORT_CACHE_DIR"),
 		ModelsDir:      get("TRANSCEPT_MODELS_DIR"),
 		ModelsURL:      strings.TrimRight(get("TRANSCEPT_MODELS_URL"), "/"),
 		ChunkTokens:    int(num("TRANSCEPT_CHUNK_TOKENS", 32, 4096)),
@@ -159,6 +164,9 @@ func FromMap(m map[string]string) (*Config, error) {
 		LogFormat:      strings.ToLower(get("TRANSCEPT_LOG_FORMAT")),
 	}
 	var err error
+	if c.ORTPrepack, err = strconv.ParseBool(get("TRANSCEPT_ORT_PREPACK")); err != nil {
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_ORT_PREPACK=%q: want true or false", get("TRANSCEPT_ORT_PREPACK")))
+	}
 	if c.MinIO.Secure, err = strconv.ParseBool(get("MINIO_SECURE")); err != nil {
 		errs = append(errs, fmt.Sprintf("MINIO_SECURE=%q: want true or false", get("MINIO_SECURE")))
 	}

@@ -106,7 +106,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
 	var lm *rag.Answerer
 	if c.QAModel != "" {
-		if lm, err = rag.Load(c.QAModel, ort.Options{IntraOpThreads: c.ORTThreads}); err != nil {
+		if lm, err = rag.Load(c.QAModel, ort.Options{IntraOpThreads: c.ORTThreads, NoPrepack: !c.ORTPrepack}); err != nil {
 			return nil, err
 		}
 		lm.Retrieval = ans // the same coverage rule and embeddings
@@ -161,6 +161,7 @@ func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
 				"(`transcept models pull distilbart-cnn-6-6` puts one in TRANSCEPT_MODELS_DIR); or use TRANSCEPT_SUMMARIZER=extractive")
 	}
 	s, err := summarize.Load(c.SummaryModel, summarize.Options{Adapter: c.SummaryAdapter, IntraOpThreads: c.ORTThreads,
+		OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.ORTPrepack,
 		WindowTokens: min(c.ChunkTokens, summarize.DefaultWindowTokens), Logger: Logger(c)})
 	if err != nil {
 		setting := "TRANSCEPT_SUMMARY_MODEL=" + c.SummaryModel
@@ -182,7 +183,7 @@ func Transcriber(c *config.Config) (lecture.Transcriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := whisper.LoadWith(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads},
+	t, err := whisper.LoadWith(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads, OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.ORTPrepack},
 		whisper.TranscriberOptions{VAD: mode, VADModel: c.VADModel, VADThreshold: c.VADThreshold})
 	if err != nil {
 		return nil, err
