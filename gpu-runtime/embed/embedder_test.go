@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"os"
 	"path/filepath"
@@ -23,7 +24,7 @@ import (
 var _ text.TokenCounter = (*tokenizer.Tokenizer)(nil) // what Embedder.Tokenizer gives
 
 func TestEmbedBasics(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir := tinyFolder(t)
 	e := load(t, dir, Options{IntraOpThreads: 1, BatchSize: 2})
 	if got, err := e.Embed(context.Background(), nil); err != nil || len(got) != 0 {
@@ -68,7 +69,7 @@ func maxDiff(a, b []float32) float64 {
 }
 
 func TestModelIdentity(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir := tinyFolder(t)
 	e := load(t, dir, Options{})
 	if !strings.HasPrefix(e.Model(), "tiny-bert@") || len(e.Model()) != len("tiny-bert@")+12 {
@@ -105,7 +106,7 @@ func TestModelIdentity(t *testing.T) {
 }
 
 func TestEmbedCancelled(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	e := load(t, tinyFolder(t), Options{})
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
@@ -115,7 +116,7 @@ func TestEmbedCancelled(t *testing.T) {
 }
 
 func TestEmbedConcurrent(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	e := load(t, tinyFolder(t), Options{BatchSize: 3})
 	texts := make([]string, 20)
 	for i := range texts {
@@ -178,7 +179,7 @@ func benchSentences() []string {
 // otherwise bertgen writes a random-weight folder of all-MiniLM-L6-v2's
 // shape (about 90 MB, a few seconds).
 func BenchmarkEmbed(b *testing.B) {
-	needORT(b)
+	orttest.Need(b)
 	dir := os.Getenv("TRANSCEPT_EMBED_MODEL")
 	if dir == "" {
 		dir = filepath.Join(b.TempDir(), "minilm-l6-shape")

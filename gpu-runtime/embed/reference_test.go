@@ -16,6 +16,7 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 )
 
 const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
@@ -27,13 +28,6 @@ func missing(t testing.TB, format string, args ...any) {
 		t.Fatalf(format+" (%s=1 requires it)", append(args, requireEnv)...)
 	}
 	t.Skipf(format+" (or set %s=1 to fail instead of skipping)", append(args, requireEnv)...)
-}
-
-func needORT(t testing.TB) {
-	t.Helper()
-	if _, err := ort.Init(); err != nil {
-		missing(t, "%v", err)
-	}
 }
 
 // tinyFolder writes bertgen.Tiny() into a temporary folder.
@@ -107,7 +101,7 @@ func transformersJS(t *testing.T, dir string) []refCase {
 // transformers.js's feature-extraction pipeline (mean pooling, normalize),
 // with the same ids, on one batch per call or with several small batches.
 func TestTransformersJS(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	compareTransformersJS(t, bertgen.Tiny(), []Options{{IntraOpThreads: 1}, {BatchSize: 3}, {BatchSize: 1, Optimization: ort.OptimizeNone}, {Pooling: PoolCLS, BatchSize: 5}})
 }
 
@@ -118,7 +112,7 @@ func TestTransformersJSMiniLMShape(t *testing.T) {
 	if testing.Short() {
 		t.Skip("90 MB model; not with -short")
 	}
-	needORT(t)
+	orttest.Need(t)
 	c := bertgen.MiniLML6()
 	c.MaxLength = 24
 	compareTransformersJS(t, c, []Options{{}, {Pooling: PoolCLS}})

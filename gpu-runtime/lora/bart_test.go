@@ -1,8 +1,8 @@
 package lora_test
 
 import (
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
-	"os"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -155,16 +155,6 @@ func TestSplitBART(t *testing.T) {
 
 const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
 
-func needORT(t *testing.T) {
-	t.Helper()
-	if _, err := ort.Init(); err != nil {
-		if os.Getenv(requireEnv) == "1" {
-			t.Fatalf("%v (%s=1 requires it)", err, requireEnv)
-		}
-		t.Skipf("%v (or set %s=1 to fail instead of skipping)", err, requireEnv)
-	}
-}
-
 func load(t *testing.T, dir string) *model.Seq2Seq {
 	t.Helper()
 	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
@@ -204,7 +194,7 @@ func batch(m *model.Seq2Seq) (ids, mask [][]int) {
 // weights are W + scale·A·B, greedy and beam, and differs from the base
 // model's.
 func TestBARTAdapterEqualsMergedTwin(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	for _, c := range []struct {
 		name   string
 		lora   testmodels.LoRA

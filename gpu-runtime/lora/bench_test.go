@@ -1,6 +1,7 @@
 package lora_test
 
 import (
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -25,7 +26,7 @@ func TestLoRACost(t *testing.T) {
 	if os.Getenv("TRANSCEPT_LORA_BENCH") != "1" {
 		t.Skip("set TRANSCEPT_LORA_BENCH=1 to measure (about a minute, 400 MB of temporary folders)")
 	}
-	needORT(t)
+	orttest.Need(t)
 	c := testmodels.Tiny()
 	c.DModel, c.EncoderLayers, c.DecoderLayers, c.Heads, c.FFN, c.MaxPositions = 512, 6, 6, 8, 2048, 512
 	c.EOSBias, c.MaxLength, c.ForcedEOS = 0, 64, nil

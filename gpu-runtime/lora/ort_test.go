@@ -3,6 +3,7 @@
 package lora
 
 import (
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,18 +15,6 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
 )
-
-const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
-
-func needORT(t *testing.T) {
-	t.Helper()
-	if _, err := ort.Init(); err != nil {
-		if os.Getenv(requireEnv) == "1" {
-			t.Fatalf("%v (%s=1 requires it)", err, requireEnv)
-		}
-		t.Skipf("%v (or set %s=1 to fail instead of skipping)", err, requireEnv)
-	}
-}
 
 const (
 	in, out, rank = 8, 6, 4
@@ -119,7 +108,7 @@ func maxDiff(a, b []float32) float64 {
 }
 
 func TestAdapterEqualsMergedWeights(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	r := rand.New(rand.NewPCG(3, 4))
 	w, a, b := randn(r, in*out), randn(r, in*rank), randn(r, rank*out)
 	const batch = 3
@@ -199,7 +188,7 @@ func TestAdapterEqualsMergedWeights(t *testing.T) {
 }
 
 func TestAdapterForAnotherModel(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	r := rand.New(rand.NewPCG(5, 6))
 	s := session(t, loraLinear(randn(r, in*out)), ort.Options{})
 	dir := t.TempDir()

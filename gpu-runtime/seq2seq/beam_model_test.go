@@ -5,6 +5,7 @@ package seq2seq
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"os"
 	"path/filepath"
@@ -53,7 +54,7 @@ func loadSmallVocab(t *testing.T, n int, eosBias float32) *model.Seq2Seq {
 }
 
 func TestBeamModelFindsExhaustiveOptimum(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	const vocab, maxLen = 20, 4
 	const bias = 5 // EOS competes: the optimum changes with length_penalty
 	m := loadSmallVocab(t, vocab, bias)
@@ -113,7 +114,7 @@ func trimPad(row []int, pad int) []int {
 }
 
 func TestBeamOneBeamEqualsGreedy(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	m := loadTiny(t, false)
 	var enc [][]int
 	for _, s := range []string{"the lecture starts", "a much longer input about entropy and heat", "hi"} {
@@ -148,7 +149,7 @@ func TestBeamOneBeamEqualsGreedy(t *testing.T) {
 }
 
 func TestBeamBatchPaddingCacheAndSplitDecoder(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	texts := []string{"the lecture starts", "a much longer input about entropy and heat", "hi", "rivers carry sediment"}
 	lp := 1.5
 	o := Options{NumBeams: 4, NumReturnSequences: 2, NoRepeatNGramSize: 3, LengthPenalty: &lp, MaxLength: 12}
@@ -200,7 +201,7 @@ func TestBeamBatchPaddingCacheAndSplitDecoder(t *testing.T) {
 }
 
 func TestBeamReadsGenerationConfig(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	m := loadTiny(t, false)
 	gc := filepath.Join(m.Dir, "generation_config.json")
 	b, _ := os.ReadFile(gc)

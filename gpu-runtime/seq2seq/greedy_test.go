@@ -5,6 +5,7 @@ package seq2seq
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"os"
 	"slices"
@@ -14,18 +15,6 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 )
-
-const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
-
-func needORT(t *testing.T) {
-	t.Helper()
-	if _, err := ort.Init(); err != nil {
-		if os.Getenv(requireEnv) == "1" {
-			t.Fatalf("%v (%s=1 requires it)", err, requireEnv)
-		}
-		t.Skipf("%v (or set %s=1 to fail instead of skipping)", err, requireEnv)
-	}
-}
 
 // reference is tests/reference/seq2seq-greedy.mjs's output for the Tiny()
 // folder (regenerate with tests/reference/seq2seq-refs.sh).
@@ -126,7 +115,7 @@ func untilEOS(row []int, eos int) []int {
 }
 
 func TestGreedyMatchesTransformersJS(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	b, err := os.ReadFile("testdata/greedy-tiny.json")
 	if err != nil {
 		t.Fatal(err)

@@ -4,6 +4,7 @@ package seq2seq
 
 import (
 	"encoding/json"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"os"
 	"slices"
 	"testing"
@@ -24,7 +25,7 @@ func TestDecoderStepSpeed(t *testing.T) {
 	if dir == "" {
 		t.Skip("set TRANSCEPT_BART_BENCH_DIR to a BART folder to compare decoder step speeds")
 	}
-	needORT(t)
+	orttest.Need(t)
 	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 2})
 	if err != nil {
 		t.Fatal(err)

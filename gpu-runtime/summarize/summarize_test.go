@@ -3,6 +3,7 @@ package summarize
 import (
 	"context"
 	"fmt"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -11,23 +12,10 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/text"
 )
-
-const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
-
-func needORT(t *testing.T) {
-	t.Helper()
-	if _, err := ort.Init(); err != nil {
-		if os.Getenv(requireEnv) == "1" {
-			t.Fatalf("%v (%s=1 requires it)", err, requireEnv)
-		}
-		t.Skipf("%v (or set %s=1 to fail instead of skipping)", err, requireEnv)
-	}
-}
 
 var (
 	folderOnce sync.Once
@@ -75,7 +63,7 @@ func lectureSentences(n int) []lecture.Sentence {
 
 func load(t *testing.T, o Options) *Summarizer {
 	t.Helper()
-	needORT(t)
+	orttest.Need(t)
 	if o.MinLength == 0 {
 		o.MinLength = 8 // random weights: make every window say something
 	}
@@ -263,7 +251,7 @@ func TestCancelled(t *testing.T) {
 }
 
 func TestBrokenFolders(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	good := tinyFolder(t)
 	copyFolder := func(t *testing.T) string {
 		dst := filepath.Join(t.TempDir(), "m")
@@ -335,7 +323,7 @@ func loraFolders(t *testing.T, l testmodels.LoRA, mutate func(*testmodels.Config
 // TestAdapter summarises with a LoRA adapter end to end: the summary is the
 // merged-weights twin's, window by window, and not the base model's.
 func TestAdapter(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir, adapter, merged := loraFolders(t, testmodels.TinyLoRA(), nil)
 	loadDir := func(dir, adapter string) *Summarizer {
 		t.Helper()
@@ -408,7 +396,7 @@ func TestAdapter(t *testing.T) {
 // TestAdapterRefused: missing, corrupt and other models' adapters fail at
 // load with a message naming the adapter (and the model files).
 func TestAdapterRefused(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir, adapter, _ := loraFolders(t, testmodels.TinyLoRA(), nil)
 	bad := filepath.Join(t.TempDir(), "bad.onnx_adapter")
 	os.WriteFile(bad, []byte("TORT but not an adapter"), 0o644)

@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -19,18 +20,11 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 )
 
-func needORT(t *testing.T) {
-	t.Helper()
-	if _, err := ort.Init(); err != nil {
-		missing(t, "%v", err)
-	}
-}
-
 func tinyModel(t *testing.T) *Model { return tinyModelWith(t, testmodels.TinyWhisper()) }
 
 func tinyModelWith(t *testing.T, c testmodels.WhisperConfig) *Model {
 	t.Helper()
-	needORT(t)
+	orttest.Need(t)
 	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
 	if err := testmodels.WriteWhisper(dir, c); err != nil {
 		t.Fatal(err)
@@ -196,7 +190,7 @@ func compareWithTransformersJS(t *testing.T, m *Model, clips ...string) {
 // written, its later steps' encoder presents are empty, and files it
 // cannot rewrite are left alone.
 func TestLightDecoderSameTokens(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
 	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
 		t.Fatal(err)
@@ -367,7 +361,7 @@ func TestEncoderOutputReused(t *testing.T) {
 // (so that ONNX Runtime's cached copy of it stays valid), and decodes as
 // the temporary one does.
 func TestLightDecoderKeptInCacheDir(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
 	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
 		t.Fatal(err)

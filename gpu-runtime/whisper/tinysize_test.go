@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -32,7 +33,7 @@ func TestWhisperTinySizeSideBySide(t *testing.T) {
 	if os.Getenv("TRANSCEPT_WHISPER_BENCH") != "1" {
 		t.Skip("set TRANSCEPT_WHISPER_BENCH=1 to run (150 MB folder, minutes)")
 	}
-	needORT(t)
+	orttest.Need(t)
 	ref := nodeReference(t)
 	dir := t.TempDir()
 	model := filepath.Join(dir, "whisper-tiny-size-random")
@@ -96,7 +97,7 @@ func TestLongFormBench(t *testing.T) {
 	if dir == "" {
 		t.Skip("set TRANSCEPT_BENCH_MODEL (tests/reference/whisper-bench-asr.sh does)")
 	}
-	needORT(t)
+	orttest.Need(t)
 	x := readF32(t, os.Getenv("TRANSCEPT_BENCH_F32"))
 	threads := 0
 	if s := os.Getenv("TRANSCEPT_BENCH_THREADS"); s != "" {

@@ -5,6 +5,7 @@ package whisper
 import (
 	"context"
 	"encoding/binary"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"io"
 	"math"
 	"os"
@@ -304,7 +305,7 @@ func TestTranscriberVADSilenceOnly(t *testing.T) {
 
 // TestLoadWithVAD: the VAD modes and their errors.
 func TestLoadWithVAD(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir := filepath.Join(t.TempDir(), "whisper")
 	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
 		t.Fatal(err)

@@ -7,6 +7,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"io"
 	"math"
 	"os"
@@ -44,7 +45,7 @@ func vadModelPath(t *testing.T) string {
 // vadModel loads vadModelPath.
 func vadModel(t *testing.T) *VAD {
 	t.Helper()
-	needORT(t)
+	orttest.Need(t)
 	v, err := LoadVAD(vadModelPath(t), ort.Options{})
 	if err != nil {
 		t.Fatal(err)
@@ -207,7 +208,7 @@ func noise(n int, amp float64) []float32 {
 }
 
 func TestVADModelErrors(t *testing.T) {
-	needORT(t)
+	orttest.Need(t)
 	dir := t.TempDir()
 	t.Setenv(VADModelEnv, filepath.Join(dir, "nope.onnx"))
 	_, err := LoadVAD("", ort.Options{})

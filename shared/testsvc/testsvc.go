@@ -24,7 +24,14 @@ const RequireEnv = "TRANSCEPT_REQUIRE_SERVICES"
 // missing skips or fails t because a binary is not installed.
 func missing(t testing.TB, what, hint string) {
 	t.Helper()
-	msg := fmt.Sprintf("testsvc: %s not found; %s", what, hint)
+	Missing(t, "testsvc: %s not found; %s", what, hint)
+}
+
+// Missing skips t, saying what is missing, or fails it when
+// TRANSCEPT_REQUIRE_SERVICES=1 (as CI sets: there nothing may be skipped).
+func Missing(t testing.TB, format string, args ...any) {
+	t.Helper()
+	msg := fmt.Sprintf(format, args...)
 	if os.Getenv(RequireEnv) == "1" {
 		t.Fatalf("%s (%s=1 requires it)", msg, RequireEnv)
 	}
