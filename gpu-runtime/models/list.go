@@ -88,7 +88,7 @@ var List = []Model{
 		Files: []File{{Path: "config.json"}, {Path: "tokenizer.json"}, {Path: "tokenizer_config.json"},
 			{Path: "onnx/model.onnx"}}},
 	{Name: "qwen2.5-0.5b-instruct", Repo: "onnx-community/Qwen2.5-0.5B-Instruct", Revision: "main",
-		Task: "answers, instruct LM (the Q&A engine, to come)",
+		Task: "grounded answers, instruct LM (TRANSCEPT_QA_MODEL)",
 		Files: []File{{Path: "config.json"}, {Path: "generation_config.json"}, {Path: "tokenizer.json"},
 			{Path: "tokenizer_config.json"}, {Path: "onnx/model.onnx"}}},
 }
