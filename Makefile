@@ -8,7 +8,7 @@ TOOLS_DIR ?= $(or $(TRANSCEPT_TOOLS_DIR),$(HOME)/.cache/transcept-bin)
 export PATH := $(TOOLS_DIR):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-go test-race vet fmt tools minio vad bench eval clean
+.PHONY: help build run test test-go test-race vet fmt tools minio vad bench bench-models eval clean
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -50,6 +50,13 @@ bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize, functi
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./tests/
 	bash tests/bench.sh
 	BODY=small bash tests/bench.sh
+
+bench-models: tools ## Model runtime against transformers.js, side by side (random-weight folders, written once; about 20 minutes): BART, Whisper, the instruct LM, log-mel, VAD
+	bash tests/reference/bart-bench.sh 3 64
+	bash tests/reference/whisper-bench-asr.sh 90
+	bash tests/reference/causal-bench.sh 64 3
+	bash tests/reference/whisper-bench.sh
+	bash tests/reference/vad-bench.sh
 
 eval: build ## Score the embedded engines on SummEval, QMSum and retrieval (needs ../shared/data)
 	./$(BIN) eval summarize
