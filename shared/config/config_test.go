@@ -12,17 +12,20 @@ func TestDefaults(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if c.Addr != "127.0.0.1:8080" || c.StoreDir != "./data" || c.Summarizer != "extractive" || c.SummaryRatio != 0.3 || c.ChunkTokens != 512 || c.MaxUploadBytes != 50<<20 {
+	if c.Addr != "127.0.0.1:8080" || c.StoreDir != "./data" || c.Summarizer != "extractive" || c.SummaryRatio != 0.3 || c.ChunkTokens != 512 || c.MaxUploadBytes != 50<<20 ||
+		c.VAD != "auto" || c.VADThreshold != 0.5 || !c.ORTPrepack || c.ORTCacheDir != "" || c.QASpin {
 		t.Errorf("defaults: %+v", c)
 	}
 }
 
 func TestBadValuesNameTheKey(t *testing.T) {
-	_, err := FromMap(map[string]string{"TRANSCEPT_SUMMARY_RATIO": "2", "TRANSCEPT_SUMMARIZER": "gpt", "MINIO_ENDPOINT": "x:9000", "TRANSCEPT_CACHE_TTL": "soon"})
+	_, err := FromMap(map[string]string{"TRANSCEPT_SUMMARY_RATIO": "2", "TRANSCEPT_SUMMARIZER": "gpt", "MINIO_ENDPOINT": "x:9000", "TRANSCEPT_CACHE_TTL": "soon",
+		"TRANSCEPT_VAD": "maybe", "TRANSCEPT_VAD_THRESHOLD": "1.5", "TRANSCEPT_ORT_PREPACK": "yes please", "TRANSCEPT_QA_SPIN": "fast"})
 	if lecture.ErrorCode(err) != lecture.EINVALID {
 		t.Fatalf("want EINVALID, got %v", err)
 	}
-	for _, k := range []string{"TRANSCEPT_SUMMARY_RATIO", "TRANSCEPT_SUMMARIZER", "MINIO_ACCESS_KEY", "TRANSCEPT_CACHE_TTL"} {
+	for _, k := range []string{"TRANSCEPT_SUMMARY_RATIO", "TRANSCEPT_SUMMARIZER", "MINIO_ACCESS_KEY", "TRANSCEPT_CACHE_TTL",
+		"TRANSCEPT_VAD=", "TRANSCEPT_VAD_THRESHOLD", "TRANSCEPT_ORT_PREPACK", "TRANSCEPT_QA_SPIN"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("error does not name %s: %v", k, err)
 		}

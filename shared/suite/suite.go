@@ -106,7 +106,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
 	var lm *rag.Answerer
 	if c.QAModel != "" {
-		if lm, err = rag.Load(c.QAModel, ort.Options{IntraOpThreads: c.ORTThreads, NoPrepack: !c.ORTPrepack}); err != nil {
+		if lm, err = rag.Load(c.QAModel, qaOptions(c)); err != nil {
 			return nil, err
 		}
 		lm.Retrieval = ans // the same coverage rule and embeddings
@@ -171,6 +171,17 @@ func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
 		return nil, lecture.Wrap(lecture.ErrorCode(err), err, "TRANSCEPT_SUMMARIZER=bart, %s: %s", setting, lecture.ErrorMessage(err))
 	}
 	return s, nil
+}
+
+// qaOptions are the instruct LM's session options: the LM engine lets
+// ONNX Runtime's worker threads sleep between operators unless
+// TRANSCEPT_QA_SPIN asks for spinning.
+func qaOptions(c *config.Config) ort.Options {
+	o := ort.Options{IntraOpThreads: c.ORTThreads, NoPrepack: !c.ORTPrepack}
+	if c.QASpin {
+		o.ConfigEntries = map[string]string{"session.intra_op.allow_spinning": "1"}
+	}
+	return o
 }
 
 // Transcriber returns the configured transcription engine, nil when none
