@@ -23,7 +23,8 @@ MEMBER="package/bin/napi-v6/linux/x64/libonnxruntime.so.1"
 
 log() { printf 'fetch-ort: %s\n' "$*" >&2; }
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=gpu-runtime/scripts/npm-file.sh
+source "$(dirname "${BASH_SOURCE[0]}")/npm-file.sh"
 
 if [[ -f "$DEST" && "$(sha "$DEST")" == "$ORT_SHA256" ]]; then
 	log "ONNX Runtime (onnxruntime-node $ORT_NPM_VERSION) cached at $DEST"
@@ -37,25 +38,4 @@ command -v npm >/dev/null 2>&1 || {
 	exit 1
 }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fetch-ort.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
-start=$(date +%s)
-log "npm pack onnxruntime-node@$ORT_NPM_VERSION (about 113 MB; no install scripts run)"
-tgz=$(cd "$tmp" && npm pack --silent --ignore-scripts "onnxruntime-node@$ORT_NPM_VERSION" | tail -n1)
-[[ -f "$tmp/$tgz" ]] || { log "npm pack did not produce an archive"; exit 1; }
-
-tar -xzf "$tmp/$tgz" -C "$tmp" "$MEMBER" || { log "$MEMBER not in $tgz"; exit 1; }
-got=$(sha "$tmp/$MEMBER")
-if [[ "$got" != "$ORT_SHA256" ]]; then
-	log "sha256 mismatch for $MEMBER in onnxruntime-node@$ORT_NPM_VERSION"
-	log "  want $ORT_SHA256"
-	log "  got  $got"
-	exit 1
-fi
-
-mkdir -p "$DEST_DIR"
-install -m 0644 "$tmp/$MEMBER" "$DEST.tmp.$$"
-mv -f "$DEST.tmp.$$" "$DEST"
-echo "onnxruntime-node@$ORT_NPM_VERSION $ORT_SHA256" >"$DEST.version"
-log "installed $DEST ($(stat -c %s "$DEST") bytes) in $(($(date +%s) - start)) s"
+npm_file "onnxruntime-node@$ORT_NPM_VERSION" "$MEMBER" "$ORT_SHA256" "$DEST" "about 113 MB"

