@@ -144,19 +144,7 @@ func Inspect(path string) (*Info, error) {
 			info.OpSets = append(info.OpSets, o)
 			return err
 		case field == modelMetadataProps && wire == wireBytes:
-			var k, v string
-			err := r.fields(n, func(f, w int, m int64) error {
-				var err error
-				switch {
-				case f == kvKey && w == wireBytes:
-					k, err = r.str(m)
-				case f == kvValue && w == wireBytes:
-					v, err = r.str(m)
-				default:
-					err = r.skip(w, m)
-				}
-				return err
-			})
+			k, v, err := r.keyValue(n)
 			info.Metadata[k] = v
 			return err
 		case field == modelGraph && wire == wireBytes:
@@ -326,10 +314,9 @@ func (r *reader) graph(size int64, info *Info) error {
 	})
 }
 
-// externalEntry reads one external_data key/value into e.
-func (r *reader) externalEntry(size int64, e *External) error {
-	var k, v string
-	err := r.fields(size, func(f, w int, m int64) error {
+// keyValue reads a StringStringEntryProto (metadata_props, external_data).
+func (r *reader) keyValue(size int64) (k, v string, err error) {
+	err = r.fields(size, func(f, w int, m int64) error {
 		var err error
 		switch {
 		case f == kvKey && w == wireBytes:
@@ -341,6 +328,12 @@ func (r *reader) externalEntry(size int64, e *External) error {
 		}
 		return err
 	})
+	return k, v, err
+}
+
+// externalEntry reads one external_data key/value into e.
+func (r *reader) externalEntry(size int64, e *External) error {
+	k, v, err := r.keyValue(size)
 	if err != nil {
 		return err
 	}
