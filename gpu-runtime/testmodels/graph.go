@@ -70,8 +70,10 @@ func (b *builder) linear(x, name string) string {
 	return b.op("Add", []string{y, name + ".bias"})
 }
 
-func (b *builder) layerNorm(x, name string) string {
-	return b.op("LayerNormalization", []string{x, name + ".weight", name + ".bias"}, pb.AInt("axis", -1), pb.AFloat("epsilon", 1e-5))
+func (b *builder) layerNorm(x, name string) string { return b.layerNormEps(x, name, 1e-5) }
+
+func (b *builder) layerNormEps(x, name string, eps float32) string {
+	return b.op("LayerNormalization", []string{x, name + ".weight", name + ".bias"}, pb.AInt("axis", -1), pb.AFloat("epsilon", eps))
 }
 
 // gelu is the exact GELU: x/2 · (1 + erf(x/√2)).
@@ -110,7 +112,11 @@ func (b *builder) causalMask(ids, past string) string {
 
 // heads reshapes [batch, len, d] to [batch, heads, len, head_dim].
 func (b *builder) heads(x string, c *Config) string {
-	r := b.op("Reshape", []string{x, b.ints(0, -1, int64(c.Heads), int64(c.DModel/c.Heads))})
+	return b.splitHeads(x, c.Heads, c.DModel/c.Heads)
+}
+
+func (b *builder) splitHeads(x string, heads, headDim int) string {
+	r := b.op("Reshape", []string{x, b.ints(0, -1, int64(heads), int64(headDim))})
 	return b.op("Transpose", []string{r}, pb.AInts("perm", 0, 2, 1, 3))
 }
 
