@@ -24,18 +24,7 @@ func TestWriteWhisperDeterministicLayout(t *testing.T) {
 	}
 	files := []string{"config.json", "generation_config.json", "preprocessor_config.json", "tokenizer.json",
 		"tokenizer_config.json", "onnx/encoder_model.onnx", "onnx/decoder_model_merged.onnx"}
-	total := 0
-	for _, f := range files {
-		x, err := os.ReadFile(filepath.Join(a, f))
-		if err != nil {
-			t.Fatal(err)
-		}
-		y, _ := os.ReadFile(filepath.Join(b, f))
-		if !bytes.Equal(x, y) {
-			t.Errorf("%s differs between two runs with the same seed", f)
-		}
-		total += len(x)
-	}
+	total := sameFiles(t, a, b, files)
 	if total > 2<<20 {
 		t.Errorf("tiny folder is %d bytes, want < 2 MB", total)
 	}
