@@ -188,6 +188,16 @@ func mergedDecoder(c *Config, ws []pb.Tensor, lg *loraGraph) *pb.Model {
 	bw.lora, bn.lora = lg, lg
 	withPast.Outputs = decoderGraph(bw, c, decoderOpts{past: true, encPresent: true, outPrefix: "with_past/"})
 	noPast.Outputs = decoderGraph(bn, c, decoderOpts{encPresent: true, outPrefix: "no_past/"})
+	mergeBranches(m, withPast, noPast)
+	return m
+}
+
+// mergeBranches makes m the merged decoder: one If on use_cache_branch
+// between the with-past and no-past graphs, whose outputs (named
+// "no_past/<name>" in the branch) become m's outputs. The branches'
+// present.i.decoder shapes differ (past+1 vs the new length), so theirs are
+// left undeclared.
+func mergeBranches(m *pb.Model, withPast, noPast *pb.Graph) {
 	var names []string
 	for _, v := range noPast.Outputs {
 		name := v.Name[len("no_past/"):]
@@ -195,11 +205,9 @@ func mergedDecoder(c *Config, ws []pb.Tensor, lg *loraGraph) *pb.Model {
 		v.Name = name
 		m.Graph.Outputs = append(m.Graph.Outputs, v)
 	}
-	// the branches' present.i.decoder shapes differ (past+1 vs the new length)
 	for i := range withPast.Outputs {
 		withPast.Outputs[i].Shape, noPast.Outputs[i].Shape = nil, nil
 	}
 	m.Graph.Nodes = append(m.Graph.Nodes, pb.Node{OpType: "If", Name: "optimum::if", Inputs: []string{"use_cache_branch"},
 		Outputs: names, Attrs: []pb.Attr{pb.AGraph("then_branch", withPast), pb.AGraph("else_branch", noPast)}})
-	return m
 }

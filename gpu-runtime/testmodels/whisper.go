@@ -476,17 +476,6 @@ func whisperMergedDecoder(c *WhisperConfig, ws []pb.Tensor) *pb.Model {
 	noPast := &pb.Graph{Name: "decoder_no_past"}
 	withPast.Outputs = whisperDecoderGraph(newBuilder(withPast, &m.Graph, have, "with_past/"), c, true, "with_past/")
 	noPast.Outputs = whisperDecoderGraph(newBuilder(noPast, &m.Graph, have, "no_past/"), c, false, "no_past/")
-	var names []string
-	for _, v := range noPast.Outputs {
-		name := v.Name[len("no_past/"):]
-		names = append(names, name)
-		v.Name = name
-		m.Graph.Outputs = append(m.Graph.Outputs, v)
-	}
-	for i := range withPast.Outputs {
-		withPast.Outputs[i].Shape, noPast.Outputs[i].Shape = nil, nil
-	}
-	m.Graph.Nodes = append(m.Graph.Nodes, pb.Node{OpType: "If", Name: "optimum::if", Inputs: []string{"use_cache_branch"},
-		Outputs: names, Attrs: []pb.Attr{pb.AGraph("then_branch", withPast), pb.AGraph("else_branch", noPast)}})
+	mergeBranches(m, withPast, noPast)
 	return m
 }
