@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/transcept/transcept/shared/testsvc"
 	"io"
 	"math"
 	"os"
@@ -17,23 +18,11 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 )
 
-const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
-
-// missing skips, or fails under TRANSCEPT_REQUIRE_SERVICES=1.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf("%s (%s=1 requires it)", msg, requireEnv)
-	}
-	t.Skipf("%s (set %s=1 to fail instead of skipping)", msg, requireEnv)
-}
-
 func needFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(p); err != nil {
-			missing(t, "%s not found: install the Debian package ffmpeg", p)
+			testsvc.Missing(t, "%s not found: install the Debian package ffmpeg", p)
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/transcept/transcept/shared/testsvc"
 	"math"
 	"os"
 	"os/exec"
@@ -18,17 +19,6 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 )
-
-const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
-
-// missing skips, or fails under TRANSCEPT_REQUIRE_SERVICES=1.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf(format+" (%s=1 requires it)", append(args, requireEnv)...)
-	}
-	t.Skipf(format+" (or set %s=1 to fail instead of skipping)", append(args, requireEnv)...)
-}
 
 // tinyFolder writes bertgen.Tiny() into a temporary folder.
 func tinyFolder(t testing.TB) string {
@@ -69,11 +59,11 @@ func transformersJS(t *testing.T, dir string) []refCase {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@huggingface", "transformers")); err != nil {
-		missing(t, "transformers.js is not installed in %s/node_modules; run `make reference`", ref)
+		testsvc.Missing(t, "transformers.js is not installed in %s/node_modules; run `make reference`", ref)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		missing(t, "node is not on PATH")
+		testsvc.Missing(t, "node is not on PATH")
 	}
 	cmd := exec.Command(node, "embed-features.mjs", dir)
 	cmd.Dir = ref

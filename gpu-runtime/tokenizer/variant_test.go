@@ -3,6 +3,7 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	"path/filepath"
 	"slices"
@@ -59,7 +60,7 @@ func writeVariant(t *testing.T, dir, normalizer, pre, dec string) string {
 
 func TestMetaspaceVariants(t *testing.T) {
 	if _, err := os.Stat(llama2File); err != nil {
-		missing(t, "%s not found", llama2File)
+		testsvc.Missing(t, "%s not found", llama2File)
 	}
 	strs := readStrings(t)
 	for _, v := range metaspaceVariants {

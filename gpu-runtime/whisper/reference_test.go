@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"github.com/transcept/transcept/shared/testsvc"
 	"math"
 	"os"
 	"os/exec"
@@ -13,18 +14,6 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
 )
-
-const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
-
-// missing skips, or fails under TRANSCEPT_REQUIRE_SERVICES=1.
-func missing(t testing.TB, format string, args ...any) {
-	t.Helper()
-	msg := fmt.Sprintf(format, args...)
-	if os.Getenv(requireEnv) == "1" {
-		t.Fatalf("%s (%s=1 requires it)", msg, requireEnv)
-	}
-	t.Skipf("%s (set %s=1 to fail instead of skipping)", msg, requireEnv)
-}
 
 // moduleRoot is the folder holding go.mod, above the test's directory.
 func moduleRoot(t testing.TB) string {
@@ -53,7 +42,7 @@ func dataDir(t testing.TB) string {
 		dir = filepath.Join(moduleRoot(t), "..", "shared", "data")
 	}
 	if _, err := os.Stat(dir); err != nil {
-		missing(t, "evaluation data not found at %s (set TRANSCEPT_EVAL_DATA)", dir)
+		testsvc.Missing(t, "evaluation data not found at %s (set TRANSCEPT_EVAL_DATA)", dir)
 	}
 	return dir
 }
@@ -61,7 +50,7 @@ func dataDir(t testing.TB) string {
 func TestMelFilterBankMatchesNPZ(t *testing.T) {
 	npz := filepath.Join(dataDir(t), "whisper-assets", "mel_filters.npz")
 	if _, err := os.Stat(npz); err != nil {
-		missing(t, "%s not found", npz)
+		testsvc.Missing(t, "%s not found", npz)
 	}
 	for _, n := range []int{80, 128} {
 		want, err := LoadMelFilters(npz, n)
@@ -110,10 +99,10 @@ func nodeReference(t testing.TB) string {
 	t.Helper()
 	ref := filepath.Join(moduleRoot(t), "tests", "reference")
 	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@huggingface", "transformers")); err != nil {
-		missing(t, "%s/node_modules/@huggingface/transformers not installed; run `make reference`", ref)
+		testsvc.Missing(t, "%s/node_modules/@huggingface/transformers not installed; run `make reference`", ref)
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		missing(t, "node not found (Debian package nodejs)")
+		testsvc.Missing(t, "node not found (Debian package nodejs)")
 	}
 	return ref
 }
@@ -141,7 +130,7 @@ func TestLogMelMatchesTransformersJS(t *testing.T) {
 		all = append(all, x...)
 	}
 	if len(names) == 0 {
-		missing(t, "no audio clips in %s", filepath.Join(dataDir(t), "audio"))
+		testsvc.Missing(t, "no audio clips in %s", filepath.Join(dataDir(t), "audio"))
 	}
 	// Edge cases: every clip end to end (over 30 s: cut), a quarter second
 	// (reflect padding into the zeros), and silence (all at the floor).

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
+	"github.com/transcept/transcept/shared/testsvc"
 	"io"
 	"math"
 	"os"
@@ -37,7 +38,7 @@ func vadModelPath(t *testing.T) string {
 	}
 	pkg := filepath.Join(moduleRoot(t), "tests", "reference", "node_modules", "@jjhbw", "silero-vad", "weights", "silero_vad.onnx")
 	if _, perr := os.Stat(pkg); perr != nil {
-		missing(t, "%v (nor is %s there: make reference)", err, pkg)
+		testsvc.Missing(t, "%v (nor is %s there: make reference)", err, pkg)
 	}
 	return pkg
 }
