@@ -16,6 +16,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
+	"github.com/transcept/transcept/gpu-runtime/onnxpb"
+
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -252,29 +254,14 @@ func parseONNX(b []byte) ([]*onnxGraph, error) {
 // walk calls fn for every field of a message; v is the payload of a
 // length-delimited field, x the value of a varint.
 func walk(b []byte, fn func(num protowire.Number, typ protowire.Type, v []byte, x uint64) error) error {
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		b = b[n:]
-		var v []byte
-		var x uint64
-		switch typ {
-		case protowire.BytesType:
-			v, n = protowire.ConsumeBytes(b)
-		case protowire.VarintType:
-			x, n = protowire.ConsumeVarint(b)
-		default:
-			n = protowire.ConsumeFieldValue(num, typ, b)
-		}
-		if n < 0 {
-			return protowire.ParseError(n)
-		}
-		if err := fn(num, typ, v, x); err != nil {
+	fields, err := onnxpb.Fields(b)
+	if err != nil {
+		return err
+	}
+	for _, f := range fields {
+		if err := fn(protowire.Number(f.Num), protowire.Type(f.Wire), f.Payload, f.Varint()); err != nil {
 			return err
 		}
-		b = b[n:]
 	}
 	return nil
 }

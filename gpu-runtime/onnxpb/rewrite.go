@@ -8,17 +8,38 @@ import (
 	"slices"
 )
 
-// field is one protobuf field of a message: its number, wire type, the
-// payload (bytes of a length-delimited field) and the whole encoding.
-type field struct {
-	num, wire int
-	payload   []byte
-	raw       []byte
+// Field is one protobuf field of a message: its number, wire type, the
+// payload (bytes of a length-delimited field) and the whole encoding. For
+// code that edits ONNX protobuf bytes in place (rewrites that keep
+// everything else, external data references included, byte for byte).
+type Field struct {
+	Num, Wire int
+	Payload   []byte
+	Raw       []byte
 }
 
-// splitFields cuts a message into its top-level fields.
-func splitFields(msg []byte) ([]field, error) {
-	var out []field
+// Bytes reports whether f is a length-delimited field numbered num.
+func (f Field) Bytes(num int) bool { return f.Num == num && f.Wire == wireBytes }
+
+// Str is f's payload as a string when f is length-delimited field num.
+func (f Field) Str(num int) (string, bool) {
+	if !f.Bytes(num) {
+		return "", false
+	}
+	return string(f.Payload), true
+}
+
+// Varint is the value of a varint field (0 for other wire types).
+func (f Field) Varint() uint64 {
+	if f.Wire != wireVarint {
+		return 0
+	}
+	return varintValue(f.Raw)
+}
+
+// Fields cuts a message into its top-level fields.
+func Fields(msg []byte) ([]Field, error) {
+	var out []Field
 	for i := 0; i < len(msg); {
 		start := i
 		key, n := binary.Uvarint(msg[i:])
@@ -26,8 +47,8 @@ func splitFields(msg []byte) ([]field, error) {
 			return nil, errors.New("bad field key")
 		}
 		i += n
-		f := field{num: int(key >> 3), wire: int(key & 7)}
-		switch f.wire {
+		f := Field{Num: int(key >> 3), Wire: int(key & 7)}
+		switch f.Wire {
 		case wireVarint:
 			_, n := binary.Uvarint(msg[i:])
 			if n <= 0 {
@@ -37,22 +58,22 @@ func splitFields(msg []byte) ([]field, error) {
 		case wireBytes:
 			l, n := binary.Uvarint(msg[i:])
 			if n <= 0 || l > uint64(len(msg)-i-n) {
-				return nil, fmt.Errorf("field %d overruns its message", f.num)
+				return nil, fmt.Errorf("field %d overruns its message", f.Num)
 			}
 			i += n
-			f.payload = msg[i : i+int(l)]
+			f.Payload = msg[i : i+int(l)]
 			i += int(l)
 		case wireI64:
 			i += 8
 		case wireI32:
 			i += 4
 		default:
-			return nil, fmt.Errorf("unsupported wire type %d", f.wire)
+			return nil, fmt.Errorf("unsupported wire type %d", f.Wire)
 		}
 		if i > len(msg) {
 			return nil, errors.New("truncated message")
 		}
-		f.raw = msg[start:i]
+		f.Raw = msg[start:i]
 		out = append(out, f)
 	}
 	return out, nil
@@ -69,18 +90,18 @@ func splitFields(msg []byte) ([]field, error) {
 // Everything else, external data references included, is kept byte for
 // byte.
 func LastPositionOnly(model []byte, output string) ([]byte, error) {
-	top, err := splitFields(model)
+	top, err := Fields(model)
 	if err != nil {
 		return nil, fmt.Errorf("onnxpb: model: %w", err)
 	}
 	var out buf
 	found := false
 	for _, f := range top {
-		if f.num != modelGraph || f.wire != wireBytes {
-			out = append(out, f.raw...)
+		if f.Num != modelGraph || f.Wire != wireBytes {
+			out = append(out, f.Raw...)
 			continue
 		}
-		g, err := lastPositionGraph(f.payload, output)
+		g, err := lastPositionGraph(f.Payload, output)
 		if err != nil {
 			return nil, err
 		}
@@ -94,7 +115,7 @@ func LastPositionOnly(model []byte, output string) ([]byte, error) {
 }
 
 func lastPositionGraph(graph []byte, output string) ([]byte, error) {
-	fields, err := splitFields(graph)
+	fields, err := Fields(graph)
 	if err != nil {
 		return nil, fmt.Errorf("onnxpb: graph: %w", err)
 	}
@@ -103,13 +124,13 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 	rewritten := false
 	for _, f := range fields {
 		switch {
-		case f.num == graphNode && f.wire == wireBytes && !rewritten:
-			node, err := decodeNodeIO(f.payload)
+		case f.Num == graphNode && f.Wire == wireBytes && !rewritten:
+			node, err := decodeNodeIO(f.Payload)
 			if err != nil {
 				return nil, err
 			}
 			if !slices.Contains(node.Outputs, output) {
-				out = append(out, f.raw...)
+				out = append(out, f.Raw...)
 				continue
 			}
 			if len(node.Inputs) == 0 {
@@ -123,19 +144,19 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 			// the node itself, its first input renamed
 			var n buf
 			first := true
-			nf, _ := splitFields(f.payload)
+			nf, _ := Fields(f.Payload)
 			for _, x := range nf {
-				if first && x.num == nodeInput && x.wire == wireBytes {
+				if first && x.Num == nodeInput && x.Wire == wireBytes {
 					n.str(nodeInput, last)
 					first = false
 					continue
 				}
-				n = append(n, x.raw...)
+				n = append(n, x.Raw...)
 			}
 			out.bytes(graphNode, n)
 			rewritten = true
-		case f.num == graphOutput && f.wire == wireBytes:
-			v, err := decodeValueInfo(f.payload)
+		case f.Num == graphOutput && f.Wire == wireBytes:
+			v, err := decodeValueInfo(f.Payload)
 			if err != nil {
 				return nil, err
 			}
@@ -145,9 +166,9 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 				out.msg(graphOutput, func(p *buf) { writeValueInfo(p, v) })
 				continue
 			}
-			out = append(out, f.raw...)
+			out = append(out, f.Raw...)
 		default:
-			out = append(out, f.raw...)
+			out = append(out, f.Raw...)
 		}
 	}
 	if !rewritten {
@@ -165,24 +186,24 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 
 // decodeNodeIO reads a NodeProto's name, inputs and outputs.
 func decodeNodeIO(msg []byte) (Node, error) {
-	fields, err := splitFields(msg)
+	fields, err := Fields(msg)
 	if err != nil {
 		return Node{}, fmt.Errorf("onnxpb: node: %w", err)
 	}
 	var n Node
 	for _, f := range fields {
-		if f.wire != wireBytes {
+		if f.Wire != wireBytes {
 			continue
 		}
-		switch f.num {
+		switch f.Num {
 		case nodeInput:
-			n.Inputs = append(n.Inputs, string(f.payload))
+			n.Inputs = append(n.Inputs, string(f.Payload))
 		case nodeOutput:
-			n.Outputs = append(n.Outputs, string(f.payload))
+			n.Outputs = append(n.Outputs, string(f.Payload))
 		case nodeName:
-			n.Name = string(f.payload)
+			n.Name = string(f.Payload)
 		case nodeOpType:
-			n.OpType = string(f.payload)
+			n.OpType = string(f.Payload)
 		}
 	}
 	return n, nil
@@ -191,49 +212,49 @@ func decodeNodeIO(msg []byte) (Node, error) {
 // decodeValueInfo reads a tensor ValueInfoProto (name, element type, shape).
 func decodeValueInfo(msg []byte) (ValueInfo, error) {
 	var v ValueInfo
-	fields, err := splitFields(msg)
+	fields, err := Fields(msg)
 	if err != nil {
 		return v, err
 	}
 	for _, f := range fields {
 		switch {
-		case f.num == valueInfoName && f.wire == wireBytes:
-			v.Name = string(f.payload)
-		case f.num == valueInfoType && f.wire == wireBytes:
-			tf, err := splitFields(f.payload)
+		case f.Num == valueInfoName && f.Wire == wireBytes:
+			v.Name = string(f.Payload)
+		case f.Num == valueInfoType && f.Wire == wireBytes:
+			tf, err := Fields(f.Payload)
 			if err != nil {
 				return v, err
 			}
 			for _, t := range tf {
-				if t.num != typeTensor || t.wire != wireBytes {
+				if t.Num != typeTensor || t.Wire != wireBytes {
 					continue
 				}
-				ef, err := splitFields(t.payload)
+				ef, err := Fields(t.Payload)
 				if err != nil {
 					return v, err
 				}
 				for _, e := range ef {
 					switch {
-					case e.num == tensorTypeElem && e.wire == wireVarint:
-						v.ElemType = DataType(varintValue(e.raw))
-					case e.num == tensorTypeShape && e.wire == wireBytes:
+					case e.Num == tensorTypeElem && e.Wire == wireVarint:
+						v.ElemType = DataType(varintValue(e.Raw))
+					case e.Num == tensorTypeShape && e.Wire == wireBytes:
 						v.Shape = []Dim{}
-						dims, err := splitFields(e.payload)
+						dims, err := Fields(e.Payload)
 						if err != nil {
 							return v, err
 						}
 						for _, d := range dims {
 							var dim Dim
-							df, err := splitFields(d.payload)
+							df, err := Fields(d.Payload)
 							if err != nil {
 								return v, err
 							}
 							for _, x := range df {
 								switch {
-								case x.num == dimValue && x.wire == wireVarint:
-									dim.Value = int64(varintValue(x.raw))
-								case x.num == dimParam && x.wire == wireBytes:
-									dim.Param = string(x.payload)
+								case x.Num == dimValue && x.Wire == wireVarint:
+									dim.Value = int64(varintValue(x.Raw))
+								case x.Num == dimParam && x.Wire == wireBytes:
+									dim.Param = string(x.Payload)
 								}
 							}
 							v.Shape = append(v.Shape, dim)

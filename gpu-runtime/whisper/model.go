@@ -410,48 +410,18 @@ func pbWalk(r io.ReaderAt, off, end int64, fn func(pbField) error) error {
 	return nil
 }
 
-// pbFields splits an in-memory message into its fields (raw bytes of each
-// whole field, number, type and value bytes for length-delimited ones).
-type rawField struct {
-	num   protowire.Number
-	typ   protowire.Type
-	raw   []byte
-	value []byte
-}
-
-func pbFields(b []byte) ([]rawField, bool) {
-	var out []rawField
-	for len(b) > 0 {
-		num, typ, n := protowire.ConsumeTag(b)
-		if n < 0 {
-			return nil, false
-		}
-		m := protowire.ConsumeFieldValue(num, typ, b[n:])
-		if m < 0 {
-			return nil, false
-		}
-		f := rawField{num: num, typ: typ, raw: b[:n+m]}
-		if typ == protowire.BytesType {
-			f.value, _ = protowire.ConsumeBytes(b[n:])
-		}
-		out = append(out, f)
-		b = b[n+m:]
-	}
-	return out, true
-}
-
-func pbString(f rawField, num protowire.Number) (string, bool) {
-	if f.num == num && f.typ == protowire.BytesType {
-		return string(f.value), true
-	}
-	return "", false
+// splitPB splits an in-memory message into its fields; false when it is
+// not valid protobuf.
+func splitPB(b []byte) ([]onnxpb.Field, bool) {
+	fs, err := onnxpb.Fields(b)
+	return fs, err == nil
 }
 
 // lightIf rewrites an If node on use_cache_branch (NodeProto bytes) so
 // that its then_branch gives empty tensors for the outputs named
 // present.N.encoder.key/value; false when node is not such an If.
 func lightIf(node []byte, heads, headDim int) ([]byte, bool) {
-	fields, ok := pbFields(node)
+	fields, ok := splitPB(node)
 	if !ok {
 		return nil, false
 	}
@@ -459,22 +429,22 @@ func lightIf(node []byte, heads, headDim int) ([]byte, bool) {
 	var inputs, outputs []string
 	then := -1
 	for i, f := range fields {
-		if s, ok := pbString(f, 4); ok {
+		if s, ok := f.Str(4); ok {
 			opType = s
 		}
-		if s, ok := pbString(f, 1); ok {
+		if s, ok := f.Str(1); ok {
 			inputs = append(inputs, s)
 		}
-		if s, ok := pbString(f, 2); ok {
+		if s, ok := f.Str(2); ok {
 			outputs = append(outputs, s)
 		}
-		if f.num == 5 && f.typ == protowire.BytesType {
-			af, ok := pbFields(f.value)
+		if f.Bytes(5) {
+			af, ok := splitPB(f.Payload)
 			if !ok {
 				return nil, false
 			}
 			for _, a := range af {
-				if s, ok := pbString(a, 1); ok && s == "then_branch" {
+				if s, ok := a.Str(1); ok && s == "then_branch" {
 					then = i
 				}
 			}
@@ -492,12 +462,12 @@ func lightIf(node []byte, heads, headDim int) ([]byte, bool) {
 	if len(empty) == 0 {
 		return nil, false
 	}
-	attr, _ := pbFields(fields[then].value)
+	attr, _ := splitPB(fields[then].Payload)
 	var na []byte
 	done := false
 	for _, a := range attr {
-		if a.num == 6 && a.typ == protowire.BytesType && !done {
-			g, ok := lightBranch(a.value, empty, len(outputs), heads, headDim)
+		if a.Bytes(6) && !done {
+			g, ok := lightBranch(a.Payload, empty, len(outputs), heads, headDim)
 			if !ok {
 				return nil, false
 			}
@@ -506,7 +476,7 @@ func lightIf(node []byte, heads, headDim int) ([]byte, bool) {
 			done = true
 			continue
 		}
-		na = append(na, a.raw...)
+		na = append(na, a.Raw...)
 	}
 	if !done {
 		return nil, false
@@ -518,12 +488,12 @@ func lightIf(node []byte, heads, headDim int) ([]byte, bool) {
 			out = protowire.AppendBytes(out, na)
 			continue
 		}
-		out = append(out, f.raw...)
+		out = append(out, f.Raw...)
 	}
 	return out, true
 }
 
-// isEncoderPresent matches present.N.encoder.key and present.N.encoder.value.
+// isEncoderPresent matches present.N.encoder.key and present.N.encoder.Payload.
 func isEncoderPresent(name string) bool {
 	rest, ok := strings.CutPrefix(name, "present.")
 	if !ok {
@@ -543,7 +513,7 @@ func isEncoderPresent(name string) bool {
 // become Constant empty float tensors, and the Identity nodes that made
 // them (when nothing else reads them) are dropped.
 func lightBranch(g []byte, empty map[int]bool, nOut, heads, headDim int) ([]byte, bool) {
-	fields, ok := pbFields(g)
+	fields, ok := splitPB(g)
 	if !ok {
 		return nil, false
 	}
@@ -559,40 +529,40 @@ func lightBranch(g []byte, empty map[int]bool, nOut, heads, headDim int) ([]byte
 	nodes := map[int]nodeInfo{}
 	for i, f := range fields {
 		switch {
-		case f.num == 12 && f.typ == protowire.BytesType:
-			vf, ok := pbFields(f.value)
+		case f.Bytes(12):
+			vf, ok := splitPB(f.Payload)
 			if !ok {
 				return nil, false
 			}
 			for _, v := range vf {
-				if s, ok := pbString(v, 1); ok && empty[k] {
+				if s, ok := v.Str(1); ok && empty[k] {
 					old[s] = fmt.Sprintf("transcept/empty_cache_%d", k)
 				}
 			}
 			k++
-		case f.num == 1 && f.typ == protowire.BytesType:
-			nf, ok := pbFields(f.value)
+		case f.Bytes(1):
+			nf, ok := splitPB(f.Payload)
 			if !ok {
 				return nil, false
 			}
 			var n nodeInfo
 			for _, x := range nf {
-				if s, ok := pbString(x, 4); ok {
+				if s, ok := x.Str(4); ok {
 					n.op = s
 				}
-				if s, ok := pbString(x, 1); ok {
+				if s, ok := x.Str(1); ok {
 					n.in = append(n.in, s)
 					read[s]++
 				}
-				if s, ok := pbString(x, 2); ok {
+				if s, ok := x.Str(2); ok {
 					n.out = append(n.out, s)
 				}
-				if x.num == 5 {
+				if x.Num == 5 {
 					n.subgraph = true // attributes: subgraphs may read anything
-					if af, ok := pbFields(x.value); ok {
+					if af, ok := splitPB(x.Payload); ok {
 						n.subgraph = false
 						for _, a := range af {
-							if (a.num == 6 || a.num == 11) && a.typ == protowire.BytesType {
+							if a.Bytes(6) || a.Bytes(11) {
 								n.subgraph = true
 							}
 						}
@@ -615,11 +585,11 @@ func lightBranch(g []byte, empty map[int]bool, nOut, heads, headDim int) ([]byte
 		if n, ok := nodes[i]; ok && !anySub && n.op == "Identity" && len(n.out) == 1 && old[n.out[0]] != "" && read[n.out[0]] == 0 {
 			continue // the pass-through copy
 		}
-		if f.num == 12 && f.typ == protowire.BytesType {
-			vf, _ := pbFields(f.value)
+		if f.Bytes(12) {
+			vf, _ := splitPB(f.Payload)
 			var name string
 			for _, v := range vf {
-				if s, ok := pbString(v, 1); ok {
+				if s, ok := v.Str(1); ok {
 					name = s
 				}
 			}
@@ -639,7 +609,7 @@ func lightBranch(g []byte, empty map[int]bool, nOut, heads, headDim int) ([]byte
 				continue
 			}
 		}
-		out = append(out, f.raw...)
+		out = append(out, f.Raw...)
 	}
 	names := make([]string, 0, len(old))
 	for _, nn := range old {
