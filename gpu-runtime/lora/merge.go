@@ -17,7 +17,6 @@ import (
 	"google.golang.org/protobuf/encoding/protowire"
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
-
 	"github.com/transcept/transcept/shared/lecture"
 )
 
