@@ -234,26 +234,40 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	bus := s.StartBus()
 	srv := &api.Server{Svc: s.Service, Publish: bus.Publish, Metrics: s.Metrics, Log: log, MaxBody: c.MaxUploadBytes,
-		Ready: func() error { return s.Ready(context.Background()) }}
+		Ready:         func() error { return s.Ready(context.Background()) },
+		BodyTimeout:   c.BodyTimeout,
+		RequestBudget: c.RequestBudget}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot listen on %s (TRANSCEPT_ADDR)", c.Addr)
 	}
+	// Work accepted before the last stop (a crash, a SIGKILL) resumes now.
+	if err := s.Recover(ctx); err != nil {
+		ln.Close()
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot resume the pipeline's queued work: %s", lecture.ErrorMessage(err))
+	}
 	// The first line on stdout says where we listen (tests start us on port 0).
 	fmt.Fprintf(stdout, "transcept listening on http://%s\n", ln.Addr())
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {
 	case err := <-errc:
+		s.Shutdown(c.ShutdownGrace)
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "server stopped")
 	case <-ctx.Done():
 	}
-	log.Info("shutting down: finishing requests and pipeline work")
-	sctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	// Stop accepting, let requests and stages finish within the grace
+	// period, and leave the rest queued for the next start.
+	log.Info("shutting down: finishing requests and running stages", "grace", c.ShutdownGrace)
+	deadline := time.Now().Add(c.ShutdownGrace)
+	sctx, cancel := context.WithDeadline(context.Background(), deadline)
 	defer cancel()
-	_ = hs.Shutdown(sctx)
-	s.Close()
+	done := make(chan struct{})
+	go func() { _ = hs.Shutdown(sctx); close(done) }()
+	s.Shutdown(time.Until(deadline))
+	<-done
+	log.Info("stopped")
 	return nil
 }
 

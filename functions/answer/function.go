@@ -41,7 +41,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	f.once.Do(func() {
 		s := f.Suite()
-		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes, Publish: func(events.Event) {}}
+		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes, Publish: func(events.Event) error { return nil }}
 		mux := http.NewServeMux()
 		mux.Handle("POST /qa", srv.Handler())
 		mux.Handle("GET /metrics", f.Metrics.Handler())

@@ -36,7 +36,7 @@ func (f *Function) handler() http.Handler {
 		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
 			// In the cluster an upload is announced by MinIO's notification
 			// to ingest, not by the gateway: one event per object.
-			Publish: func(events.Event) {},
+			Publish: func(events.Event) error { return nil },
 			Ready:   func() error { return s.Ready(context.Background()) }}
 		mux := http.NewServeMux()
 		mux.Handle("/", srv.Handler())
@@ -82,7 +82,10 @@ func (f *Function) deadLetter(w http.ResponseWriter, r *http.Request) {
 			reason += ": " + string(b)
 		}
 	}
-	f.Suite().Service.DeadLetter(r.Context(), e, lecture.Errorf(lecture.EINTERNAL, "%s", reason))
+	if err := f.Suite().Service.DeadLetter(r.Context(), e, lecture.Errorf(lecture.EINTERNAL, "%s", reason)); err != nil {
+		http.Error(w, "dead letter not recorded: "+err.Error(), http.StatusServiceUnavailable) // the Broker retries
+		return
+	}
 	f.Metrics.Events.WithLabelValues(e.Type, "dead_letter").Inc()
 	f.Log().Error("event dead-lettered", "type", e.Type, "lecture", e.Data.LectureID, "reason", reason)
 	w.WriteHeader(http.StatusAccepted)

@@ -5,17 +5,19 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"io"
 	"log/slog"
 	"mime"
+	"net"
 	"net/http"
 	"runtime/debug"
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
@@ -27,12 +29,17 @@ import (
 // Server serves the HTTP API over a pipeline service.
 type Server struct {
 	Svc     *pipeline.Service
-	Publish func(events.Event) // starts processing of an upload
+	Publish func(events.Event) error // starts processing of an upload (durably queued when it returns nil)
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	MaxBody int64
 	// Ready reports whether engines and connections are up (nil: always).
 	Ready func() error
+	// BodyTimeout cuts off a request body that sends nothing for that long
+	// (0: never); RequestBudget bounds a synchronous request's work by its
+	// body size (nil: only the client's disconnect stops it).
+	BodyTimeout   time.Duration
+	RequestBudget func(size int64) time.Duration
 }
 
 // Handler returns the routes with metrics, logging and panic recovery.
@@ -96,14 +103,88 @@ func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Requ
 					s.writeError(sw, r, lecture.Errorf(lecture.EINTERNAL, "internal error"))
 				}
 			}
-			s.Metrics.Requests.WithLabelValues(route, r.Method, strconv.Itoa(sw.status)).Inc()
+			s.Metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
 			s.Metrics.Latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
 		}()
+		if s.BodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
+			r.Body = &stallReader{r: r.Body, rc: http.NewResponseController(w), timeout: s.BodyTimeout}
+		}
 		if err := h(sw, r); err != nil {
 			s.writeError(sw, r, err)
 		}
 	})
 }
+
+// methodLabel keeps the metrics' method label bounded: any other string a
+// client sends counts as "other".
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete, http.MethodOptions:
+		return m
+	}
+	return "other"
+}
+
+// stallReader gives every read of a request body a deadline: a client that
+// stops sending in the middle of a body is cut off after the timeout
+// instead of holding a connection and a handler for ever, while a slow but
+// steady upload of any size goes through.
+type stallReader struct {
+	r       io.ReadCloser
+	rc      *http.ResponseController
+	timeout time.Duration
+	stalled bool
+}
+
+func (s *stallReader) Read(p []byte) (int, error) {
+	_ = s.rc.SetReadDeadline(time.Now().Add(s.timeout))
+	n, err := s.r.Read(p)
+	if err != nil {
+		var ne net.Error
+		if errors.As(err, &ne) && ne.Timeout() {
+			s.stalled = true
+			return n, lecture.Errorf(ECLIENTTIMEOUT, "the request body stalled: nothing arrived for %s (TRANSCEPT_BODY_TIMEOUT)", s.timeout)
+		}
+		_ = s.rc.SetReadDeadline(time.Time{})
+	}
+	return n, err
+}
+
+func (s *stallReader) Close() error { return s.r.Close() }
+
+// ECLIENTTIMEOUT is the HTTP edge's code for a client too slow to send its
+// request (408).
+const ECLIENTTIMEOUT = "request_timeout"
+
+// budget bounds a synchronous request's work: the client's disconnect
+// cancels it at once, and RequestBudget caps it by body size.
+func (s *Server) budget(r *http.Request, size int) (context.Context, context.CancelFunc) {
+	if s.RequestBudget == nil {
+		return context.WithCancel(r.Context())
+	}
+	d := s.RequestBudget(int64(size))
+	ctx, cancel := context.WithTimeout(r.Context(), d)
+	return context.WithValue(ctx, budgetKey{}, d), cancel
+}
+
+type budgetKey struct{}
+
+// budgetError turns a context error of a budgeted request into what the
+// client should read.
+func budgetError(ctx context.Context, err error) error {
+	if err == nil || ctx.Err() == nil {
+		return err
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		d, _ := ctx.Value(budgetKey{}).(time.Duration)
+		return lecture.Errorf(lecture.EUNAVAILABLE, "the request ran past its time budget of %s for this input size (TRANSCEPT_REQUEST_TIMEOUT); send a shorter text or upload it as a lecture (POST /lectures)", d)
+	}
+	return lecture.Errorf(ECLIENTGONE, "the client closed the request")
+}
+
+// ECLIENTGONE marks a request whose client went away (logged as 499, as
+// proxies do; the client never reads it).
+const ECLIENTGONE = "client_closed"
 
 // StatusCode maps an error code to an HTTP status.
 func StatusCode(code string) int {
@@ -120,6 +201,10 @@ func StatusCode(code string) int {
 		return http.StatusConflict
 	case lecture.EUNAVAILABLE:
 		return http.StatusServiceUnavailable
+	case ECLIENTTIMEOUT:
+		return http.StatusRequestTimeout
+	case ECLIENTGONE:
+		return 499
 	}
 	return http.StatusInternalServerError
 }
@@ -149,8 +234,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	}
 	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
 	var mbe *http.MaxBytesError
+	var le *lecture.Error
 	if errors.As(err, &mbe) {
 		return nil, tooLarge(-1, s.MaxBody)
+	} else if errors.As(err, &le) {
+		return nil, err
 	} else if err != nil {
 		return nil, lecture.Wrap(lecture.EINVALID, err, "reading the request body")
 	}
@@ -160,14 +248,14 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	return b, nil
 }
 
+// tooLarge says how big the body is (when the client declared it) and the
+// limit, in units that never make the two read the same.
 func tooLarge(n, limit int64) error {
 	if n > 0 {
-		return lecture.Errorf(lecture.ETOOLARGE, "request body is %s; the limit is %s (TRANSCEPT_MAX_UPLOAD_BYTES)", mib(n), mib(limit))
+		return lecture.Errorf(lecture.ETOOLARGE, "request body is %s; the limit is %s (TRANSCEPT_MAX_UPLOAD_BYTES)", pipeline.Bytes(n), pipeline.Bytes(limit))
 	}
-	return lecture.Errorf(lecture.ETOOLARGE, "request body is over the limit of %s (TRANSCEPT_MAX_UPLOAD_BYTES)", mib(limit))
+	return lecture.Errorf(lecture.ETOOLARGE, "request body is over the limit of %s (TRANSCEPT_MAX_UPLOAD_BYTES)", pipeline.Bytes(limit))
 }
-
-func mib(n int64) string { return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20)) }
 
 // mediaType returns the request's media type, "" when absent.
 func mediaType(r *http.Request) (string, map[string]string, error) {
@@ -184,6 +272,10 @@ func mediaType(r *http.Request) (string, map[string]string, error) {
 
 // decodeJSON decodes a JSON body strictly, with messages that say what is wrong.
 func decodeJSON(b []byte, v any) error {
+	if !utf8.Valid(b) {
+		// encoding/json would replace the bytes silently; RFC 8259 wants UTF-8.
+		return lecture.Errorf(lecture.EINVALID, "the JSON body is not valid UTF-8 (at byte %d); JSON must be UTF-8", invalidUTF8At(b))
+	}
 	dec := json.NewDecoder(bytes.NewReader(b))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
@@ -199,7 +291,21 @@ func decodeJSON(b []byte, v any) error {
 		}
 		return lecture.Errorf(lecture.EINVALID, "malformed JSON: %v", err)
 	}
+	if off, err := dec.InputOffset(), dec.Decode(new(json.RawMessage)); err != io.EOF {
+		return lecture.Errorf(lecture.EINVALID, "unexpected data after the JSON value at byte %d: send one JSON object", off)
+	}
 	return nil
+}
+
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
 }
 
 func jsonKind(k string) string {

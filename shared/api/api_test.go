@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"io"
 	"io/fs"
 	"log/slog"
@@ -80,7 +81,7 @@ func (e *env) postJSON(path string, v any) (int, map[string]any, string) {
 func (e *env) files() []string {
 	var out []string
 	_ = filepath.WalkDir(e.root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() {
+		if err == nil && !d.IsDir() && !strings.Contains(p, "/_probe/") {
 			out = append(out, p)
 		}
 		return nil
@@ -150,7 +151,9 @@ func TestBadInputGets4xxAndWritesNothing(t *testing.T) {
 		{"malformed json", "POST", "/summarize", "application/json", `{"text": "a`, 400, "JSON"},
 		{"bad ratio", "POST", "/summarize", "application/json", `{"text": "Hello there world.", "ratio": 7}`, 400, "ratio"},
 		{"too large", "POST", "/summarize", "text/plain", big, 413, "limit"},
-		{"invalid utf8", "POST", "/summarize", "text/plain", "Hello \xff\xfe world.", 400, "UTF-8"},
+		{"invalid utf8 json", "POST", "/summarize", "application/json", "{\"text\": \"Hello \xff\xfe world.\"}", 400, "UTF-8"},
+		{"trailing json", "POST", "/summarize", "application/json", `{"text": "Hello world."} {"text": "again"}`, 400, "after the JSON value"},
+		{"trailing garbage", "POST", "/qa", "application/json", `{"text": "Hello world.", "question": "why?"}garbage`, 400, "after the JSON value"},
 		{"binary", "POST", "/lectures", "text/plain", "\x00\x01\x02\x03binary\x00\x00garbage\x7f\x00", 400, "binary"},
 		{"malformed srt", "POST", "/lectures", "text/plain", "1\n00:00:01,000 --> 00:0x:02,000\nHello\n", 400, "srt"},
 		{"malformed vtt", "POST", "/lectures", "text/plain", "WEBVTT\n\n00:01.000 --> garbage\nHello\n", 400, "vtt"},
@@ -351,7 +354,7 @@ func TestFiftyMegabyteText(t *testing.T) {
 	for _, path := range []string{"/summarize", "/lectures"} {
 		code, m, _ := e.do("POST", path, "text/plain", bytes.NewReader(big))
 		em, _ := m["error"].(map[string]any)
-		if code != 413 || em == nil || !strings.Contains(em["message"].(string), "50.0 MiB") {
+		if msg, _ := em["message"].(string); code != 413 || !strings.Contains(msg, "the limit is 50 MiB") || !strings.Contains(msg, fmt.Sprintf("(%d bytes)", len(big))) {
 			t.Errorf("%s: %d %v", path, code, m)
 		}
 	}

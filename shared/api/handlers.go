@@ -72,9 +72,11 @@ func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	sum, cached, err := s.Svc.SummarizeText(r.Context(), req.Text, format, lecture.SummarizeOptions{Ratio: req.Ratio, MaxWords: req.MaxWords})
+	ctx, cancel := s.budget(r, len(body))
+	defer cancel()
+	sum, cached, err := s.Svc.SummarizeText(ctx, req.Text, format, lecture.SummarizeOptions{Ratio: req.Ratio, MaxWords: req.MaxWords})
 	if err != nil {
-		return err
+		return budgetError(ctx, err)
 	}
 	resp := SummarizeResponse{Summary: sum.Plain(), Markdown: sum.Markdown(), Engine: sum.Engine, Model: sum.Model, Cached: cached,
 		InputWords: sum.InputWords, OutputWords: sum.OutputWords, Bullets: []string{}, Spans: []lecture.Span{}}
@@ -117,19 +119,22 @@ func (s *Server) qa(w http.ResponseWriter, r *http.Request) error {
 		onToken = sse.token
 	}
 	var ans *lecture.Answer
+	ctx, cancel := s.budget(r, len(b))
+	defer cancel()
 	switch {
 	case req.LectureID != "" && req.Text != "":
 		return lecture.Errorf(lecture.EINVALID, "give either \"lecture_id\" or \"text\", not both")
 	case req.LectureID != "":
-		ans, err = s.Svc.AskStream(r.Context(), req.LectureID, req.Question, onToken)
+		ans, err = s.Svc.AskStream(ctx, req.LectureID, req.Question, onToken)
 	case req.Text != "":
 		var tr *lecture.Transcript
 		if tr, err = transcriptFromText(req.Text, req.Format); err == nil {
-			ans, err = s.Svc.AskTextStream(r.Context(), tr, req.Question, onToken)
+			ans, err = s.Svc.AskTextStream(ctx, tr, req.Question, onToken)
 		}
 	default:
 		return lecture.Errorf(lecture.EINVALID, "give \"lecture_id\" (from POST /lectures) or \"text\" (a transcript), and \"question\"")
 	}
+	err = budgetError(ctx, err)
 	if sse == nil {
 		if err != nil {
 			return err
@@ -244,7 +249,9 @@ func (s *Server) createLecture(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	s.Publish(ev)
+	if err := s.publish(r, ev); err != nil {
+		return err
+	}
 	return s.accepted(w, l)
 }
 
@@ -277,7 +284,7 @@ func (s *Server) readMultipart(w http.ResponseWriter, r *http.Request, boundary 
 				return false, bodyError(err, s.MaxBody)
 			}
 			if n > s.MaxBody {
-				return false, tooLarge(n, s.MaxBody)
+				return false, lecture.Errorf(lecture.ETOOLARGE, "the file is over the limit of %s for transcripts (TRANSCEPT_MAX_UPLOAD_BYTES)", pipeline.Bytes(s.MaxBody))
 			}
 			req.Text = buf.String()
 			continue

@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"errors"
 	"io"
 	"mime/multipart"
 	"net/http"
@@ -10,7 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -18,6 +21,7 @@ import (
 // OpenAI-compatible POST /v1/audio/transcriptions.
 type transcribeRequest struct {
 	file   string // temporary copy of the upload
+	size   int64
 	name   string
 	format string
 	opts   lecture.TranscribeOptions
@@ -27,6 +31,9 @@ type transcribeRequest struct {
 // OpenAI clients send file, model, language, response_format, temperature
 // (and prompt, which is accepted and ignored).
 func (s *Server) transcribe(w http.ResponseWriter, r *http.Request) error {
+	if s.Svc.Transcriber == nil {
+		return pipeline.NoTranscriber() // before reading a byte of the upload
+	}
 	req, err := s.readTranscribeForm(w, r)
 	if req.file != "" {
 		defer os.Remove(req.file)
@@ -34,9 +41,11 @@ func (s *Server) transcribe(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	tr, err := s.Svc.TranscribeFile(r.Context(), req.file, req.opts, nil)
+	ctx, cancel := s.budget(r, int(req.size))
+	defer cancel()
+	tr, err := s.Svc.TranscribeFile(ctx, req.file, req.opts, nil)
 	if err != nil {
-		return err
+		return budgetError(ctx, err)
 	}
 	return writeTranscript(w, tr, req.format, req.opts.Task)
 }
@@ -61,9 +70,9 @@ func (s *Server) readTranscribeForm(w http.ResponseWriter, r *http.Request) (tra
 		}
 		switch p.FormName() {
 		case "file":
-			f, err := os.CreateTemp(s.Svc.TempDir, "transcept-upload-*"+path.Ext(p.FileName()))
+			f, err := os.CreateTemp(s.Svc.TempDir, pipeline.TempPrefix()+"upload-*"+path.Ext(p.FileName()))
 			if err != nil {
-				return req, lecture.Wrap(lecture.EUNAVAILABLE, err, "no room for the upload")
+				return req, lecture.Wrap(lecture.EUNAVAILABLE, err, "no room for the upload: %v", err)
 			}
 			req.file, req.name = f.Name(), p.FileName()
 			n, err := io.Copy(f, p)
@@ -76,6 +85,7 @@ func (s *Server) readTranscribeForm(w http.ResponseWriter, r *http.Request) (tra
 			if n == 0 {
 				return req, lecture.Errorf(lecture.EINVALID, "the \"file\" field is empty")
 			}
+			req.size = n
 		default:
 			v, _ := io.ReadAll(io.LimitReader(p, 4096))
 			val := strings.TrimSpace(string(v))
@@ -110,8 +120,12 @@ func (s *Server) readTranscribeForm(w http.ResponseWriter, r *http.Request) (tra
 }
 
 func bodyError(err error, limit int64) error {
-	if strings.Contains(err.Error(), "request body too large") {
-		return lecture.Errorf(lecture.ETOOLARGE, "the recording is over the limit of %d MiB (TRANSCEPT_MAX_MEDIA_BYTES)", limit>>20)
+	var le *lecture.Error
+	switch {
+	case strings.Contains(err.Error(), "request body too large"):
+		return lecture.Errorf(lecture.ETOOLARGE, "the recording is over the limit of %s (TRANSCEPT_MAX_MEDIA_BYTES)", pipeline.Bytes(limit))
+	case errors.As(err, &le):
+		return err // a stalled body, a full disk: already said
 	}
 	return lecture.Wrap(lecture.EINVALID, err, "malformed multipart body")
 }
@@ -159,8 +173,20 @@ func (s *Server) createMediaLecture(w http.ResponseWriter, r *http.Request, name
 	if err != nil {
 		return err
 	}
-	s.Publish(ev)
+	if err := s.publish(r, ev); err != nil {
+		return err
+	}
 	return s.accepted(w, l)
+}
+
+// publish queues an upload's first event; when the queue cannot take it the
+// upload is removed again and the client told: nothing is half-accepted.
+func (s *Server) publish(r *http.Request, ev events.Event) error {
+	if err := s.Publish(ev); err != nil {
+		s.Svc.Forget(r.Context(), ev)
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "the upload could not be queued for processing (%s); nothing was kept, try again", lecture.ErrorMessage(err))
+	}
+	return nil
 }
 
 func (s *Server) accepted(w http.ResponseWriter, l *lecture.Lecture) error {

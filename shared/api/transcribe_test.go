@@ -6,13 +6,15 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"io"
+	"math/rand/v2"
 	"mime/multipart"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/testsvc"
 )
 
 // fakeTranscriber stands in for Whisper: it checks it got the uploaded
@@ -41,7 +43,9 @@ func wav(n int) []byte {
 	b.WriteString("RIFF")
 	_ = binary.Write(&b, binary.LittleEndian, uint32(36+2*n))
 	b.WriteString("WAVEfmt ")
-	_ = binary.Write(&b, binary.LittleEndian, []any{uint32(16), uint16(1), uint16(1), uint32(16000), uint32(32000), uint16(2), uint16(16)})
+	for _, v := range []any{uint32(16), uint16(1), uint16(1), uint32(16000), uint32(32000), uint16(2), uint16(16)} {
+		_ = binary.Write(&b, binary.LittleEndian, v)
+	}
 	b.WriteString("data")
 	_ = binary.Write(&b, binary.LittleEndian, uint32(2*n))
 	b.Write(make([]byte, 2*n))
@@ -157,26 +161,62 @@ func TestRecordingUploadIsTranscribedByThePipeline(t *testing.T) {
 	}
 }
 
+// Without a Whisper model a recording is refused at once, with the reason
+// and nothing stored (not accepted and failed later).
 func TestRecordingWithoutModelFailsClearly(t *testing.T) {
 	e := newEnv(t, nil)
+	before := len(e.files())
 	ct, body := form(t, nil, "talk.mp3", append([]byte("ID3"), make([]byte, 100)...))
-	code, m, raw := e.do("POST", "/lectures", ct, body)
-	if code != 202 {
+	code, _, raw := e.do("POST", "/lectures", ct, body)
+	if code != 503 || !strings.Contains(raw, "TRANSCEPT_WHISPER_MODEL") {
 		t.Fatalf("upload: %d %s", code, raw)
 	}
-	id := m["id"].(string)
-	deadline := time.Now().Add(10 * time.Second)
-	var l lecture.Lecture
-	for time.Now().Before(deadline) {
-		_, _, raw = e.do("GET", "/lectures/"+id, "", nil)
-		_ = json.Unmarshal([]byte(raw), &l)
-		if l.Status == lecture.StatusFailed {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
+	code, _, raw = e.do("POST", "/lectures?name=talk.mp3", "audio/mpeg", bytes.NewReader(append([]byte("ID3"), make([]byte, 100)...)))
+	if code != 503 || !strings.Contains(raw, "TRANSCEPT_WHISPER_MODEL") {
+		t.Fatalf("audio body: %d %s", code, raw)
 	}
-	if l.Status != lecture.StatusFailed || !strings.Contains(l.Error.Message, "TRANSCEPT_WHISPER_MODEL") {
-		t.Errorf("status: %s", raw)
+	code, _, raw = e.do("POST", "/v1/audio/transcriptions", ct, bytes.NewReader(nil))
+	if code != 503 || !strings.Contains(raw, "TRANSCEPT_WHISPER_MODEL") {
+		t.Fatalf("/v1/audio/transcriptions: %d %s", code, raw)
+	}
+	if after := e.files(); len(after) != before {
+		t.Errorf("files left behind: %v", after)
+	}
+}
+
+// Bytes that are not a recording are refused before the 202, whatever
+// their name says (ffprobe decides), and nothing stays on disk.
+func TestFakeRecordingsRefusedBeforeAcceptance(t *testing.T) {
+	if _, err := exec.LookPath("ffprobe"); err != nil {
+		testsvc.Missing(t, "ffprobe (apt-get install ffmpeg)")
+	}
+	e := newEnv(t, nil)
+	e.s.Service.Transcriber = &fakeTranscriber{}
+	random := make([]byte, 1<<20)
+	_, _ = rand.NewChaCha8([32]byte{7}).Read(random)
+	elf := append([]byte("\x7fELF\x02\x01\x01"), make([]byte, 4096)...)
+	before := len(e.files())
+	for _, c := range []struct {
+		name  string
+		ctype string
+		body  []byte
+	}{
+		{"random.mp3", "application/octet-stream", random},
+		{"notes.mp3", "audio/mpeg", []byte("These are lecture notes, not audio at all.")},
+		{"program.mp3", "audio/mpeg", elf},
+		{"clip.wav", "audio/wav", []byte("RIFF\x00\x00\x00\x00WAVEjunk")},
+	} {
+		code, _, raw := e.do("POST", "/lectures?name="+c.name, c.ctype, bytes.NewReader(c.body))
+		if code != 415 || !strings.Contains(raw, c.name) {
+			t.Errorf("%s as %s: %d %s", c.name, c.ctype, code, raw)
+		}
+		ct, body := form(t, nil, c.name, c.body)
+		if code, _, raw := e.do("POST", "/lectures", ct, body); code != 415 {
+			t.Errorf("%s in a form: %d %s", c.name, code, raw)
+		}
+	}
+	if after := e.files(); len(after) != before {
+		t.Errorf("files left behind: %v", after)
 	}
 }
 

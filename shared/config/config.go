@@ -53,7 +53,15 @@ var Settings = []Setting{
 	{"TRANSCEPT_CHUNK_TOKENS", "512", "window size in tokens for summarisation chunks", false},
 	{"TRANSCEPT_QA_MIN_COVERAGE", "0.6", "share of a question's term weight the best passage must hold (0.2 when two or more question terms meet there), else the answer is \"This lecture does not cover that.\"", false},
 	{"TRANSCEPT_MAX_UPLOAD_BYTES", "52428800", "largest accepted upload or request body in bytes (50 MiB)", false},
-	{"TRANSCEPT_WORKERS", "2", "pipeline stages run at once in `transcept serve`", false},
+	{"TRANSCEPT_WORKERS", "2", "pipeline stages run at once in `transcept serve` (plus one worker kept for small lectures, see TRANSCEPT_SMALL_JOB_BYTES)", false},
+	{"TRANSCEPT_SMALL_JOB_BYTES", "1048576", "lectures up to this input size have a pipeline worker of their own, so they never wait behind big ones (0 turns it off)", false},
+	{"TRANSCEPT_QUEUE_LEASE", "1m", "how long a running pipeline stage holds its queued job before another process may take it over (renewed while it runs)", false},
+	{"TRANSCEPT_STAGE_TIMEOUT", "5m", "time budget of one pipeline stage run, plus TRANSCEPT_STAGE_TIMEOUT_PER_MIB for each MiB of the lecture's input; past it the run is cancelled and retried", false},
+	{"TRANSCEPT_STAGE_TIMEOUT_PER_MIB", "1m", "extra stage budget per MiB of input (a 100 MiB recording gets 5m + 100m)", false},
+	{"TRANSCEPT_REQUEST_TIMEOUT", "1m", "time budget of a synchronous request (`/summarize`, `/qa`, `/transcribe`), plus 10 s per MiB of its body; a client that goes away cancels the work at once", false},
+	{"TRANSCEPT_BODY_TIMEOUT", "30s", "a request body that sends nothing for this long is cut off (408)", false},
+	{"TRANSCEPT_IDLE_TIMEOUT", "60s", "idle keep-alive connections are closed after this long", false},
+	{"TRANSCEPT_SHUTDOWN_GRACE", "25s", "on SIGTERM: how long running stages may finish before they are cancelled and left queued for the next start (Knative's termination grace is 30 s)", false},
 	{"TRANSCEPT_LOG_LEVEL", "info", "log level: debug, info, warn, error", false},
 	{"TRANSCEPT_LOG_FORMAT", "text", "log format: text or json", false},
 }
@@ -88,6 +96,14 @@ type Config struct {
 	QASpin         bool
 	Language       string
 	Workers        int
+	SmallJobBytes  int64
+	QueueLease     time.Duration
+	StageTimeout   time.Duration
+	StagePerMiB    time.Duration
+	RequestTimeout time.Duration
+	BodyTimeout    time.Duration
+	IdleTimeout    time.Duration
+	ShutdownGrace  time.Duration
 	LogLevel       string
 	LogFormat      string
 }
@@ -162,6 +178,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		QAModel:        get("TRANSCEPT_QA_MODEL"),
 		Language:       strings.ToLower(get("TRANSCEPT_LANGUAGE")),
 		Workers:        int(num("TRANSCEPT_WORKERS", 1, 256)),
+		SmallJobBytes:  int64(num("TRANSCEPT_SMALL_JOB_BYTES", 0, 1<<40)),
 		LogLevel:       strings.ToLower(get("TRANSCEPT_LOG_LEVEL")),
 		LogFormat:      strings.ToLower(get("TRANSCEPT_LOG_FORMAT")),
 	}
@@ -178,6 +195,20 @@ func FromMap(m map[string]string) (*Config, error) {
 	if c.CacheTTL, err = time.ParseDuration(get("TRANSCEPT_CACHE_TTL")); err != nil || c.CacheTTL <= 0 {
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_CACHE_TTL=%q: want a positive duration such as 24h", get("TRANSCEPT_CACHE_TTL")))
 	}
+	dur := func(k string, lo time.Duration) time.Duration {
+		d, err := time.ParseDuration(get(k))
+		if err != nil || d < lo {
+			errs = append(errs, fmt.Sprintf("%s=%q: want a duration of at least %s, such as %s", k, get(k), lo, defaultOf(k)))
+		}
+		return d
+	}
+	c.QueueLease = dur("TRANSCEPT_QUEUE_LEASE", time.Second)
+	c.StageTimeout = dur("TRANSCEPT_STAGE_TIMEOUT", time.Second)
+	c.StagePerMiB = dur("TRANSCEPT_STAGE_TIMEOUT_PER_MIB", 0)
+	c.RequestTimeout = dur("TRANSCEPT_REQUEST_TIMEOUT", time.Second)
+	c.BodyTimeout = dur("TRANSCEPT_BODY_TIMEOUT", 100*time.Millisecond)
+	c.IdleTimeout = dur("TRANSCEPT_IDLE_TIMEOUT", time.Second)
+	c.ShutdownGrace = dur("TRANSCEPT_SHUTDOWN_GRACE", 0)
 	switch c.Summarizer {
 	case "extractive", "bart":
 	default:
@@ -204,6 +235,27 @@ func FromMap(m map[string]string) (*Config, error) {
 		return nil, lecture.Errorf(lecture.EINVALID, "configuration: %s", strings.Join(errs, "; "))
 	}
 	return c, nil
+}
+
+func defaultOf(name string) string {
+	for _, s := range Settings {
+		if s.Name == name {
+			return s.Default
+		}
+	}
+	return ""
+}
+
+// StageBudget is the time one pipeline stage run may take for an input of
+// size bytes.
+func (c *Config) StageBudget(size int64) time.Duration {
+	return c.StageTimeout + time.Duration(float64(size)/(1<<20)*float64(c.StagePerMiB))
+}
+
+// RequestBudget is the time a synchronous request with a body of size
+// bytes may take.
+func (c *Config) RequestBudget(size int64) time.Duration {
+	return c.RequestTimeout + time.Duration(float64(size)/(1<<20)*float64(10*time.Second))
 }
 
 // Table renders the settings as a Markdown table, for the README and `transcept config`.

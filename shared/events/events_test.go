@@ -55,7 +55,7 @@ func TestDeadLetterAfterRetries(t *testing.T) {
 		tries.Add(1)
 		panic("poisoned input")
 	})
-	b.DeadLetterSink(func(ctx context.Context, e Event, err error) { dead.Store(err.Error()) })
+	b.DeadLetterSink(func(ctx context.Context, e Event, err error) error { dead.Store(err.Error()); return nil })
 	b.Publish(New(LectureUploaded, Ref{LectureID: "l2"}))
 	b.Wait()
 	if tries.Load() != int64(b.Retries+1) {

@@ -18,7 +18,8 @@ type Metrics struct {
 	StageDuration *prometheus.HistogramVec // stage, outcome
 	Cache         *prometheus.CounterVec   // cache, result: hit|miss|error
 	Engine        *prometheus.GaugeVec     // stage, engine, model, provider
-	Events        *prometheus.CounterVec   // type, outcome: ok|retry|dead_letter
+	Events        *prometheus.CounterVec   // type, outcome: ok|retry|dead_letter|interrupted
+	Reused        *prometheus.CounterVec   // stage
 }
 
 // New makes a registry with the Go and process collectors and ours.
@@ -46,9 +47,12 @@ func New() *Metrics {
 		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transcept_events_total", Help: "Pipeline events handled by type and outcome (ok, retry, dead_letter).",
 		}, []string{"type", "outcome"}),
+		Reused: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "transcept_stage_reused_total", Help: "Stage results copied from an identical upload instead of computed again, by stage.",
+		}, []string{"stage"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.Requests, m.Latency, m.StageDuration, m.Cache, m.Engine, m.Events)
+		m.Requests, m.Latency, m.StageDuration, m.Cache, m.Engine, m.Events, m.Reused)
 	return m
 }
 
@@ -64,4 +68,12 @@ func (m *Metrics) ObserveStage(stage string, start time.Time, err error) {
 		outcome = "error"
 	}
 	m.StageDuration.WithLabelValues(stage, outcome).Observe(time.Since(start).Seconds())
+}
+
+// QueueDepth reports the pipeline jobs queued or running, read from f at
+// each scrape.
+func (m *Metrics) QueueDepth(f func() float64) {
+	_ = m.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{ // once per registry
+		Name: "transcept_queue_jobs", Help: "Pipeline jobs queued or running in this process.",
+	}, f))
 }

@@ -2,8 +2,12 @@ package pipeline
 
 import (
 	"bytes"
+	"errors"
 	"path"
 	"strings"
+	"syscall"
+
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 // mediaExts are the containers and codecs a recording arrives in.
@@ -52,4 +56,23 @@ func mediaType(name string) string {
 		return "video/x-matroska"
 	}
 	return "application/octet-stream"
+}
+
+// storageError explains a local disk failure to the client, not only in the
+// log: a full or read-only disk is a 503 that names the cause.
+func storageError(err error, what string) error {
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s: the server's disk is full", what)
+	case errors.Is(err, syscall.EROFS):
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s: the server's disk is read-only", what)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s: permission denied on the server's disk", what)
+	}
+	return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s: %v", what, err)
+}
+
+func isStorageErr(err error) bool {
+	return errors.Is(err, syscall.ENOSPC) || errors.Is(err, syscall.EDQUOT) || errors.Is(err, syscall.EROFS) ||
+		errors.Is(err, syscall.EACCES) || errors.Is(err, syscall.EPERM)
 }

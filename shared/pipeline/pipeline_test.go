@@ -3,6 +3,7 @@ package pipeline_test
 import (
 	"context"
 	"io"
+	"os"
 	"log/slog"
 	"strings"
 	"sync"
@@ -225,8 +226,23 @@ func TestTranscriptionProgressInStatus(t *testing.T) {
 }
 
 func TestMediaUploadValidation(t *testing.T) {
-	svc, _, _ := newService(t, mem.New(1<<20))
+	svc, _, cs := newService(t, mem.New(1<<20))
 	svc.MaxMediaBytes = 10
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader("RIFF")); lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(err.Error(), "TRANSCEPT_WHISPER_MODEL") {
+		t.Errorf("recording without a transcription model: %v", err)
+	}
+	svc.Transcriber = &blockingTranscriber{release: make(chan struct{})}
+	svc.Probe = func(ctx context.Context, path string) error {
+		return lecture.Errorf(lecture.EINVALID, "%s has no audio track", path)
+	}
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader("xyz")); lecture.ErrorCode(err) != lecture.EUNSUPPORTED ||
+		!strings.Contains(err.Error(), "a.wav has no audio track") || strings.Contains(err.Error(), os.TempDir()) {
+		t.Errorf("unprobeable recording: %v", err)
+	}
+	svc.Probe = nil
+	if cs.puts.Load() != 0 {
+		t.Errorf("%d objects written for refused recordings", cs.puts.Load())
+	}
 	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader("")); lecture.ErrorCode(err) != lecture.EINVALID {
 		t.Errorf("empty recording: %v", err)
 	}

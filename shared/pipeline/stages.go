@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"io"
 	"path"
+	"strconv"
 	"strings"
 	"time"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
@@ -52,7 +55,7 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 		_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, id+"/"+ArtifactLecture)
 		return nil, events.Event{}, err
 	}
-	ev := events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash})
+	ev := events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data))})
 	return l, ev, nil
 }
 
@@ -61,12 +64,18 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 func rawName(name string, data []byte) string {
 	name = path.Base(strings.ReplaceAll(name, "\\", "/"))
 	var b strings.Builder
-	for _, r := range name {
+	// Accented letters keep their base letter ("été" → "ete"): decompose,
+	// then the combining marks fall out with everything else not allowed.
+	for _, r := range norm.NFD.String(name) {
 		if r < 128 && (r >= '0' && r <= '9' || r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || strings.ContainsRune("._- +(),@=", r)) {
 			b.WriteRune(r)
 		}
 	}
-	n := strings.TrimLeft(strings.TrimSpace(b.String()), ".-")
+	n := strings.TrimSpace(b.String())
+	if strings.HasPrefix(n, ".") && len(n) > 1 && strings.Count(n, ".") == 1 {
+		n = "lecture" + n // only the extension survived ("講義.txt")
+	}
+	n = strings.TrimLeft(n, ".-")
 	if len(n) > 100 {
 		n = strings.TrimSpace(n[len(n)-100:])
 	}
@@ -90,6 +99,24 @@ func (s *Service) HandleUploaded(ctx context.Context, e events.Event) (out []eve
 	if s.getJSON(ctx, id, ArtifactTranscript, &have) == nil && have.ContentHash == e.Data.ContentHash {
 		return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil // redelivery: done already
 	}
+	err = s.once(ctx, e, "transcribe", ArtifactTranscript, s.transcriberVersion()+":"+strings.ToLower(path.Ext(e.Data.Key)), func() error {
+		tr, err := s.readTranscript(ctx, e)
+		if err != nil {
+			return err
+		}
+		tr.LectureID = id
+		tr.ContentHash = e.Data.ContentHash
+		return s.putJSON(ctx, id, ArtifactTranscript, tr)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil
+}
+
+// readTranscript reads the raw input: a transcript file is parsed, a
+// recording transcribed.
+func (s *Service) readTranscript(ctx context.Context, e events.Event) (*lecture.Transcript, error) {
 	rc, err := s.Store.Get(ctx, e.Data.Bucket, e.Data.Key)
 	if err != nil {
 		return nil, err
@@ -97,25 +124,21 @@ func (s *Service) HandleUploaded(ctx context.Context, e events.Event) (out []eve
 	defer rc.Close()
 	br := bufio.NewReaderSize(rc, 64<<10)
 	head, _ := br.Peek(512)
-	var tr *lecture.Transcript
 	if IsMedia(e.Data.Key, head) {
-		tr, err = s.transcribe(ctx, id, e.Data.Key, br)
-	} else {
-		var data []byte
-		if data, err = io.ReadAll(io.LimitReader(br, transcript.MaxBytes+1)); err != nil {
-			return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "reading %s/%s", e.Data.Bucket, e.Data.Key)
-		}
-		tr, err = ParseTranscript(data, e.Data.Key, transcript.Auto)
+		return s.transcribe(ctx, e.Data.LectureID, e.Data.Key, br)
 	}
+	data, err := io.ReadAll(io.LimitReader(br, transcript.MaxBytes+1))
 	if err != nil {
-		return nil, err
+		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "reading %s/%s", e.Data.Bucket, e.Data.Key)
 	}
-	tr.LectureID = id
-	tr.ContentHash = e.Data.ContentHash
-	if err := s.putJSON(ctx, id, ArtifactTranscript, tr); err != nil {
-		return nil, err
+	return ParseTranscript(data, e.Data.Key, transcript.Auto)
+}
+
+func (s *Service) transcriberVersion() string {
+	if s.Transcriber == nil {
+		return "none"
 	}
-	return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil
+	return s.Transcriber.Name() + ":" + s.Transcriber.Model() + ":" + s.Language
 }
 
 // HandleTranscript is the segment stage: cleaned sentences and model-sized
@@ -128,16 +151,19 @@ func (s *Service) HandleTranscript(ctx context.Context, e events.Event) (out []e
 	if s.getJSON(ctx, id, ArtifactChunks, &have) == nil && have.ContentHash == e.Data.ContentHash && have.MaxTokens == s.ChunkTokens {
 		return []events.Event{s.next(events.ChunksReady, e, ArtifactChunks)}, nil
 	}
-	var tr lecture.Transcript
-	if err := s.getJSON(ctx, id, ArtifactTranscript, &tr); err != nil {
-		return nil, err
-	}
-	sents := text.Sentences(&tr)
-	if len(sents) == 0 {
-		return nil, lecture.Errorf(lecture.EINVALID, "lecture %s: the transcript has no words", id)
-	}
-	ch := Chunks{LectureID: id, ContentHash: e.Data.ContentHash, MaxTokens: s.ChunkTokens, Sentences: sents, Chunks: text.Chunk(sents, s.ChunkTokens, s.Tokens)}
-	if err := s.putJSON(ctx, id, ArtifactChunks, ch); err != nil {
+	err = s.once(ctx, e, "segment", ArtifactChunks, strconv.Itoa(s.ChunkTokens), func() error {
+		var tr lecture.Transcript
+		if err := s.getJSON(ctx, id, ArtifactTranscript, &tr); err != nil {
+			return err
+		}
+		sents := text.Sentences(&tr)
+		if len(sents) == 0 {
+			return lecture.Errorf(lecture.EINVALID, "lecture %s: the transcript has no words", id)
+		}
+		ch := Chunks{LectureID: id, ContentHash: e.Data.ContentHash, MaxTokens: s.ChunkTokens, Sentences: sents, Chunks: text.Chunk(sents, s.ChunkTokens, s.Tokens)}
+		return s.putJSON(ctx, id, ArtifactChunks, ch)
+	})
+	if err != nil {
 		return nil, err
 	}
 	return []events.Event{s.next(events.ChunksReady, e, ArtifactChunks)}, nil
@@ -176,17 +202,24 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []
 		(s.Answerer.Embedder == nil || have.EmbedModel == s.Answerer.Embedder.Model()) {
 		return []events.Event{s.next(events.IndexReady, e, ArtifactIndex)}, nil
 	}
-	var ch Chunks
-	if err := s.getJSON(ctx, id, ArtifactChunks, &ch); err != nil {
-		return nil, err
-	}
-	ix := retrieval.NewIndex(id, ch.Sentences)
+	version := "bm25"
 	if s.Answerer.Embedder != nil {
-		if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
-			return nil, err
-		}
+		version += "+" + s.Answerer.Embedder.Model()
 	}
-	if err := s.putJSON(ctx, id, ArtifactIndex, IndexArtifact{ContentHash: e.Data.ContentHash, Index: ix}); err != nil {
+	err = s.once(ctx, e, "index", ArtifactIndex, version, func() error {
+		var ch Chunks
+		if err := s.getJSON(ctx, id, ArtifactChunks, &ch); err != nil {
+			return err
+		}
+		ix := retrieval.NewIndex(id, ch.Sentences)
+		if s.Answerer.Embedder != nil {
+			if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
+				return err
+			}
+		}
+		return s.putJSON(ctx, id, ArtifactIndex, IndexArtifact{ContentHash: e.Data.ContentHash, Index: ix})
+	})
+	if err != nil {
 		return nil, err
 	}
 	s.forgetIndex(id)
@@ -195,16 +228,18 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []
 
 // DeadLetter records an event that failed every delivery in failed.json,
 // where the lecture's status shows it.
-func (s *Service) DeadLetter(ctx context.Context, e events.Event, cause error) {
+func (s *Service) DeadLetter(ctx context.Context, e events.Event, cause error) error {
 	f := Failure{Stage: stageOf(e.Type), Event: e.Type, EventID: e.ID, Code: lecture.ErrorCode(cause), Reason: cause.Error(), Time: s.now()}
 	if err := s.putJSON(ctx, e.Data.LectureID, ArtifactFailed, f); err != nil {
 		s.Log.Error("dead-letter record not written", "lecture", e.Data.LectureID, "err", err)
+		return err
 	}
+	return nil
 }
 
 func (s *Service) next(typ string, from events.Event, artifact string) events.Event {
 	id := from.Data.LectureID
-	return events.New(typ, events.Ref{LectureID: id, Bucket: lecture.BucketPreprocessed, Key: id + "/" + artifact, ContentHash: from.Data.ContentHash})
+	return events.New(typ, events.Ref{LectureID: id, Bucket: lecture.BucketPreprocessed, Key: id + "/" + artifact, ContentHash: from.Data.ContentHash, Size: from.Data.Size})
 }
 
 func modelVersion(sm lecture.Summarizer) string {
@@ -240,6 +275,9 @@ var Stages = []struct{ Name, Artifact string }{
 func (s *Service) Lecture(ctx context.Context, id string) (*lecture.Lecture, error) {
 	if err := store.ValidateLectureID(id); err != nil {
 		return nil, err
+	}
+	if strings.HasPrefix(id, "_") {
+		return nil, lecture.Errorf(lecture.ENOTFOUND, "lecture %q not found", id)
 	}
 	var l lecture.Lecture
 	if err := s.getJSON(ctx, id, ArtifactLecture, &l); err != nil {
@@ -445,6 +483,9 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (events.
 	if err != nil {
 		return events.Event{}, err
 	}
+	if strings.HasPrefix(id, "_") {
+		return events.Event{}, lecture.Errorf(lecture.EINVALID, "object %s/%s: lecture ids starting with _ are reserved", bucket, key)
+	}
 	info, err := s.Store.Stat(ctx, bucket, key)
 	if err != nil {
 		return events.Event{}, err
@@ -463,7 +504,7 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (events.
 	} else if err != nil {
 		return events.Event{}, err
 	}
-	return events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash}), nil
+	return events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash, Size: info.Size}), nil
 }
 
 // Preload loads a lecture's index into memory ahead of its first question.

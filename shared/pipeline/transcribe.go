@@ -2,12 +2,16 @@ package pipeline
 
 import (
 	"context"
+	"fmt"
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"io"
 	"os"
 	"path"
+	"path/filepath"
+	"strconv"
+	"syscall"
 	"strings"
 	"sync"
 	"time"
@@ -78,10 +82,10 @@ func tidySegments(tr *lecture.Transcript) *lecture.Transcript {
 // seek in some containers), transcribes it, and records progress in
 // progress.json while it runs.
 func (s *Service) transcribe(ctx context.Context, id, key string, r io.Reader) (*lecture.Transcript, error) {
-	if s.Transcriber == nil {
-		return nil, NoTranscriber()
+	if s.Transcriber == nil { // configuration, not an outage: no point retrying
+		return nil, lecture.Errorf(lecture.EUNSUPPORTED, "%s", lecture.ErrorMessage(NoTranscriber()))
 	}
-	f, err := os.CreateTemp(s.TempDir, "transcept-media-*"+path.Ext(key))
+	f, err := os.CreateTemp(s.TempDir, TempPrefix()+"media-*"+path.Ext(key))
 	if err != nil {
 		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "no room for a temporary copy of %s", key)
 	}
@@ -120,11 +124,17 @@ func (s *Service) progressReporter(ctx context.Context, id, stage string) lectur
 	}
 }
 
-// CreateMediaLecture streams a recording into raw-inputs/<id>/<name>
-// without holding it in memory, then writes the lecture record, and returns
-// the event that starts its processing. A failed or oversized upload leaves
-// nothing behind.
+// CreateMediaLecture accepts a recording: refused at once where no
+// transcription model is configured; otherwise streamed (never held in
+// memory) into a local working file within MaxMediaBytes, probed with
+// ffprobe so that only a file with an audio track is accepted, then stored
+// under raw-inputs/<id>/<name> with the lecture record. It returns the
+// event that starts processing. A failed, oversized or unreadable upload
+// leaves nothing behind.
 func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r io.Reader) (*lecture.Lecture, events.Event, error) {
+	if s.Transcriber == nil {
+		return nil, events.Event{}, NoTranscriber()
+	}
 	id := store.NewLectureID()
 	if n := rawName(name, nil); n != "transcript.txt" || strings.EqualFold(path.Base(name), n) {
 		name = n
@@ -134,32 +144,91 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r 
 			name = "recording"
 		}
 	}
-	key := store.Key(id, name)
+	f, err := os.CreateTemp(s.TempDir, TempPrefix()+"upload-*"+path.Ext(name))
+	if err != nil {
+		return nil, events.Event{}, storageError(err, "no room for the upload's working copy")
+	}
+	defer func() { f.Close(); os.Remove(f.Name()) }()
 	h := sha256.New()
-	lr := &limitReader{r: io.TeeReader(r, h), left: s.MaxMediaBytes}
-	if err := s.Store.Put(ctx, lecture.BucketRaw, key, lr, -1, mediaType(name)); err != nil {
+	lr := &limitReader{r: r, left: s.MaxMediaBytes}
+	n, err := io.Copy(io.MultiWriter(f, h), lr)
+	if err != nil {
 		var tl *tooLargeError
 		if errors.As(err, &tl) || lr.over {
-			return nil, events.Event{}, lecture.Errorf(lecture.ETOOLARGE, "recording is over the limit of %d MiB (TRANSCEPT_MAX_MEDIA_BYTES)", s.MaxMediaBytes>>20)
+			return nil, events.Event{}, lecture.Errorf(lecture.ETOOLARGE, "the recording is over the limit of %s (TRANSCEPT_MAX_MEDIA_BYTES)", Bytes(s.MaxMediaBytes))
 		}
-		return nil, events.Event{}, err
+		var le *lecture.Error
+		if errors.As(err, &le) {
+			return nil, events.Event{}, err
+		}
+		if _, werr := f.Stat(); werr != nil || isStorageErr(err) {
+			return nil, events.Event{}, storageError(err, "writing the upload's working copy")
+		}
+		return nil, events.Event{}, lecture.Wrap(lecture.EINVALID, err, "reading the upload")
 	}
-	if lr.n == 0 {
-		_ = s.Store.Delete(ctx, lecture.BucketRaw, key)
+	if n == 0 {
 		return nil, events.Event{}, lecture.Errorf(lecture.EINVALID, "the recording is empty (0 bytes)")
 	}
+	if s.Probe != nil {
+		if err := s.Probe(ctx, f.Name()); err != nil {
+			msg := strings.ReplaceAll(lecture.ErrorMessage(err), f.Name(), name)
+			code := lecture.ErrorCode(err)
+			if code == lecture.EINVALID || code == lecture.EINTERNAL {
+				code = lecture.EUNSUPPORTED
+			}
+			if code == lecture.EUNAVAILABLE {
+				return nil, events.Event{}, lecture.Errorf(code, "cannot check the recording: %s", msg)
+			}
+			return nil, events.Event{}, lecture.Errorf(code, "%s; send an audio or video recording (wav, mp3, m4a, ogg, flac, mp4, mkv, webm) or a transcript", msg)
+		}
+	}
+	if _, err := f.Seek(0, io.SeekStart); err != nil {
+		return nil, events.Event{}, storageError(err, "reading the upload's working copy")
+	}
+	key := store.Key(id, name)
 	hash := hex.EncodeToString(h.Sum(nil))
 	now := s.now()
 	l := &lecture.Lecture{ID: id, Title: strings.TrimSpace(title), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
 	if l.Title == "" {
 		l.Title = strings.TrimSuffix(name, path.Ext(name))
 	}
+	// The lecture record first: a status request never finds a raw input
+	// without it.
 	if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
-		_ = s.Store.Delete(ctx, lecture.BucketRaw, key)
 		return nil, events.Event{}, err
 	}
-	return l, events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash}), nil
+	if err := s.Store.Put(ctx, lecture.BucketRaw, key, f, n, mediaType(name)); err != nil {
+		_ = s.Store.Delete(context.WithoutCancel(ctx), lecture.BucketPreprocessed, store.Key(id, ArtifactLecture))
+		return nil, events.Event{}, err
+	}
+	return l, events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n}), nil
 }
+
+// Forget removes what CreateLecture or CreateMediaLecture stored, when the
+// pipeline could not accept the lecture's event.
+func (s *Service) Forget(ctx context.Context, ev events.Event) {
+	ctx = context.WithoutCancel(ctx)
+	_ = s.Store.Delete(ctx, ev.Data.Bucket, ev.Data.Key)
+	_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, store.Key(ev.Data.LectureID, ArtifactLecture))
+}
+
+// Bytes writes a size for people: exact bytes below 1 KiB, else MiB or
+// GiB with enough digits that two different sizes never read the same.
+func Bytes(n int64) string {
+	switch {
+	case n < 1<<10:
+		return fmt.Sprintf("%d bytes", n)
+	case n%(1<<30) == 0:
+		return fmt.Sprintf("%d GiB", n>>30)
+	case n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB", n>>20)
+	}
+	return fmt.Sprintf("%.2f MiB (%d bytes)", float64(n)/(1<<20), n)
+}
+
+// TempPrefix names this process's temporary files, so a sweep at start can
+// tell a dead process's leftovers ("transcept-<pid>-...") from live ones.
+func TempPrefix() string { return fmt.Sprintf("transcept-%d-", os.Getpid()) }
 
 type tooLargeError struct{}
 
@@ -181,4 +250,32 @@ func (l *limitReader) Read(p []byte) (int, error) {
 		return n, &tooLargeError{}
 	}
 	return n, err
+}
+
+// SweepTemp removes working copies ("transcept-<pid>-...") in dir (the
+// system's temporary folder when empty) whose process is gone, and returns
+// how many it removed.
+func SweepTemp(dir string) int {
+	if dir == "" {
+		dir = os.TempDir()
+	}
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return 0
+	}
+	n := 0
+	for _, e := range ents {
+		rest, ok := strings.CutPrefix(e.Name(), "transcept-")
+		if !ok || e.IsDir() {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+		if err != nil || pid <= 0 || pid == os.Getpid() {
+			continue
+		}
+		if err := syscall.Kill(pid, 0); err != nil && !errors.Is(err, syscall.EPERM) && os.Remove(filepath.Join(dir, e.Name())) == nil {
+			n++
+		}
+	}
+	return n
 }

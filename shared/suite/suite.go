@@ -4,13 +4,16 @@
 package suite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"time"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/transcept/transcept/gpu-runtime/audio"
 	"github.com/transcept/transcept/gpu-runtime/embed"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/rag"
@@ -26,6 +29,7 @@ import (
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/shared/store"
 	"github.com/transcept/transcept/shared/store/fs"
 	"github.com/transcept/transcept/shared/store/minio"
 )
@@ -115,7 +119,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	}
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
 		ChunkTokens: c.ChunkTokens, Ratio: c.SummaryRatio, CacheTTL: c.CacheTTL,
-		Transcriber: tx, Language: c.Language, MaxMediaBytes: c.MaxMediaBytes}
+		Transcriber: tx, Language: c.Language, MaxMediaBytes: c.MaxMediaBytes, Probe: probeRecording}
 	if lm != nil {
 		svc.LM = lm
 	}
@@ -202,11 +206,31 @@ func Transcriber(c *config.Config) (lecture.Transcriber, error) {
 	return t, nil
 }
 
+// probeRecording accepts a file with an audio track that ffprobe reads.
+func probeRecording(ctx context.Context, path string) error {
+	info, err := audio.Probe(ctx, path, nil)
+	if err != nil {
+		return err
+	}
+	if info.Channels == 0 && info.Duration == 0 {
+		return lecture.Errorf(lecture.EUNSUPPORTED, "%s has no audio", path)
+	}
+	return nil
+}
+
 // StartBus starts the in-process broker with the pipeline's triggers, the
-// same type filters as the Knative Triggers, and the dead-letter sink.
+// same type filters as the Knative Triggers, and the dead-letter sink. The
+// broker is durable (its queue lives in the object store); Recover queues
+// what an earlier process left unfinished.
 func (s *Suite) StartBus() *events.Bus {
 	b := events.NewBus(s.Config.Workers, s.Log)
 	b.Observe = func(typ, outcome string) { s.Metrics.Events.WithLabelValues(typ, outcome).Inc() }
+	b.Journal = pipeline.Journal{Store: s.Service.Store}
+	b.Lease = s.Config.QueueLease
+	b.SmallBytes = s.Config.SmallJobBytes
+	b.Budget = func(j events.Job) time.Duration { return s.Config.StageBudget(j.Event.Data.Size) }
+	b.Unavailable = func(err error) bool { return lecture.ErrorCode(err) == lecture.EUNAVAILABLE }
+	s.Metrics.QueueDepth(func() float64 { return float64(b.Pending()) })
 	svc := s.Service
 	b.Subscribe(events.LectureUploaded, "transcribe", svc.HandleUploaded)
 	b.Subscribe(events.TranscriptReady, "segment", svc.HandleTranscript)
@@ -217,17 +241,68 @@ func (s *Suite) StartBus() *events.Bus {
 	return b
 }
 
-// Ready checks that the store answers.
-func (s *Suite) Ready(ctx context.Context) error {
-	if _, err := s.Service.Store.List(ctx, lecture.BucketPreprocessed, "readyz-probe/"); err != nil {
-		return fmt.Errorf("object store: %w", err)
+// Recover sweeps what a crashed process left (temporary files) and queues
+// the pipeline work it had accepted but not finished.
+func (s *Suite) Recover(ctx context.Context) error {
+	if fst, ok := s.Service.Store.(*fs.Store); ok {
+		if n, err := fst.SweepTemp(); err != nil {
+			s.Log.Warn("sweeping temporary files failed", "err", err)
+		} else if n > 0 {
+			s.Log.Info("removed temporary files left by a stopped process", "files", n)
+		}
+	}
+	if n := pipeline.SweepTemp(s.Service.TempDir); n > 0 {
+		s.Log.Info("removed working copies left by a stopped process", "files", n)
+	}
+	if s.Bus == nil {
+		return nil
+	}
+	rec, err := s.Service.Reconcile(ctx)
+	if err != nil {
+		return fmt.Errorf("checking lectures left by the last stop: %w", err)
+	}
+	for _, id := range rec.Removed {
+		s.Log.Info("removed the record of an upload that never completed", "lecture", id)
+	}
+	for _, ev := range rec.Events {
+		if err := s.Bus.Publish(ev); err != nil {
+			return err
+		}
+		s.Log.Info("resuming a lecture left between two stages", "lecture", ev.Data.LectureID, "event", ev.Type)
+	}
+	n, err := s.Bus.Recover(ctx)
+	if err != nil {
+		return fmt.Errorf("reading the pipeline queue: %w", err)
+	}
+	if n > 0 {
+		s.Log.Info("resuming pipeline work accepted before the last stop", "jobs", n)
 	}
 	return nil
 }
 
-// Close drains the broker.
+// Ready checks that the store answers and takes writes: a full or
+// read-only store is not ready.
+func (s *Suite) Ready(ctx context.Context) error {
+	key := store.Key("_probe", "readyz")
+	body := []byte(time.Now().UTC().Format(time.RFC3339Nano))
+	if err := s.Service.Store.Put(ctx, lecture.BucketPreprocessed, key, bytes.NewReader(body), int64(len(body)), "text/plain"); err != nil {
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "object store cannot take writes: %s", lecture.ErrorMessage(err))
+	}
+	return nil
+}
+
+// Close drains the broker (tools and tests; a server calls Shutdown).
 func (s *Suite) Close() {
 	if s.Bus != nil {
 		s.Bus.Close()
+	}
+}
+
+// Shutdown stops the broker within grace, leaving unfinished work queued.
+func (s *Suite) Shutdown(grace time.Duration) {
+	if s.Bus != nil {
+		if n := s.Bus.Shutdown(grace); n > 0 {
+			s.Log.Info("pipeline work left queued for the next start", "jobs", n)
+		}
 	}
 }

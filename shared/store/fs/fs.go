@@ -21,15 +21,18 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	iofs "io/fs"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
+	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/store"
@@ -136,7 +139,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 	final := s.path(bucket, key)
 	dir := filepath.Dir(final)
 	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot create folder for %s/%s", bucket, key)
+		return diskError(err, "cannot create the folder of %s/%s", bucket, key)
 	}
 
 	var tmps []string // removed on failure
@@ -148,9 +151,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 		}
 	}()
 
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	f, err := os.CreateTemp(dir, tmpName())
 	if err != nil {
-		return lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot create temporary file for %s/%s", bucket, key)
+		return diskError(err, "cannot store %s/%s", bucket, key)
 	}
 	tmps = append(tmps, f.Name())
 	h := sha256.New()
@@ -175,7 +178,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 		case src.err != nil:
 			return lecture.Wrap(lecture.EUNAVAILABLE, err, "reading the content of %s/%s failed", bucket, key)
 		}
-		return lecture.Wrap(lecture.EINTERNAL, err, "cannot write %s/%s", bucket, key)
+		return diskError(err, "cannot write %s/%s", bucket, key)
 	}
 
 	m := meta{ContentType: contentType, ETag: hex.EncodeToString(h.Sum(nil)), Size: fi.Size(), ModNano: fi.ModTime().UnixNano()}
@@ -184,7 +187,7 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 		tmps = append(tmps, mt)
 	}
 	if err != nil {
-		return lecture.Wrap(lecture.EINTERNAL, err, "cannot write metadata of %s/%s", bucket, key)
+		return diskError(err, "cannot write metadata of %s/%s", bucket, key)
 	}
 	if err := ctx.Err(); err != nil {
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "object store request cancelled")
@@ -199,10 +202,64 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 	}
 	l.Unlock()
 	if err != nil {
-		return lecture.Wrap(lecture.EINTERNAL, err, "cannot commit %s/%s", bucket, key)
+		return diskError(err, "cannot commit %s/%s", bucket, key)
 	}
 	syncDir(dir)
 	return nil
+}
+
+// tmpName is the pattern of this process's temporary files: ".tmp-<pid>-*",
+// so that SweepTemp can tell a dead process's leftovers from live writes.
+func tmpName() string { return tmpPrefix + strconv.Itoa(os.Getpid()) + "-*" }
+
+// diskError says what went wrong in words a client can act on: a full,
+// read-only or forbidden disk is "unavailable" and names the cause.
+func diskError(err error, format string, args ...any) error {
+	msg := fmt.Sprintf(format, args...)
+	switch {
+	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT):
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s: the object store's disk is full", msg)
+	case errors.Is(err, syscall.EROFS):
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s: the object store's disk is read-only", msg)
+	case errors.Is(err, syscall.EACCES), errors.Is(err, syscall.EPERM):
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s: permission denied in the object store folder", msg)
+	}
+	return lecture.Wrap(lecture.EINTERNAL, err, "%s", msg)
+}
+
+// SweepTemp removes temporary files that dead processes left behind (a
+// crash between create and rename) and any older than an hour, and returns
+// how many it removed. Call it at start.
+func (s *Store) SweepTemp() (int, error) {
+	n := 0
+	err := filepath.WalkDir(s.root, func(p string, d iofs.DirEntry, err error) error {
+		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), tmpPrefix) {
+			return nil
+		}
+		if !tempOwnerDead(strings.TrimPrefix(d.Name(), tmpPrefix)) {
+			if fi, err := d.Info(); err != nil || time.Since(fi.ModTime()) < time.Hour {
+				return nil
+			}
+		}
+		if os.Remove(p) == nil {
+			n++
+		}
+		return nil
+	})
+	return n, err
+}
+
+// tempOwnerDead reads "<pid>-..." and says whether that process is gone.
+func tempOwnerDead(rest string) bool {
+	pid, err := strconv.Atoi(strings.SplitN(rest, "-", 2)[0])
+	if err != nil || pid <= 0 {
+		return false // an older name: the age rule decides
+	}
+	if pid == os.Getpid() {
+		return false
+	}
+	err = syscall.Kill(pid, 0)
+	return err != nil && !errors.Is(err, syscall.EPERM)
 }
 
 // errReader remembers the error of its reader other than io.EOF.
@@ -224,7 +281,7 @@ func writeTemp(dir string, m meta) (name string, err error) {
 	if err != nil {
 		return "", err
 	}
-	f, err := os.CreateTemp(dir, tmpPrefix+"*")
+	f, err := os.CreateTemp(dir, tmpName())
 	if err != nil {
 		return "", err
 	}

@@ -1,0 +1,740 @@
+package events
+
+import (
+	"container/heap"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+// Handler processes an event and may return follow-up events to publish.
+type Handler func(ctx context.Context, e Event) ([]Event, error)
+
+// DeadLetter receives an event that failed every delivery attempt; an error
+// means the failure could not be recorded, and the delivery is kept to be
+// dead-lettered again later.
+type DeadLetter func(ctx context.Context, e Event, err error) error
+
+// Job is one delivery of an event to one trigger: what a Journal keeps.
+type Job struct {
+	Trigger string `json:"trigger"`
+	Event   Event  `json:"event"`
+	// Attempts counts deliveries that ended in an error; Interrupted those
+	// cut short by a crash (the process died holding the lease).
+	Attempts    int       `json:"attempts"`
+	Interrupted int       `json:"interrupted,omitempty"`
+	Enqueued    time.Time `json:"enqueued"`
+	NotBefore   time.Time `json:"not_before,omitzero"`
+	LeaseOwner  string    `json:"lease_owner,omitempty"`
+	LeaseUntil  time.Time `json:"lease_until,omitzero"`
+	LastError   string    `json:"last_error,omitempty"`
+	// Unavailable counts consecutive failures of a dependency (store,
+	// cache, disk) since UnavailableSince; they are retried without
+	// using up Attempts, for a while.
+	Unavailable      int       `json:"unavailable,omitempty"`
+	UnavailableSince time.Time `json:"unavailable_since,omitzero"`
+}
+
+// ID names the job: one per lecture and trigger, so a newer event for the
+// same lecture replaces an older one that has not run yet.
+func (j Job) ID() string { return j.Event.Data.LectureID + "." + j.Trigger }
+
+// Journal keeps jobs durably (the object store in `transcept serve`).
+type Journal interface {
+	Save(ctx context.Context, j Job) error
+	Delete(ctx context.Context, j Job) error
+	List(ctx context.Context) ([]Job, error)
+}
+
+// Bus is the in-process broker used by `transcept serve`.
+//
+// Scheduling: ready jobs run earliest virtual deadline first, where a job's
+// deadline is its enqueue time plus its input size times AgeingPerMiB, so
+// small lectures overtake big ones but a big one's turn always comes. One
+// worker beyond the configured ones takes only jobs up to SmallBytes, so a
+// small lecture never waits behind big ones holding every worker.
+type Bus struct {
+	Retries int           // deliveries after the first
+	Backoff time.Duration // first retry delay, doubled each time
+	Log     *slog.Logger
+	// Observe, when set, counts outcomes (ok, retry, dead_letter,
+	// interrupted) per type.
+	Observe func(typ, outcome string)
+	// Journal, when set, makes every delivery durable.
+	Journal Journal
+	// Lease is how long a running delivery is held before another process
+	// may take it over; it is renewed while the delivery runs.
+	Lease time.Duration
+	// MaxInterrupted dead-letters a delivery that crashed the process this
+	// many times (an input that kills the server must not kill it forever).
+	MaxInterrupted int
+	// SmallBytes bounds the jobs the reserved worker takes (0: no reserved
+	// worker); AgeingPerMiB is the scheduling delay one MiB of input buys.
+	SmallBytes   int64
+	AgeingPerMiB time.Duration
+	// Budget, when set, bounds one delivery's run time.
+	Budget func(Job) time.Duration
+	// Unavailable, when set, tells failures of a dependency (a full disk,
+	// a store that is down) from failures of the work: those are retried
+	// with backoff up to MaxDelay for UnavailableFor before they count.
+	Unavailable    func(error) bool
+	UnavailableFor time.Duration
+	MaxDelay       time.Duration
+
+	owner    string
+	mu       sync.Mutex
+	cond     *sync.Cond
+	triggers map[string][]trigger
+	dead     DeadLetter
+	jobs     map[string]*entry // queued, delayed or running, by job id
+	big      queue
+	small    queue
+	wg       sync.WaitGroup // entries alive (Wait)
+	workers  sync.WaitGroup
+	running  sync.WaitGroup
+	started  bool
+	n        int
+	closed   bool // no more work starts
+	stopping bool // shutting down: deliveries cut short stay in the journal
+	runCtx   context.Context
+	cancel   context.CancelFunc
+	sweepOff chan struct{}
+	leftover int // deliveries cut short by Shutdown
+}
+
+type trigger struct {
+	name string
+	h    Handler
+}
+
+type entry struct {
+	job      Job
+	t        trigger
+	running  bool
+	next     *Job // a newer event for the same job, arrived while it ran
+	deadline time.Time
+	small    bool
+	index    int
+	timer    *time.Timer
+}
+
+// NewBus makes a broker with n general workers (plus the reserved small-job
+// worker when SmallBytes > 0). Workers start with the first Publish or
+// Recover, so set the fields first.
+func NewBus(n int, log *slog.Logger) *Bus {
+	if n < 1 {
+		n = 1
+	}
+	var nonce [6]byte
+	_, _ = rand.Read(nonce[:])
+	host, _ := os.Hostname()
+	b := &Bus{Retries: 3, Backoff: 100 * time.Millisecond, Log: log, Lease: time.Minute, MaxInterrupted: 5,
+		AgeingPerMiB: 2 * time.Second, UnavailableFor: 15 * time.Minute, MaxDelay: 30 * time.Second, triggers: map[string][]trigger{}, jobs: map[string]*entry{}, n: n,
+		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(nonce[:]))}
+	b.cond = sync.NewCond(&b.mu)
+	b.runCtx, b.cancel = context.WithCancel(context.Background())
+	return b
+}
+
+// Subscribe adds a trigger: events of type typ go to h.
+func (b *Bus) Subscribe(typ, name string, h Handler) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.triggers[typ] = append(b.triggers[typ], trigger{name, h})
+}
+
+// DeadLetterSink sets where events go after their last failed delivery.
+func (b *Bus) DeadLetterSink(d DeadLetter) { b.dead = d }
+
+// Owner is this broker's lease owner name: host/pid/nonce.
+func (b *Bus) Owner() string { return b.owner }
+
+func (b *Bus) startLocked() {
+	if b.started {
+		return
+	}
+	b.started = true
+	for range b.n {
+		b.workers.Add(1)
+		go b.work(false)
+	}
+	if b.SmallBytes > 0 {
+		b.workers.Add(1)
+		go b.work(true)
+	}
+}
+
+// Publish accepts e for every trigger that matches its type: written to the
+// journal (when there is one) before it is queued, so an error means the
+// event was not accepted.
+func (b *Bus) Publish(e Event) error {
+	b.mu.Lock()
+	ts := b.triggers[e.Type]
+	closed := b.closed
+	b.mu.Unlock()
+	if closed && b.Journal == nil {
+		b.Log.Warn("event dropped: broker closed", "type", e.Type, "id", e.ID)
+		return errors.New("the pipeline is shutting down")
+	}
+	now := time.Now().UTC()
+	for _, t := range ts {
+		j := Job{Trigger: t.name, Event: e, Enqueued: now}
+		if b.Journal != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+			err := b.Journal.Save(ctx, j)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("queueing %s for %s: %w", e.Type, t.name, err)
+			}
+		}
+		b.enqueue(j, t)
+	}
+	return nil
+}
+
+// enqueue adds a job to the in-memory schedule (replacing a queued job with
+// the same id, or chaining behind a running one).
+func (b *Bus) enqueue(j Job, t trigger) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.closed {
+		return // journaled; the next start runs it
+	}
+	b.startLocked()
+	if e, ok := b.jobs[j.ID()]; ok {
+		if e.running {
+			e.next = &j
+			return
+		}
+		b.unqueueLocked(e)
+		e.job = j
+		b.scheduleLocked(e)
+		return
+	}
+	e := &entry{job: j, t: t, index: -1}
+	b.jobs[j.ID()] = e
+	b.wg.Add(1)
+	b.scheduleLocked(e)
+}
+
+func (b *Bus) scheduleLocked(e *entry) {
+	e.small = b.SmallBytes > 0 && e.job.Event.Data.Size <= b.SmallBytes
+	e.deadline = e.job.Enqueued.Add(time.Duration(float64(e.job.Event.Data.Size) / (1 << 20) * float64(b.AgeingPerMiB)))
+	if d := time.Until(e.job.NotBefore); d > 0 {
+		e.timer = time.AfterFunc(d, func() {
+			b.mu.Lock()
+			defer b.mu.Unlock()
+			if e.timer != nil && !b.closed {
+				e.timer = nil
+				b.pushLocked(e)
+			}
+		})
+		return
+	}
+	b.pushLocked(e)
+}
+
+func (b *Bus) pushLocked(e *entry) {
+	if e.small {
+		heap.Push(&b.small, e)
+	} else {
+		heap.Push(&b.big, e)
+	}
+	b.cond.Broadcast()
+}
+
+func (b *Bus) unqueueLocked(e *entry) {
+	if e.timer != nil {
+		e.timer.Stop()
+		e.timer = nil
+	}
+	if e.index >= 0 {
+		if e.small {
+			heap.Remove(&b.small, e.index)
+		} else {
+			heap.Remove(&b.big, e.index)
+		}
+	}
+}
+
+// popLocked takes the next job a worker may run: the reserved worker only
+// small ones, a general worker the earlier of both queues' heads.
+func (b *Bus) popLocked(smallOnly bool) *entry {
+	switch {
+	case b.small.Len() > 0 && (smallOnly || b.big.Len() == 0 || !b.big[0].deadline.Before(b.small[0].deadline)):
+		return heap.Pop(&b.small).(*entry)
+	case !smallOnly && b.big.Len() > 0:
+		return heap.Pop(&b.big).(*entry)
+	}
+	return nil
+}
+
+func (b *Bus) work(smallOnly bool) {
+	defer b.workers.Done()
+	for {
+		b.mu.Lock()
+		var e *entry
+		for !b.closed {
+			if e = b.popLocked(smallOnly); e != nil {
+				break
+			}
+			b.cond.Wait()
+		}
+		if e == nil {
+			b.mu.Unlock()
+			return
+		}
+		e.running = true
+		b.running.Add(1)
+		b.mu.Unlock()
+		b.run(e)
+		b.running.Done()
+	}
+}
+
+// Wait blocks until every queued delivery, and what it published, is done.
+func (b *Bus) Wait() { b.wg.Wait() }
+
+// Close drains all queued work and stops the workers (tests and tools; a
+// server uses Shutdown).
+func (b *Bus) Close() {
+	b.wg.Wait()
+	b.stop()
+}
+
+func (b *Bus) stop() {
+	b.mu.Lock()
+	b.closed = true
+	if b.sweepOff != nil {
+		close(b.sweepOff)
+		b.sweepOff = nil
+	}
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	b.workers.Wait()
+}
+
+// Shutdown stops starting work, lets running deliveries finish within
+// grace, then cancels them; deliveries cut short or not yet started stay in
+// the journal for the next start. It returns how many were left queued.
+func (b *Bus) Shutdown(grace time.Duration) int {
+	b.mu.Lock()
+	b.closed = true
+	b.stopping = true
+	if b.sweepOff != nil {
+		close(b.sweepOff)
+		b.sweepOff = nil
+	}
+	for _, e := range b.jobs {
+		if e.timer != nil {
+			e.timer.Stop()
+			e.timer = nil
+		}
+	}
+	b.cond.Broadcast()
+	b.mu.Unlock()
+	done := make(chan struct{})
+	go func() { b.running.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(grace):
+		b.Log.Warn("shutdown grace period over: cancelling running stages; they resume at the next start", "grace", grace)
+		b.cancel()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			b.Log.Error("stages did not stop within 5 s of cancellation")
+		}
+	}
+	b.workers.Wait()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.jobs) + b.leftover
+}
+
+// finish removes a job that is done (or left for the next start).
+func (b *Bus) finish(e *entry) {
+	b.mu.Lock()
+	if next := e.next; next != nil && !b.closed {
+		e.next, e.running = nil, false
+		e.job = *next
+		b.scheduleLocked(e)
+		b.mu.Unlock()
+		if b.Journal != nil {
+			_ = b.save(*next) // our delete may have removed its record
+		}
+		return
+	}
+	delete(b.jobs, e.job.ID())
+	b.mu.Unlock()
+	b.wg.Done()
+}
+
+func (b *Bus) run(e *entry) {
+	j := e.job
+	journal := b.Journal
+	if journal != nil {
+		j.LeaseOwner, j.LeaseUntil = b.owner, time.Now().UTC().Add(b.Lease)
+		if err := b.save(j); err != nil {
+			// The store cannot take the lease: try again later without
+			// counting it against the job.
+			b.Log.Warn("cannot lease a pipeline job; retrying", "trigger", e.t.name, "lecture", j.Event.Data.LectureID, "err", err)
+			e.job.NotBefore = time.Now().Add(b.delay(1))
+			b.requeue(e)
+			return
+		}
+	}
+	ctx, cancel := context.WithCancel(b.runCtx)
+	if b.Budget != nil {
+		if d := b.Budget(j); d > 0 {
+			ctx, cancel = context.WithTimeout(b.runCtx, d)
+		}
+	}
+	renewed := make(chan struct{})
+	stopRenew := make(chan struct{})
+	go func() { // keep the lease while the stage runs
+		defer close(renewed)
+		if journal == nil {
+			return
+		}
+		t := time.NewTicker(b.Lease / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stopRenew:
+				return
+			case <-t.C:
+				j.LeaseUntil = time.Now().UTC().Add(b.Lease)
+				_ = b.save(j)
+			}
+		}
+	}()
+	next, err := b.call(ctx, e.t, j.Event)
+	timedOut := errors.Is(ctx.Err(), context.DeadlineExceeded)
+	cancel()
+	close(stopRenew)
+	<-renewed
+	j.LeaseOwner, j.LeaseUntil = "", time.Time{}
+
+	if b.isStopping() && b.runCtx.Err() != nil {
+		// Cut short by shutdown: not the job's fault, and not counted.
+		if journal != nil {
+			_ = b.save(j)
+		}
+		b.mu.Lock()
+		b.leftover++
+		b.mu.Unlock()
+		b.observe(j.Event.Type, "interrupted")
+		b.finish(e)
+		return
+	}
+	if err == nil {
+		for _, n := range next {
+			if perr := b.Publish(n); perr != nil {
+				err = perr // the follow-up was not accepted: run this stage again
+				break
+			}
+		}
+	}
+	if err == nil {
+		if journal != nil {
+			if derr := b.delete(j); derr != nil {
+				b.Log.Warn("finished pipeline job not removed from the queue; it will run again harmlessly", "err", derr)
+			}
+		}
+		b.observe(j.Event.Type, "ok")
+		b.finish(e)
+		return
+	}
+	if timedOut {
+		err = fmt.Errorf("%w (the stage ran past its time budget of %s)", err, b.Budget(j).Round(time.Second))
+	}
+	if !timedOut && b.Unavailable != nil && b.Unavailable(err) {
+		if j.Unavailable == 0 {
+			j.UnavailableSince = time.Now().UTC()
+		}
+		if time.Since(j.UnavailableSince) < b.UnavailableFor {
+			j.Unavailable++
+			j.LastError = err.Error()
+			j.NotBefore = time.Now().UTC().Add(b.delay(j.Unavailable))
+			b.observe(j.Event.Type, "retry")
+			b.Log.Warn("stage waits for a dependency", "trigger", e.t.name, "lecture", j.Event.Data.LectureID, "tries", j.Unavailable, "err", err)
+			if journal != nil {
+				_ = b.save(j)
+			}
+			e.job = j
+			b.requeue(e)
+			return
+		}
+	}
+	j.Unavailable, j.UnavailableSince = 0, time.Time{}
+	j.Attempts++
+	j.LastError = err.Error()
+	if j.Attempts > b.Retries {
+		b.deadLetter(e, j, err)
+		return
+	}
+	b.observe(j.Event.Type, "retry")
+	b.Log.Warn("stage failed, retrying", "trigger", e.t.name, "type", j.Event.Type, "lecture", j.Event.Data.LectureID, "attempt", j.Attempts, "err", err)
+	j.NotBefore = time.Now().UTC().Add(b.delay(j.Attempts))
+	if journal != nil {
+		_ = b.save(j)
+	}
+	e.job = j
+	b.requeue(e)
+}
+
+func (b *Bus) deadLetter(e *entry, j Job, err error) {
+	b.observe(j.Event.Type, "dead_letter")
+	b.Log.Error("stage failed after retries", "trigger", e.t.name, "type", j.Event.Type, "lecture", j.Event.Data.LectureID, "err", err)
+	if b.dead != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+		derr := b.dead(ctx, j.Event, err)
+		cancel()
+		if derr != nil {
+			// Not recorded: keep the job and record it later, so the
+			// lecture never stays "processing" for ever.
+			b.Log.Error("dead-letter record not written; retrying", "lecture", j.Event.Data.LectureID, "err", derr)
+			j.NotBefore = time.Now().UTC().Add(b.delay(j.Attempts))
+			e.job = j
+			b.requeue(e)
+			return
+		}
+	}
+	if b.Journal != nil {
+		_ = b.delete(j)
+	}
+	b.finish(e)
+}
+
+// requeue puts a job back after a failure (its NotBefore says when).
+func (b *Bus) requeue(e *entry) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	e.running = false
+	if b.closed {
+		delete(b.jobs, e.job.ID())
+		b.wg.Done()
+		return
+	}
+	if e.next != nil {
+		e.job, e.next = *e.next, nil
+	}
+	b.scheduleLocked(e)
+}
+
+func (b *Bus) delay(attempt int) time.Duration {
+	d := b.Backoff
+	for i := 1; i < attempt && d < time.Hour; i++ {
+		d *= 2
+	}
+	if b.MaxDelay > 0 && d > b.MaxDelay {
+		d = b.MaxDelay
+	}
+	return d
+}
+
+func (b *Bus) isStopping() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stopping
+}
+
+func (b *Bus) save(j Job) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return b.Journal.Save(ctx, j)
+}
+
+func (b *Bus) delete(j Job) error {
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	defer cancel()
+	return b.Journal.Delete(ctx, j)
+}
+
+// call runs one delivery, turning a panic into an error.
+func (b *Bus) call(ctx context.Context, t trigger, e Event) (next []Event, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = panicError{r}
+		}
+	}()
+	return t.h(ctx, e)
+}
+
+func (b *Bus) observe(typ, outcome string) {
+	if b.Observe != nil {
+		b.Observe(typ, outcome)
+	}
+}
+
+// Recover queues every job of the journal that no live process holds: the
+// work accepted before a crash or a shutdown. A job whose holder died
+// counts as interrupted; after MaxInterrupted it is dead-lettered. Then a
+// sweep every Lease/2 picks up jobs whose holder (another process) died.
+// It returns how many jobs it queued.
+func (b *Bus) Recover(ctx context.Context) (int, error) {
+	if b.Journal == nil {
+		return 0, nil
+	}
+	n, err := b.sweep(ctx, true)
+	if err != nil {
+		return 0, err
+	}
+	b.mu.Lock()
+	if b.sweepOff == nil && !b.closed {
+		b.sweepOff = make(chan struct{})
+		off := b.sweepOff
+		go func() {
+			t := time.NewTicker(b.Lease / 2)
+			defer t.Stop()
+			for {
+				select {
+				case <-off:
+					return
+				case <-t.C:
+					if _, err := b.sweep(context.Background(), false); err != nil {
+						b.Log.Warn("pipeline queue sweep failed", "err", err)
+					}
+				}
+			}
+		}()
+	}
+	b.mu.Unlock()
+	return n, nil
+}
+
+// sweep queues the journal's jobs that nobody runs. A periodic sweep
+// (initial false) leaves alone fresh unleased jobs and our own, which may be
+// ones finished since the listing.
+func (b *Bus) sweep(ctx context.Context, initial bool) (int, error) {
+	jobs, err := b.Journal.List(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	now := time.Now()
+	for _, j := range jobs {
+		b.mu.Lock()
+		_, known := b.jobs[j.ID()]
+		var t *trigger
+		for _, tr := range b.triggers[j.Event.Type] {
+			if tr.name == j.Trigger {
+				t = &tr
+			}
+		}
+		b.mu.Unlock()
+		if known || !initial && (j.LeaseOwner == b.owner || j.LeaseOwner == "" && now.Sub(j.Enqueued) < b.Lease) {
+			continue
+		}
+		if t == nil {
+			b.Log.Warn("queued job for an unknown trigger left alone", "trigger", j.Trigger, "type", j.Event.Type, "lecture", j.Event.Data.LectureID)
+			continue
+		}
+		if j.LeaseOwner != "" {
+			if j.LeaseOwner != b.owner && b.ownerAlive(j.LeaseOwner) && now.Before(j.LeaseUntil) {
+				continue // another live process runs it
+			}
+			j.Interrupted++
+			j.LeaseOwner, j.LeaseUntil = "", time.Time{}
+			b.observe(j.Event.Type, "interrupted")
+			b.Log.Warn("resuming a stage interrupted by a crash", "trigger", j.Trigger, "lecture", j.Event.Data.LectureID, "interrupted", j.Interrupted)
+			if j.Interrupted >= b.MaxInterrupted {
+				err := fmt.Errorf("the server stopped %d times while running this stage (crash or out of memory?)", j.Interrupted)
+				if j.LastError != "" {
+					err = fmt.Errorf("%w; last error: %s", err, j.LastError)
+				}
+				e := &entry{job: j, t: *t, index: -1, running: true}
+				b.mu.Lock()
+				b.jobs[j.ID()] = e
+				b.wg.Add(1)
+				b.mu.Unlock()
+				b.deadLetter(e, j, err)
+				continue
+			}
+			if err := b.Journal.Save(ctx, j); err != nil {
+				return n, err
+			}
+		}
+		b.enqueue(j, *t)
+		n++
+	}
+	return n, nil
+}
+
+// ownerAlive says whether the process named by a lease owner may still run.
+// On this host that is a direct check; elsewhere only the lease expiry tells.
+func (b *Bus) ownerAlive(owner string) bool {
+	parts := strings.Split(owner, "/")
+	mine := strings.Split(b.owner, "/")
+	if len(parts) != 3 || parts[0] != mine[0] {
+		return true
+	}
+	if parts[1] == mine[1] {
+		return parts[2] == mine[2] // same pid: alive only if it is us
+	}
+	pid, err := strconv.Atoi(parts[1])
+	if err != nil || pid <= 0 {
+		return false
+	}
+	err = syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
+}
+
+// Pending reports the jobs queued or running, for status and metrics.
+func (b *Bus) Pending() int {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return len(b.jobs) + b.leftover
+}
+
+type panicError struct{ v any }
+
+func (p panicError) Error() string { return "stage panicked: " + fmtAny(p.v) }
+
+func fmtAny(v any) string {
+	if e, ok := v.(error); ok {
+		return e.Error()
+	}
+	if s, ok := v.(string); ok {
+		return s
+	}
+	return "unknown panic"
+}
+
+// queue is a min-heap of entries by virtual deadline.
+type queue []*entry
+
+func (q queue) Len() int { return len(q) }
+func (q queue) Less(a, b int) bool {
+	if !q[a].deadline.Equal(q[b].deadline) {
+		return q[a].deadline.Before(q[b].deadline)
+	}
+	return q[a].job.Enqueued.Before(q[b].job.Enqueued)
+}
+func (q queue) Swap(a, b int) {
+	q[a], q[b] = q[b], q[a]
+	q[a].index, q[b].index = a, b
+}
+func (q *queue) Push(x any) {
+	e := x.(*entry)
+	e.index = len(*q)
+	*q = append(*q, e)
+}
+func (q *queue) Pop() any {
+	old := *q
+	e := old[len(old)-1]
+	old[len(old)-1] = nil
+	e.index = -1
+	*q = old[:len(old)-1]
+	return e
+}
