@@ -4,6 +4,7 @@
 package retrieval
 
 import (
+	"context"
 	"math"
 	"strings"
 
@@ -52,19 +53,55 @@ type Hit struct {
 
 // NewIndex cuts the sentences into passages and indexes them.
 func NewIndex(lectureID string, sents []lecture.Sentence) *Index {
-	ix := &Index{LectureID: lectureID, Sentences: sents, Passages: text.Chunk(sents, PassageTokens, text.Estimate{})}
-	ix.Build()
+	ix, _ := NewIndexContext(context.Background(), lectureID, sents)
 	return ix
 }
 
+// NewIndexContext is NewIndex that stops when ctx ends, with ctx's error as
+// a lecture error, code EUNAVAILABLE. Its time is linear in the sentences.
+func NewIndexContext(ctx context.Context, lectureID string, sents []lecture.Sentence) (*Index, error) {
+	passages, err := text.ChunkContext(ctx, sents, PassageTokens, text.Estimate{})
+	if err != nil {
+		return nil, err
+	}
+	ix := &Index{LectureID: lectureID, Sentences: sents, Passages: passages}
+	if err := ix.BuildContext(ctx); err != nil {
+		return nil, err
+	}
+	return ix, nil
+}
+
+// checkEvery is how many sentences or passages BuildContext indexes
+// between looks at ctx.
+const checkEvery = 2048
+
 // Build (re)computes the term statistics from Sentences and Passages.
 func (ix *Index) Build() {
+	_ = ix.BuildContext(context.Background())
+}
+
+// BuildContext is Build that stops when ctx ends, with ctx's error as a
+// lecture error, code EUNAVAILABLE; the index is then unusable until a
+// Build completes.
+func (ix *Index) BuildContext(ctx context.Context) error {
+	stopped := func(i int) error {
+		if i%checkEvery != 0 {
+			return nil
+		}
+		if err := ctx.Err(); err != nil {
+			return lecture.Wrap(lecture.EUNAVAILABLE, err, "indexing the lecture stopped")
+		}
+		return nil
+	}
 	ix.vocab = map[string]int32{}
 	ix.postings = nil
 	ix.plen = make([]float64, len(ix.Passages))
 	ix.sentTerm = make([][]int32, len(ix.Sentences))
 	var buf []string
 	for si, s := range ix.Sentences {
+		if err := stopped(si); err != nil {
+			return err
+		}
 		buf = text.AppendTerms(buf[:0], s.Text)
 		ids := make([]int32, len(buf))
 		for k, t := range buf {
@@ -81,6 +118,9 @@ func (ix *Index) Build() {
 	var total float64
 	tf := map[int32]float32{}
 	for pi, p := range ix.Passages {
+		if err := stopped(pi); err != nil {
+			return err
+		}
 		clear(tf)
 		n := 0
 		for si := p.FirstSent; si <= p.LastSent && si < len(ix.sentTerm); si++ {
@@ -98,6 +138,7 @@ func (ix *Index) Build() {
 	if len(ix.Passages) > 0 {
 		ix.avglen = total / float64(len(ix.Passages))
 	}
+	return nil
 }
 
 // idf is BM25's inverse document frequency, floored at a small positive value.

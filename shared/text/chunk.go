@@ -1,6 +1,7 @@
 package text
 
 import (
+	"context"
 	"strings"
 	"unicode"
 
@@ -48,6 +49,13 @@ func (Estimate) CountTokens(s string) int {
 // sentence unless it alone exceeds the window; such a sentence is cut on
 // word boundaries. Each chunk carries the time span of its sentences.
 func Chunk(sents []lecture.Sentence, maxTokens int, tc TokenCounter) []lecture.Chunk {
+	out, _ := ChunkContext(context.Background(), sents, maxTokens, tc)
+	return out
+}
+
+// ChunkContext is Chunk that stops when ctx ends, with ctx's error as a
+// lecture error, code EUNAVAILABLE. Its time is linear in the sentences.
+func ChunkContext(ctx context.Context, sents []lecture.Sentence, maxTokens int, tc TokenCounter) ([]lecture.Chunk, error) {
 	if tc == nil {
 		tc = Estimate{}
 	}
@@ -72,6 +80,11 @@ func Chunk(sents []lecture.Sentence, maxTokens int, tc TokenCounter) []lecture.C
 		cur, curTk, first = nil, 0, -1
 	}
 	for i, s := range sents {
+		if i%checkEvery == 0 {
+			if err := ctx.Err(); err != nil {
+				return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "cutting the transcript into chunks stopped")
+			}
+		}
 		n := tc.CountTokens(s.Text) + 1 // +1: joining space may merge into a token
 		if n > budget {
 			flush(i - 1)
@@ -100,18 +113,30 @@ func Chunk(sents []lecture.Sentence, maxTokens int, tc TokenCounter) []lecture.C
 		curTk += n
 	}
 	flush(len(sents) - 1)
-	return out
+	return out, nil
 }
 
 // splitToBudget cuts one over-long sentence into word-bounded pieces that fit.
+// Each piece's length is found by doubling and then halving, so a piece
+// costs joins of about its own size, not of the whole remaining sentence.
 func splitToBudget(s string, budget int, tc TokenCounter) []string {
 	words := strings.Fields(s)
 	var out []string
+	fits := func(n int) bool { return tc.CountTokens(strings.Join(words[:n], " ")) <= budget }
 	for len(words) > 0 {
+		// Largest prefix that fits (at least one word): lo fits or is 1,
+		// hi+1 does not fit or is past the end.
 		lo, hi := 1, len(words)
-		for lo < hi { // largest prefix that fits
+		for step := 2; step < len(words); step *= 2 {
+			if !fits(step) {
+				hi = step - 1
+				break
+			}
+			lo = step
+		}
+		for lo < hi {
 			mid := (lo + hi + 1) / 2
-			if tc.CountTokens(strings.Join(words[:mid], " ")) <= budget {
+			if fits(mid) {
 				lo = mid
 			} else {
 				hi = mid - 1

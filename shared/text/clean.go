@@ -1,6 +1,7 @@
 package text
 
 import (
+	"bytes"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -21,14 +22,42 @@ var clitics = map[string]bool{"n't": true, "'s": true, "'re": true, "'ve": true,
 // Normalize applies NFKC, maps every Unicode space and control character to a
 // plain space, straightens typographic quotes, and collapses whitespace.
 func Normalize(s string) string {
+	return normalize(s, nil)
+}
+
+// nfkcPiece is the size of the pieces in which normalize runs NFKC over
+// a long text, so that it can stop between them; shorter texts go whole.
+var nfkcPiece = 1 << 20
+
+func normalize(s string, st *stopper) string {
 	if !utf8.ValidString(s) {
 		s = strings.ToValidUTF8(s, "\uFFFD")
 	}
-	s = norm.NFKC.String(s)
+	if len(s) <= nfkcPiece || st == nil {
+		s = norm.NFKC.String(s)
+	} else {
+		// Normalisation on either side of a boundary is independent, so
+		// pieces cut at boundaries normalise to the whole's normal form.
+		var buf []byte
+		for len(s) > 0 && !st.stop() {
+			end := len(s)
+			if end > nfkcPiece {
+				if j := norm.NFKC.FirstBoundaryInString(s[nfkcPiece:]); j >= 0 {
+					end = nfkcPiece + j
+				}
+			}
+			buf = norm.NFKC.AppendString(buf, s[:end])
+			s = s[end:]
+		}
+		s = string(buf)
+	}
 	var b strings.Builder
 	b.Grow(len(s))
 	space := true // trims leading space
 	for _, r := range s {
+		if st.tick() {
+			return ""
+		}
 		switch {
 		case unicode.IsSpace(r) || unicode.IsControl(r) || r == '\u200b' || r == '\ufeff':
 			if !space {
@@ -64,9 +93,17 @@ var keepDoubled = map[string]bool{"that": true, "had": true, "is": true, "do": t
 // One pass over the words, no regular expressions: it runs on every
 // sentence of every lecture.
 func Clean(s string) string {
-	words := strings.Fields(Normalize(s))
+	return clean(s, nil)
+}
+
+// clean is Clean that gives up, returning "", once st says stop.
+func clean(s string, st *stopper) string {
+	words := strings.Fields(normalize(s, st))
 	out := words[:0]
 	for _, w := range words {
+		if st.tick() {
+			return ""
+		}
 		if isMarker(w) {
 			continue
 		}
@@ -81,7 +118,13 @@ func Clean(s string) string {
 		out = append(out, w)
 	}
 	out = dropFalseStarts(out)
+	if st.stop() {
+		return ""
+	}
 	out = collapseRepeats(out)
+	if st.stop() {
+		return ""
+	}
 	return join(out)
 }
 
@@ -142,46 +185,45 @@ func isMarker(w string) bool {
 
 // join writes the tokens with single spaces, attaching clitics and
 // punctuation to the word before them and tidying doubled punctuation.
+// It only appends to or trims the end of its buffer: linear in the text.
 func join(ws []string) string {
-	var b strings.Builder
-	b.Grow(len(ws) * 6)
+	b := make([]byte, 0, len(ws)*6)
 	for _, w := range ws {
-		cur := b.String()
 		switch {
-		case b.Len() > 0 && clitics[strings.ToLower(w)] && isWordy(lastToken(cur)):
-			b.WriteString(w)
+		case len(b) > 0 && clitics[strings.ToLower(w)] && isWordy(lastToken(b)):
+			b = append(b, w...)
 		case isPunct(w):
-			if b.Len() == 0 {
+			if len(b) == 0 {
 				continue // no leading punctuation
 			}
-			last := cur[len(cur)-1]
+			last := b[len(b)-1]
 			switch {
 			case strings.IndexByte(",;:", last) >= 0 && strings.IndexByte(".?!", w[0]) >= 0:
 				// "word, ." -> "word."
-				t := strings.TrimRight(cur, ",;:")
-				b.Reset()
-				b.WriteString(t)
-				b.WriteString(w[:1])
+				for len(b) > 0 && strings.IndexByte(",;:", b[len(b)-1]) >= 0 {
+					b = b[:len(b)-1]
+				}
+				b = append(b, w[0])
 			case strings.IndexByte(",;:.?!", last) >= 0 && strings.IndexByte(",;:.", w[0]) >= 0:
 				// drop "," or "." after punctuation
 			default:
-				b.WriteString(w)
+				b = append(b, w...)
 			}
 		default:
-			if b.Len() > 0 && !strings.HasSuffix(cur, "(") && !strings.HasSuffix(cur, "[") {
-				b.WriteByte(' ')
+			if n := len(b); n > 0 && b[n-1] != '(' && b[n-1] != '[' {
+				b = append(b, ' ')
 			}
-			b.WriteString(w)
+			b = append(b, w...)
 		}
 	}
-	return b.String()
+	return string(b)
 }
 
-func lastToken(s string) string {
-	if i := strings.LastIndexByte(s, ' '); i >= 0 {
-		return s[i+1:]
+func lastToken(b []byte) string {
+	if i := bytes.LastIndexByte(b, ' '); i >= 0 {
+		b = b[i+1:]
 	}
-	return s
+	return string(b)
 }
 
 // isPunct reports whether w is made only of closing punctuation.

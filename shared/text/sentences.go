@@ -1,6 +1,7 @@
 package text
 
 import (
+	"context"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -26,10 +27,17 @@ var abbreviations = map[string]bool{
 // runs, as speech recognition produces, at discourse markers or at
 // MaxSentenceWords words.
 func SplitSentences(s string) []string {
+	return splitSentences(s, nil)
+}
+
+func splitSentences(s string, st *stopper) []string {
 	words := strings.Fields(s)
 	var out []string
 	start := 0
 	for i, w := range words {
+		if st.tick() {
+			return nil
+		}
 		if i+1 < len(words) && endsSentence(w, words[i+1]) || i+1 == len(words) {
 			out = appendBounded(out, words[start:i+1])
 			start = i + 1
@@ -91,11 +99,29 @@ func appendBounded(out []string, ws []string) []string {
 
 // Sentences cleans every segment of t and splits it into sentences. A
 // sentence takes its segment's speaker and a time span interpolated within
-// the segment by character position.
+// the segment by character position. Its time is linear in the text.
 func Sentences(t *lecture.Transcript) []lecture.Sentence {
+	return sentences(t, nil)
+}
+
+// SentencesContext is Sentences that stops soon after ctx ends, with ctx's
+// error as a lecture error, code EUNAVAILABLE.
+func SentencesContext(ctx context.Context, t *lecture.Transcript) ([]lecture.Sentence, error) {
+	st := &stopper{ctx: ctx}
+	out := sentences(t, st)
+	if st.err != nil {
+		return nil, lecture.Wrap(lecture.EUNAVAILABLE, st.err, "splitting the transcript into sentences stopped")
+	}
+	return out, nil
+}
+
+func sentences(t *lecture.Transcript, st *stopper) []lecture.Sentence {
 	var out []lecture.Sentence
 	for si, seg := range t.Segments {
-		parts := SplitSentences(Clean(seg.Text))
+		if st.tick() {
+			break
+		}
+		parts := splitSentences(clean(seg.Text, st), st)
 		total := 0
 		for _, p := range parts {
 			total += len(p)
@@ -119,6 +145,39 @@ func Sentences(t *lecture.Transcript) []lecture.Sentence {
 		}
 	}
 	return out
+}
+
+// stopper looks at a context every checkEvery ticks (runes or words) and
+// remembers its error; a nil stopper never stops.
+type stopper struct {
+	ctx context.Context
+	n   int
+	err error
+}
+
+const checkEvery = 4096
+
+// tick counts one step and reports whether to stop.
+func (st *stopper) tick() bool {
+	if st == nil {
+		return false
+	}
+	if st.n++; st.n < checkEvery {
+		return st.err != nil
+	}
+	return st.stop()
+}
+
+// stop looks at the context now and reports whether to stop.
+func (st *stopper) stop() bool {
+	if st == nil {
+		return false
+	}
+	st.n = 0
+	if st.err == nil {
+		st.err = st.ctx.Err()
+	}
+	return st.err != nil
 }
 
 // WordCount counts whitespace-separated words that hold a letter or digit
