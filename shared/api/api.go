@@ -16,6 +16,7 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -40,10 +41,24 @@ type Server struct {
 	// body size (nil: only the client's disconnect stops it).
 	BodyTimeout   time.Duration
 	RequestBudget func(size int64) time.Duration
+	// HotCacheBytes sizes the in-process cache of whole /summarize
+	// responses in front of the shared cache (0: 32 MiB; <0: none).
+	HotCacheBytes int
+
+	hotOnce sync.Once
+	hot     *hotCache
 }
 
 // Handler returns the routes with metrics, logging and panic recovery.
 func (s *Server) Handler() http.Handler {
+	s.hotOnce.Do(func() {
+		switch {
+		case s.HotCacheBytes == 0:
+			s.hot = newHotCache(32 << 20)
+		case s.HotCacheBytes > 0:
+			s.hot = newHotCache(s.HotCacheBytes)
+		}
+	})
 	mux := http.NewServeMux()
 	route := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
 		mux.Handle(pattern, s.instrument(pattern, h))
@@ -232,7 +247,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) ([]byte, error
 	if r.ContentLength > s.MaxBody {
 		return nil, tooLarge(r.ContentLength, s.MaxBody)
 	}
-	b, err := io.ReadAll(http.MaxBytesReader(w, r.Body, s.MaxBody))
+	b, err := readAll(http.MaxBytesReader(w, r.Body, s.MaxBody), r.ContentLength)
 	var mbe *http.MaxBytesError
 	var le *lecture.Error
 	if errors.As(err, &mbe) {
@@ -295,6 +310,24 @@ func decodeJSON(b []byte, v any) error {
 		return lecture.Errorf(lecture.EINVALID, "unexpected data after the JSON value at byte %d: send one JSON object", off)
 	}
 	return nil
+}
+
+// readAll reads a body into one buffer sized from its declared length (no
+// regrowing for the common case).
+func readAll(r io.Reader, declared int64) ([]byte, error) {
+	if declared <= 0 || declared > 1<<30 {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, declared+1)
+	n, err := io.ReadFull(r, b)
+	switch err {
+	case io.ErrUnexpectedEOF, io.EOF:
+		return b[:n], nil
+	case nil: // more than declared: let ReadAll find out how much
+		rest, err := io.ReadAll(r)
+		return append(b, rest...), err
+	}
+	return b[:n], err
 }
 
 func invalidUTF8At(b []byte) int {

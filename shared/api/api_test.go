@@ -309,7 +309,7 @@ func TestMetricsAndReadiness(t *testing.T) {
 	_, _, text := e.do("GET", "/metrics", "", nil)
 	for _, want := range []string{
 		`transcept_http_requests_total{method="POST",route="POST /summarize",status="200"} 2`,
-		`transcept_cache_requests_total{cache="memory",result="hit"} 1`,
+		`transcept_cache_requests_total{cache="process",result="hit"} 1`, // the repeat, from the in-process response cache
 		`transcept_cache_requests_total{cache="memory",result="miss"} 2`, // the request's key, then the normalised text's
 		`transcept_engine_info{engine="extractive",model="",provider="cpu",stage="summarize"} 1`,
 		`transcept_stage_duration_seconds_count{outcome="ok",stage="summarize"} 1`, // the second was a cache hit on the request
@@ -363,5 +363,56 @@ func TestFiftyMegabyteText(t *testing.T) {
 	}
 	if code, _, _ := e.do("GET", "/healthz", "", nil); code != 200 {
 		t.Error("server stopped serving")
+	}
+}
+
+// A synchronous request past its budget stops and says why.
+func TestRequestBudget(t *testing.T) {
+	e := newEnv(t, map[string]string{"TRANSCEPT_MAX_UPLOAD_BYTES": "52428800"})
+	c, _ := config.FromMap(map[string]string{"TRANSCEPT_REQUEST_TIMEOUT": "1s"})
+	h := &api.Server{Svc: e.s.Service, Publish: e.s.Bus.Publish, Metrics: e.s.Metrics, Log: e.s.Log, MaxBody: 50 << 20,
+		RequestBudget: func(int64) time.Duration { return time.Millisecond }}
+	srv := httptest.NewServer(h.Handler())
+	defer srv.Close()
+	var b strings.Builder
+	for i := 0; b.Len() < 8<<20; i++ {
+		fmt.Fprintf(&b, "Point %d is that heat engine %d rejects heat to reservoir %d. ", i, i%13, i%17)
+	}
+	resp, err := http.Post(srv.URL+"/summarize", "text/plain", strings.NewReader(b.String()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 503 || !strings.Contains(string(body), "time budget") {
+		t.Errorf("%d %s", resp.StatusCode, body)
+	}
+	if c.RequestBudget(10<<20) != 1*time.Second+100*time.Second {
+		t.Errorf("budget for 10 MiB: %s", c.RequestBudget(10<<20))
+	}
+}
+
+func TestHotCacheConfirmsBytes(t *testing.T) {
+	e := newEnv(t, nil)
+	first, _ := json.Marshal(map[string]any{"text": lectureSRT})
+	for i := range 3 {
+		resp, err := http.Post(e.srv.URL+"/summarize", "application/json", bytes.NewReader(first))
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if hit := resp.Header.Get("X-Transcept-Cache") == "hit"; hit != (i > 0) || resp.ContentLength != int64(len(b)) && i > 0 {
+			t.Errorf("request %d: cache %q, length %d of %d", i, resp.Header.Get("X-Transcept-Cache"), resp.ContentLength, len(b))
+		}
+	}
+	other, _ := json.Marshal(map[string]any{"text": lectureSRT + "\n"})
+	resp, err := http.Post(e.srv.URL+"/summarize", "application/json", bytes.NewReader(other))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.Header.Get("X-Transcept-Cache") == "hit" {
+		t.Error("a different body was served from the cache")
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"mime/multipart"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/transcept/transcept/shared/lecture"
@@ -47,13 +48,16 @@ func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	// Identical requests get identical answers: a repeated body is served
-	// from the cache before any decoding, the hot path of a popular lecture.
+	// from the in-process cache, then the shared one, before any decoding:
+	// the hot path of a popular lecture.
+	if b, ok := s.hot.get(mt, body); ok {
+		s.Metrics.CacheResult("process", "hit")
+		return writeCached(w, b)
+	}
 	key := s.Svc.CacheKey("summary:req", []byte(mt), body)
 	if b, ok := s.Svc.CacheGet(r.Context(), key); ok {
-		w.Header().Set("Content-Type", "application/json")
-		w.Header().Set("X-Transcept-Cache", "hit")
-		_, err := w.Write(b)
-		return err
+		s.hot.put(mt, body, b)
+		return writeCached(w, b)
 	}
 	var req SummarizeRequest
 	if err := decodeTextOrJSON(mt, body, &req.Text, &req); err != nil {
@@ -87,9 +91,22 @@ func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
 	hit := resp
 	hit.Cached = true
 	if b, err := json.Marshal(hit); err == nil {
-		s.Svc.CacheSet(r.Context(), key, append(b, '\n'))
+		b = append(b, '\n')
+		s.Svc.CacheSet(r.Context(), key, b)
+		s.hot.put(mt, body, b)
 	}
 	return writeJSON(w, http.StatusOK, resp)
+}
+
+// writeCached sends a cached /summarize response with its length (no
+// chunked encoding).
+func writeCached(w http.ResponseWriter, b []byte) error {
+	h := w.Header()
+	h["Content-Type"] = []string{"application/json"}
+	h["X-Transcept-Cache"] = []string{"hit"}
+	h["Content-Length"] = []string{strconv.Itoa(len(b))}
+	_, err := w.Write(b)
+	return err
 }
 
 // QARequest is the body of POST /qa: a stored lecture or inline text.

@@ -77,3 +77,10 @@ func (m *Metrics) QueueDepth(f func() float64) {
 		Name: "transcept_queue_jobs", Help: "Pipeline jobs queued or running in this process.",
 	}, f))
 }
+
+// CacheResult counts one cache look-up: cache is "memory", "redis" or
+// "process" (the HTTP edge's cache of whole responses); result is hit,
+// miss or error.
+func (m *Metrics) CacheResult(cache, result string) {
+	m.Cache.WithLabelValues(cache, result).Inc()
+}

@@ -140,7 +140,10 @@ func (s *Service) Summarize(ctx context.Context, tr *lecture.Transcript, opts le
 	if opts.Ratio == 0 && opts.MaxWords == 0 {
 		opts.Ratio = s.Ratio
 	}
-	sents := text.Sentences(tr)
+	sents, err := text.SentencesContext(ctx, tr)
+	if err != nil {
+		return nil, false, err
+	}
 	if len(sents) == 0 {
 		return nil, false, lecture.Errorf(lecture.EINVALID, "the transcript has no words to summarise")
 	}

@@ -156,11 +156,18 @@ func (s *Service) HandleTranscript(ctx context.Context, e events.Event) (out []e
 		if err := s.getJSON(ctx, id, ArtifactTranscript, &tr); err != nil {
 			return err
 		}
-		sents := text.Sentences(&tr)
+		sents, err := text.SentencesContext(ctx, &tr)
+		if err != nil {
+			return err
+		}
 		if len(sents) == 0 {
 			return lecture.Errorf(lecture.EINVALID, "lecture %s: the transcript has no words", id)
 		}
-		ch := Chunks{LectureID: id, ContentHash: e.Data.ContentHash, MaxTokens: s.ChunkTokens, Sentences: sents, Chunks: text.Chunk(sents, s.ChunkTokens, s.Tokens)}
+		chunks, err := text.ChunkContext(ctx, sents, s.ChunkTokens, s.Tokens)
+		if err != nil {
+			return err
+		}
+		ch := Chunks{LectureID: id, ContentHash: e.Data.ContentHash, MaxTokens: s.ChunkTokens, Sentences: sents, Chunks: chunks}
 		return s.putJSON(ctx, id, ArtifactChunks, ch)
 	})
 	if err != nil {
@@ -211,7 +218,10 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []
 		if err := s.getJSON(ctx, id, ArtifactChunks, &ch); err != nil {
 			return err
 		}
-		ix := retrieval.NewIndex(id, ch.Sentences)
+		ix, err := retrieval.NewIndexContext(ctx, id, ch.Sentences)
+		if err != nil {
+			return err
+		}
 		if s.Answerer.Embedder != nil {
 			if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
 				return err
@@ -380,11 +390,17 @@ func (s *Service) AskTextStream(ctx context.Context, tr *lecture.Transcript, que
 	if err := retrieval.ValidateQuestion(question); err != nil {
 		return nil, err
 	}
-	sents := text.Sentences(tr)
+	sents, err := text.SentencesContext(ctx, tr)
+	if err != nil {
+		return nil, err
+	}
 	if len(sents) == 0 {
 		return nil, lecture.Errorf(lecture.EINVALID, "the transcript has no words to search")
 	}
-	ix := retrieval.NewIndex("", sents)
+	ix, err := retrieval.NewIndexContext(ctx, "", sents)
+	if err != nil {
+		return nil, err
+	}
 	if s.Answerer.Embedder != nil {
 		if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
 			return nil, err
