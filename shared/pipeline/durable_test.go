@@ -150,7 +150,6 @@ func TestSweepTemp(t *testing.T) {
 	}
 }
 
-
 // An upload's file name keeps its letters: accents fold to their base
 // letter instead of vanishing.
 func TestUploadNameKeepsAccentedLetters(t *testing.T) {

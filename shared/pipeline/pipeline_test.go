@@ -3,8 +3,8 @@ package pipeline_test
 import (
 	"context"
 	"io"
-	"os"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"

@@ -49,8 +49,8 @@ type Service struct {
 	Transcriber lecture.Transcriber
 	// Probe checks that a local file is a recording with an audio track
 	// (ffprobe) before an upload is accepted; nil accepts what IsMedia says.
-	Probe func(ctx context.Context, path string) error
-	Language    string // default transcription language ("" detects)
+	Probe    func(ctx context.Context, path string) error
+	Language string // default transcription language ("" detects)
 	// MaxMediaBytes bounds an uploaded recording; TempDir holds its working copy.
 	MaxMediaBytes int64
 	TempDir       string

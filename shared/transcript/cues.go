@@ -3,6 +3,7 @@ package transcript
 import (
 	"fmt"
 	"html"
+	"sort"
 	"strings"
 
 	"github.com/transcept/transcept/shared/lecture"
@@ -32,6 +33,7 @@ func (d dialect) offset(skipped int) dialect {
 	return d
 }
 
+// parseSRT reads SRT cues (see parseCues).
 func parseSRT(s string) ([]lecture.Segment, error) {
 	return parseCues(strings.Split(s, "\n"), 0, srtDialect)
 }
@@ -41,22 +43,33 @@ func isVTTHeader(line string) bool {
 	return ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t')
 }
 
+// parseVTT reads a WebVTT file: the WEBVTT header block, then cues (see
+// parseCues). Without the header the cues are still read; only when none
+// is usable is the missing header the error.
 func parseVTT(s string) ([]lecture.Segment, error) {
 	lines := strings.Split(s, "\n")
 	skipped := 0
 	for len(lines) > 1 && strings.TrimSpace(lines[0]) == "" {
 		lines, skipped = lines[1:], skipped+1
 	}
+	d := vttDialect.offset(skipped)
 	if !isVTTHeader(strings.TrimRight(lines[0], " \t")) {
-		return nil, vttDialect.offset(skipped).errorf(1, "missing WEBVTT header (got %q); a WebVTT file must start with the line WEBVTT", clip(lines[0]))
+		segs, err := parseCues(lines, 0, d)
+		if len(segs) > 0 {
+			return segs, nil
+		}
+		if err == nil || !timingLine(strings.TrimSpace(lines[0])) {
+			err = d.errorf(1, "missing WEBVTT header (got %q); a WebVTT file must start with the line WEBVTT", clip(lines[0]))
+		}
+		return nil, err
 	}
 	// The header runs to the first blank line; a timing line there means
 	// the blank line was forgotten.
 	i := 1
-	for i < len(lines) && strings.TrimSpace(lines[i]) != "" && !strings.Contains(lines[i], "-->") {
+	for i < len(lines) && strings.TrimSpace(lines[i]) != "" && !timingLine(strings.TrimSpace(lines[i])) {
 		i++
 	}
-	return parseCues(lines, i, vttDialect.offset(skipped))
+	return parseCues(lines, i, d)
 }
 
 // cue is one cue being collected.
@@ -68,11 +81,38 @@ type cue struct {
 // parseCues reads cue blocks from lines[i:]: an optional identifier (a cue
 // number in SRT), a timing line, and text lines up to a blank line. It is
 // lenient where files in the wild are sloppy: extra blank lines, missing
-// numbers, a missing blank line before the next cue, and a stray blank line
-// inside a cue's text (the orphaned text joins the cue before it).
+// numbers, a missing blank line before the next cue, a stray blank line
+// inside a cue's text (the orphaned text joins the cue before it), and
+// malformed cues (a bad or inverted timing line, a cue number without one,
+// text before the first cue), which are skipped while the good cues are
+// kept; only when no cue is usable is the first such problem the error.
+// Timing lines (timingLine), however malformed, and the cue numbers before
+// them never become text. The segments are sorted by start time, stably,
+// since files put together by hand or by tools can have cues out of order.
 func parseCues(lines []string, i int, d dialect) ([]lecture.Segment, error) {
 	var cues []*cue
+	var problem error
+	note := func(err error) {
+		if problem == nil {
+			problem = err
+		}
+	}
 	blank := func(k int) bool { return strings.TrimSpace(lines[k]) == "" }
+	isTiming := func(k int) bool { return timingLine(strings.TrimSpace(lines[k])) }
+	// textUntil collects lines from k up to a blank line or a timing line,
+	// dropping a cue number just before a timing line.
+	textUntil := func(k int, text []string) ([]string, int) {
+		for ; k < len(lines) && !blank(k); k++ {
+			if isTiming(k) {
+				if n := len(text); n > 0 && digits(strings.TrimSpace(text[n-1]), 1, 9) {
+					text = text[:n-1]
+				}
+				break
+			}
+			text = append(text, lines[k])
+		}
+		return text, k
+	}
 	for i < len(lines) {
 		if blank(i) {
 			i++
@@ -86,50 +126,47 @@ func parseCues(lines []string, i int, d dialect) ([]lecture.Segment, error) {
 			continue
 		}
 		timing := i
-		if !strings.Contains(line, "-->") {
+		if !timingLine(line) {
+			number := digits(line, 1, 9)
 			next := i + 1
-			if digits(line, 1, 9) { // a cue number may stand apart from its timing line
+			if number { // a cue number may stand apart from its timing line
 				for next < len(lines) && next < i+4 && blank(next) {
 					next++
 				}
 			}
-			if next < len(lines) && strings.Contains(lines[next], "-->") {
+			switch {
+			case next < len(lines) && isTiming(next):
 				timing = next // after a cue number or identifier
-				if !d.vtt && !digits(line, 1, 9) && len(cues) > 0 {
+				if !d.vtt && !number && len(cues) > 0 {
 					// SRT has no text identifiers: this is text that a stray
 					// blank line cut off from the cue before.
 					cues[len(cues)-1].text = append(cues[len(cues)-1].text, line)
 				}
-			} else if len(cues) > 0 {
-				c := cues[len(cues)-1]
-				for ; i < len(lines) && !blank(i); i++ {
-					c.text = append(c.text, lines[i])
-				}
+			case number:
+				// A cue without its timing line: skip the block.
+				note(d.errorf(i+2, "expected a timing line like %s after cue number %s", d.expect, line))
+				_, i = textUntil(i+1, nil)
 				continue
-			} else if digits(line, 1, 9) {
-				return nil, d.errorf(i+2, "expected a timing line like %s after cue number %s", d.expect, line)
-			} else {
-				return nil, d.errorf(i+1, "expected a cue number or a timing line like %s, got %q", d.expect, clip(line))
+			case len(cues) > 0:
+				// Text that a stray blank line cut off from the cue before.
+				c := cues[len(cues)-1]
+				c.text, i = textUntil(i, c.text)
+				continue
+			default:
+				// Text before the first cue (a title, say): skip the block.
+				note(d.errorf(i+1, "expected a cue number or a timing line like %s, got %q", d.expect, clip(line)))
+				_, i = textUntil(i, nil)
+				continue
 			}
 		}
 		c, err := parseTiming(lines[timing], timing+1, d)
 		if err != nil {
-			return nil, err
+			// A malformed cue: skip its timing line and its text.
+			note(err)
+			_, i = textUntil(timing+1, nil)
+			continue
 		}
-		i = timing + 1
-		for ; i < len(lines) && !blank(i); i++ {
-			if before, _, ok := strings.Cut(lines[i], "-->"); ok && isClock(before) {
-				if _, err := parseTiming(lines[i], i+1, d); err == nil {
-					// The next cue, without a blank line before it; its
-					// number, if any, was taken for text.
-					if n := len(c.text); n > 0 && digits(strings.TrimSpace(c.text[n-1]), 1, 9) {
-						c.text = c.text[:n-1]
-					}
-					break
-				}
-			}
-			c.text = append(c.text, lines[i])
-		}
+		c.text, i = textUntil(timing+1, nil)
 		cues = append(cues, c)
 	}
 	segs := make([]lecture.Segment, 0, len(cues))
@@ -144,6 +181,10 @@ func parseCues(lines []string, i int, d dialect) ([]lecture.Segment, error) {
 			segs = append(segs, seg)
 		}
 	}
+	if len(segs) == 0 && problem != nil {
+		return nil, problem
+	}
+	sort.SliceStable(segs, func(a, b int) bool { return segs[a].Start < segs[b].Start })
 	return segs, nil
 }
 
@@ -152,15 +193,13 @@ func blockKeyword(line, kw string) bool {
 	return ok && (rest == "" || rest[0] == ' ' || rest[0] == '\t')
 }
 
-func isClock(s string) bool {
-	_, ok := parseClock(strings.TrimSpace(s))
-	return ok
-}
-
 // parseTiming parses "start --> end [settings]".
 func parseTiming(line string, n int, d dialect) (*cue, error) {
 	before, after, _ := strings.Cut(line, "-->")
 	left := strings.TrimSpace(before)
+	if lf := strings.Fields(left); len(lf) == 2 && digits(lf[0], 1, 9) {
+		left = lf[1] // "12 00:01:02,000 --> ...": the cue number on the timing line
+	}
 	fields := strings.Fields(after)
 	if left == "" || len(fields) == 0 {
 		return nil, d.errorf(n, "bad timing line %q; expected %s", clip(strings.TrimSpace(line)), d.expect)

@@ -1,6 +1,8 @@
 package transcript
 
 import (
+	"bytes"
+	"encoding/json"
 	"path/filepath"
 	"strings"
 
@@ -43,72 +45,106 @@ func ParseFormat(s string) (Format, error) {
 	return "", lecture.Errorf(lecture.EINVALID, "unknown transcript format %q; use text, turns, srt, vtt, json or markdown", s)
 }
 
-// detectSample is how much of the input Detect looks at.
+// detectSample is how much of the input Detect looks at for text, turns
+// and subtitles (JSON is checked whole).
 const detectSample = 64 << 10
 
-// Detect guesses the format of data, using name's extension when the
-// content alone does not decide. In order: JSON when the text starts with
-// '{' or '[' (but not a "[12:34]" time label); VTT when it starts with
-// WEBVTT; SRT when an early line is a "-->" timing line with comma
-// milliseconds; then the extension (.srt .vtt .json; .txt means text or
-// turns); then SRT for any early "-->" timing line; Turns when at least 60%
-// of the first 50 non-empty lines (and at least two) look like
-// "Speaker: text"; Text otherwise. Detect never fails: Parse reports what is
-// wrong with the data.
+// Detect guesses the format of data. A known extension on name decides the
+// family, trusted over the content:
+//
+//   - .txt, .text, .md, .markdown: Turns when at least 60% of the first 50
+//     non-empty lines (and at least two) look like "Speaker: text", else
+//     Text (never JSON or subtitles: "{vocalsound} ..." is text);
+//   - .srt, .vtt: subtitles, and the content says which: VTT when it starts
+//     with WEBVTT, SRT when an early timing line has comma milliseconds,
+//     else what the extension says;
+//   - .json: JSON.
+//
+// Without a known extension: JSON only when the bytes are a JSON object or
+// array (json.Valid after a byte-order mark and white space), or open the
+// way one does ('{' then '"', or '[' then '{' '[' or '"': broken JSON,
+// which Parse then reports, with where it breaks); VTT when it starts with
+// WEBVTT; SRT when any of the first 30 non-empty lines is a "-->" timing
+// line (leniently: one side a time, however malformed the other); then
+// Turns or Text as above. Detect never fails: Parse reports what is wrong
+// with the data.
 func Detect(name string, data []byte) Format {
-	if len(data) > detectSample {
-		data = data[:detectSample]
-	}
 	if u, ok := utf16Text(data); ok {
 		data = u
 	}
-	data = trimBOM(data)
-	return detect(name, string(data))
+	return detect(name, trimBOM(data))
 }
 
-func detect(name, s string) Format {
-	head := strings.TrimLeft(s, " \t\r\n\f\v\ufeff")
-	switch {
-	case strings.HasPrefix(head, "{"):
+func detect(name string, b []byte) Format {
+	ext := strings.ToLower(filepath.Ext(name))
+	if ext == ".json" {
 		return JSON
-	case strings.HasPrefix(head, "["):
-		// An array opens with what a JSON value opens with; "[Music]" and
-		// "[12:34]" open text.
-		next := strings.TrimLeft(head[1:], " \t\r\n")
-		if next == "" || strings.ContainsAny(next[:1], `{["]`) {
-			return JSON
+	}
+	sample := b
+	if len(sample) > detectSample {
+		sample = sample[:detectSample]
+	}
+	head := strings.TrimLeft(string(sample), " \t\r\n\f\v\ufeff")
+	switch ext {
+	case ".txt", ".text", ".md", ".markdown":
+		return textOrTurns(head)
+	case ".srt", ".vtt":
+		if isVTTHeader(strings.TrimRight(firstLine(head), " \t")) {
+			return VTT
 		}
-	case isVTTHeader(firstLine(head)):
-		return VTT
-	}
-	lines := earlyLines(head, 30)
-	for _, l := range lines {
-		if sep, ok := timingSeparator(l); ok && sep == ',' {
-			return SRT
-		}
-	}
-	textFamily := false
-	switch strings.ToLower(filepath.Ext(name)) {
-	case ".srt":
-		return SRT
-	case ".vtt":
-		return VTT
-	case ".json":
-		return JSON
-	case ".txt", ".text":
-		textFamily = true
-	}
-	if !textFamily {
-		for _, l := range lines {
-			if _, ok := timingSeparator(l); ok {
+		for _, l := range earlyLines(head, 30) {
+			if sep, ok := timingSeparator(l); ok && sep == ',' {
 				return SRT
 			}
 		}
+		if ext == ".srt" {
+			return SRT
+		}
+		return VTT
 	}
+	if isJSONDocument(b) {
+		return JSON
+	}
+	if isVTTHeader(strings.TrimRight(firstLine(head), " \t")) {
+		return VTT
+	}
+	for _, l := range earlyLines(head, 30) {
+		if timingLine(l) {
+			return SRT
+		}
+	}
+	return textOrTurns(head)
+}
+
+func textOrTurns(head string) Format {
 	if looksLikeTurns(earlyLines(head, 50)) {
 		return Turns
 	}
 	return Text
+}
+
+// isJSONDocument reports whether b (after white space) is a JSON object or
+// array (json.Valid), or opens the way one with content does: '{' then
+// '"', or '[' then '{', '[' or '"'. The second case is broken JSON (cut
+// off, a stray comma, data after the value), better told what is wrong
+// with it than summarised as text. Text such as "{vocalsound} okay",
+// "[Music]", "[1] First point" or "[12:34] Hello" is neither.
+func isJSONDocument(b []byte) bool {
+	b = bytes.TrimSpace(b)
+	if len(b) == 0 || (b[0] != '{' && b[0] != '[') {
+		return false
+	}
+	if json.Valid(b) {
+		return true
+	}
+	next := bytes.TrimLeft(b[1:], " \t\r\n")
+	if len(next) == 0 {
+		return false
+	}
+	if b[0] == '{' {
+		return next[0] == '"'
+	}
+	return next[0] == '{' || next[0] == '[' || next[0] == '"'
 }
 
 // earlyLines returns up to n non-empty, trimmed lines from the start of s.
@@ -144,6 +180,49 @@ func timingSeparator(line string) (byte, bool) {
 		return left[i], true
 	}
 	return 0, true
+}
+
+// timingLine reports whether line is a cue timing line, leniently: "start
+// --> end [settings]", optionally after a cue number on the same line, with
+// at least one side a time ("00:00:01,000", "0:0:1.5", even "00:00:01:000")
+// and the left side, if any, time-like (starting with a digit and holding a
+// ':'), however malformed. Such a line is never transcript text.
+func timingLine(line string) bool {
+	before, after, ok := strings.Cut(line, "-->")
+	if !ok {
+		return false
+	}
+	lf := strings.Fields(before)
+	if len(lf) == 2 && digits(lf[0], 1, 9) {
+		lf = lf[1:]
+	}
+	if len(lf) > 1 {
+		return false
+	}
+	rf := strings.Fields(after)
+	right := len(rf) > 0 && looseClock(rf[0])
+	if len(lf) == 0 {
+		return right
+	}
+	l := lf[0]
+	if l[0] < '0' || l[0] > '9' || strings.IndexByte(l, ':') < 0 {
+		return false
+	}
+	return right || looseClock(l)
+}
+
+// looseClock reports whether s looks like a time in a timing line: digits
+// and ':' ',' '.', starting with a digit, with at least one ':'.
+func looseClock(s string) bool {
+	if len(s) < 3 || len(s) > 24 || s[0] < '0' || s[0] > '9' || strings.IndexByte(s, ':') < 0 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; (c < '0' || c > '9') && c != ':' && c != ',' && c != '.' {
+			return false
+		}
+	}
+	return true
 }
 
 // looksLikeTurns reports whether at least 60% of lines, and at least two,

@@ -18,16 +18,20 @@ func jsonErrorf(format string, args ...any) error {
 // parseJSON reads the project's format ({"segments": [...]}, a marshalled
 // lecture.Transcript), a bare array of segments, Whisper's verbose_json
 // (same field names) or plain json ({"text": ...}), and a QMSum meeting
-// ({"meeting_transcripts": [{"speaker", "content"}]}).
-func parseJSON(s string) (*lecture.Transcript, error) {
+// ({"meeting_transcripts": [{"speaker", "content"}]}). The input is one
+// JSON value: anything but white space after it is an error. base is the
+// number of bytes (a byte-order mark) removed from the front of the input
+// before s, added to the byte offsets that messages name.
+func parseJSON(s string, base int) (*lecture.Transcript, error) {
 	var top any
 	dec := json.NewDecoder(strings.NewReader(s))
 	dec.UseNumber()
 	if err := dec.Decode(&top); err != nil {
 		return nil, jsonSyntax(s, err, dec.InputOffset())
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return nil, jsonErrorf("%s: unexpected data after the JSON value; a file holds one transcript", where(s, int(dec.InputOffset())))
+	if off := skipJSONSpace(s, int(dec.InputOffset())); off < len(s) {
+		return nil, jsonErrorf("%s: unexpected data after the JSON value at byte %d (%s); a file holds one transcript",
+			where(s, off), base+off, kindOfRest(s[off:]))
 	}
 	t := &lecture.Transcript{}
 	switch v := top.(type) {
@@ -193,6 +197,26 @@ func jsonTurns(raw any) ([]Turn, error) {
 		turns = append(turns, Turn{Speaker: sp, Text: text})
 	}
 	return turns, nil
+}
+
+// skipJSONSpace returns the offset of the first byte at or after off that
+// is not JSON white space, or len(s).
+func skipJSONSpace(s string, off int) int {
+	for off < len(s) && (s[off] == ' ' || s[off] == '\t' || s[off] == '\n' || s[off] == '\r') {
+		off++
+	}
+	return off
+}
+
+// kindOfRest describes the trailing data after a JSON value for messages.
+func kindOfRest(rest string) string {
+	dec := json.NewDecoder(strings.NewReader(rest))
+	var v any
+	if dec.Decode(&v) == nil {
+		return "another JSON value"
+	}
+	line, _, _ := strings.Cut(rest, "\n")
+	return fmt.Sprintf("%q", clip(line))
 }
 
 // kind describes a decoded JSON value for messages.

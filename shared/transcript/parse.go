@@ -6,30 +6,37 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 )
 
-// Parse reads a transcript in the given format; Auto (or "") detects it.
-// Errors are *lecture.Error: ETOOLARGE past MaxBytes, EINVALID for anything
-// else wrong with the input, with a message that says what and where.
+// Parse reads a transcript in the given format; Auto (or "") detects it
+// from the content alone (Detect with no name). Errors are *lecture.Error:
+// ETOOLARGE past MaxBytes, EINVALID for anything else wrong with the input,
+// with a message that says what and where. SRT and WebVTT cues come back
+// sorted by start time (stably: cues that start together keep their order
+// in the file), whatever order the file has them in; malformed cues among
+// good ones are skipped. See the package comment for the encodings each
+// format accepts.
 func Parse(data []byte, format Format) (*lecture.Transcript, error) {
-	s, err := prepare(data)
+	b, base, err := prepare(data)
 	if err != nil {
 		return nil, err
 	}
 	if format == Auto || format == "" {
-		format = detect("", s)
+		format = detect("", b)
 	}
 	var t *lecture.Transcript
 	var segs []lecture.Segment
 	switch format {
 	case Text:
-		segs, err = parseText(s)
+		segs, err = parseText(textOf(b))
 	case Turns:
-		segs, err = parseTurns(s)
+		segs, err = parseTurns(textOf(b))
 	case SRT:
-		segs, err = parseSRT(s)
+		segs, err = parseSRT(textOf(b))
 	case VTT:
-		segs, err = parseVTT(s)
+		segs, err = parseVTT(textOf(b))
 	case JSON:
-		t, err = parseJSON(s)
+		if err = checkJSONUTF8(b, base); err == nil {
+			t, err = parseJSON(string(b), base)
+		}
 	default:
 		return nil, lecture.Errorf(lecture.EINVALID, "cannot parse format %q; use text, turns, srt, vtt or json", format)
 	}

@@ -11,9 +11,10 @@ import (
 // alone on its line), every labelled line starts a segment that runs to the
 // next label, and other lines continue the segment before them; a
 // "Speaker: " after the label sets the speaker. Otherwise each blank-line
-// separated paragraph is a segment without timestamps.
+// separated paragraph is a segment without timestamps. Subtitle timing
+// lines and the cue numbers before them are dropped (see dropCueLines).
 func parseText(s string) ([]lecture.Segment, error) {
-	lines := strings.Split(s, "\n")
+	lines := dropCueLines(strings.Split(s, "\n"))
 	for _, l := range lines {
 		if l = strings.TrimSpace(l); l != "" {
 			if _, _, ok := leadingStamp(l); ok {
@@ -80,6 +81,31 @@ func parseStamped(lines []string) ([]lecture.Segment, error) {
 	return segs, nil
 }
 
+// dropCueLines blanks, in place, the lines of subtitles that reach the text
+// parsers (a broken or renamed SRT or WebVTT file): timing lines
+// (timingLine), and lines that are only a cue number followed, after at
+// most three blank lines, by a timing line. Blanking rather than removing
+// keeps line numbers right for messages and each cue a paragraph of its own.
+func dropCueLines(lines []string) []string {
+	for k, l := range lines {
+		if !strings.Contains(l, "-->") {
+			continue
+		}
+		if !timingLine(strings.TrimSpace(l)) {
+			continue
+		}
+		lines[k] = ""
+		j := k - 1
+		for j >= 0 && j >= k-4 && strings.TrimSpace(lines[j]) == "" {
+			j--
+		}
+		if j >= 0 && j >= k-4 && digits(strings.TrimSpace(lines[j]), 1, 9) {
+			lines[j] = ""
+		}
+	}
+	return lines
+}
+
 // Turn is one speaker's turn in a conversation without timestamps, such as
 // a QMSum meeting's {speaker, content} entries.
 type Turn struct {
@@ -101,14 +127,15 @@ func FromTurns(turns []Turn) *lecture.Transcript {
 
 // parseTurns reads "Speaker: text" lines. A line that does not start with a
 // speaker label continues the turn before it; lines before the first label
-// make a segment without a speaker.
+// make a segment without a speaker. Subtitle timing lines and the cue
+// numbers before them are dropped (see dropCueLines).
 func parseTurns(s string) ([]lecture.Segment, error) {
 	type turn struct {
 		speaker string
 		text    []string
 	}
 	var turns []turn
-	for _, l := range strings.Split(s, "\n") {
+	for _, l := range dropCueLines(strings.Split(s, "\n")) {
 		l = strings.TrimSpace(l)
 		if l == "" {
 			continue
