@@ -87,6 +87,19 @@ func detect(name string, b []byte) Format {
 	head := strings.TrimLeft(string(sample), " \t\r\n\f\v\ufeff")
 	switch ext {
 	case ".txt", ".text", ".md", ".markdown":
+		// Never JSON, but subtitles saved as .txt keep their times: a WEBVTT
+		// header or well-formed timing lines are not prose.
+		if isVTTHeader(strings.TrimRight(firstLine(head), " \t")) {
+			return VTT
+		}
+		for _, l := range earlyLines(head, 30) {
+			if sep, ok := timingSeparator(l); ok {
+				if sep == ',' {
+					return SRT
+				}
+				return VTT
+			}
+		}
 		return textOrTurns(head)
 	case ".srt", ".vtt":
 		if isVTTHeader(strings.TrimRight(firstLine(head), " \t")) {
