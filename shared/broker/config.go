@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -167,12 +168,13 @@ var isoRe = regexp.MustCompile(`^P(?:(\d+)D)?(?:T(?:(\d+)H)?(?:(\d+)M)?(?:(\d+(?
 
 // ISODuration parses the ISO 8601 durations Knative uses (PT1S, PT1H, P1DT2H).
 func ISODuration(s string) (time.Duration, error) {
-	m := isoRe.FindStringSubmatch(strings.ToUpper(s))
-	if m == nil || s == "P" || s == "PT" {
+	u := strings.ToUpper(s)
+	m := isoRe.FindStringSubmatch(u)
+	if m == nil || u == "P" || u == "PT" || strings.HasSuffix(u, "T") {
 		return 0, fmt.Errorf("duration %q is not ISO 8601 (e.g. PT1S)", s)
 	}
-	var d time.Duration
-	for i, unit := range []time.Duration{24 * time.Hour, time.Hour, time.Minute, time.Second} {
+	var secs float64
+	for i, unit := range []float64{86400, 3600, 60, 1} {
 		if m[i+1] == "" {
 			continue
 		}
@@ -180,7 +182,10 @@ func ISODuration(s string) (time.Duration, error) {
 		if err != nil {
 			return 0, err
 		}
-		d += time.Duration(v * float64(unit))
+		secs += v * unit
 	}
-	return d, nil
+	if secs > float64(math.MaxInt64/int64(time.Second)) { // beyond ~292 years: no delivery setting means that
+		return 0, fmt.Errorf("duration %q is too long", s)
+	}
+	return time.Duration(secs * float64(time.Second)), nil
 }
