@@ -416,3 +416,16 @@ func TestHotCacheConfirmsBytes(t *testing.T) {
 		t.Error("a different body was served from the cache")
 	}
 }
+
+// Any method a client invents counts as "other": the metrics' label set
+// stays bounded.
+func TestMethodLabelBounded(t *testing.T) {
+	e := newEnv(t, nil)
+	for i := range 20 {
+		e.do(fmt.Sprintf("BREW%d", i), "/summarize", "", nil)
+	}
+	_, _, text := e.do("GET", "/metrics", "", nil)
+	if strings.Contains(text, `method="BREW`) || !strings.Contains(text, `method="other"`) {
+		t.Errorf("invented methods reach the metrics labels")
+	}
+}
