@@ -133,7 +133,12 @@ func TestSweepTemp(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n, err := st.SweepTemp(); n != 1 || err != nil {
+	orphanMeta := filepath.Join(dir, ".gone.json.meta")
+	_ = os.WriteFile(orphanMeta, []byte("{}"), 0o644)
+	_ = os.WriteFile(filepath.Join(dir, "kept.json"), []byte("{}"), 0o644)
+	keptMeta := filepath.Join(dir, ".kept.json.meta")
+	_ = os.WriteFile(keptMeta, []byte("{}"), 0o644)
+	if n, err := st.SweepTemp(); n != 2 || err != nil {
 		t.Fatalf("swept %d, %v", n, err)
 	}
 	if _, err := os.Stat(dead); !os.IsNotExist(err) {
@@ -141,6 +146,12 @@ func TestSweepTemp(t *testing.T) {
 	}
 	if _, err := os.Stat(mine); err != nil {
 		t.Error("live process's temp file removed")
+	}
+	if _, err := os.Stat(orphanMeta); !os.IsNotExist(err) {
+		t.Error("sidecar without its object kept")
+	}
+	if _, err := os.Stat(keptMeta); err != nil {
+		t.Error("sidecar of an object removed")
 	}
 	tmp := t.TempDir()
 	_ = os.WriteFile(filepath.Join(tmp, "transcept-999999999-upload-1.mp3"), nil, 0o644)

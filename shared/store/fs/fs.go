@@ -228,12 +228,22 @@ func diskError(err error, format string, args ...any) error {
 }
 
 // SweepTemp removes temporary files that dead processes left behind (a
-// crash between create and rename) and any older than an hour, and returns
-// how many it removed. Call it at start.
+// crash between create and rename), any older than an hour, and sidecars
+// whose object is gone, and returns how many it removed. Call it at start.
 func (s *Store) SweepTemp() (int, error) {
 	n := 0
 	err := filepath.WalkDir(s.root, func(p string, d iofs.DirEntry, err error) error {
-		if err != nil || d.IsDir() || !strings.HasPrefix(d.Name(), tmpPrefix) {
+		if err != nil || d.IsDir() {
+			return nil
+		}
+		if name := d.Name(); strings.HasPrefix(name, ".") && strings.HasSuffix(name, metaSuffix) && !strings.HasPrefix(name, tmpPrefix) {
+			data := filepath.Join(filepath.Dir(p), strings.TrimSuffix(name[1:], metaSuffix))
+			if _, err := os.Lstat(data); errors.Is(err, iofs.ErrNotExist) && os.Remove(p) == nil {
+				n++ // a sidecar whose object is gone
+			}
+			return nil
+		}
+		if !strings.HasPrefix(d.Name(), tmpPrefix) {
 			return nil
 		}
 		if !tempOwnerDead(strings.TrimPrefix(d.Name(), tmpPrefix)) {
@@ -438,8 +448,10 @@ func (s *Store) Delete(ctx context.Context, bucket, key string) error {
 	p := s.path(bucket, key)
 	l := s.lock(bucket, key)
 	l.Lock()
-	err := os.Remove(p)
+	// The sidecar first: a crash in between leaves an object without one,
+	// which Stat handles, never a sidecar without its object.
 	merr := os.Remove(metaPath(p))
+	err := os.Remove(p)
 	l.Unlock()
 	if err != nil && !errors.Is(err, iofs.ErrNotExist) {
 		return lecture.Wrap(lecture.EINTERNAL, err, "cannot delete %s/%s", bucket, key)
