@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/pipeline"
-	"github.com/transcept/transcept/shared/suite"
 	"github.com/transcept/transcept/shared/testsvc"
 )
 
@@ -36,7 +36,7 @@ func TestHybridRetrievalWithEmbeddingModel(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := suite.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	s, err := wire.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,12 +13,12 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/suite"
 	"github.com/transcept/transcept/shared/testsvc"
 )
 
@@ -64,7 +64,7 @@ func TestLanguageModelAnswersStream(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := suite.New(context.Background(), c, log)
+	s, err := wire.New(context.Background(), c, log)
 	if err != nil {
 		t.Fatal(err)
 	}

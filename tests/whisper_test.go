@@ -15,13 +15,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/suite"
 	"github.com/transcept/transcept/shared/testsvc"
 )
 
@@ -53,7 +53,7 @@ func TestWhisperModelTranscribes(t *testing.T) {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := suite.New(context.Background(), c, log)
+	s, err := wire.New(context.Background(), c, log)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -13,11 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/pipeline"
-	"github.com/transcept/transcept/shared/suite"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -82,7 +82,7 @@ func readInput(name string, stdin io.Reader, limit int64) ([]byte, error) {
 
 // offline wires a suite for one-shot CLI commands: configuration from the
 // environment, logs only for warnings.
-func offline(ctx context.Context) (*suite.Suite, error) {
+func offline(ctx context.Context) (*wire.Suite, error) {
 	c, err := config.FromEnv()
 	if err != nil {
 		return nil, err
@@ -90,7 +90,7 @@ func offline(ctx context.Context) (*suite.Suite, error) {
 	if c.LogLevel == "info" {
 		c.LogLevel = "warn"
 	}
-	return suite.New(ctx, c, suite.Logger(c))
+	return wire.New(ctx, c, wire.Logger(c))
 }
 
 func loadTranscript(name, format string, stdin io.Reader, limit int64) (*lecture.Transcript, error) {
@@ -227,8 +227,8 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if *addr != "" {
 		c.Addr = *addr
 	}
-	log := suite.Logger(c)
-	s, err := suite.New(ctx, c, log)
+	log := wire.Logger(c)
+	s, err := wire.New(ctx, c, log)
 	if err != nil {
 		return err
 	}

@@ -15,9 +15,8 @@ import (
 	fce "knative.dev/func-go/cloudevents"
 	fhttp "knative.dev/func-go/http"
 
-	"github.com/transcept/transcept/functions"
+	"github.com/transcept/transcept/cmd/transcept/lambda"
 	"github.com/transcept/transcept/functions/ingest"
-	"github.com/transcept/transcept/functions/lambda"
 	"github.com/transcept/transcept/shared/broker"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -43,9 +42,9 @@ func cmdFunction(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	if len(pos) != 1 {
 		return usageError{msg: "give one function NAME; see --help"}
 	}
-	spec, ok := functions.All[pos[0]]
+	spec, ok := registry[pos[0]]
 	if !ok {
-		return usageError{msg: fmt.Sprintf("unknown function %q: want one of %s", pos[0], strings.Join(functions.Names(), ", "))}
+		return usageError{msg: fmt.Sprintf("unknown function %q: want one of %s", pos[0], strings.Join(functionNames(), ", "))}
 	}
 	// The runtime's own logs (zerolog) stay at warnings; ours are slog.
 	fhttp.SetLogLevel(fhttp.LogWarn)
@@ -53,7 +52,7 @@ func cmdFunction(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	var srv *http.Server
 	var start func(context.Context) error
 	switch spec.Kind {
-	case functions.HTTP:
+	case kindHTTP:
 		s := fhttp.New(inst.(fhttp.Handler))
 		srv, start = &s.Server, s.Start
 	default:
@@ -63,7 +62,7 @@ func cmdFunction(ctx context.Context, args []string, stdout, stderr io.Writer) e
 	// A stage works inside its request (a 3-hour lecture takes a while): the
 	// runtime's 30 s write timeout would cut it off.
 	srv.WriteTimeout, srv.ReadTimeout = 0, 5*time.Minute
-	srv.Handler = functions.WithMetrics(srv.Handler, m)
+	srv.Handler = withMetrics(srv.Handler, m)
 	fmt.Fprintf(stdout, "transcept function %s starting\n", spec.Name)
 	return start(ctx)
 }
@@ -84,7 +83,7 @@ func cmdLambda(ctx context.Context, args []string, stderr io.Writer) error {
 	if len(pos) != 1 || (pos[0] != "gateway" && pos[0] != "answer" && pos[0] != "ingest") {
 		return usageError{msg: "give gateway, answer or ingest; see --help"}
 	}
-	inst, _ := functions.All[pos[0]].New()
+	inst, _ := registry[pos[0]].New()
 	if err := inst.Start(ctx, environ()); err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-package functions_test
+package main
 
 import (
 	"bytes"
@@ -21,10 +21,9 @@ import (
 	fce "knative.dev/func-go/cloudevents"
 	fhttp "knative.dev/func-go/http"
 
-	"github.com/transcept/transcept/functions"
+	"github.com/transcept/transcept/cmd/transcept/lambda"
 	"github.com/transcept/transcept/functions/gateway"
 	"github.com/transcept/transcept/functions/ingest"
-	"github.com/transcept/transcept/functions/lambda"
 	"github.com/transcept/transcept/functions/segment"
 	"github.com/transcept/transcept/functions/transcribe"
 	"github.com/transcept/transcept/shared/events"
@@ -295,8 +294,8 @@ func TestStopDrainsAndRefusesNewWork(t *testing.T) {
 }
 
 func TestEveryFunctionStarts(t *testing.T) {
-	for _, name := range functions.Names() {
-		inst, m := functions.All[name].New()
+	for _, name := range functionNames() {
+		inst, m := registry[name].New()
 		extra := []string{}
 		if name == "ingest" {
 			extra = []string{"K_SINK", "http://127.0.0.1:1"}

@@ -1,4 +1,4 @@
-package functions_test
+package main
 
 import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"

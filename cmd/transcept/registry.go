@@ -1,7 +1,8 @@
-// Package functions lists the suite's functions, one per pipeline stage,
-// for the binary that runs any of them (`transcept function NAME`) and the
-// AWS Lambda entry point (`transcept lambda NAME`).
-package functions
+package main
+
+// The function registry: the suite's functions, one per pipeline stage,
+// for `transcept function NAME` and the AWS Lambda entry point
+// (`transcept lambda NAME`).
 
 import (
 	"context"
@@ -18,53 +19,53 @@ import (
 	"github.com/transcept/transcept/shared/metrics"
 )
 
-// Kind is how a function is invoked.
-type Kind string
+// functionKind is how a function is invoked.
+type functionKind string
 
 const (
-	HTTP       Kind = "http"
-	CloudEvent Kind = "cloudevent"
+	kindHTTP       functionKind = "http"
+	kindCloudEvent functionKind = "cloudevent"
 )
 
-// Instance is what every function implements (func-go's instanced interface).
-type Instance interface {
+// instance is what every function implements (func-go's instanced interface).
+type instance interface {
 	Start(context.Context, map[string]string) error
 	Stop(context.Context) error
 	Ready(context.Context) (bool, error)
 	Alive(context.Context) (bool, error)
 }
 
-// Spec describes one function.
-type Spec struct {
+// functionSpec describes one function.
+type functionSpec struct {
 	Name    string
-	Kind    Kind
-	New     func() (Instance, *metrics.Metrics)
+	Kind    functionKind
+	New     func() (instance, *metrics.Metrics)
 	Service string // Knative Service name
 }
 
-// All is every function of the suite.
-var All = map[string]Spec{
-	"gateway":    {"gateway", HTTP, func() (Instance, *metrics.Metrics) { f := gateway.New(); return f, f.Metrics }, "transcept-gateway"},
-	"ingest":     {"ingest", HTTP, func() (Instance, *metrics.Metrics) { f := ingest.New(); return f, f.Metrics }, "transcept-ingest"},
-	"transcribe": {"transcribe", CloudEvent, func() (Instance, *metrics.Metrics) { f := transcribe.New(); return f, f.Metrics }, "transcept-transcribe"},
-	"segment":    {"segment", CloudEvent, func() (Instance, *metrics.Metrics) { f := segment.New(); return f, f.Metrics }, "transcept-segment"},
-	"summarize":  {"summarize", CloudEvent, func() (Instance, *metrics.Metrics) { f := summarize.New(); return f, f.Metrics }, "transcept-summarize"},
-	"index":      {"index", CloudEvent, func() (Instance, *metrics.Metrics) { f := index.New(); return f, f.Metrics }, "transcept-index"},
-	"answer":     {"answer", HTTP, func() (Instance, *metrics.Metrics) { f := answer.New(); return f, f.Metrics }, "transcept-answer"},
+// registry is every function of the suite.
+var registry = map[string]functionSpec{
+	"gateway":    {"gateway", kindHTTP, func() (instance, *metrics.Metrics) { f := gateway.New(); return f, f.Metrics }, "transcept-gateway"},
+	"ingest":     {"ingest", kindHTTP, func() (instance, *metrics.Metrics) { f := ingest.New(); return f, f.Metrics }, "transcept-ingest"},
+	"transcribe": {"transcribe", kindCloudEvent, func() (instance, *metrics.Metrics) { f := transcribe.New(); return f, f.Metrics }, "transcept-transcribe"},
+	"segment":    {"segment", kindCloudEvent, func() (instance, *metrics.Metrics) { f := segment.New(); return f, f.Metrics }, "transcept-segment"},
+	"summarize":  {"summarize", kindCloudEvent, func() (instance, *metrics.Metrics) { f := summarize.New(); return f, f.Metrics }, "transcept-summarize"},
+	"index":      {"index", kindCloudEvent, func() (instance, *metrics.Metrics) { f := index.New(); return f, f.Metrics }, "transcept-index"},
+	"answer":     {"answer", kindHTTP, func() (instance, *metrics.Metrics) { f := answer.New(); return f, f.Metrics }, "transcept-answer"},
 }
 
-// Names lists the functions in a stable order.
-func Names() []string {
+// functionNames lists the functions in a stable order.
+func functionNames() []string {
 	var out []string
-	for n := range All {
+	for n := range registry {
 		out = append(out, n)
 	}
 	sort.Strings(out)
 	return out
 }
 
-// WithMetrics serves /metrics from the function's registry in front of h.
-func WithMetrics(h http.Handler, m *metrics.Metrics) http.Handler {
+// withMetrics serves /metrics from the function's registry in front of h.
+func withMetrics(h http.Handler, m *metrics.Metrics) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", m.Handler())
 	mux.Handle("/", h)

@@ -12,20 +12,20 @@ import (
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/events"
 )
 
 // Function is the func-go instance.
 type Function struct {
-	stage.Base
+	wire.Base
 	once sync.Once
 	api  http.Handler
 }
 
 // New returns the instance.
-func New() *Function { return &Function{Base: stage.New("answer")} }
+func New() *Function { return &Function{Base: wire.NewBase("answer")} }
 
 // Handle serves POST /qa, and CloudEvents from the index.ready Trigger.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {

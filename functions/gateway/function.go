@@ -14,7 +14,7 @@ import (
 
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
-	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
@@ -22,13 +22,13 @@ import (
 
 // Function is the func-go instance.
 type Function struct {
-	stage.Base
+	wire.Base
 	once sync.Once
 	h    http.Handler
 }
 
 // New returns the instance.
-func New() *Function { return &Function{Base: stage.New("gateway")} }
+func New() *Function { return &Function{Base: wire.NewBase("gateway")} }
 
 func (f *Function) handler() http.Handler {
 	f.once.Do(func() {

@@ -18,7 +18,7 @@ import (
 	awsevents "github.com/aws/aws-lambda-go/events"
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 
-	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -28,13 +28,13 @@ const MaxNotificationBytes = 4 << 20
 
 // Function is the func-go instance.
 type Function struct {
-	stage.Base
+	wire.Base
 	sink   string
 	client cloudevents.Client
 }
 
 // New returns the instance.
-func New() *Function { return &Function{Base: stage.New("ingest")} }
+func New() *Function { return &Function{Base: wire.NewBase("ingest")} }
 
 // Start wires the suite and the CloudEvents client for K_SINK.
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {

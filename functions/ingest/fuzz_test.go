@@ -15,8 +15,8 @@ import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
+	"github.com/transcept/transcept/cmd/transcept/lambda"
 	"github.com/transcept/transcept/functions/ingest"
-	"github.com/transcept/transcept/functions/lambda"
 	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/store"

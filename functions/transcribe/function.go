@@ -7,15 +7,15 @@ import (
 
 	"github.com/cloudevents/sdk-go/v2/event"
 
-	"github.com/transcept/transcept/functions/internal/stage"
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/pipeline"
 )
 
 // Function is the func-go instance.
-type Function struct{ stage.Base }
+type Function struct{ wire.Base }
 
 // New returns the instance; its Start wires it from the configuration map.
-func New() *Function { return &Function{stage.New("transcribe")} }
+func New() *Function { return &Function{wire.NewBase("transcribe")} }
 
 // Handle runs the stage on one event and replies with the next.
 func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {

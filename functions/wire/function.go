@@ -1,9 +1,4 @@
-// Package stage is what every Transcept function shares: the func-go
-// instance lifecycle (Start reads the configuration map and wires the
-// suite, Ready stays false until it has, Stop drains in-flight work) and
-// the CloudEvent plumbing of a pipeline stage (decode the reference, run
-// the shared stage code once per duplicate, reply with the next event).
-package stage
+package wire
 
 import (
 	"context"
@@ -22,24 +17,27 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
-	"github.com/transcept/transcept/shared/suite"
 )
 
-// Base is embedded by every function.
+// Base is what every Transcept function embeds: the func-go instance
+// lifecycle (Start reads the configuration map and wires the suite, Ready
+// stays false until it has, Stop drains in-flight work) and the CloudEvent
+// plumbing of a pipeline stage (decode the reference, run the shared stage
+// code once per duplicate, reply with the next event).
 type Base struct {
 	Name    string
 	Metrics *metrics.Metrics
 
 	mu       sync.RWMutex
-	suite    *suite.Suite
+	suite    *Suite
 	ready    atomic.Bool
 	stopping atomic.Bool
 	inflight sync.WaitGroup
 	once     singleflight.Group
 }
 
-// New makes the base of the named function.
-func New(name string) Base { return Base{Name: name, Metrics: metrics.New()} }
+// NewBase makes the base of the named function.
+func NewBase(name string) Base { return Base{Name: name, Metrics: metrics.New()} }
 
 // Start wires the suite from the configuration map (environment variables
 // locally, the same keys from the function's configuration in a cluster).
@@ -48,8 +46,8 @@ func (b *Base) Start(ctx context.Context, cfg map[string]string) error {
 	if err != nil {
 		return err
 	}
-	log := suite.Logger(c).With("function", b.Name)
-	s, err := suite.NewWithMetrics(ctx, c, log, b.Metrics)
+	log := Logger(c).With("function", b.Name)
+	s, err := NewWithMetrics(ctx, c, log, b.Metrics)
 	if err != nil {
 		return err
 	}
@@ -85,7 +83,7 @@ func (b *Base) Ready(context.Context) (bool, error) { return b.ready.Load(), nil
 func (b *Base) Alive(context.Context) (bool, error) { return true, nil }
 
 // Suite returns the wired suite, nil before Start.
-func (b *Base) Suite() *suite.Suite {
+func (b *Base) Suite() *Suite {
 	b.mu.RLock()
 	defer b.mu.RUnlock()
 	return b.suite

@@ -1,7 +1,9 @@
-// Package suite wires a configuration into a running Transcept: object
-// store, cache, engines, pipeline service, metrics and (for the local
-// process) the in-process broker with the pipeline's triggers.
-package suite
+// Package wire is the one composition root: it wires a configuration into
+// a running Transcept (object store, cache, engines, pipeline service,
+// metrics and, for the local process, the in-process broker with the
+// pipeline's triggers), for the CLI and for every function, whose shared
+// func-go lifecycle (Base) lives here too.
+package wire
 
 import (
 	"bytes"

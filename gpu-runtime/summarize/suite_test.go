@@ -9,11 +9,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/suite"
 )
 
 // TestSuiteSummarizer checks the wiring of TRANSCEPT_SUMMARIZER=bart: the
@@ -30,17 +30,17 @@ func TestSuiteSummarizer(t *testing.T) {
 		}
 		return c
 	}
-	_, err := suite.Summarizer(cfg())
+	_, err := wire.Summarizer(cfg())
 	if lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_MODEL") {
 		t.Errorf("no folder: %v", err)
 	}
 	missing := filepath.Join(t.TempDir(), "absent")
-	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", missing))
+	_, err = wire.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", missing))
 	if lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_MODEL="+missing) {
 		t.Errorf("missing folder: %v", err)
 	}
 	empty := t.TempDir()
-	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", empty))
+	_, err = wire.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", empty))
 	if lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(lecture.ErrorMessage(err), "config.json") {
 		t.Errorf("folder without files: %v", err)
 	}
@@ -52,7 +52,7 @@ func TestSuiteSummarizer(t *testing.T) {
 	if err := testmodels.WriteBART(dir, testmodels.Tiny()); err != nil {
 		t.Fatal(err)
 	}
-	s, err := suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_ORT_THREADS", "1"))
+	s, err := wire.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_ORT_THREADS", "1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -69,7 +69,7 @@ func TestSuiteSummarizer(t *testing.T) {
 	}
 	cache := filepath.Join(t.TempDir(), "ort-cache")
 	for round := range 2 {
-		cs, err := suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_ORT_THREADS", "1", "TRANSCEPT_ORT_CACHE_DIR", cache, "TRANSCEPT_ORT_PREPACK", "false"))
+		cs, err := wire.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_ORT_THREADS", "1", "TRANSCEPT_ORT_CACHE_DIR", cache, "TRANSCEPT_ORT_PREPACK", "false"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -88,7 +88,7 @@ func TestSuiteSummarizer(t *testing.T) {
 
 	bad := filepath.Join(t.TempDir(), "x.onnx_adapter")
 	os.WriteFile(bad, []byte("junk"), 0o644)
-	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", bad))
+	_, err = wire.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", bad))
 	if err == nil || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_ADAPTER="+bad) {
 		t.Errorf("bad adapter: %v", err)
 	}
@@ -102,7 +102,7 @@ func TestSuiteSummarizer(t *testing.T) {
 	if err := testmodels.WriteBARTLoRA(loraDir, adapter, "", c, testmodels.TinyLoRA()); err != nil {
 		t.Fatal(err)
 	}
-	s, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", loraDir, "TRANSCEPT_SUMMARY_ADAPTER", adapter, "TRANSCEPT_ORT_THREADS", "1"))
+	s, err = wire.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", loraDir, "TRANSCEPT_SUMMARY_ADAPTER", adapter, "TRANSCEPT_ORT_THREADS", "1"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,7 +114,7 @@ func TestSuiteSummarizer(t *testing.T) {
 	if err != nil || sum.Model != s.Model() || len(sum.Bullets) == 0 {
 		t.Errorf("summary with the adapter: %+v, %v", sum, err)
 	}
-	_, err = suite.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", adapter))
+	_, err = wire.Summarizer(cfg("TRANSCEPT_SUMMARY_MODEL", dir, "TRANSCEPT_SUMMARY_ADAPTER", adapter))
 	if lecture.ErrorCode(err) != lecture.EINVALID || !strings.Contains(lecture.ErrorMessage(err), "TRANSCEPT_SUMMARY_ADAPTER="+adapter) ||
 		!strings.Contains(lecture.ErrorMessage(err), "an adapter for another model") {
 		t.Errorf("adapter on a model without LoRA inputs: %v", err)
@@ -127,7 +127,7 @@ func TestSuiteSummarizerNoLibrary(t *testing.T) {
 	if os.Getenv("SUMMARIZE_CHILD") == "1" {
 		dir := os.Getenv("SUMMARIZE_DIR")
 		c, _ := config.FromMap(map[string]string{"TRANSCEPT_SUMMARIZER": "bart", "TRANSCEPT_SUMMARY_MODEL": dir})
-		_, err := suite.Summarizer(c)
+		_, err := wire.Summarizer(c)
 		os.Stdout.WriteString(lecture.ErrorCode(err) + "|" + lecture.ErrorMessage(err))
 		return
 	}

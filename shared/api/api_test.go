@@ -17,17 +17,17 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/suite"
 )
 
 type env struct {
 	t    *testing.T
 	srv  *httptest.Server
 	root string
-	s    *suite.Suite
+	s    *wire.Suite
 }
 
 func newEnv(t *testing.T, settings map[string]string) *env {
@@ -42,7 +42,7 @@ func newEnv(t *testing.T, settings map[string]string) *env {
 		t.Fatal(err)
 	}
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := suite.New(context.Background(), c, log)
+	s, err := wire.New(context.Background(), c, log)
 	if err != nil {
 		t.Fatal(err)
 	}
