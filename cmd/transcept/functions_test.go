@@ -48,7 +48,7 @@ func TestStageFailureIs5xx(t *testing.T) {
 	}
 	srv := httptest.NewServer(fce.New(f).Handler)
 	defer srv.Close()
-	ce, _ := events.ToCloudEvent(events.New(events.LectureUploaded, events.Ref{LectureID: "nope", Bucket: "raw-inputs", Key: "nope/x.txt", ContentHash: "h"}))
+	ce, _ := events.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "nope", Bucket: "raw-inputs", Key: "nope/x.txt", ContentHash: "h"}))
 	c, _ := cloudevents.NewClientHTTP()
 	_, res := c.Request(cloudevents.ContextWithTarget(context.Background(), srv.URL), ce)
 	if ok, code := events.Delivered(res); ok || code != 500 {
@@ -90,16 +90,16 @@ func TestStagesReplyWithTheNextEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	in, _ := events.ToCloudEvent(events.New(events.LectureUploaded, events.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt", ContentHash: "etag:x"}))
+	in, _ := events.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt", ContentHash: "etag:x"}))
 	out, err := tr.Handle(context.Background(), in)
-	if err != nil || out == nil || out.Type() != events.TranscriptReady {
+	if err != nil || out == nil || out.Type() != lecture.TranscriptReady {
 		t.Fatalf("transcribe: %v %v", out, err)
 	}
 	out2, err := sg.Handle(context.Background(), *out)
-	if err != nil || out2 == nil || out2.Type() != events.ChunksReady {
+	if err != nil || out2 == nil || out2.Type() != lecture.ChunksReady {
 		t.Fatalf("segment: %v %v", out2, err)
 	}
-	var ref events.Ref
+	var ref lecture.Ref
 	_ = out2.DataAs(&ref)
 	if ref.LectureID != up.ID || ref.Key != up.ID+"/chunks.json" || ref.ContentHash != "etag:x" {
 		t.Errorf("reply reference %+v", ref)
@@ -171,7 +171,7 @@ func TestIngestMinIOWebhook(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if e.Type != events.LectureUploaded || e.Data.LectureID != "lec-1" || e.Data.Key != "lec-1/My Lecture+1.txt" || e.Data.ContentHash != "etag:6b1d0ab4b0e1b4a5b1c8d0f00e1a2b3c" {
+	if e.Type != lecture.LectureUploaded || e.Data.LectureID != "lec-1" || e.Data.Key != "lec-1/My Lecture+1.txt" || e.Data.ContentHash != "etag:6b1d0ab4b0e1b4a5b1c8d0f00e1a2b3c" {
 		t.Errorf("event %+v", e)
 	}
 	// Garbage is a 400, not a retry loop.
@@ -243,7 +243,7 @@ func TestDeadLetterRecorded(t *testing.T) {
 	gw.Handle(rec, httptest.NewRequest("POST", "/lectures?name=l.txt", strings.NewReader("Some lecture text here.")))
 	var up struct{ ID string }
 	_ = json.Unmarshal(rec.Body.Bytes(), &up)
-	ce, _ := events.ToCloudEvent(events.New(events.LectureUploaded, events.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt"}))
+	ce, _ := events.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt"}))
 	ce.SetExtension("knativeerrorcode", "500")
 	ce.SetExtension("knativeerrordata", "dHJhbnNjcmliZTogbW9kZWwgbWlzc2luZw==") // "transcribe: model missing"
 	req, _ := http.NewRequest("POST", "/dead-letter", nil)

@@ -10,6 +10,8 @@ import (
 	"strings"
 	"sync"
 
+	"github.com/transcept/transcept/shared/lecture"
+
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/transcept/transcept/functions/wire"
@@ -41,7 +43,7 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	}
 	f.once.Do(func() {
 		s := f.Suite()
-		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes, Publish: func(events.Event) error { return nil }}
+		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes, Publish: func(lecture.Event) error { return nil }}
 		mux := http.NewServeMux()
 		mux.Handle("POST /qa", srv.Handler())
 		mux.Handle("GET /metrics", f.Metrics.Handler())
@@ -58,7 +60,7 @@ func (f *Function) preload(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	e, err := events.FromCloudEvent(*ce)
-	if err != nil || e.Type != events.IndexReady {
+	if err != nil || e.Type != lecture.IndexReady {
 		http.Error(w, "answer takes transcept.index.ready events", http.StatusBadRequest)
 		return
 	}

@@ -36,7 +36,7 @@ func (f *Function) handler() http.Handler {
 		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
 			// In the cluster an upload is announced by MinIO's notification
 			// to ingest, not by the gateway: one event per object.
-			Publish: func(events.Event) error { return nil },
+			Publish: func(lecture.Event) error { return nil },
 			Ready:   func() error { return s.Ready(context.Background()) }}
 		mux := http.NewServeMux()
 		mux.Handle("/", srv.Handler())

@@ -19,7 +19,6 @@ import (
 	"github.com/transcept/transcept/functions/ingest"
 	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 )
 
 // minioNotification is MinIO's webhook body for one upload.
@@ -59,7 +58,7 @@ func (r *recorder) take() []cloudevents.Event {
 // webhook posts them (Handle) and as a Lambda receives them (lambda.S3,
 // decoded the way the Lambda runtime does): never a panic or a 5xx; every
 // event sent names an object that exists, by a key that passes
-// store.ValidateKey, in raw-inputs, with its lecture id.
+// lecture.ValidateKey, in raw-inputs, with its lecture id.
 func FuzzNotification(f *testing.F) {
 	dir := f.TempDir()
 	for _, k := range objects {
@@ -136,14 +135,14 @@ func checkSent(t *testing.T, sent []cloudevents.Event) {
 			t.Fatalf("ingest sent %s: %v", ce, err)
 		}
 		d := e.Data
-		if err := store.ValidateKey(d.Key); err != nil {
+		if err := lecture.ValidateKey(d.Key); err != nil {
 			t.Fatalf("ingest sent key %q: %v", d.Key, err)
 		}
 		known := false
 		for _, k := range objects {
 			known = known || k == d.Key
 		}
-		if !known || e.Type != events.LectureUploaded || d.Bucket != lecture.BucketRaw ||
+		if !known || e.Type != lecture.LectureUploaded || d.Bucket != lecture.BucketRaw ||
 			!strings.HasPrefix(d.Key, d.LectureID+"/") || strings.HasPrefix(d.LectureID, "_") {
 			t.Fatalf("ingest sent %+v", e)
 		}

@@ -110,7 +110,7 @@ func (b *Base) Enter() (func(), error) {
 
 // Handler is a pipeline stage's code, a method expression of the service
 // such as (*pipeline.Service).HandleTranscript.
-type Handler func(*pipeline.Service, context.Context, events.Event) ([]events.Event, error)
+type Handler func(*pipeline.Service, context.Context, lecture.Event) ([]lecture.Event, error)
 
 // HandleEvent runs a stage on a CloudEvent and replies with the next event.
 // Concurrent duplicates (the same type, lecture and content) run once; a
@@ -137,7 +137,7 @@ func (b *Base) HandleEvent(ctx context.Context, ce cloudevents.Event, h Handler)
 		return nil, cehttp.NewResult(500, "%s: %v", b.Name, err)
 	}
 	b.Metrics.Events.WithLabelValues(e.Type, "ok").Inc()
-	next := v.([]events.Event)
+	next := v.([]lecture.Event)
 	if len(next) == 0 || shared {
 		return nil, nil // a duplicate's reply was sent by the first
 	}

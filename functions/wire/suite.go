@@ -31,7 +31,6 @@ import (
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/retrieval"
-	"github.com/transcept/transcept/shared/store"
 	"github.com/transcept/transcept/shared/store/fs"
 	"github.com/transcept/transcept/shared/store/minio"
 )
@@ -234,10 +233,10 @@ func (s *Suite) StartBus() *events.Bus {
 	b.Unavailable = func(err error) bool { return lecture.ErrorCode(err) == lecture.EUNAVAILABLE }
 	s.Metrics.QueueDepth(func() float64 { return float64(b.Pending()) })
 	svc := s.Service
-	b.Subscribe(events.LectureUploaded, "transcribe", svc.HandleUploaded)
-	b.Subscribe(events.TranscriptReady, "segment", svc.HandleTranscript)
-	b.Subscribe(events.ChunksReady, "summarize", svc.HandleChunksSummarize)
-	b.Subscribe(events.ChunksReady, "index", svc.HandleChunksIndex)
+	b.Subscribe(lecture.LectureUploaded, "transcribe", svc.HandleUploaded)
+	b.Subscribe(lecture.TranscriptReady, "segment", svc.HandleTranscript)
+	b.Subscribe(lecture.ChunksReady, "summarize", svc.HandleChunksSummarize)
+	b.Subscribe(lecture.ChunksReady, "index", svc.HandleChunksIndex)
 	b.DeadLetterSink(svc.DeadLetter)
 	s.Bus = b
 	return b
@@ -285,7 +284,7 @@ func (s *Suite) Recover(ctx context.Context) error {
 // Ready checks that the store answers and takes writes: a full or
 // read-only store is not ready.
 func (s *Suite) Ready(ctx context.Context) error {
-	key := store.Key("_probe", "readyz")
+	key := lecture.Key("_probe", "readyz")
 	body := []byte(time.Now().UTC().Format(time.RFC3339Nano))
 	if err := s.Service.Store.Put(ctx, lecture.BucketPreprocessed, key, bytes.NewReader(body), int64(len(body)), "text/plain"); err != nil {
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "object store cannot take writes: %s", lecture.ErrorMessage(err))

@@ -20,7 +20,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
@@ -30,7 +29,7 @@ import (
 // Server serves the HTTP API over a pipeline service.
 type Server struct {
 	Svc     *pipeline.Service
-	Publish func(events.Event) error // starts processing of an upload (durably queued when it returns nil)
+	Publish func(lecture.Event) error // starts processing of an upload (durably queued when it returns nil)
 	Metrics *metrics.Metrics
 	Log     *slog.Logger
 	MaxBody int64

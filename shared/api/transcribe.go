@@ -11,7 +11,6 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/transcript"
@@ -181,7 +180,7 @@ func (s *Server) createMediaLecture(w http.ResponseWriter, r *http.Request, name
 
 // publish queues an upload's first event; when the queue cannot take it the
 // upload is removed again and the client told: nothing is half-accepted.
-func (s *Server) publish(r *http.Request, ev events.Event) error {
+func (s *Server) publish(r *http.Request, ev lecture.Event) error {
 	if err := s.Publish(ev); err != nil {
 		s.Svc.Forget(r.Context(), ev)
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "the upload could not be queued for processing (%s); nothing was kept, try again", lecture.ErrorMessage(err))

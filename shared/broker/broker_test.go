@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transcept/transcept/shared/lecture"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-
-	"github.com/transcept/transcept/shared/events"
 )
 
 func TestISODuration(t *testing.T) {
@@ -38,7 +38,7 @@ func TestLoadInfraTriggers(t *testing.T) {
 	if c.Broker != "transcept" || c.Delivery.Retry < 1 || c.Delivery.DeadLetter == nil {
 		t.Errorf("broker: %+v", c)
 	}
-	for _, typ := range events.Types {
+	for _, typ := range lecture.EventTypes {
 		found := false
 		for _, tr := range c.Triggers {
 			found = found || tr.Filter["type"] == typ

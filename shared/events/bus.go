@@ -14,20 +14,22 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 // Handler processes an event and may return follow-up events to publish.
-type Handler func(ctx context.Context, e Event) ([]Event, error)
+type Handler func(ctx context.Context, e lecture.Event) ([]lecture.Event, error)
 
 // DeadLetter receives an event that failed every delivery attempt; an error
 // means the failure could not be recorded, and the delivery is kept to be
 // dead-lettered again later.
-type DeadLetter func(ctx context.Context, e Event, err error) error
+type DeadLetter func(ctx context.Context, e lecture.Event, err error) error
 
 // Job is one delivery of an event to one trigger: what a Journal keeps.
 type Job struct {
-	Trigger string `json:"trigger"`
-	Event   Event  `json:"event"`
+	Trigger string        `json:"trigger"`
+	Event   lecture.Event `json:"event"`
 	// Attempts counts deliveries that ended in an error; Interrupted those
 	// cut short by a crash (the process died holding the lease).
 	Attempts    int       `json:"attempts"`
@@ -176,7 +178,7 @@ func (b *Bus) startLocked() {
 // Publish accepts e for every trigger that matches its type: written to the
 // journal (when there is one) before it is queued, so an error means the
 // event was not accepted.
-func (b *Bus) Publish(e Event) error {
+func (b *Bus) Publish(e lecture.Event) error {
 	b.mu.Lock()
 	ts := b.triggers[e.Type]
 	closed := b.closed
@@ -562,7 +564,7 @@ func (b *Bus) delete(j Job) error {
 }
 
 // call runs one delivery, turning a panic into an error.
-func (b *Bus) call(ctx context.Context, t trigger, e Event) (next []Event, err error) {
+func (b *Bus) call(ctx context.Context, t trigger, e lecture.Event) (next []lecture.Event, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError{r}

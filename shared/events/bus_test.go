@@ -10,6 +10,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 // memJournal is a Journal in memory, shared by the "processes" of a test.
@@ -92,11 +94,11 @@ func TestCrashedStageRunsAgainAtNextStart(t *testing.T) {
 	j := newMemJournal()
 	first := durableBus(j, 1)
 	started := make(chan struct{})
-	first.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) {
+	first.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		close(started)
 		select {} // the process "dies" here: never returns
 	})
-	if err := first.Publish(New(LectureUploaded, Ref{LectureID: "l1", Size: 10})); err != nil {
+	if err := first.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "l1", Size: 10})); err != nil {
 		t.Fatal(err)
 	}
 	<-started
@@ -107,11 +109,11 @@ func TestCrashedStageRunsAgainAtNextStart(t *testing.T) {
 
 	second := durableBus(j, 1)
 	var ran, follow atomic.Int64
-	second.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) {
+	second.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		ran.Add(1)
-		return []Event{New(TranscriptReady, e.Data)}, nil
+		return []lecture.Event{lecture.NewEvent(lecture.TranscriptReady, e.Data)}, nil
 	})
-	second.Subscribe(TranscriptReady, "segment", func(ctx context.Context, e Event) ([]Event, error) {
+	second.Subscribe(lecture.TranscriptReady, "segment", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		follow.Add(1)
 		return nil, nil
 	})
@@ -132,17 +134,17 @@ func TestCrashedStageRunsAgainAtNextStart(t *testing.T) {
 // an endless crash loop.
 func TestRepeatedCrashesDeadLetter(t *testing.T) {
 	j := newMemJournal()
-	ev := New(LectureUploaded, Ref{LectureID: "poison"})
+	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "poison"})
 	_ = j.Save(context.Background(), Job{Trigger: "transcribe", Event: ev, Interrupted: 4, LeaseOwner: "gone-host-is-not-us/1/x", Enqueued: time.Now()})
 	// Another host's lease: only expiry frees it.
 	b := durableBus(j, 1)
 	b.MaxInterrupted = 5
 	var reason atomic.Value
-	b.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		t.Error("a poisoned job ran again")
 		return nil, nil
 	})
-	b.DeadLetterSink(func(ctx context.Context, e Event, err error) error { reason.Store(err.Error()); return nil })
+	b.DeadLetterSink(func(ctx context.Context, e lecture.Event, err error) error { reason.Store(err.Error()); return nil })
 	if n, _ := b.Recover(context.Background()); n != 0 {
 		t.Fatalf("queued %d jobs; the lease (no expiry given) is expired, so it should be dead-lettered", n)
 	}
@@ -159,10 +161,10 @@ func TestRepeatedCrashesDeadLetter(t *testing.T) {
 // expires.
 func TestLiveForeignLeaseIsRespected(t *testing.T) {
 	j := newMemJournal()
-	ev := New(LectureUploaded, Ref{LectureID: "busy"})
+	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "busy"})
 	_ = j.Save(context.Background(), Job{Trigger: "transcribe", Event: ev, LeaseOwner: "other-host/123/abc", LeaseUntil: time.Now().Add(time.Hour), Enqueued: time.Now()})
 	b := durableBus(j, 1)
-	b.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		t.Error("ran a job another live process holds")
 		return nil, nil
 	})
@@ -181,7 +183,7 @@ func TestShutdownLeavesWorkQueued(t *testing.T) {
 	j := newMemJournal()
 	b := durableBus(j, 1)
 	started := make(chan struct{})
-	b.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		if e.Data.LectureID == "slow" {
 			close(started)
 			<-ctx.Done()
@@ -189,9 +191,9 @@ func TestShutdownLeavesWorkQueued(t *testing.T) {
 		}
 		return nil, nil
 	})
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "slow"}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "slow"}))
 	<-started
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "waiting"}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "waiting"}))
 	t0 := time.Now()
 	left := b.Shutdown(50 * time.Millisecond)
 	if d := time.Since(t0); d > 2*time.Second {
@@ -205,7 +207,7 @@ func TestShutdownLeavesWorkQueued(t *testing.T) {
 	}
 	next := durableBus(j, 1)
 	var done atomic.Int64
-	next.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) {
+	next.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		done.Add(1)
 		return nil, nil
 	})
@@ -223,9 +225,9 @@ func TestShutdownLeavesWorkQueued(t *testing.T) {
 func TestPublishFailsWhenJournalDown(t *testing.T) {
 	j := newMemJournal()
 	b := durableBus(j, 1)
-	b.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) { return nil, nil })
+	b.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) { return nil, nil })
 	j.fail.Store(true)
-	if err := b.Publish(New(LectureUploaded, Ref{LectureID: "x"})); err == nil || !strings.Contains(err.Error(), "store down") {
+	if err := b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "x"})); err == nil || !strings.Contains(err.Error(), "store down") {
 		t.Errorf("Publish with the journal down: %v", err)
 	}
 	j.fail.Store(false)
@@ -239,19 +241,19 @@ func TestFollowUpNotLostWhenStoreFlaps(t *testing.T) {
 	b := durableBus(j, 1)
 	var segment atomic.Int64
 	var flapped atomic.Bool
-	b.Subscribe(LectureUploaded, "transcribe", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		if flapped.Swap(true) {
-			return []Event{New(TranscriptReady, e.Data)}, nil
+			return []lecture.Event{lecture.NewEvent(lecture.TranscriptReady, e.Data)}, nil
 		}
 		j.fail.Store(true) // the store goes down right after the stage's work
 		go func() { time.Sleep(20 * time.Millisecond); j.fail.Store(false) }()
-		return []Event{New(TranscriptReady, e.Data)}, nil
+		return []lecture.Event{lecture.NewEvent(lecture.TranscriptReady, e.Data)}, nil
 	})
-	b.Subscribe(TranscriptReady, "segment", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.TranscriptReady, "segment", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		segment.Add(1)
 		return nil, nil
 	})
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "flap"}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "flap"}))
 	b.Close()
 	if segment.Load() != 1 || j.len() != 0 {
 		t.Errorf("segment ran %d times, journal %d", segment.Load(), j.len())
@@ -265,12 +267,12 @@ func TestBudgetCancelsAndNamesIt(t *testing.T) {
 	b.Retries = 1
 	b.Budget = func(Job) time.Duration { return 20 * time.Millisecond }
 	var reason atomic.Value
-	b.Subscribe(LectureUploaded, "summarize", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "summarize", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		<-ctx.Done()
 		return nil, ctx.Err()
 	})
-	b.DeadLetterSink(func(ctx context.Context, e Event, err error) error { reason.Store(err.Error()); return nil })
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "long"}))
+	b.DeadLetterSink(func(ctx context.Context, e lecture.Event, err error) error { reason.Store(err.Error()); return nil })
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "long"}))
 	b.Close()
 	if r, _ := reason.Load().(string); !strings.Contains(r, "time budget") {
 		t.Errorf("reason %q", r)
@@ -285,7 +287,7 @@ func TestSchedulingSmallFirst(t *testing.T) {
 	release := make(chan struct{})
 	var mu sync.Mutex
 	var order []string
-	b.Subscribe(LectureUploaded, "stage", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "stage", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		if e.Data.LectureID == "blocker" {
 			<-release
 		}
@@ -294,11 +296,11 @@ func TestSchedulingSmallFirst(t *testing.T) {
 		mu.Unlock()
 		return nil, nil
 	})
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "blocker", Size: 1}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "blocker", Size: 1}))
 	waitFor(t, "the blocker to start", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.jobs["blocker.stage"].running })
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "big", Size: 10 << 20}))
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "tiny", Size: 1 << 10}))
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "mid", Size: 5 << 20}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "big", Size: 10 << 20}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "tiny", Size: 1 << 10}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "mid", Size: 5 << 20}))
 	close(release)
 	b.Close()
 	if got := strings.Join(order, " "); got != "blocker tiny mid big" {
@@ -309,7 +311,7 @@ func TestSchedulingSmallFirst(t *testing.T) {
 	r.SmallBytes = 1 << 20
 	hold := make(chan struct{})
 	smallDone := make(chan struct{})
-	r.Subscribe(LectureUploaded, "stage", func(ctx context.Context, e Event) ([]Event, error) {
+	r.Subscribe(lecture.LectureUploaded, "stage", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		if e.Data.LectureID == "big" {
 			<-hold
 		} else {
@@ -317,8 +319,8 @@ func TestSchedulingSmallFirst(t *testing.T) {
 		}
 		return nil, nil
 	})
-	_ = r.Publish(New(LectureUploaded, Ref{LectureID: "big", Size: 3 << 20}))
-	_ = r.Publish(New(LectureUploaded, Ref{LectureID: "small", Size: 31 << 10}))
+	_ = r.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "big", Size: 3 << 20}))
+	_ = r.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "small", Size: 31 << 10}))
 	select {
 	case <-smallDone:
 	case <-time.After(5 * time.Second):
@@ -337,7 +339,7 @@ func TestNewerEventWhileRunning(t *testing.T) {
 	gate := make(chan struct{})
 	var hashes []string
 	var mu sync.Mutex
-	b.Subscribe(LectureUploaded, "stage", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "stage", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		if e.Data.ContentHash == "v1" {
 			<-gate
 		}
@@ -346,13 +348,13 @@ func TestNewerEventWhileRunning(t *testing.T) {
 		mu.Unlock()
 		return nil, nil
 	})
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "l", ContentHash: "v1"}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "l", ContentHash: "v1"}))
 	waitFor(t, "v1 to run", func() bool {
 		b.mu.Lock()
 		defer b.mu.Unlock()
 		return b.jobs["l.stage"] != nil && b.jobs["l.stage"].running
 	})
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "l", ContentHash: "v2"}))
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "l", ContentHash: "v2"}))
 	close(gate)
 	b.Close()
 	if strings.Join(hashes, ",") != "v1,v2" || j.len() != 0 {
@@ -370,14 +372,14 @@ func TestUnavailableDependencyWaits(t *testing.T) {
 	b.Unavailable = func(err error) bool { return errors.Is(err, down) }
 	var tries atomic.Int64
 	var dead atomic.Bool
-	b.Subscribe(LectureUploaded, "index", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "index", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		if tries.Add(1) < 20 {
 			return nil, down
 		}
 		return nil, nil
 	})
-	b.DeadLetterSink(func(ctx context.Context, e Event, err error) error { dead.Store(true); return nil })
-	_ = b.Publish(New(LectureUploaded, Ref{LectureID: "waits"}))
+	b.DeadLetterSink(func(ctx context.Context, e lecture.Event, err error) error { dead.Store(true); return nil })
+	_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "waits"}))
 	b.Close()
 	if tries.Load() != 20 || dead.Load() {
 		t.Errorf("tries %d, dead-lettered %v; want 20 tries and success", tries.Load(), dead.Load())
@@ -388,9 +390,9 @@ func TestUnavailableDependencyWaits(t *testing.T) {
 	c.Retries = 1
 	c.UnavailableFor = 0
 	c.Unavailable = b.Unavailable
-	c.Subscribe(LectureUploaded, "index", func(ctx context.Context, e Event) ([]Event, error) { return nil, down })
-	c.DeadLetterSink(func(ctx context.Context, e Event, err error) error { dead.Store(true); return nil })
-	_ = c.Publish(New(LectureUploaded, Ref{LectureID: "gives-up"}))
+	c.Subscribe(lecture.LectureUploaded, "index", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) { return nil, down })
+	c.DeadLetterSink(func(ctx context.Context, e lecture.Event, err error) error { dead.Store(true); return nil })
+	_ = c.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "gives-up"}))
 	c.Close()
 	if !dead.Load() {
 		t.Error("an endless outage never dead-lettered")

@@ -4,13 +4,15 @@ import (
 	"errors"
 	"fmt"
 
+	"github.com/transcept/transcept/shared/lecture"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 )
 
 // ToCloudEvent turns an event into a CloudEvent with JSON data.
-func ToCloudEvent(e Event) (cloudevents.Event, error) {
+func ToCloudEvent(e lecture.Event) (cloudevents.Event, error) {
 	ce := cloudevents.New()
 	ce.SetID(e.ID)
 	ce.SetType(e.Type)
@@ -25,10 +27,10 @@ func ToCloudEvent(e Event) (cloudevents.Event, error) {
 
 // FromCloudEvent reads one of our events out of a CloudEvent, checking that
 // its type is ours and its data is a reference with a lecture id.
-func FromCloudEvent(ce cloudevents.Event) (Event, error) {
-	e := Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Subject: ce.Subject(), Time: ce.Time()}
+func FromCloudEvent(ce cloudevents.Event) (lecture.Event, error) {
+	e := lecture.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Subject: ce.Subject(), Time: ce.Time()}
 	known := false
-	for _, t := range Types {
+	for _, t := range lecture.EventTypes {
 		known = known || t == e.Type
 	}
 	if !known {

@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 func quietBus() *Bus {
@@ -22,21 +24,21 @@ func TestRetryThenSuccessAndFollowUps(t *testing.T) {
 	defer b.Close()
 	var tries atomic.Int64
 	var got sync.Map
-	b.Subscribe(LectureUploaded, "flaky", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "flaky", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		if tries.Add(1) < 3 {
 			return nil, errors.New("transient")
 		}
-		return []Event{New(TranscriptReady, e.Data)}, nil
+		return []lecture.Event{lecture.NewEvent(lecture.TranscriptReady, e.Data)}, nil
 	})
-	b.Subscribe(TranscriptReady, "next", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.TranscriptReady, "next", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		got.Store(e.Data.LectureID, true)
 		return nil, nil
 	})
-	b.Subscribe(ChunksReady, "never", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.ChunksReady, "never", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		t.Error("a trigger for another type fired")
 		return nil, nil
 	})
-	b.Publish(New(LectureUploaded, Ref{LectureID: "l1"}))
+	b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "l1"}))
 	b.Wait()
 	if tries.Load() != 3 {
 		t.Errorf("tries %d", tries.Load())
@@ -51,12 +53,12 @@ func TestDeadLetterAfterRetries(t *testing.T) {
 	defer b.Close()
 	var tries atomic.Int64
 	var dead atomic.Value
-	b.Subscribe(LectureUploaded, "broken", func(ctx context.Context, e Event) ([]Event, error) {
+	b.Subscribe(lecture.LectureUploaded, "broken", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		tries.Add(1)
 		panic("poisoned input")
 	})
-	b.DeadLetterSink(func(ctx context.Context, e Event, err error) error { dead.Store(err.Error()); return nil })
-	b.Publish(New(LectureUploaded, Ref{LectureID: "l2"}))
+	b.DeadLetterSink(func(ctx context.Context, e lecture.Event, err error) error { dead.Store(err.Error()); return nil })
+	b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "l2"}))
 	b.Wait()
 	if tries.Load() != int64(b.Retries+1) {
 		t.Errorf("tries %d, want %d", tries.Load(), b.Retries+1)
@@ -67,7 +69,7 @@ func TestDeadLetterAfterRetries(t *testing.T) {
 }
 
 func TestTypesCoverConstants(t *testing.T) {
-	if len(Types) != 6 {
-		t.Errorf("Types lists %d event types", len(Types))
+	if len(lecture.EventTypes) != 6 {
+		t.Errorf("lecture.EventTypes lists %d event types", len(lecture.EventTypes))
 	}
 }

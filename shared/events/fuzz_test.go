@@ -5,6 +5,8 @@ import (
 	"reflect"
 	"testing"
 
+	"github.com/transcept/transcept/shared/lecture"
+
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 )
 
@@ -33,7 +35,7 @@ func FuzzFromCloudEvent(f *testing.F) {
 		binary := cloudevents.New()
 		binary.SetID("fuzz")
 		binary.SetSource("/fuzz")
-		binary.SetType(Types[int(typ)%len(Types)])
+		binary.SetType(lecture.EventTypes[int(typ)%len(lecture.EventTypes)])
 		if binary.SetData(cloudevents.ApplicationJSON, data) == nil {
 			checkCloudEvent(t, binary)
 		}
@@ -46,7 +48,7 @@ func checkCloudEvent(t *testing.T, ce cloudevents.Event) {
 		return
 	}
 	known := false
-	for _, typ := range Types {
+	for _, typ := range lecture.EventTypes {
 		known = known || typ == e.Type
 	}
 	if !known || e.Data.LectureID == "" || e.ID != ce.ID() || e.Type != ce.Type() {

@@ -25,10 +25,10 @@ func startBus(svc *pipeline.Service, workers int) *events.Bus {
 	b := events.NewBus(workers, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Backoff = time.Millisecond
 	b.Journal = pipeline.Journal{Store: svc.Store}
-	b.Subscribe(events.LectureUploaded, "transcribe", svc.HandleUploaded)
-	b.Subscribe(events.TranscriptReady, "segment", svc.HandleTranscript)
-	b.Subscribe(events.ChunksReady, "summarize", svc.HandleChunksSummarize)
-	b.Subscribe(events.ChunksReady, "index", svc.HandleChunksIndex)
+	b.Subscribe(lecture.LectureUploaded, "transcribe", svc.HandleUploaded)
+	b.Subscribe(lecture.TranscriptReady, "segment", svc.HandleTranscript)
+	b.Subscribe(lecture.ChunksReady, "summarize", svc.HandleChunksSummarize)
+	b.Subscribe(lecture.ChunksReady, "index", svc.HandleChunksIndex)
 	b.DeadLetterSink(svc.DeadLetter)
 	return b
 }

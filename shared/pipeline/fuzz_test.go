@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/transcept/transcept/shared/store"
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 // FuzzRawName: whatever file name an upload brings (multipart filename,
@@ -29,20 +29,20 @@ func FuzzRawName(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, name string, data []byte) {
 		got := rawName(name, data)
-		if err := store.ValidateName(got); err != nil {
+		if err := lecture.ValidateName(got); err != nil {
 			t.Fatalf("rawName(%q) = %q: %v", name, got, err)
 		}
 		if strings.ContainsAny(got, `/\`) || strings.HasPrefix(got, ".") || strings.HasPrefix(got, "-") {
 			t.Fatalf("rawName(%q) = %q: path syntax or a leading '.' or '-'", name, got)
 		}
-		if err := store.ValidateKey(store.Key("20261127-005212-3f9a1c2e", got)); err != nil {
+		if err := lecture.ValidateKey(lecture.Key("20261127-005212-3f9a1c2e", got)); err != nil {
 			t.Fatalf("rawName(%q) = %q makes a bad key: %v", name, got, err)
 		}
 		if again := rawName(name, data); again != got {
 			t.Fatalf("rawName(%q) not deterministic: %q then %q", name, got, again)
 		}
 		// A name that is already safe is kept as it is.
-		if !strings.ContainsAny(name, `/\`) && len(name) <= 100 && !strings.HasPrefix(name, "-") && store.ValidateName(name) == nil && got != name {
+		if !strings.ContainsAny(name, `/\`) && len(name) <= 100 && !strings.HasPrefix(name, "-") && lecture.ValidateName(name) == nil && got != name {
 			t.Fatalf("rawName(%q) = %q, want the name unchanged", name, got)
 		}
 	})

@@ -9,7 +9,6 @@ import (
 
 	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 )
 
 // QueuePrefix is where the durable pipeline queue lives in the preprocessed
@@ -24,7 +23,7 @@ type Journal struct{ Store lecture.ObjectStore }
 var _ events.Journal = Journal{}
 
 func jobKey(j events.Job) string {
-	return store.Key(QueuePrefix, j.Event.Data.LectureID+"."+j.Trigger+".json")
+	return lecture.Key(QueuePrefix, j.Event.Data.LectureID+"."+j.Trigger+".json")
 }
 
 // Save writes the job (atomically: the store's Put is).

@@ -15,7 +15,6 @@ import (
 
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
-	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
@@ -134,7 +133,7 @@ func TestRedeliveredEventsDoNoSecondWork(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run := func(e events.Event, h func(context.Context, events.Event) ([]events.Event, error)) events.Event {
+	run := func(e lecture.Event, h func(context.Context, lecture.Event) ([]lecture.Event, error)) lecture.Event {
 		out, err := h(ctx, e)
 		if err != nil || len(out) != 1 {
 			t.Fatalf("%s: %v %v", e.Type, out, err)

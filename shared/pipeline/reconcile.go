@@ -4,15 +4,13 @@ import (
 	"context"
 	"strings"
 
-	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 )
 
 // Reconciliation is what Reconcile found and did.
 type Reconciliation struct {
-	Events  []events.Event // to publish: lectures left between two steps
-	Removed []string       // lecture records without an upload, removed
+	Events  []lecture.Event // to publish: lectures left between two steps
+	Removed []string        // lecture records without an upload, removed
 }
 
 // Reconcile finds, at the start of the single local process, lectures that
@@ -44,7 +42,7 @@ func (s *Service) Reconcile(ctx context.Context) (*Reconciliation, error) {
 	}
 	have := map[string]map[string]bool{}
 	for _, o := range pre {
-		id, name, err := store.SplitKey(o.Key)
+		id, name, err := lecture.SplitKey(o.Key)
 		if err != nil || strings.HasPrefix(id, "_") {
 			continue
 		}
@@ -55,7 +53,7 @@ func (s *Service) Reconcile(ctx context.Context) (*Reconciliation, error) {
 	}
 	inputs := map[string]lecture.ObjectInfo{}
 	for _, o := range raw {
-		if id, _, err := store.SplitKey(o.Key); err == nil {
+		if id, _, err := lecture.SplitKey(o.Key); err == nil {
 			inputs[id] = o
 		}
 	}
@@ -78,7 +76,7 @@ func (s *Service) Reconcile(ctx context.Context) (*Reconciliation, error) {
 		in, ok := inputs[id]
 		if !ok {
 			for name := range names {
-				if err := s.Store.Delete(ctx, lecture.BucketPreprocessed, store.Key(id, name)); err != nil {
+				if err := s.Store.Delete(ctx, lecture.BucketPreprocessed, lecture.Key(id, name)); err != nil {
 					return out, err
 				}
 			}
@@ -89,17 +87,17 @@ func (s *Service) Reconcile(ctx context.Context) (*Reconciliation, error) {
 		if err := s.getJSON(ctx, id, ArtifactLecture, &l); err != nil {
 			continue
 		}
-		ref := events.Ref{LectureID: id, ContentHash: l.ContentHash, Size: in.Size}
+		ref := lecture.Ref{LectureID: id, ContentHash: l.ContentHash, Size: in.Size}
 		switch {
 		case !names[ArtifactTranscript]:
 			ref.Bucket, ref.Key = lecture.BucketRaw, in.Key
-			out.Events = append(out.Events, events.New(events.LectureUploaded, ref))
+			out.Events = append(out.Events, lecture.NewEvent(lecture.LectureUploaded, ref))
 		case !names[ArtifactChunks]:
-			ref.Bucket, ref.Key = lecture.BucketPreprocessed, store.Key(id, ArtifactTranscript)
-			out.Events = append(out.Events, events.New(events.TranscriptReady, ref))
+			ref.Bucket, ref.Key = lecture.BucketPreprocessed, lecture.Key(id, ArtifactTranscript)
+			out.Events = append(out.Events, lecture.NewEvent(lecture.TranscriptReady, ref))
 		case !names[ArtifactSummary] || !names[ArtifactIndex]:
-			ref.Bucket, ref.Key = lecture.BucketPreprocessed, store.Key(id, ArtifactChunks)
-			out.Events = append(out.Events, events.New(events.ChunksReady, ref))
+			ref.Bucket, ref.Key = lecture.BucketPreprocessed, lecture.Key(id, ArtifactChunks)
+			out.Events = append(out.Events, lecture.NewEvent(lecture.ChunksReady, ref))
 		}
 	}
 	return out, nil

@@ -13,10 +13,8 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
-	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
-	"github.com/transcept/transcept/shared/store"
 	"github.com/transcept/transcept/shared/text"
 	"github.com/transcept/transcept/shared/transcript"
 )
@@ -33,11 +31,11 @@ type Upload struct {
 // CreateLecture validates an upload, stores it under raw-inputs/<id>/ and
 // returns the lecture and the event that starts its processing. Nothing is
 // written when the upload is invalid.
-func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture, events.Event, error) {
+func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture, lecture.Event, error) {
 	if _, err := ParseTranscript(u.Data, u.Name, u.Format); err != nil {
-		return nil, events.Event{}, err
+		return nil, lecture.Event{}, err
 	}
-	id := store.NewLectureID()
+	id := lecture.NewLectureID()
 	name := rawName(u.Name, u.Data)
 	hash := Hash(u.Data)
 	now := s.now()
@@ -48,14 +46,14 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 	// The lecture record goes first, so that a status request never finds a
 	// raw input without it; the raw input is what triggers processing.
 	if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
-		return nil, events.Event{}, err
+		return nil, lecture.Event{}, err
 	}
-	key := store.Key(id, name)
+	key := lecture.Key(id, name)
 	if err := s.Store.Put(ctx, lecture.BucketRaw, key, bytes.NewReader(u.Data), int64(len(u.Data)), "text/plain; charset=utf-8"); err != nil {
 		_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, id+"/"+ArtifactLecture)
-		return nil, events.Event{}, err
+		return nil, lecture.Event{}, err
 	}
-	ev := events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data))})
+	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data))})
 	return l, ev, nil
 }
 
@@ -79,7 +77,7 @@ func rawName(name string, data []byte) string {
 	if len(n) > 100 {
 		n = strings.TrimSpace(n[len(n)-100:])
 	}
-	if n == "" || store.ValidateKey("x/"+n) != nil {
+	if n == "" || lecture.ValidateKey("x/"+n) != nil {
 		n = "transcript" + map[transcript.Format]string{transcript.SRT: ".srt", transcript.VTT: ".vtt", transcript.JSON: ".json"}[transcript.Detect("", data)]
 		if path.Ext(n) == "" {
 			n += ".txt"
@@ -91,13 +89,13 @@ func rawName(name string, data []byte) string {
 // HandleUploaded is the transcribe stage: it turns the raw input into
 // transcript.json. Transcript files are parsed; recordings need a
 // transcription engine, which this build reports as unavailable.
-func (s *Service) HandleUploaded(ctx context.Context, e events.Event) (out []events.Event, err error) {
+func (s *Service) HandleUploaded(ctx context.Context, e lecture.Event) (out []lecture.Event, err error) {
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("transcribe", start, err) }()
 	id := e.Data.LectureID
 	var have lecture.Transcript
 	if s.getJSON(ctx, id, ArtifactTranscript, &have) == nil && have.ContentHash == e.Data.ContentHash {
-		return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil // redelivery: done already
+		return []lecture.Event{s.next(lecture.TranscriptReady, e, ArtifactTranscript)}, nil // redelivery: done already
 	}
 	err = s.once(ctx, e, "transcribe", ArtifactTranscript, s.transcriberVersion()+":"+strings.ToLower(path.Ext(e.Data.Key)), func() error {
 		tr, err := s.readTranscript(ctx, e)
@@ -111,12 +109,12 @@ func (s *Service) HandleUploaded(ctx context.Context, e events.Event) (out []eve
 	if err != nil {
 		return nil, err
 	}
-	return []events.Event{s.next(events.TranscriptReady, e, ArtifactTranscript)}, nil
+	return []lecture.Event{s.next(lecture.TranscriptReady, e, ArtifactTranscript)}, nil
 }
 
 // readTranscript reads the raw input: a transcript file is parsed, a
 // recording transcribed.
-func (s *Service) readTranscript(ctx context.Context, e events.Event) (*lecture.Transcript, error) {
+func (s *Service) readTranscript(ctx context.Context, e lecture.Event) (*lecture.Transcript, error) {
 	rc, err := s.Store.Get(ctx, e.Data.Bucket, e.Data.Key)
 	if err != nil {
 		return nil, err
@@ -143,13 +141,13 @@ func (s *Service) transcriberVersion() string {
 
 // HandleTranscript is the segment stage: cleaned sentences and model-sized
 // chunks, in chunks.json.
-func (s *Service) HandleTranscript(ctx context.Context, e events.Event) (out []events.Event, err error) {
+func (s *Service) HandleTranscript(ctx context.Context, e lecture.Event) (out []lecture.Event, err error) {
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("segment", start, err) }()
 	id := e.Data.LectureID
 	var have Chunks
 	if s.getJSON(ctx, id, ArtifactChunks, &have) == nil && have.ContentHash == e.Data.ContentHash && have.MaxTokens == s.ChunkTokens {
-		return []events.Event{s.next(events.ChunksReady, e, ArtifactChunks)}, nil
+		return []lecture.Event{s.next(lecture.ChunksReady, e, ArtifactChunks)}, nil
 	}
 	err = s.once(ctx, e, "segment", ArtifactChunks, strconv.Itoa(s.ChunkTokens), func() error {
 		var tr lecture.Transcript
@@ -173,15 +171,15 @@ func (s *Service) HandleTranscript(ctx context.Context, e events.Event) (out []e
 	if err != nil {
 		return nil, err
 	}
-	return []events.Event{s.next(events.ChunksReady, e, ArtifactChunks)}, nil
+	return []lecture.Event{s.next(lecture.ChunksReady, e, ArtifactChunks)}, nil
 }
 
 // HandleChunksSummarize is the summarize stage.
-func (s *Service) HandleChunksSummarize(ctx context.Context, e events.Event) ([]events.Event, error) {
+func (s *Service) HandleChunksSummarize(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 	id := e.Data.LectureID
 	var have SummaryArtifact
 	if s.getJSON(ctx, id, ArtifactSummary, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Summary != nil && have.ModelVersion == modelVersion(s.Summarizer) {
-		return []events.Event{s.next(events.SummaryReady, e, ArtifactSummary)}, nil
+		return []lecture.Event{s.next(lecture.SummaryReady, e, ArtifactSummary)}, nil
 	}
 	var tr lecture.Transcript
 	if err := s.getJSON(ctx, id, ArtifactTranscript, &tr); err != nil {
@@ -194,20 +192,20 @@ func (s *Service) HandleChunksSummarize(ctx context.Context, e events.Event) ([]
 	if err := s.putJSON(ctx, id, ArtifactSummary, SummaryArtifact{LectureID: id, ContentHash: e.Data.ContentHash, ModelVersion: modelVersion(s.Summarizer), Summary: sum}); err != nil {
 		return nil, err
 	}
-	ev := s.next(events.SummaryReady, e, ArtifactSummary)
+	ev := s.next(lecture.SummaryReady, e, ArtifactSummary)
 	ev.Data.ModelVersion = modelVersion(s.Summarizer)
-	return []events.Event{ev}, nil
+	return []lecture.Event{ev}, nil
 }
 
 // HandleChunksIndex is the index stage: the retrieval index in index.json.
-func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []events.Event, err error) {
+func (s *Service) HandleChunksIndex(ctx context.Context, e lecture.Event) (out []lecture.Event, err error) {
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("index", start, err) }()
 	id := e.Data.LectureID
 	var have IndexArtifact
 	if s.getJSON(ctx, id, ArtifactIndex, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Index != nil &&
 		(s.Answerer.Embedder == nil || have.EmbedModel == s.Answerer.Embedder.Model()) {
-		return []events.Event{s.next(events.IndexReady, e, ArtifactIndex)}, nil
+		return []lecture.Event{s.next(lecture.IndexReady, e, ArtifactIndex)}, nil
 	}
 	version := "bm25"
 	if s.Answerer.Embedder != nil {
@@ -233,12 +231,12 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e events.Event) (out []
 		return nil, err
 	}
 	s.forgetIndex(id)
-	return []events.Event{s.next(events.IndexReady, e, ArtifactIndex)}, nil
+	return []lecture.Event{s.next(lecture.IndexReady, e, ArtifactIndex)}, nil
 }
 
 // DeadLetter records an event that failed every delivery in failed.json,
 // where the lecture's status shows it.
-func (s *Service) DeadLetter(ctx context.Context, e events.Event, cause error) error {
+func (s *Service) DeadLetter(ctx context.Context, e lecture.Event, cause error) error {
 	f := Failure{Stage: stageOf(e.Type), Event: e.Type, EventID: e.ID, Code: lecture.ErrorCode(cause), Reason: cause.Error(), Time: s.now()}
 	if err := s.putJSON(ctx, e.Data.LectureID, ArtifactFailed, f); err != nil {
 		s.Log.Error("dead-letter record not written", "lecture", e.Data.LectureID, "err", err)
@@ -247,9 +245,9 @@ func (s *Service) DeadLetter(ctx context.Context, e events.Event, cause error) e
 	return nil
 }
 
-func (s *Service) next(typ string, from events.Event, artifact string) events.Event {
+func (s *Service) next(typ string, from lecture.Event, artifact string) lecture.Event {
 	id := from.Data.LectureID
-	return events.New(typ, events.Ref{LectureID: id, Bucket: lecture.BucketPreprocessed, Key: id + "/" + artifact, ContentHash: from.Data.ContentHash, Size: from.Data.Size})
+	return lecture.NewEvent(typ, lecture.Ref{LectureID: id, Bucket: lecture.BucketPreprocessed, Key: id + "/" + artifact, ContentHash: from.Data.ContentHash, Size: from.Data.Size})
 }
 
 func modelVersion(sm lecture.Summarizer) string {
@@ -262,11 +260,11 @@ func modelVersion(sm lecture.Summarizer) string {
 // stageOf names the stage that consumes an event type.
 func stageOf(typ string) string {
 	switch typ {
-	case events.LectureUploaded:
+	case lecture.LectureUploaded:
 		return "transcribe"
-	case events.TranscriptReady:
+	case lecture.TranscriptReady:
 		return "segment"
-	case events.ChunksReady:
+	case lecture.ChunksReady:
 		return "summarize/index"
 	}
 	return typ
@@ -283,7 +281,7 @@ var Stages = []struct{ Name, Artifact string }{
 // Lecture reports a lecture's status, composed from its artifacts so that
 // stages never contend for one status record.
 func (s *Service) Lecture(ctx context.Context, id string) (*lecture.Lecture, error) {
-	if err := store.ValidateLectureID(id); err != nil {
+	if err := lecture.ValidateLectureID(id); err != nil {
 		return nil, err
 	}
 	if strings.HasPrefix(id, "_") {
@@ -422,7 +420,7 @@ const maxIndexes = 64
 
 // index loads a lecture's index from the store once and keeps it in memory.
 func (s *Service) index(ctx context.Context, id string) (*retrieval.Index, error) {
-	if err := store.ValidateLectureID(id); err != nil {
+	if err := lecture.ValidateLectureID(id); err != nil {
 		return nil, err
 	}
 	s.ixMu.Lock()
@@ -491,20 +489,20 @@ func (s *Service) LectureTranscript(ctx context.Context, id string) (*lecture.Tr
 // content hash is the object's ETag, which MinIO derives from the content,
 // so a re-upload of identical bytes is recognised by every stage without
 // reading a recording twice. The lecture record is written when missing.
-func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (events.Event, error) {
+func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (lecture.Event, error) {
 	if bucket != lecture.BucketRaw {
-		return events.Event{}, lecture.Errorf(lecture.EINVALID, "object %s/%s: only uploads to %s start the pipeline", bucket, key, lecture.BucketRaw)
+		return lecture.Event{}, lecture.Errorf(lecture.EINVALID, "object %s/%s: only uploads to %s start the pipeline", bucket, key, lecture.BucketRaw)
 	}
-	id, name, err := store.SplitKey(key)
+	id, name, err := lecture.SplitKey(key)
 	if err != nil {
-		return events.Event{}, err
+		return lecture.Event{}, err
 	}
 	if strings.HasPrefix(id, "_") {
-		return events.Event{}, lecture.Errorf(lecture.EINVALID, "object %s/%s: lecture ids starting with _ are reserved", bucket, key)
+		return lecture.Event{}, lecture.Errorf(lecture.EINVALID, "object %s/%s: lecture ids starting with _ are reserved", bucket, key)
 	}
 	info, err := s.Store.Stat(ctx, bucket, key)
 	if err != nil {
-		return events.Event{}, err
+		return lecture.Event{}, err
 	}
 	if etag == "" {
 		etag = info.ETag
@@ -515,12 +513,12 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (events.
 		now := s.now()
 		l = lecture.Lecture{ID: id, Title: strings.TrimSuffix(name, path.Ext(name)), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
 		if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
-			return events.Event{}, err
+			return lecture.Event{}, err
 		}
 	} else if err != nil {
-		return events.Event{}, err
+		return lecture.Event{}, err
 	}
-	return events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash, Size: info.Size}), nil
+	return lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash, Size: info.Size}), nil
 }
 
 // Preload loads a lecture's index into memory ahead of its first question.

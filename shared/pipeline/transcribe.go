@@ -16,9 +16,7 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 )
 
 // ArtifactProgress records how far a long stage has come.
@@ -131,22 +129,22 @@ func (s *Service) progressReporter(ctx context.Context, id, stage string) lectur
 // under raw-inputs/<id>/<name> with the lecture record. It returns the
 // event that starts processing. A failed, oversized or unreadable upload
 // leaves nothing behind.
-func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r io.Reader) (*lecture.Lecture, events.Event, error) {
+func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r io.Reader) (*lecture.Lecture, lecture.Event, error) {
 	if s.Transcriber == nil {
-		return nil, events.Event{}, NoTranscriber()
+		return nil, lecture.Event{}, NoTranscriber()
 	}
-	id := store.NewLectureID()
+	id := lecture.NewLectureID()
 	if n := rawName(name, nil); n != "transcript.txt" || strings.EqualFold(path.Base(name), n) {
 		name = n
 	} else {
 		name = "recording" + strings.ToLower(path.Ext(name)) // no usable name: keep the extension ffmpeg may need
-		if store.ValidateName(name) != nil {
+		if lecture.ValidateName(name) != nil {
 			name = "recording"
 		}
 	}
 	f, err := os.CreateTemp(s.TempDir, TempPrefix()+"upload-*"+path.Ext(name))
 	if err != nil {
-		return nil, events.Event{}, storageError(err, "no room for the upload's working copy")
+		return nil, lecture.Event{}, storageError(err, "no room for the upload's working copy")
 	}
 	defer func() { f.Close(); os.Remove(f.Name()) }()
 	h := sha256.New()
@@ -155,19 +153,19 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r 
 	if err != nil {
 		var tl *tooLargeError
 		if errors.As(err, &tl) || lr.over {
-			return nil, events.Event{}, lecture.Errorf(lecture.ETOOLARGE, "the recording is over the limit of %s (TRANSCEPT_MAX_MEDIA_BYTES)", Bytes(s.MaxMediaBytes))
+			return nil, lecture.Event{}, lecture.Errorf(lecture.ETOOLARGE, "the recording is over the limit of %s (TRANSCEPT_MAX_MEDIA_BYTES)", Bytes(s.MaxMediaBytes))
 		}
 		var le *lecture.Error
 		if errors.As(err, &le) {
-			return nil, events.Event{}, err
+			return nil, lecture.Event{}, err
 		}
 		if _, werr := f.Stat(); werr != nil || isStorageErr(err) {
-			return nil, events.Event{}, storageError(err, "writing the upload's working copy")
+			return nil, lecture.Event{}, storageError(err, "writing the upload's working copy")
 		}
-		return nil, events.Event{}, lecture.Wrap(lecture.EINVALID, err, "reading the upload")
+		return nil, lecture.Event{}, lecture.Wrap(lecture.EINVALID, err, "reading the upload")
 	}
 	if n == 0 {
-		return nil, events.Event{}, lecture.Errorf(lecture.EINVALID, "the recording is empty (0 bytes)")
+		return nil, lecture.Event{}, lecture.Errorf(lecture.EINVALID, "the recording is empty (0 bytes)")
 	}
 	if s.Probe != nil {
 		if err := s.Probe(ctx, f.Name()); err != nil {
@@ -177,15 +175,15 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r 
 				code = lecture.EUNSUPPORTED
 			}
 			if code == lecture.EUNAVAILABLE {
-				return nil, events.Event{}, lecture.Errorf(code, "cannot check the recording: %s", msg)
+				return nil, lecture.Event{}, lecture.Errorf(code, "cannot check the recording: %s", msg)
 			}
-			return nil, events.Event{}, lecture.Errorf(code, "%s; send an audio or video recording (wav, mp3, m4a, ogg, flac, mp4, mkv, webm) or a transcript", msg)
+			return nil, lecture.Event{}, lecture.Errorf(code, "%s; send an audio or video recording (wav, mp3, m4a, ogg, flac, mp4, mkv, webm) or a transcript", msg)
 		}
 	}
 	if _, err := f.Seek(0, io.SeekStart); err != nil {
-		return nil, events.Event{}, storageError(err, "reading the upload's working copy")
+		return nil, lecture.Event{}, storageError(err, "reading the upload's working copy")
 	}
-	key := store.Key(id, name)
+	key := lecture.Key(id, name)
 	hash := hex.EncodeToString(h.Sum(nil))
 	now := s.now()
 	l := &lecture.Lecture{ID: id, Title: strings.TrimSpace(title), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
@@ -195,21 +193,21 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r 
 	// The lecture record first: a status request never finds a raw input
 	// without it.
 	if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
-		return nil, events.Event{}, err
+		return nil, lecture.Event{}, err
 	}
 	if err := s.Store.Put(ctx, lecture.BucketRaw, key, f, n, mediaType(name)); err != nil {
-		_ = s.Store.Delete(context.WithoutCancel(ctx), lecture.BucketPreprocessed, store.Key(id, ArtifactLecture))
-		return nil, events.Event{}, err
+		_ = s.Store.Delete(context.WithoutCancel(ctx), lecture.BucketPreprocessed, lecture.Key(id, ArtifactLecture))
+		return nil, lecture.Event{}, err
 	}
-	return l, events.New(events.LectureUploaded, events.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n}), nil
+	return l, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n}), nil
 }
 
 // Forget removes what CreateLecture or CreateMediaLecture stored, when the
 // pipeline could not accept the lecture's event.
-func (s *Service) Forget(ctx context.Context, ev events.Event) {
+func (s *Service) Forget(ctx context.Context, ev lecture.Event) {
 	ctx = context.WithoutCancel(ctx)
 	_ = s.Store.Delete(ctx, ev.Data.Bucket, ev.Data.Key)
-	_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, store.Key(ev.Data.LectureID, ArtifactLecture))
+	_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, lecture.Key(ev.Data.LectureID, ArtifactLecture))
 }
 
 // Bytes writes a size for people: exact bytes below 1 KiB, else MiB or

@@ -6,9 +6,7 @@ import (
 	"encoding/json"
 	"io"
 
-	"github.com/transcept/transcept/shared/events"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 )
 
 // Identical uploads do one piece of work: when a stage has already made its
@@ -23,7 +21,7 @@ func twinKey(stage, version, hash string) string {
 
 // once runs compute for the event's lecture unless a twin's artifact can
 // be copied, and records this lecture as the holder of the result.
-func (s *Service) once(ctx context.Context, e events.Event, stage, artifact, version string, compute func() error) error {
+func (s *Service) once(ctx context.Context, e lecture.Event, stage, artifact, version string, compute func() error) error {
 	if e.Data.ContentHash == "" || s.Cache == nil {
 		return compute()
 	}
@@ -50,13 +48,13 @@ func (s *Service) once(ctx context.Context, e events.Event, stage, artifact, ver
 
 // copyTwin copies the artifact of the lecture the cache names for key,
 // after checking that it was made from the same content.
-func (s *Service) copyTwin(ctx context.Context, e events.Event, key, stage, artifact string) bool {
+func (s *Service) copyTwin(ctx context.Context, e lecture.Event, key, stage, artifact string) bool {
 	b, ok := s.cacheGet(ctx, key)
 	twin := string(b)
-	if !ok || twin == e.Data.LectureID || store.ValidateLectureID(twin) != nil {
+	if !ok || twin == e.Data.LectureID || lecture.ValidateLectureID(twin) != nil {
 		return false
 	}
-	rc, err := s.Store.Get(ctx, lecture.BucketPreprocessed, store.Key(twin, artifact))
+	rc, err := s.Store.Get(ctx, lecture.BucketPreprocessed, lecture.Key(twin, artifact))
 	if err != nil {
 		return false
 	}
@@ -80,7 +78,7 @@ func (s *Service) copyTwin(ctx context.Context, e events.Event, key, stage, arti
 	if err != nil {
 		return false
 	}
-	if err := s.Store.Put(ctx, lecture.BucketPreprocessed, store.Key(e.Data.LectureID, artifact), bytes.NewReader(out), int64(len(out)), "application/json"); err != nil {
+	if err := s.Store.Put(ctx, lecture.BucketPreprocessed, lecture.Key(e.Data.LectureID, artifact), bytes.NewReader(out), int64(len(out)), "application/json"); err != nil {
 		return false
 	}
 	s.Metrics.Reused.WithLabelValues(stage).Inc()

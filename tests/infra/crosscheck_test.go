@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/transcept/transcept/shared/lecture"
+
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
-
-	"github.com/transcept/transcept/shared/events"
 )
 
 const (
@@ -53,26 +53,26 @@ func TestEveryEventTypeHasATrigger(t *testing.T) {
 		typ := tr.Spec.Filter.Attributes["type"]
 		byType[typ] = append(byType[typ], name)
 		known := false
-		for _, et := range events.Types {
+		for _, et := range lecture.EventTypes {
 			known = known || et == typ
 		}
 		if !known {
-			t.Errorf("Trigger %s filters on %s, which is not in events.Types", name, typ)
+			t.Errorf("Trigger %s filters on %s, which is not in lecture.EventTypes", name, typ)
 		}
 	}
-	for _, typ := range events.Types {
+	for _, typ := range lecture.EventTypes {
 		if len(byType[typ]) == 0 {
 			t.Errorf("no Trigger filters on %s", typ)
 		}
 	}
 	// The fan-out the pipeline relies on.
 	want := map[string][]string{
-		events.LectureUploaded: {"transcept-transcribe"},
-		events.TranscriptReady: {"transcept-segment"},
-		events.ChunksReady:     {"transcept-index", "transcept-summarize"},
-		events.SummaryReady:    {gatewayName},
-		events.IndexReady:      {"transcept-answer"},
-		events.LectureFailed:   {gatewayName},
+		lecture.LectureUploaded: {"transcept-transcribe"},
+		lecture.TranscriptReady: {"transcept-segment"},
+		lecture.ChunksReady:     {"transcept-index", "transcept-summarize"},
+		lecture.SummaryReady:    {gatewayName},
+		lecture.IndexReady:      {"transcept-answer"},
+		lecture.LectureFailed:   {gatewayName},
 	}
 	for typ, subs := range want {
 		var got []string

@@ -63,7 +63,7 @@ func New(root string) (*Store, error) {
 		return nil, lecture.Errorf(lecture.EINVALID, "object store root is empty")
 	}
 	root = filepath.Clean(root)
-	for _, b := range store.Buckets {
+	for _, b := range lecture.Buckets {
 		if err := os.MkdirAll(filepath.Join(root, b), 0o755); err != nil {
 			return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot create object store folder %s", filepath.Join(root, b))
 		}
@@ -77,10 +77,10 @@ func (s *Store) Root() string { return s.root }
 // Path returns the file that holds bucket/key (which may not exist), for
 // tools that need a file name. It validates bucket and key.
 func (s *Store) Path(bucket, key string) (string, error) {
-	if err := store.ValidateBucket(bucket); err != nil {
+	if err := lecture.ValidateBucket(bucket); err != nil {
 		return "", err
 	}
-	if err := store.ValidateKey(key); err != nil {
+	if err := lecture.ValidateKey(key); err != nil {
 		return "", err
 	}
 	return s.path(bucket, key), nil
@@ -104,10 +104,10 @@ func (s *Store) lock(bucket, key string) *sync.RWMutex {
 }
 
 func validate(ctx context.Context, bucket, key string) error {
-	if err := store.ValidateBucket(bucket); err != nil {
+	if err := lecture.ValidateBucket(bucket); err != nil {
 		return err
 	}
-	if err := store.ValidateKey(key); err != nil {
+	if err := lecture.ValidateKey(key); err != nil {
 		return err
 	}
 	if err := ctx.Err(); err != nil {
@@ -390,10 +390,10 @@ func (s *Store) stat(bucket, key string) (lecture.ObjectInfo, error) {
 // key. The prefix may be empty, part of a lecture id, or "<lecture_id>/" and
 // part of a name.
 func (s *Store) List(ctx context.Context, bucket, prefix string) ([]lecture.ObjectInfo, error) {
-	if err := store.ValidateBucket(bucket); err != nil {
+	if err := lecture.ValidateBucket(bucket); err != nil {
 		return nil, err
 	}
-	if err := store.ValidatePrefix(prefix); err != nil {
+	if err := lecture.ValidatePrefix(prefix); err != nil {
 		return nil, err
 	}
 	idPrefix, _, exact := strings.Cut(prefix, "/")
@@ -406,7 +406,7 @@ func (s *Store) List(ctx context.Context, bucket, prefix string) ([]lecture.Obje
 			return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot list bucket %s", bucket)
 		}
 		for _, e := range ents {
-			if e.IsDir() && strings.HasPrefix(e.Name(), idPrefix) && store.ValidateLectureID(e.Name()) == nil {
+			if e.IsDir() && strings.HasPrefix(e.Name(), idPrefix) && lecture.ValidateLectureID(e.Name()) == nil {
 				ids = append(ids, e.Name())
 			}
 		}
@@ -423,8 +423,8 @@ func (s *Store) List(ctx context.Context, bucket, prefix string) ([]lecture.Obje
 			return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot list %s/%s", bucket, id)
 		}
 		for _, e := range ents {
-			key := store.Key(id, e.Name())
-			if !e.Type().IsRegular() || !strings.HasPrefix(key, prefix) || store.ValidateName(e.Name()) != nil {
+			key := lecture.Key(id, e.Name())
+			if !e.Type().IsRegular() || !strings.HasPrefix(key, prefix) || lecture.ValidateName(e.Name()) != nil {
 				continue
 			}
 			info, err := s.stat(bucket, key)

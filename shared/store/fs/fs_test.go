@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 	"github.com/transcept/transcept/shared/store/storetest"
 )
 
@@ -42,7 +41,7 @@ func TestConformance(t *testing.T) {
 		switch {
 		case rel == ".":
 		case d.IsDir() && len(parts) <= 2:
-		case !d.IsDir() && len(parts) == 3 && store.ValidateName(parts[2]) == nil:
+		case !d.IsDir() && len(parts) == 3 && lecture.ValidateName(parts[2]) == nil:
 		case !d.IsDir() && len(parts) == 3 && strings.HasPrefix(parts[2], ".") && strings.HasSuffix(parts[2], metaSuffix):
 			obj := filepath.Join(filepath.Dir(p), strings.TrimSuffix(strings.TrimPrefix(parts[2], "."), metaSuffix))
 			if _, err := os.Stat(obj); err != nil {
@@ -71,7 +70,7 @@ func TestNewCreatesBuckets(t *testing.T) {
 	for _, e := range ents {
 		got = append(got, e.Name())
 	}
-	want := append([]string{}, store.Buckets...)
+	want := append([]string{}, lecture.Buckets...)
 	sort.Strings(want)
 	if strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Errorf("root holds %v, want %v", got, want)
@@ -150,7 +149,7 @@ func TestHostileKeysTouchNothing(t *testing.T) {
 	if len(ents) != 1 || ents[0].Name() != "data" {
 		t.Errorf("parent of root holds %d entries, want only data", len(ents))
 	}
-	for _, b := range store.Buckets {
+	for _, b := range lecture.Buckets {
 		ents, _ := os.ReadDir(filepath.Join(root, b))
 		if len(ents) != 0 {
 			t.Errorf("bucket %s holds %d entries after hostile puts, want 0", b, len(ents))

@@ -108,7 +108,7 @@ func (s *Store) Endpoint() string { return s.endpoint }
 
 // EnsureBuckets creates the known buckets that do not exist yet.
 func (s *Store) EnsureBuckets(ctx context.Context) error {
-	for _, b := range store.Buckets {
+	for _, b := range lecture.Buckets {
 		ok, err := s.c.BucketExists(ctx, b)
 		if err != nil {
 			return s.mapErr(err, "check bucket", b, "")
@@ -125,10 +125,10 @@ func (s *Store) EnsureBuckets(ctx context.Context) error {
 }
 
 func validate(bucket, key string) error {
-	if err := store.ValidateBucket(bucket); err != nil {
+	if err := lecture.ValidateBucket(bucket); err != nil {
 		return err
 	}
-	return store.ValidateKey(key)
+	return lecture.ValidateKey(key)
 }
 
 // Put uploads r as bucket/key. size is the content length, or -1 when
@@ -238,10 +238,10 @@ func info(oi miniogo.ObjectInfo) lecture.ObjectInfo {
 // key. Keys that break the key convention (put by other tools) are left out.
 // S3 listings carry no content type, so ContentType is empty.
 func (s *Store) List(ctx context.Context, bucket, prefix string) ([]lecture.ObjectInfo, error) {
-	if err := store.ValidateBucket(bucket); err != nil {
+	if err := lecture.ValidateBucket(bucket); err != nil {
 		return nil, err
 	}
-	if err := store.ValidatePrefix(prefix); err != nil {
+	if err := lecture.ValidatePrefix(prefix); err != nil {
 		return nil, err
 	}
 	ctx, cancel := context.WithCancel(ctx)
@@ -251,7 +251,7 @@ func (s *Store) List(ctx context.Context, bucket, prefix string) ([]lecture.Obje
 		if oi.Err != nil {
 			return nil, s.mapErr(oi.Err, "list", bucket, prefix)
 		}
-		if store.ValidateKey(oi.Key) != nil {
+		if lecture.ValidateKey(oi.Key) != nil {
 			continue
 		}
 		out = append(out, info(oi))

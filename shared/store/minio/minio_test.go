@@ -11,7 +11,6 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 	"github.com/transcept/transcept/shared/store/storetest"
 	"github.com/transcept/transcept/shared/testsvc"
 )
@@ -33,7 +32,7 @@ func TestConformance(t *testing.T) {
 	storetest.Run(t, s)
 
 	// No multipart upload was left behind by the failed puts.
-	for _, b := range store.Buckets {
+	for _, b := range lecture.Buckets {
 		for u := range s.Client().ListIncompleteUploads(context.Background(), b, "", true) {
 			if u.Err != nil {
 				t.Fatalf("ListIncompleteUploads(%s): %v", b, u.Err)

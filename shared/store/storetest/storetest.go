@@ -16,7 +16,6 @@ import (
 	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store"
 )
 
 // HostileKeys are keys every store must refuse with EINVALID before any I/O.
@@ -165,8 +164,8 @@ func keys(list []lecture.ObjectInfo) []string {
 }
 
 func newID(t *testing.T) string {
-	id := store.NewLectureID()
-	if err := store.ValidateLectureID(id); err != nil {
+	id := lecture.NewLectureID()
+	if err := lecture.ValidateLectureID(id); err != nil {
 		t.Fatalf("NewLectureID() = %q is not valid: %v", id, err)
 	}
 	return id
@@ -174,7 +173,7 @@ func newID(t *testing.T) string {
 
 func testRoundTrip(t *testing.T, s lecture.ObjectStore) {
 	id := newID(t)
-	key := store.Key(id, "transcript.json")
+	key := lecture.Key(id, "transcript.json")
 	data := []byte(`{"segments":[{"start":0,"end":1.5,"text":"hello"}]}`)
 	before := time.Now()
 	put(t, s, lecture.BucketPreprocessed, key, data, "application/json")
@@ -200,7 +199,7 @@ func testRoundTrip(t *testing.T, s lecture.ObjectStore) {
 	for i := range bin {
 		bin[i] = byte(i)
 	}
-	bkey := store.Key(id, "audio.bin")
+	bkey := lecture.Key(id, "audio.bin")
 	put(t, s, lecture.BucketRaw, bkey, bin, "application/octet-stream")
 	if got := get(t, s, lecture.BucketRaw, bkey); !bytes.Equal(got, bin) {
 		t.Errorf("binary round trip differs")
@@ -209,7 +208,7 @@ func testRoundTrip(t *testing.T, s lecture.ObjectStore) {
 
 func testEmptyAndUnknownSize(t *testing.T, s lecture.ObjectStore) {
 	id := newID(t)
-	empty := store.Key(id, "empty")
+	empty := lecture.Key(id, "empty")
 	put(t, s, lecture.BucketRaw, empty, nil, "")
 	if got := get(t, s, lecture.BucketRaw, empty); len(got) != 0 {
 		t.Errorf("empty object reads %d bytes", len(got))
@@ -218,7 +217,7 @@ func testEmptyAndUnknownSize(t *testing.T, s lecture.ObjectStore) {
 		t.Errorf("Stat(empty) = %+v, want size 0 and some content type", info)
 	}
 
-	stream := store.Key(id, "stream.txt")
+	stream := lecture.Key(id, "stream.txt")
 	data := bytes.Repeat([]byte("streamed line\n"), 1000)
 	// A reader that hides its length, as an HTTP body of unknown length does.
 	r := struct{ io.Reader }{bytes.NewReader(data)}
@@ -234,7 +233,7 @@ func testEmptyAndUnknownSize(t *testing.T, s lecture.ObjectStore) {
 }
 
 func testOverwrite(t *testing.T, s lecture.ObjectStore) {
-	key := store.Key(newID(t), "summary.json")
+	key := lecture.Key(newID(t), "summary.json")
 	b := lecture.BucketPreprocessed
 	put(t, s, b, key, []byte("first version, longer"), "text/plain")
 	first := stat(t, s, b, key)
@@ -311,7 +310,7 @@ func testList(t *testing.T, s lecture.ObjectStore) {
 		if strings.HasPrefix(o.Key, id) {
 			n++
 		}
-		if store.ValidateKey(o.Key) != nil {
+		if lecture.ValidateKey(o.Key) != nil {
 			t.Errorf("List(\"\") shows invalid key %q", o.Key)
 		}
 	}
@@ -321,8 +320,8 @@ func testList(t *testing.T, s lecture.ObjectStore) {
 }
 
 func testMissing(t *testing.T, s lecture.ObjectStore) {
-	key := store.Key(newID(t), "nothing")
-	for _, b := range store.Buckets {
+	key := lecture.Key(newID(t), "nothing")
+	for _, b := range lecture.Buckets {
 		_, err := s.Get(ctx(t), b, key)
 		wantCode(t, "Get missing in "+b, err, lecture.ENOTFOUND)
 		_, err = s.Stat(ctx(t), b, key)
@@ -333,14 +332,14 @@ func testMissing(t *testing.T, s lecture.ObjectStore) {
 	}
 	// A name that is missing next to one that exists.
 	id := newID(t)
-	put(t, s, lecture.BucketRaw, store.Key(id, "here"), []byte("x"), "")
-	wantAbsent(t, s, lecture.BucketRaw, store.Key(id, "her"))
+	put(t, s, lecture.BucketRaw, lecture.Key(id, "here"), []byte("x"), "")
+	wantAbsent(t, s, lecture.BucketRaw, lecture.Key(id, "her"))
 }
 
 func testDelete(t *testing.T, s lecture.ObjectStore) {
 	id := newID(t)
-	key := store.Key(id, "gone")
-	keep := store.Key(id, "kept")
+	key := lecture.Key(id, "gone")
+	keep := lecture.Key(id, "kept")
 	put(t, s, lecture.BucketRaw, key, []byte("bye"), "text/plain")
 	put(t, s, lecture.BucketRaw, keep, []byte("stay"), "text/plain")
 	if err := s.Delete(ctx(t), lecture.BucketRaw, key); err != nil {
@@ -361,7 +360,7 @@ func testDelete(t *testing.T, s lecture.ObjectStore) {
 }
 
 func testBuckets(t *testing.T, s lecture.ObjectStore) {
-	key := store.Key(newID(t), "x")
+	key := lecture.Key(newID(t), "x")
 	for _, b := range []string{"", "other", "../raw-inputs", "raw-inputs/..", "RAW-INPUTS", "raw-inputs/x"} {
 		r := &spyReader{}
 		wantCode(t, fmt.Sprintf("Put bucket %q", b), s.Put(ctx(t), b, key, r, 1, ""), lecture.EINVALID)
@@ -397,7 +396,7 @@ func testHostileKeys(t *testing.T, s lecture.ObjectStore) {
 	}
 	for _, key := range HostileKeys {
 		name := fmt.Sprintf("%.40q", key)
-		if store.ValidateKey(key) == nil {
+		if lecture.ValidateKey(key) == nil {
 			t.Errorf("ValidateKey(%s) = nil", name)
 		}
 		r := &spyReader{}
@@ -461,7 +460,7 @@ func testFailingReader(t *testing.T, s lecture.ObjectStore) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			id := newID(t)
-			key := store.Key(id, "upload.wav")
+			key := lecture.Key(id, "upload.wav")
 			err := s.Put(ctx(t), b, key, &failingReader{n: tc.fail, err: errBroken}, int64(tc.size), "audio/wav")
 			if err == nil {
 				t.Fatalf("Put with a failing reader returned nil")
@@ -493,13 +492,13 @@ func testFailingReader(t *testing.T, s lecture.ObjectStore) {
 func testSizeMismatch(t *testing.T, s lecture.ObjectStore) {
 	b := lecture.BucketRaw
 	id := newID(t)
-	short := store.Key(id, "short")
+	short := lecture.Key(id, "short")
 	err := s.Put(ctx(t), b, short, strings.NewReader("12345"), 10, "")
 	if err == nil {
 		t.Errorf("Put of 5 bytes declared as 10 returned nil")
 	}
 	wantAbsent(t, s, b, short)
-	long := store.Key(id, "long")
+	long := lecture.Key(id, "long")
 	err = s.Put(ctx(t), b, long, strings.NewReader("0123456789"), 5, "")
 	if err == nil {
 		t.Errorf("Put of 10 bytes declared as 5 returned nil")
@@ -509,7 +508,7 @@ func testSizeMismatch(t *testing.T, s lecture.ObjectStore) {
 }
 
 func testCancelled(t *testing.T, s lecture.ObjectStore) {
-	key := store.Key(newID(t), "late")
+	key := lecture.Key(newID(t), "late")
 	c, cancel := context.WithCancel(context.Background())
 	cancel()
 	if err := s.Put(c, lecture.BucketRaw, key, strings.NewReader("x"), 1, ""); err == nil {
@@ -521,7 +520,7 @@ func testCancelled(t *testing.T, s lecture.ObjectStore) {
 func testConcurrentPuts(t *testing.T, s lecture.ObjectStore) {
 	const writers, size = 8, 256 << 10
 	b := lecture.BucketPreprocessed
-	key := store.Key(newID(t), "chunks.json")
+	key := lecture.Key(newID(t), "chunks.json")
 	var wg sync.WaitGroup
 	errs := make(chan error, writers*2)
 	stop := make(chan struct{})
@@ -585,7 +584,7 @@ func testConcurrentPuts(t *testing.T, s lecture.ObjectStore) {
 	}
 	// The ETag belongs to the surviving value: the same content elsewhere
 	// has the same ETag.
-	again := store.Key(newID(t), "again")
+	again := lecture.Key(newID(t), "again")
 	put(t, s, b, again, data, "application/json")
 	if e := stat(t, s, b, again).ETag; e != info.ETag {
 		t.Errorf("ETag after concurrent puts %s, but the surviving content has ETag %s", info.ETag, e)
@@ -627,7 +626,7 @@ func testLarge(t *testing.T, s lecture.ObjectStore) {
 		{"unknown-size", -1, struct{ io.Reader }{bytes.NewReader(data)}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			key := store.Key(id, "lecture-"+tc.name+".mp4")
+			key := lecture.Key(id, "lecture-"+tc.name+".mp4")
 			start := time.Now()
 			if err := s.Put(ctx(t), b, key, tc.r, tc.size, "video/mp4"); err != nil {
 				t.Fatalf("Put 20 MiB: %v", err)

@@ -1,0 +1,57 @@
+package lecture
+
+// The pipeline's event vocabulary: one type per transition, and the data of
+// every event, a reference to an object (never a payload). The deliverer
+// (shared/eventing) and the CloudEvents encoding live outside the domain.
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"time"
+)
+
+// Event types, one per pipeline transition.
+const (
+	LectureUploaded = "transcept.lecture.uploaded"
+	TranscriptReady = "transcept.transcript.ready"
+	ChunksReady     = "transcept.chunks.ready"
+	SummaryReady    = "transcept.summary.ready"
+	IndexReady      = "transcept.index.ready"
+	LectureFailed   = "transcept.lecture.failed"
+)
+
+// EventTypes lists every event type the pipeline emits.
+var EventTypes = []string{LectureUploaded, TranscriptReady, ChunksReady, SummaryReady, IndexReady, LectureFailed}
+
+// EventSource is the CloudEvents source of the events Transcept emits.
+const EventSource = "/transcept/pipeline"
+
+// Ref is the data of every event: where the object is and what it is.
+type Ref struct {
+	LectureID    string `json:"lecture_id"`
+	Bucket       string `json:"bucket"`
+	Key          string `json:"key"`
+	ContentHash  string `json:"content_hash"`
+	ModelVersion string `json:"model_version,omitempty"`
+	// Size is the byte size of the lecture's input (the upload), a cost hint
+	// for scheduling and work budgets; 0 when unknown.
+	Size   int64  `json:"size,omitempty"`
+	Reason string `json:"reason,omitempty"` // for transcept.lecture.failed
+}
+
+// Event is one CloudEvent's worth of context and data.
+type Event struct {
+	ID      string    `json:"id"`
+	Type    string    `json:"type"`
+	Source  string    `json:"source"`
+	Subject string    `json:"subject,omitempty"`
+	Time    time.Time `json:"time"`
+	Data    Ref       `json:"data"`
+}
+
+// NewEvent makes an event with a fresh id.
+func NewEvent(typ string, data Ref) Event {
+	var b [12]byte
+	_, _ = rand.Read(b[:])
+	return Event{ID: hex.EncodeToString(b[:]), Type: typ, Source: EventSource, Subject: data.LectureID, Time: time.Now().UTC(), Data: data}
+}
