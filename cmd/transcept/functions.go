@@ -17,7 +17,7 @@ import (
 
 	"github.com/transcept/transcept/cmd/transcept/lambda"
 	"github.com/transcept/transcept/functions/ingest"
-	"github.com/transcept/transcept/shared/broker"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -135,12 +135,12 @@ func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if _, err := parse(fs, args); err != nil {
 		return err
 	}
-	cfg, err := broker.Load(*dir)
+	cfg, err := eventing.Load(*dir)
 	if err != nil {
 		return lecture.Wrap(lecture.EINVALID, err, "loading triggers from %s", *dir)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	b, err := broker.New(cfg, routes, log)
+	b, err := eventing.NewBroker(cfg, routes, log)
 	if err != nil {
 		return usageError{msg: err.Error()}
 	}

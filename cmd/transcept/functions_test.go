@@ -26,7 +26,7 @@ import (
 	"github.com/transcept/transcept/functions/ingest"
 	"github.com/transcept/transcept/functions/segment"
 	"github.com/transcept/transcept/functions/transcribe"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -48,10 +48,10 @@ func TestStageFailureIs5xx(t *testing.T) {
 	}
 	srv := httptest.NewServer(fce.New(f).Handler)
 	defer srv.Close()
-	ce, _ := events.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "nope", Bucket: "raw-inputs", Key: "nope/x.txt", ContentHash: "h"}))
+	ce, _ := eventing.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "nope", Bucket: "raw-inputs", Key: "nope/x.txt", ContentHash: "h"}))
 	c, _ := cloudevents.NewClientHTTP()
 	_, res := c.Request(cloudevents.ContextWithTarget(context.Background(), srv.URL), ce)
-	if ok, code := events.Delivered(res); ok || code != 500 {
+	if ok, code := eventing.Delivered(res); ok || code != 500 {
 		t.Fatalf("a failing stage answered %d", code)
 	}
 	// Not our event: 400, retrying cannot help.
@@ -60,7 +60,7 @@ func TestStageFailureIs5xx(t *testing.T) {
 	other.SetSource("/x")
 	other.SetType("com.example.other")
 	_, res = c.Request(cloudevents.ContextWithTarget(context.Background(), srv.URL), other)
-	if _, code := events.Delivered(res); code != 400 {
+	if _, code := eventing.Delivered(res); code != 400 {
 		t.Errorf("foreign event: %d", code)
 	}
 }
@@ -90,7 +90,7 @@ func TestStagesReplyWithTheNextEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	in, _ := events.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt", ContentHash: "etag:x"}))
+	in, _ := eventing.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt", ContentHash: "etag:x"}))
 	out, err := tr.Handle(context.Background(), in)
 	if err != nil || out == nil || out.Type() != lecture.TranscriptReady {
 		t.Fatalf("transcribe: %v %v", out, err)
@@ -167,7 +167,7 @@ func TestIngestMinIOWebhook(t *testing.T) {
 	if len(s.got) != 1 {
 		t.Fatalf("sink got %d events", len(s.got))
 	}
-	e, err := events.FromCloudEvent(s.got[0])
+	e, err := eventing.FromCloudEvent(s.got[0])
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestDeadLetterRecorded(t *testing.T) {
 	gw.Handle(rec, httptest.NewRequest("POST", "/lectures?name=l.txt", strings.NewReader("Some lecture text here.")))
 	var up struct{ ID string }
 	_ = json.Unmarshal(rec.Body.Bytes(), &up)
-	ce, _ := events.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt"}))
+	ce, _ := eventing.ToCloudEvent(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: up.ID, Bucket: "raw-inputs", Key: up.ID + "/l.txt"}))
 	ce.SetExtension("knativeerrorcode", "500")
 	ce.SetExtension("knativeerrordata", "dHJhbnNjcmliZTogbW9kZWwgbWlzc2luZw==") // "transcribe: model missing"
 	req, _ := http.NewRequest("POST", "/dead-letter", nil)

@@ -10,13 +10,10 @@ import (
 	"strings"
 	"sync"
 
-	"github.com/transcept/transcept/shared/lecture"
-
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 // Function is the func-go instance.
@@ -31,12 +28,10 @@ func New() *Function { return &Function{Base: wire.NewBase("answer")} }
 
 // Handle serves POST /qa, and CloudEvents from the index.ready Trigger.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
-	done, err := f.Enter()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	defer done()
+	f.Serve(w, r, f.serve)
+}
+
+func (f *Function) serve(w http.ResponseWriter, r *http.Request) {
 	if r.Header.Get("Ce-Specversion") != "" || strings.HasPrefix(r.Header.Get("Content-Type"), "application/cloudevents") {
 		f.preload(w, r)
 		return
@@ -44,9 +39,10 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	f.once.Do(func() {
 		s := f.Suite()
 		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes, Publish: func(lecture.Event) error { return nil }}
+		h := srv.Handler() // its routes include GET /metrics (reached through the Lambda adapter)
 		mux := http.NewServeMux()
-		mux.Handle("POST /qa", srv.Handler())
-		mux.Handle("GET /metrics", f.Metrics.Handler())
+		mux.Handle("POST /qa", h)
+		mux.Handle("GET /metrics", h)
 		mux.Handle("/", http.NotFoundHandler())
 		f.api = mux
 	})
@@ -54,12 +50,11 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 }
 
 func (f *Function) preload(w http.ResponseWriter, r *http.Request) {
-	ce, err := cehttp.NewEventFromHTTPRequest(r)
-	if err != nil {
-		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+	ce, ok := eventing.ReadHTTP(w, r)
+	if !ok {
 		return
 	}
-	e, err := events.FromCloudEvent(*ce)
+	e, err := eventing.FromCloudEvent(*ce)
 	if err != nil || e.Type != lecture.IndexReady {
 		http.Error(w, "answer takes transcept.index.ready events", http.StatusBadRequest)
 		return

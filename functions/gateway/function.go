@@ -12,11 +12,9 @@ import (
 	"net/http"
 	"sync"
 
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
-
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -49,24 +47,17 @@ func (f *Function) handler() http.Handler {
 
 // Handle serves the API.
 func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
-	done, err := f.Enter()
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusServiceUnavailable)
-		return
-	}
-	defer done()
-	f.handler().ServeHTTP(w, r)
+	f.Serve(w, r, func(w http.ResponseWriter, r *http.Request) { f.handler().ServeHTTP(w, r) })
 }
 
 // deadLetter records an event that exhausted its deliveries. Knative adds
 // the last response in the knativeerrorcode/knativeerrordata extensions.
 func (f *Function) deadLetter(w http.ResponseWriter, r *http.Request) {
-	ce, err := cehttp.NewEventFromHTTPRequest(r)
-	if err != nil {
-		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+	ce, ok := eventing.ReadHTTP(w, r)
+	if !ok {
 		return
 	}
-	e, err := events.FromCloudEvent(*ce)
+	e, err := eventing.FromCloudEvent(*ce)
 	if err != nil {
 		f.Log().Error("dead letter that is not ours", "id", ce.ID(), "type", ce.Type(), "err", err)
 		w.WriteHeader(http.StatusAccepted) // nothing to record; do not loop
@@ -93,9 +84,8 @@ func (f *Function) deadLetter(w http.ResponseWriter, r *http.Request) {
 
 // events logs the pipeline's terminal events.
 func (f *Function) events(w http.ResponseWriter, r *http.Request) {
-	ce, err := cehttp.NewEventFromHTTPRequest(r)
-	if err != nil {
-		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+	ce, ok := eventing.ReadHTTP(w, r)
+	if !ok {
 		return
 	}
 	f.Metrics.Events.WithLabelValues(ce.Type(), "ok").Inc()

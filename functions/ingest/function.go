@@ -16,10 +16,9 @@ import (
 	"strings"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
-	cloudevents "github.com/cloudevents/sdk-go/v2"
 
 	"github.com/transcept/transcept/functions/wire"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -30,7 +29,7 @@ const MaxNotificationBytes = 4 << 20
 type Function struct {
 	wire.Base
 	sink   string
-	client cloudevents.Client
+	sender *eventing.Sender
 }
 
 // New returns the instance.
@@ -45,11 +44,11 @@ func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	if f.sink == "" {
 		return fmt.Errorf("ingest: K_SINK is not set: bind the function to the Broker with a SinkBinding (infra/eventing), or set K_SINK")
 	}
-	c, err := cloudevents.NewClientHTTP()
+	c, err := eventing.NewSender(f.sink)
 	if err != nil {
 		return err
 	}
-	f.client = c
+	f.sender = c
 	return f.Base.Start(ctx, cfg)
 }
 
@@ -87,8 +86,6 @@ func (f *Function) Handle(w http.ResponseWriter, r *http.Request) {
 	_ = json.NewEncoder(w).Encode(map[string]int{"events_sent": sent})
 }
 
-func deliveredOK(res error) bool { ok, _ := events.Delivered(res); return ok }
-
 // Notify sends one event per created object in the notification. Records
 // for other buckets or event kinds are skipped; an invalid key is logged
 // and skipped (retrying cannot fix it); a failure to reach the Broker is an
@@ -117,11 +114,11 @@ func (f *Function) Notify(ctx context.Context, n awsevents.S3Event) (int, error)
 		} else if err != nil {
 			return sent, err
 		}
-		ce, err := events.ToCloudEvent(ev)
+		ce, err := eventing.ToCloudEvent(ev)
 		if err != nil {
 			return sent, err
 		}
-		if res := f.client.Send(cloudevents.ContextWithTarget(ctx, f.sink), ce); !deliveredOK(res) {
+		if res := f.sender.Send(ctx, ce); res != nil {
 			return sent, lecture.Wrap(lecture.EUNAVAILABLE, res, "sending %s for %s to %s", ev.Type, key, f.sink)
 		}
 		f.Metrics.Events.WithLabelValues(ev.Type, "sent").Inc()

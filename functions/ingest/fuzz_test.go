@@ -17,7 +17,7 @@ import (
 
 	"github.com/transcept/transcept/cmd/transcept/lambda"
 	"github.com/transcept/transcept/functions/ingest"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -130,7 +130,7 @@ func FuzzNotification(f *testing.F) {
 func checkSent(t *testing.T, sent []cloudevents.Event) {
 	t.Helper()
 	for _, ce := range sent {
-		e, err := events.FromCloudEvent(ce)
+		e, err := eventing.FromCloudEvent(ce)
 		if err != nil {
 			t.Fatalf("ingest sent %s: %v", ce, err)
 		}

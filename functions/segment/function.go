@@ -5,9 +5,8 @@ package segment
 import (
 	"context"
 
-	"github.com/cloudevents/sdk-go/v2/event"
-
 	"github.com/transcept/transcept/functions/wire"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/pipeline"
 )
 
@@ -18,6 +17,6 @@ type Function struct{ wire.Base }
 func New() *Function { return &Function{wire.NewBase("segment")} }
 
 // Handle runs the stage on one event and replies with the next.
-func (f *Function) Handle(ctx context.Context, e event.Event) (*event.Event, error) {
+func (f *Function) Handle(ctx context.Context, e eventing.CloudEvent) (*eventing.CloudEvent, error) {
 	return f.HandleEvent(ctx, e, (*pipeline.Service).HandleTranscript)
 }

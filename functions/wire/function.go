@@ -4,16 +4,14 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
-	cloudevents "github.com/cloudevents/sdk-go/v2/event"
-	"github.com/cloudevents/sdk-go/v2/protocol"
-	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 	"golang.org/x/sync/singleflight"
 
 	"github.com/transcept/transcept/shared/config"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
@@ -108,6 +106,18 @@ func (b *Base) Enter() (func(), error) {
 	return b.inflight.Done, nil
 }
 
+// Serve runs h on an HTTP request as one piece of work (see Enter): 503
+// once Stop has begun or before Start has finished.
+func (b *Base) Serve(w http.ResponseWriter, r *http.Request, h http.HandlerFunc) {
+	done, err := b.Enter()
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusServiceUnavailable)
+		return
+	}
+	defer done()
+	h(w, r)
+}
+
 // Handler is a pipeline stage's code, a method expression of the service
 // such as (*pipeline.Service).HandleTranscript.
 type Handler func(*pipeline.Service, context.Context, lecture.Event) ([]lecture.Event, error)
@@ -116,17 +126,17 @@ type Handler func(*pipeline.Service, context.Context, lecture.Event) ([]lecture.
 // Concurrent duplicates (the same type, lecture and content) run once; a
 // failure is returned as an error, which the CloudEvents receiver answers
 // with a 5xx so that Knative retries and finally dead-letters the event.
-func (b *Base) HandleEvent(ctx context.Context, ce cloudevents.Event, h Handler) (*cloudevents.Event, protocol.Result) {
+func (b *Base) HandleEvent(ctx context.Context, ce eventing.CloudEvent, h Handler) (*eventing.CloudEvent, error) {
 	done, err := b.Enter()
 	if err != nil {
-		return nil, cehttp.NewResult(503, "%v", err)
+		return nil, eventing.Status(503, "%v", err)
 	}
 	defer done()
-	e, err := events.FromCloudEvent(ce)
+	e, err := eventing.FromCloudEvent(ce)
 	if err != nil {
 		// Not ours or malformed: retrying cannot help, reject it.
 		b.Log().Warn("event rejected", "id", ce.ID(), "type", ce.Type(), "err", err)
-		return nil, cehttp.NewResult(400, "%v", err)
+		return nil, eventing.Status(400, "%v", err)
 	}
 	svc := b.Suite().Service
 	key := e.Type + "/" + e.Data.LectureID + "/" + e.Data.ContentHash
@@ -134,16 +144,16 @@ func (b *Base) HandleEvent(ctx context.Context, ce cloudevents.Event, h Handler)
 	if err != nil {
 		b.Metrics.Events.WithLabelValues(e.Type, "error").Inc()
 		b.Log().Error("stage failed", "type", e.Type, "lecture", e.Data.LectureID, "err", err)
-		return nil, cehttp.NewResult(500, "%s: %v", b.Name, err)
+		return nil, eventing.Status(500, "%s: %v", b.Name, err)
 	}
 	b.Metrics.Events.WithLabelValues(e.Type, "ok").Inc()
 	next := v.([]lecture.Event)
 	if len(next) == 0 || shared {
 		return nil, nil // a duplicate's reply was sent by the first
 	}
-	out, err := events.ToCloudEvent(next[0])
+	out, err := eventing.ToCloudEvent(next[0])
 	if err != nil {
-		return nil, cehttp.NewResult(500, "encoding the reply: %v", err)
+		return nil, eventing.Status(500, "encoding the reply: %v", err)
 	}
 	b.Log().Info("stage done", "type", e.Type, "lecture", e.Data.LectureID, "next", out.Type())
 	return &out, nil

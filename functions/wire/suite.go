@@ -21,11 +21,11 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/rag"
 	"github.com/transcept/transcept/gpu-runtime/summarize"
 	"github.com/transcept/transcept/gpu-runtime/whisper"
-
+	"github.com/transcept/transcept/infra"
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
 	"github.com/transcept/transcept/shared/config"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
@@ -41,7 +41,7 @@ type Suite struct {
 	Log     *slog.Logger
 	Metrics *metrics.Metrics
 	Service *pipeline.Service
-	Bus     *events.Bus // nil until StartBus
+	Bus     *eventing.Bus[lecture.Event] // nil until StartBus
 }
 
 // Logger makes the process logger from the configuration.
@@ -219,27 +219,47 @@ func probeRecording(ctx context.Context, path string) error {
 	return nil
 }
 
-// StartBus starts the in-process broker with the pipeline's triggers, the
-// same type filters as the Knative Triggers, and the dead-letter sink. The
-// broker is durable (its queue lives in the object store); Recover queues
-// what an earlier process left unfinished.
-func (s *Suite) StartBus() *events.Bus {
-	b := events.NewBus(s.Config.Workers, s.Log)
+// StartBus starts the in-process broker with the pipeline's triggers, read
+// from infra/eventing (the Knative Triggers: the same filters, for the
+// stages the local process runs), and the dead-letter sink. The broker is
+// durable (its queue lives in the object store); Recover queues what an
+// earlier process left unfinished.
+func (s *Suite) StartBus() *eventing.Bus[lecture.Event] {
+	b := eventing.NewBus(s.Config.Workers, s.Log)
 	b.Observe = func(typ, outcome string) { s.Metrics.Events.WithLabelValues(typ, outcome).Inc() }
-	b.Journal = pipeline.Journal{Store: s.Service.Store}
+	b.Journal = eventing.StoreJournal{Store: s.Service.Store}
 	b.Lease = s.Config.QueueLease
 	b.SmallBytes = s.Config.SmallJobBytes
-	b.Budget = func(j events.Job) time.Duration { return s.Config.StageBudget(j.Event.Data.Size) }
+	b.Budget = func(j eventing.Job[lecture.Event]) time.Duration { return s.Config.StageBudget(j.Event.Data.Size) }
 	b.Unavailable = func(err error) bool { return lecture.ErrorCode(err) == lecture.EUNAVAILABLE }
 	s.Metrics.QueueDepth(func() float64 { return float64(b.Pending()) })
-	svc := s.Service
-	b.Subscribe(lecture.LectureUploaded, "transcribe", svc.HandleUploaded)
-	b.Subscribe(lecture.TranscriptReady, "segment", svc.HandleTranscript)
-	b.Subscribe(lecture.ChunksReady, "summarize", svc.HandleChunksSummarize)
-	b.Subscribe(lecture.ChunksReady, "index", svc.HandleChunksIndex)
-	b.DeadLetterSink(svc.DeadLetter)
+	for _, t := range localTriggers(s.Service) {
+		b.AddTrigger(t)
+	}
+	b.DeadLetterSink(s.Service.DeadLetter)
 	s.Bus = b
 	return b
+}
+
+// localTriggers are the Triggers of infra/eventing for the stages that
+// `transcept serve` runs, each named as its jobs are journaled. The
+// Triggers for the gateway's /events and answer's preload have no local
+// subscriber: the local process reads the store directly.
+func localTriggers(svc *pipeline.Service) []eventing.Trigger[lecture.Event] {
+	cfg, err := eventing.Parse(infra.Eventing())
+	if err == nil {
+		var ts []eventing.Trigger[lecture.Event]
+		ts, err = cfg.LocalTriggers(map[string]eventing.LocalStage{
+			"transcept-transcribe": {Name: "transcribe", Handler: svc.HandleUploaded},
+			"transcept-segment":    {Name: "segment", Handler: svc.HandleTranscript},
+			"transcept-summarize":  {Name: "summarize", Handler: svc.HandleChunksSummarize},
+			"transcept-index":      {Name: "index", Handler: svc.HandleChunksIndex},
+		})
+		if err == nil {
+			return ts
+		}
+	}
+	panic("infra/eventing (embedded): " + err.Error()) // compiled in and tested: a build error, not a runtime one
 }
 
 // Recover sweeps what a crashed process left (temporary files) and queues
@@ -258,7 +278,11 @@ func (s *Suite) Recover(ctx context.Context) error {
 	if s.Bus == nil {
 		return nil
 	}
-	rec, err := s.Service.Reconcile(ctx)
+	queued, err := eventing.StoreJournal{Store: s.Service.Store}.QueuedLectures(ctx)
+	if err != nil {
+		return fmt.Errorf("checking lectures left by the last stop: %w", err)
+	}
+	rec, err := s.Service.Reconcile(ctx, queued)
 	if err != nil {
 		return fmt.Errorf("checking lectures left by the last stop: %w", err)
 	}

@@ -15,16 +15,16 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/transcept/transcept/shared/cache/mem"
-	"github.com/transcept/transcept/shared/events"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/store/fs"
 )
 
-func startBus(svc *pipeline.Service, workers int) *events.Bus {
-	b := events.NewBus(workers, slog.New(slog.NewTextHandler(io.Discard, nil)))
+func startBus(svc *pipeline.Service, workers int) *eventing.Bus[lecture.Event] {
+	b := eventing.NewBus(workers, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Backoff = time.Millisecond
-	b.Journal = pipeline.Journal{Store: svc.Store}
+	b.Journal = eventing.StoreJournal{Store: svc.Store}
 	b.Subscribe(lecture.LectureUploaded, "transcribe", svc.HandleUploaded)
 	b.Subscribe(lecture.TranscriptReady, "segment", svc.HandleTranscript)
 	b.Subscribe(lecture.ChunksReady, "summarize", svc.HandleChunksSummarize)
@@ -48,7 +48,7 @@ func TestJournalInStoreResumesWork(t *testing.T) {
 	if err := first.Publish(ev); err != nil {
 		t.Fatal(err)
 	}
-	jobs, err := pipeline.Journal{Store: svc.Store}.List(ctx)
+	jobs, err := eventing.StoreJournal{Store: svc.Store}.List(ctx)
 	if err != nil || len(jobs) != 1 || jobs[0].Event.Data.LectureID != l.ID {
 		t.Fatalf("journal after publish: %+v, %v", jobs, err)
 	}
@@ -63,7 +63,7 @@ func TestJournalInStoreResumesWork(t *testing.T) {
 	if st, _ := svc.Lecture(ctx, l.ID); st.Status != lecture.StatusReady {
 		t.Fatalf("status after resume: %+v", st)
 	}
-	if jobs, _ := (pipeline.Journal{Store: svc.Store}).List(ctx); len(jobs) != 0 {
+	if jobs, _ := (eventing.StoreJournal{Store: svc.Store}).List(ctx); len(jobs) != 0 {
 		t.Errorf("queue not empty: %+v", jobs)
 	}
 	if _, err := svc.Lecture(ctx, "_queue"); lecture.ErrorCode(err) != lecture.ENOTFOUND {

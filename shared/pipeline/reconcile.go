@@ -21,17 +21,10 @@ type Reconciliation struct {
 //   - a lecture with neither a queued job nor a failure record gets the
 //     event of its first missing stage.
 //
-// Call it before the broker takes new work; it is not for stores that other
+// queued holds the lectures with a queued job (the durable queue's). Call it
+// before the broker takes new work; it is not for stores that other
 // processes write at the same time.
-func (s *Service) Reconcile(ctx context.Context) (*Reconciliation, error) {
-	jobs, err := Journal{Store: s.Store}.List(ctx)
-	if err != nil {
-		return nil, err
-	}
-	queued := map[string]bool{}
-	for _, j := range jobs {
-		queued[j.Event.Data.LectureID] = true
-	}
+func (s *Service) Reconcile(ctx context.Context, queued map[string]bool) (*Reconciliation, error) {
 	pre, err := s.Store.List(ctx, lecture.BucketPreprocessed, "")
 	if err != nil {
 		return nil, err

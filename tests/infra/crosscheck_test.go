@@ -12,14 +12,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/shared/lecture"
-
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/resource"
 	eventingduckv1 "knative.dev/eventing/pkg/apis/duck/v1"
 	eventingv1 "knative.dev/eventing/pkg/apis/eventing/v1"
 	duckv1 "knative.dev/pkg/apis/duck/v1"
 	"sigs.k8s.io/yaml"
+
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 const (

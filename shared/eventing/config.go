@@ -1,10 +1,8 @@
-// Package broker is a local stand-in for a Knative Broker: it reads the
-// Broker and Triggers from infra/ and delivers CloudEvents over HTTP to the
-// functions running as separate processes, with the same semantics: exact
-// attribute filters, replies fed back into the broker, retries with linear
-// or exponential backoff, then the dead-letter sink with Knative's error
-// extensions. It lets the suite run end to end without a cluster.
-package broker
+package eventing
+
+// The Broker and Triggers of infra/eventing, read from their YAML: the one
+// source of the pipeline's wiring, for the HTTP Broker and for the local
+// process's Bus.
 
 import (
 	"bytes"
@@ -15,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -28,8 +27,8 @@ type Destination struct {
 	URI     string
 }
 
-// Delivery is a Knative DeliverySpec.
-type Delivery struct {
+// DeliverySpec is a Knative DeliverySpec.
+type DeliverySpec struct {
 	Retry         int
 	BackoffPolicy string // exponential (default) or linear
 	BackoffDelay  time.Duration
@@ -37,20 +36,20 @@ type Delivery struct {
 	DeadLetter    *Destination
 }
 
-// Trigger routes events whose attributes match Filter to Subscriber.
-type Trigger struct {
+// TriggerSpec routes events whose attributes match Filter to Subscriber.
+type TriggerSpec struct {
 	Name       string
 	Broker     string
 	Filter     map[string]string
 	Subscriber Destination
-	Delivery   *Delivery // nil: the Broker's
+	Delivery   *DeliverySpec // nil: the Broker's
 }
 
 // Config is the Broker and its Triggers.
 type Config struct {
 	Broker   string
-	Delivery Delivery
-	Triggers []Trigger
+	Delivery DeliverySpec
+	Triggers []TriggerSpec
 }
 
 type destYAML struct {
@@ -95,43 +94,7 @@ func Load(dir string) (*Config, error) {
 		if err != nil {
 			return err
 		}
-		dec := yaml.NewDecoder(bytes.NewReader(b))
-		for {
-			var doc docYAML
-			if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
-				return nil
-			} else if err != nil {
-				return nil // not a Kubernetes manifest (e.g. a kustomize patch): skip
-			}
-			switch doc.Kind {
-			case "Broker":
-				c.Broker = doc.Metadata.Name
-				if doc.Spec.Delivery != nil {
-					d, err := parseDelivery(doc.Spec.Delivery)
-					if err != nil {
-						return fmt.Errorf("%s: broker %s: %w", p, doc.Metadata.Name, err)
-					}
-					c.Delivery = *d
-				}
-			case "Trigger":
-				if doc.Spec.Subscriber == nil || doc.Spec.Subscriber.Ref == nil {
-					return fmt.Errorf("%s: trigger %s has no subscriber ref", p, doc.Metadata.Name)
-				}
-				t := Trigger{Name: doc.Metadata.Name, Broker: doc.Spec.Broker, Filter: map[string]string{},
-					Subscriber: Destination{Service: doc.Spec.Subscriber.Ref.Name, URI: doc.Spec.Subscriber.URI}}
-				if doc.Spec.Filter != nil {
-					t.Filter = doc.Spec.Filter.Attributes
-				}
-				if doc.Spec.Delivery != nil {
-					d, err := parseDelivery(doc.Spec.Delivery)
-					if err != nil {
-						return fmt.Errorf("%s: trigger %s: %w", p, t.Name, err)
-					}
-					t.Delivery = d
-				}
-				c.Triggers = append(c.Triggers, t)
-			}
-		}
+		return c.parse(p, b)
 	})
 	if err != nil {
 		return nil, err
@@ -142,8 +105,69 @@ func Load(dir string) (*Config, error) {
 	return &c, nil
 }
 
-func parseDelivery(y *deliveryYAML) (*Delivery, error) {
-	d := &Delivery{BackoffPolicy: y.BackoffPolicy, BackoffDelay: 100 * time.Millisecond}
+// Parse reads the Broker and Triggers of YAML documents, name: contents
+// (an embedded copy of infra/eventing), in the order of names.
+func Parse(files map[string][]byte) (*Config, error) {
+	var c Config
+	names := make([]string, 0, len(files))
+	for n := range files {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		if err := c.parse(n, files[n]); err != nil {
+			return nil, err
+		}
+	}
+	if len(c.Triggers) == 0 {
+		return nil, fmt.Errorf("no Triggers found in %s", strings.Join(names, ", "))
+	}
+	return &c, nil
+}
+
+// parse adds the Broker and Triggers of one file's documents to c.
+func (c *Config) parse(p string, b []byte) error {
+	dec := yaml.NewDecoder(bytes.NewReader(b))
+	for {
+		var doc docYAML
+		if err := dec.Decode(&doc); errors.Is(err, io.EOF) {
+			return nil
+		} else if err != nil {
+			return nil // not a Kubernetes manifest (e.g. a kustomize patch): skip
+		}
+		switch doc.Kind {
+		case "Broker":
+			c.Broker = doc.Metadata.Name
+			if doc.Spec.Delivery != nil {
+				d, err := parseDelivery(doc.Spec.Delivery)
+				if err != nil {
+					return fmt.Errorf("%s: broker %s: %w", p, doc.Metadata.Name, err)
+				}
+				c.Delivery = *d
+			}
+		case "Trigger":
+			if doc.Spec.Subscriber == nil || doc.Spec.Subscriber.Ref == nil {
+				return fmt.Errorf("%s: trigger %s has no subscriber ref", p, doc.Metadata.Name)
+			}
+			t := TriggerSpec{Name: doc.Metadata.Name, Broker: doc.Spec.Broker, Filter: map[string]string{},
+				Subscriber: Destination{Service: doc.Spec.Subscriber.Ref.Name, URI: doc.Spec.Subscriber.URI}}
+			if doc.Spec.Filter != nil {
+				t.Filter = doc.Spec.Filter.Attributes
+			}
+			if doc.Spec.Delivery != nil {
+				d, err := parseDelivery(doc.Spec.Delivery)
+				if err != nil {
+					return fmt.Errorf("%s: trigger %s: %w", p, t.Name, err)
+				}
+				t.Delivery = d
+			}
+			c.Triggers = append(c.Triggers, t)
+		}
+	}
+}
+
+func parseDelivery(y *deliveryYAML) (*DeliverySpec, error) {
+	d := &DeliverySpec{BackoffPolicy: y.BackoffPolicy, BackoffDelay: 100 * time.Millisecond}
 	if y.Retry != nil {
 		d.Retry = *y.Retry
 	}

@@ -1,4 +1,4 @@
-package events
+package eventing
 
 import (
 	"context"
@@ -13,7 +13,7 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 )
 
-func quietBus() *Bus {
+func quietBus() *Bus[lecture.Event] {
 	b := NewBus(2, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Backoff = time.Millisecond
 	return b

@@ -1,15 +1,22 @@
-package events
+package eventing
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"net/http"
 
-	"github.com/transcept/transcept/shared/lecture"
-
+	sdk "github.com/cloudevents/sdk-go/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
 	"github.com/cloudevents/sdk-go/v2/protocol"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/transcept/transcept/shared/lecture"
 )
+
+// CloudEvent is a CloudEvents event: what a func-go CloudEvent function
+// takes and replies with.
+type CloudEvent = cloudevents.Event
 
 // ToCloudEvent turns an event into a CloudEvent with JSON data.
 func ToCloudEvent(e lecture.Event) (cloudevents.Event, error) {
@@ -54,3 +61,46 @@ func Delivered(res protocol.Result) (ok bool, status int) {
 	}
 	return res == nil || (protocol.IsACK(res) && !protocol.IsUndelivered(res)), 0
 }
+
+// ReadHTTP decodes the CloudEvent of a request (binary or structured); when
+// the request holds none it answers 400 and returns false.
+func ReadHTTP(w http.ResponseWriter, r *http.Request) (*CloudEvent, bool) {
+	ce, err := cehttp.NewEventFromHTTPRequest(r)
+	if err != nil {
+		http.Error(w, "not a CloudEvent: "+err.Error(), http.StatusBadRequest)
+		return nil, false
+	}
+	return ce, true
+}
+
+// Status is a CloudEvent function's result with an HTTP status, which the
+// receiver answers with (a 5xx makes Knative retry the delivery).
+func Status(code int, format string, args ...any) error {
+	return cehttp.NewResult(code, format, args...)
+}
+
+// Sender sends CloudEvents to one target (ingest's K_SINK).
+type Sender struct {
+	client sdk.Client
+	target string
+}
+
+// NewSender makes a sender to target.
+func NewSender(target string) (*Sender, error) {
+	c, err := sdk.NewClientHTTP()
+	if err != nil {
+		return nil, err
+	}
+	return &Sender{client: c, target: target}, nil
+}
+
+// Send delivers ce; the error is the failed result when the target did not
+// accept it.
+func (s *Sender) Send(ctx context.Context, ce CloudEvent) error {
+	if res := s.client.Send(sdk.ContextWithTarget(ctx, s.target), ce); !deliveredOK(res) {
+		return res
+	}
+	return nil
+}
+
+func deliveredOK(res protocol.Result) bool { ok, _ := Delivered(res); return ok }

@@ -1,4 +1,4 @@
-package broker
+package eventing
 
 import (
 	"encoding/base64"
@@ -6,15 +6,17 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"reflect"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/shared/lecture"
-
 	cloudevents "github.com/cloudevents/sdk-go/v2"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/transcept/transcept/infra"
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 func TestISODuration(t *testing.T) {
@@ -89,13 +91,13 @@ func TestRetriesRepliesAndDeadLetter(t *testing.T) {
 		w.WriteHeader(202)
 	}))
 	defer dls.Close()
-	d := Delivery{Retry: 3, BackoffDelay: time.Millisecond, DeadLetter: &Destination{Service: "dls", URI: "/dead-letter"}}
-	c := &Config{Broker: "b", Delivery: d, Triggers: []Trigger{
+	d := DeliverySpec{Retry: 3, BackoffDelay: time.Millisecond, DeadLetter: &Destination{Service: "dls", URI: "/dead-letter"}}
+	c := &Config{Broker: "b", Delivery: d, Triggers: []TriggerSpec{
 		{Name: "a", Filter: map[string]string{"type": "first"}, Subscriber: Destination{Service: "flaky"}},
 		{Name: "b", Filter: map[string]string{"type": "next"}, Subscriber: Destination{Service: "next"}},
 		{Name: "c", Filter: map[string]string{"type": "poison"}, Subscriber: Destination{Service: "broken"}},
 	}}
-	b, err := New(c, map[string]string{"flaky": flaky.URL, "next": next.URL, "broken": broken.URL, "dls": dls.URL}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	b, err := NewBroker(c, map[string]string{"flaky": flaky.URL, "next": next.URL, "broken": broken.URL, "dls": dls.URL}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,8 +118,35 @@ func TestRetriesRepliesAndDeadLetter(t *testing.T) {
 }
 
 func TestMissingRouteIsAnError(t *testing.T) {
-	c := &Config{Triggers: []Trigger{{Name: "a", Subscriber: Destination{Service: "nowhere"}}}}
-	if _, err := New(c, map[string]string{}, slog.Default()); err == nil {
+	c := &Config{Triggers: []TriggerSpec{{Name: "a", Subscriber: Destination{Service: "nowhere"}}}}
+	if _, err := NewBroker(c, map[string]string{}, slog.Default()); err == nil {
 		t.Error("a trigger without a route was accepted")
+	}
+}
+
+// The embedded copy of infra/eventing reads as the folder does.
+func TestEmbeddedTriggersAreInfras(t *testing.T) {
+	dir, err := Load("../../infra")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emb, err := Parse(infra.Eventing())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(dir, emb) {
+		t.Errorf("embedded %+v\nfolder %+v", emb, dir)
+	}
+}
+
+func TestLinearAndExponentialBackoff(t *testing.T) {
+	b := New(1, slog.Default(), EventMeta)
+	exp := &Trigger[lecture.Event]{Policy: &Policy{Backoff: time.Second}}
+	lin := &Trigger[lecture.Event]{Policy: &Policy{Backoff: time.Second, Linear: true}}
+	b.MaxDelay = 0
+	for attempt, want := range map[int][2]time.Duration{1: {time.Second, time.Second}, 2: {2 * time.Second, 2 * time.Second}, 3: {4 * time.Second, 3 * time.Second}, 5: {16 * time.Second, 5 * time.Second}} {
+		if e, l := b.delay(exp, attempt), b.delay(lin, attempt); e != want[0] || l != want[1] {
+			t.Errorf("attempt %d: exponential %v, linear %v; want %v", attempt, e, l, want)
+		}
 	}
 }

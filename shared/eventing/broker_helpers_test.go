@@ -1,4 +1,4 @@
-package broker
+package eventing
 
 import (
 	cloudevents "github.com/cloudevents/sdk-go/v2"

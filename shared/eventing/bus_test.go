@@ -1,4 +1,4 @@
-package events
+package eventing
 
 import (
 	"context"
@@ -17,46 +17,46 @@ import (
 // memJournal is a Journal in memory, shared by the "processes" of a test.
 type memJournal struct {
 	mu   sync.Mutex
-	jobs map[string]Job
+	jobs map[string]Job[lecture.Event]
 	fail atomic.Bool // every call fails: a store that is down
 }
 
-func newMemJournal() *memJournal { return &memJournal{jobs: map[string]Job{}} }
+func newMemJournal() *memJournal { return &memJournal{jobs: map[string]Job[lecture.Event]{}} }
 
-func (m *memJournal) Save(_ context.Context, j Job) error {
+func (m *memJournal) Save(_ context.Context, j Job[lecture.Event]) error {
 	if m.fail.Load() {
 		return errors.New("store down")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	m.jobs[j.ID()] = j
+	m.jobs[JobID(j)] = j
 	return nil
 }
 
-func (m *memJournal) Delete(_ context.Context, j Job) error {
+func (m *memJournal) Delete(_ context.Context, j Job[lecture.Event]) error {
 	if m.fail.Load() {
 		return errors.New("store down")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	delete(m.jobs, j.ID())
+	delete(m.jobs, JobID(j))
 	return nil
 }
 
-func (m *memJournal) List(context.Context) ([]Job, error) {
+func (m *memJournal) List(context.Context) ([]Job[lecture.Event], error) {
 	if m.fail.Load() {
 		return nil, errors.New("store down")
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	var out []Job
+	var out []Job[lecture.Event]
 	for _, j := range m.jobs {
 		out = append(out, j)
 	}
 	return out, nil
 }
 
-func (m *memJournal) get(id string) (Job, bool) {
+func (m *memJournal) get(id string) (Job[lecture.Event], bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	j, ok := m.jobs[id]
@@ -69,7 +69,7 @@ func (m *memJournal) len() int {
 	return len(m.jobs)
 }
 
-func durableBus(j Journal, workers int) *Bus {
+func durableBus(j Journal[lecture.Event], workers int) *Bus[lecture.Event] {
 	b := NewBus(workers, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	b.Backoff = time.Millisecond
 	b.Journal = j
@@ -135,7 +135,7 @@ func TestCrashedStageRunsAgainAtNextStart(t *testing.T) {
 func TestRepeatedCrashesDeadLetter(t *testing.T) {
 	j := newMemJournal()
 	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "poison"})
-	_ = j.Save(context.Background(), Job{Trigger: "transcribe", Event: ev, Interrupted: 4, LeaseOwner: "gone-host-is-not-us/1/x", Enqueued: time.Now()})
+	_ = j.Save(context.Background(), Job[lecture.Event]{Trigger: "transcribe", Event: ev, Interrupted: 4, LeaseOwner: "gone-host-is-not-us/1/x", Enqueued: time.Now()})
 	// Another host's lease: only expiry frees it.
 	b := durableBus(j, 1)
 	b.MaxInterrupted = 5
@@ -162,7 +162,7 @@ func TestRepeatedCrashesDeadLetter(t *testing.T) {
 func TestLiveForeignLeaseIsRespected(t *testing.T) {
 	j := newMemJournal()
 	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "busy"})
-	_ = j.Save(context.Background(), Job{Trigger: "transcribe", Event: ev, LeaseOwner: "other-host/123/abc", LeaseUntil: time.Now().Add(time.Hour), Enqueued: time.Now()})
+	_ = j.Save(context.Background(), Job[lecture.Event]{Trigger: "transcribe", Event: ev, LeaseOwner: "other-host/123/abc", LeaseUntil: time.Now().Add(time.Hour), Enqueued: time.Now()})
 	b := durableBus(j, 1)
 	b.Subscribe(lecture.LectureUploaded, "transcribe", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		t.Error("ran a job another live process holds")
@@ -265,7 +265,7 @@ func TestFollowUpNotLostWhenStoreFlaps(t *testing.T) {
 func TestBudgetCancelsAndNamesIt(t *testing.T) {
 	b := durableBus(newMemJournal(), 1)
 	b.Retries = 1
-	b.Budget = func(Job) time.Duration { return 20 * time.Millisecond }
+	b.Budget = func(Job[lecture.Event]) time.Duration { return 20 * time.Millisecond }
 	var reason atomic.Value
 	b.Subscribe(lecture.LectureUploaded, "summarize", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 		<-ctx.Done()

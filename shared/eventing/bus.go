@@ -1,4 +1,4 @@
-package events
+package eventing
 
 import (
 	"container/heap"
@@ -14,22 +14,30 @@ import (
 	"sync"
 	"syscall"
 	"time"
-
-	"github.com/transcept/transcept/shared/lecture"
 )
 
-// Handler processes an event and may return follow-up events to publish.
-type Handler func(ctx context.Context, e lecture.Event) ([]lecture.Event, error)
+// Handler processes a message and may return follow-up messages to publish.
+type Handler[M any] func(ctx context.Context, m M) ([]M, error)
 
-// DeadLetter receives an event that failed every delivery attempt; an error
-// means the failure could not be recorded, and the delivery is kept to be
-// dead-lettered again later.
-type DeadLetter func(ctx context.Context, e lecture.Event, err error) error
+// DeadLetter receives a message that failed every delivery attempt; an
+// error means the failure could not be recorded, and the delivery is kept to
+// be dead-lettered again later.
+type DeadLetter[M any] func(ctx context.Context, m M, err error) error
 
-// Job is one delivery of an event to one trigger: what a Journal keeps.
-type Job struct {
-	Trigger string        `json:"trigger"`
-	Event   lecture.Event `json:"event"`
+// Meta is what the Bus reads of a message.
+type Meta struct {
+	Type string // what a type filter matches and metrics count
+	ID   string // for logs
+	// Key groups deliveries: a newer message with the same key replaces a
+	// queued one for the same trigger (the lecture id of a pipeline event).
+	Key  string
+	Size int64 // a cost hint for scheduling and budgets; 0 when unknown
+}
+
+// Job is one delivery of a message to one trigger: what a Journal keeps.
+type Job[M any] struct {
+	Trigger string `json:"trigger"`
+	Event   M      `json:"event"`
 	// Attempts counts deliveries that ended in an error; Interrupted those
 	// cut short by a crash (the process died holding the lease).
 	Attempts    int       `json:"attempts"`
@@ -46,25 +54,43 @@ type Job struct {
 	UnavailableSince time.Time `json:"unavailable_since,omitzero"`
 }
 
-// ID names the job: one per lecture and trigger, so a newer event for the
-// same lecture replaces an older one that has not run yet.
-func (j Job) ID() string { return j.Event.Data.LectureID + "." + j.Trigger }
-
 // Journal keeps jobs durably (the object store in `transcept serve`).
-type Journal interface {
-	Save(ctx context.Context, j Job) error
-	Delete(ctx context.Context, j Job) error
-	List(ctx context.Context) ([]Job, error)
+type Journal[M any] interface {
+	Save(ctx context.Context, j Job[M]) error
+	Delete(ctx context.Context, j Job[M]) error
+	List(ctx context.Context) ([]Job[M], error)
 }
 
-// Bus is the in-process broker used by `transcept serve`.
+// Policy is one trigger's own delivery settings (a Knative DeliverySpec);
+// it replaces the Bus's Retries, Backoff and Budget for that trigger.
+type Policy struct {
+	Retries int           // deliveries after the first
+	Backoff time.Duration // first retry delay
+	Linear  bool          // the delay grows by Backoff each retry instead of doubling
+	Timeout time.Duration // bounds one delivery; 0: the Bus's Budget
+}
+
+// Trigger routes the messages Match accepts to Handler.
+type Trigger[M any] struct {
+	Name       string
+	Match      func(M) bool
+	Handler    Handler[M]
+	Policy     *Policy       // nil: the Bus's settings
+	DeadLetter DeadLetter[M] // nil: the Bus's sink
+}
+
+// Bus is the one deliverer: it delivers messages to triggers with the
+// Trigger semantics of Knative Eventing (filter, retry with backoff, then a
+// dead-letter sink). `transcept serve` runs one over pipeline events
+// (NewBus) with a Journal; the HTTP Broker runs one over CloudEvents whose
+// triggers post to the functions.
 //
 // Scheduling: ready jobs run earliest virtual deadline first, where a job's
 // deadline is its enqueue time plus its input size times AgeingPerMiB, so
 // small lectures overtake big ones but a big one's turn always comes. One
 // worker beyond the configured ones takes only jobs up to SmallBytes, so a
 // small lecture never waits behind big ones holding every worker.
-type Bus struct {
+type Bus[M any] struct {
 	Retries int           // deliveries after the first
 	Backoff time.Duration // first retry delay, doubled each time
 	Log     *slog.Logger
@@ -72,7 +98,7 @@ type Bus struct {
 	// interrupted) per type.
 	Observe func(typ, outcome string)
 	// Journal, when set, makes every delivery durable.
-	Journal Journal
+	Journal Journal[M]
 	// Lease is how long a running delivery is held before another process
 	// may take it over; it is renewed while the delivery runs.
 	Lease time.Duration
@@ -84,7 +110,7 @@ type Bus struct {
 	SmallBytes   int64
 	AgeingPerMiB time.Duration
 	// Budget, when set, bounds one delivery's run time.
-	Budget func(Job) time.Duration
+	Budget func(Job[M]) time.Duration
 	// Unavailable, when set, tells failures of a dependency (a full disk,
 	// a store that is down) from failures of the work: those are retried
 	// with backoff up to MaxDelay for UnavailableFor before they count.
@@ -93,13 +119,14 @@ type Bus struct {
 	MaxDelay       time.Duration
 
 	owner    string
+	meta     func(M) Meta
 	mu       sync.Mutex
 	cond     *sync.Cond
-	triggers map[string][]trigger
-	dead     DeadLetter
-	jobs     map[string]*entry // queued, delayed or running, by job id
-	big      queue
-	small    queue
+	triggers []*Trigger[M]
+	dead     DeadLetter[M]
+	jobs     map[string]*entry[M] // queued, delayed or running, by job id
+	big      queue[M]
+	small    queue[M]
 	wg       sync.WaitGroup // entries alive (Wait)
 	workers  sync.WaitGroup
 	running  sync.WaitGroup
@@ -113,54 +140,59 @@ type Bus struct {
 	leftover int // deliveries cut short by Shutdown
 }
 
-type trigger struct {
-	name string
-	h    Handler
-}
-
-type entry struct {
-	job      Job
-	t        trigger
+type entry[M any] struct {
+	job      Job[M]
+	t        *Trigger[M]
 	running  bool
-	next     *Job // a newer event for the same job, arrived while it ran
+	next     *Job[M] // a newer message for the same job, arrived while it ran
 	deadline time.Time
 	small    bool
 	index    int
 	timer    *time.Timer
 }
 
-// NewBus makes a broker with n general workers (plus the reserved small-job
-// worker when SmallBytes > 0). Workers start with the first Publish or
-// Recover, so set the fields first.
-func NewBus(n int, log *slog.Logger) *Bus {
+// New makes a deliverer with n general workers (plus the reserved small-job
+// worker when SmallBytes > 0) for messages that meta describes. Workers
+// start with the first Publish or Recover, so set the fields first.
+func New[M any](n int, log *slog.Logger, meta func(M) Meta) *Bus[M] {
 	if n < 1 {
 		n = 1
 	}
 	var nonce [6]byte
 	_, _ = rand.Read(nonce[:])
 	host, _ := os.Hostname()
-	b := &Bus{Retries: 3, Backoff: 100 * time.Millisecond, Log: log, Lease: time.Minute, MaxInterrupted: 5,
-		AgeingPerMiB: 2 * time.Second, UnavailableFor: 15 * time.Minute, MaxDelay: 30 * time.Second, triggers: map[string][]trigger{}, jobs: map[string]*entry{}, n: n,
+	b := &Bus[M]{Retries: 3, Backoff: 100 * time.Millisecond, Log: log, Lease: time.Minute, MaxInterrupted: 5,
+		AgeingPerMiB: 2 * time.Second, UnavailableFor: 15 * time.Minute, MaxDelay: 30 * time.Second, meta: meta, jobs: map[string]*entry[M]{}, n: n,
 		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(nonce[:]))}
 	b.cond = sync.NewCond(&b.mu)
 	b.runCtx, b.cancel = context.WithCancel(context.Background())
 	return b
 }
 
-// Subscribe adds a trigger: events of type typ go to h.
-func (b *Bus) Subscribe(typ, name string, h Handler) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.triggers[typ] = append(b.triggers[typ], trigger{name, h})
+// Subscribe adds a trigger: messages of type typ go to h.
+func (b *Bus[M]) Subscribe(typ, name string, h Handler[M]) {
+	b.AddTrigger(Trigger[M]{Name: name, Match: func(m M) bool { return b.meta(m).Type == typ }, Handler: h})
 }
 
-// DeadLetterSink sets where events go after their last failed delivery.
-func (b *Bus) DeadLetterSink(d DeadLetter) { b.dead = d }
+// AddTrigger adds a trigger with its own filter and, optionally, its own
+// delivery settings and dead-letter sink.
+func (b *Bus[M]) AddTrigger(t Trigger[M]) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	b.triggers = append(b.triggers, &t)
+}
+
+// DeadLetterSink sets where messages go after their last failed delivery.
+func (b *Bus[M]) DeadLetterSink(d DeadLetter[M]) { b.dead = d }
+
+// jobID names a job: one per key and trigger, so a newer message for the
+// same key replaces an older one that has not run yet.
+func (b *Bus[M]) jobID(j Job[M]) string { return b.meta(j.Event).Key + "." + j.Trigger }
 
 // Owner is this broker's lease owner name: host/pid/nonce.
-func (b *Bus) Owner() string { return b.owner }
+func (b *Bus[M]) Owner() string { return b.owner }
 
-func (b *Bus) startLocked() {
+func (b *Bus[M]) startLocked() {
 	if b.started {
 		return
 	}
@@ -178,24 +210,30 @@ func (b *Bus) startLocked() {
 // Publish accepts e for every trigger that matches its type: written to the
 // journal (when there is one) before it is queued, so an error means the
 // event was not accepted.
-func (b *Bus) Publish(e lecture.Event) error {
+func (b *Bus[M]) Publish(e M) error {
+	m := b.meta(e)
 	b.mu.Lock()
-	ts := b.triggers[e.Type]
+	var ts []*Trigger[M]
+	for _, t := range b.triggers {
+		if t.Match(e) {
+			ts = append(ts, t)
+		}
+	}
 	closed := b.closed
 	b.mu.Unlock()
 	if closed && b.Journal == nil {
-		b.Log.Warn("event dropped: broker closed", "type", e.Type, "id", e.ID)
+		b.Log.Warn("event dropped: broker closed", "type", m.Type, "id", m.ID)
 		return errors.New("the pipeline is shutting down")
 	}
 	now := time.Now().UTC()
 	for _, t := range ts {
-		j := Job{Trigger: t.name, Event: e, Enqueued: now}
+		j := Job[M]{Trigger: t.Name, Event: e, Enqueued: now}
 		if b.Journal != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 			err := b.Journal.Save(ctx, j)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("queueing %s for %s: %w", e.Type, t.name, err)
+				return fmt.Errorf("queueing %s for %s: %w", m.Type, t.Name, err)
 			}
 		}
 		b.enqueue(j, t)
@@ -205,14 +243,15 @@ func (b *Bus) Publish(e lecture.Event) error {
 
 // enqueue adds a job to the in-memory schedule (replacing a queued job with
 // the same id, or chaining behind a running one).
-func (b *Bus) enqueue(j Job, t trigger) {
+func (b *Bus[M]) enqueue(j Job[M], t *Trigger[M]) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if b.closed {
 		return // journaled; the next start runs it
 	}
 	b.startLocked()
-	if e, ok := b.jobs[j.ID()]; ok {
+	id := b.jobID(j)
+	if e, ok := b.jobs[id]; ok {
 		if e.running {
 			e.next = &j
 			return
@@ -222,15 +261,16 @@ func (b *Bus) enqueue(j Job, t trigger) {
 		b.scheduleLocked(e)
 		return
 	}
-	e := &entry{job: j, t: t, index: -1}
-	b.jobs[j.ID()] = e
+	e := &entry[M]{job: j, t: t, index: -1}
+	b.jobs[id] = e
 	b.wg.Add(1)
 	b.scheduleLocked(e)
 }
 
-func (b *Bus) scheduleLocked(e *entry) {
-	e.small = b.SmallBytes > 0 && e.job.Event.Data.Size <= b.SmallBytes
-	e.deadline = e.job.Enqueued.Add(time.Duration(float64(e.job.Event.Data.Size) / (1 << 20) * float64(b.AgeingPerMiB)))
+func (b *Bus[M]) scheduleLocked(e *entry[M]) {
+	size := b.meta(e.job.Event).Size
+	e.small = b.SmallBytes > 0 && size <= b.SmallBytes
+	e.deadline = e.job.Enqueued.Add(time.Duration(float64(size) / (1 << 20) * float64(b.AgeingPerMiB)))
 	if d := time.Until(e.job.NotBefore); d > 0 {
 		e.timer = time.AfterFunc(d, func() {
 			b.mu.Lock()
@@ -245,7 +285,7 @@ func (b *Bus) scheduleLocked(e *entry) {
 	b.pushLocked(e)
 }
 
-func (b *Bus) pushLocked(e *entry) {
+func (b *Bus[M]) pushLocked(e *entry[M]) {
 	if e.small {
 		heap.Push(&b.small, e)
 	} else {
@@ -254,7 +294,7 @@ func (b *Bus) pushLocked(e *entry) {
 	b.cond.Broadcast()
 }
 
-func (b *Bus) unqueueLocked(e *entry) {
+func (b *Bus[M]) unqueueLocked(e *entry[M]) {
 	if e.timer != nil {
 		e.timer.Stop()
 		e.timer = nil
@@ -270,21 +310,21 @@ func (b *Bus) unqueueLocked(e *entry) {
 
 // popLocked takes the next job a worker may run: the reserved worker only
 // small ones, a general worker the earlier of both queues' heads.
-func (b *Bus) popLocked(smallOnly bool) *entry {
+func (b *Bus[M]) popLocked(smallOnly bool) *entry[M] {
 	switch {
 	case b.small.Len() > 0 && (smallOnly || b.big.Len() == 0 || !b.big[0].deadline.Before(b.small[0].deadline)):
-		return heap.Pop(&b.small).(*entry)
+		return heap.Pop(&b.small).(*entry[M])
 	case !smallOnly && b.big.Len() > 0:
-		return heap.Pop(&b.big).(*entry)
+		return heap.Pop(&b.big).(*entry[M])
 	}
 	return nil
 }
 
-func (b *Bus) work(smallOnly bool) {
+func (b *Bus[M]) work(smallOnly bool) {
 	defer b.workers.Done()
 	for {
 		b.mu.Lock()
-		var e *entry
+		var e *entry[M]
 		for !b.closed {
 			if e = b.popLocked(smallOnly); e != nil {
 				break
@@ -304,16 +344,16 @@ func (b *Bus) work(smallOnly bool) {
 }
 
 // Wait blocks until every queued delivery, and what it published, is done.
-func (b *Bus) Wait() { b.wg.Wait() }
+func (b *Bus[M]) Wait() { b.wg.Wait() }
 
 // Close drains all queued work and stops the workers (tests and tools; a
 // server uses Shutdown).
-func (b *Bus) Close() {
+func (b *Bus[M]) Close() {
 	b.wg.Wait()
 	b.stop()
 }
 
-func (b *Bus) stop() {
+func (b *Bus[M]) stop() {
 	b.mu.Lock()
 	b.closed = true
 	if b.sweepOff != nil {
@@ -328,7 +368,7 @@ func (b *Bus) stop() {
 // Shutdown stops starting work, lets running deliveries finish within
 // grace, then cancels them; deliveries cut short or not yet started stay in
 // the journal for the next start. It returns how many were left queued.
-func (b *Bus) Shutdown(grace time.Duration) int {
+func (b *Bus[M]) Shutdown(grace time.Duration) int {
 	b.mu.Lock()
 	b.closed = true
 	b.stopping = true
@@ -364,7 +404,7 @@ func (b *Bus) Shutdown(grace time.Duration) int {
 }
 
 // finish removes a job that is done (or left for the next start).
-func (b *Bus) finish(e *entry) {
+func (b *Bus[M]) finish(e *entry[M]) {
 	b.mu.Lock()
 	if next := e.next; next != nil && !b.closed {
 		e.next, e.running = nil, false
@@ -376,30 +416,30 @@ func (b *Bus) finish(e *entry) {
 		}
 		return
 	}
-	delete(b.jobs, e.job.ID())
+	delete(b.jobs, b.jobID(e.job))
 	b.mu.Unlock()
 	b.wg.Done()
 }
 
-func (b *Bus) run(e *entry) {
+func (b *Bus[M]) run(e *entry[M]) {
 	j := e.job
+	m := b.meta(j.Event)
 	journal := b.Journal
 	if journal != nil {
 		j.LeaseOwner, j.LeaseUntil = b.owner, time.Now().UTC().Add(b.Lease)
 		if err := b.save(j); err != nil {
 			// The store cannot take the lease: try again later without
 			// counting it against the job.
-			b.Log.Warn("cannot lease a pipeline job; retrying", "trigger", e.t.name, "lecture", j.Event.Data.LectureID, "err", err)
-			e.job.NotBefore = time.Now().Add(b.delay(1))
+			b.Log.Warn("cannot lease a pipeline job; retrying", "trigger", e.t.Name, "lecture", m.Key, "err", err)
+			e.job.NotBefore = time.Now().Add(b.delay(e.t, 1))
 			b.requeue(e)
 			return
 		}
 	}
 	ctx, cancel := context.WithCancel(b.runCtx)
-	if b.Budget != nil {
-		if d := b.Budget(j); d > 0 {
-			ctx, cancel = context.WithTimeout(b.runCtx, d)
-		}
+	budget := b.budget(e.t, j)
+	if budget > 0 {
+		ctx, cancel = context.WithTimeout(b.runCtx, budget)
 	}
 	renewed := make(chan struct{})
 	stopRenew := make(chan struct{})
@@ -435,7 +475,7 @@ func (b *Bus) run(e *entry) {
 		b.mu.Lock()
 		b.leftover++
 		b.mu.Unlock()
-		b.observe(j.Event.Type, "interrupted")
+		b.observe(m.Type, "interrupted")
 		b.finish(e)
 		return
 	}
@@ -453,12 +493,12 @@ func (b *Bus) run(e *entry) {
 				b.Log.Warn("finished pipeline job not removed from the queue; it will run again harmlessly", "err", derr)
 			}
 		}
-		b.observe(j.Event.Type, "ok")
+		b.observe(m.Type, "ok")
 		b.finish(e)
 		return
 	}
 	if timedOut {
-		err = fmt.Errorf("%w (the stage ran past its time budget of %s)", err, b.Budget(j).Round(time.Second))
+		err = fmt.Errorf("%w (the stage ran past its time budget of %s)", err, budget.Round(time.Second))
 	}
 	if !timedOut && b.Unavailable != nil && b.Unavailable(err) {
 		if j.Unavailable == 0 {
@@ -467,9 +507,9 @@ func (b *Bus) run(e *entry) {
 		if time.Since(j.UnavailableSince) < b.UnavailableFor {
 			j.Unavailable++
 			j.LastError = err.Error()
-			j.NotBefore = time.Now().UTC().Add(b.delay(j.Unavailable))
-			b.observe(j.Event.Type, "retry")
-			b.Log.Warn("stage waits for a dependency", "trigger", e.t.name, "lecture", j.Event.Data.LectureID, "tries", j.Unavailable, "err", err)
+			j.NotBefore = time.Now().UTC().Add(b.delay(e.t, j.Unavailable))
+			b.observe(m.Type, "retry")
+			b.Log.Warn("stage waits for a dependency", "trigger", e.t.Name, "lecture", m.Key, "tries", j.Unavailable, "err", err)
 			if journal != nil {
 				_ = b.save(j)
 			}
@@ -481,13 +521,13 @@ func (b *Bus) run(e *entry) {
 	j.Unavailable, j.UnavailableSince = 0, time.Time{}
 	j.Attempts++
 	j.LastError = err.Error()
-	if j.Attempts > b.Retries {
+	if j.Attempts > b.retries(e.t) {
 		b.deadLetter(e, j, err)
 		return
 	}
-	b.observe(j.Event.Type, "retry")
-	b.Log.Warn("stage failed, retrying", "trigger", e.t.name, "type", j.Event.Type, "lecture", j.Event.Data.LectureID, "attempt", j.Attempts, "err", err)
-	j.NotBefore = time.Now().UTC().Add(b.delay(j.Attempts))
+	b.observe(m.Type, "retry")
+	b.Log.Warn("stage failed, retrying", "trigger", e.t.Name, "type", m.Type, "lecture", m.Key, "attempt", j.Attempts, "err", err)
+	j.NotBefore = time.Now().UTC().Add(b.delay(e.t, j.Attempts))
 	if journal != nil {
 		_ = b.save(j)
 	}
@@ -495,18 +535,23 @@ func (b *Bus) run(e *entry) {
 	b.requeue(e)
 }
 
-func (b *Bus) deadLetter(e *entry, j Job, err error) {
-	b.observe(j.Event.Type, "dead_letter")
-	b.Log.Error("stage failed after retries", "trigger", e.t.name, "type", j.Event.Type, "lecture", j.Event.Data.LectureID, "err", err)
-	if b.dead != nil {
+func (b *Bus[M]) deadLetter(e *entry[M], j Job[M], err error) {
+	m := b.meta(j.Event)
+	b.observe(m.Type, "dead_letter")
+	b.Log.Error("stage failed after retries", "trigger", e.t.Name, "type", m.Type, "lecture", m.Key, "err", err)
+	dead := b.dead
+	if e.t.DeadLetter != nil {
+		dead = e.t.DeadLetter
+	}
+	if dead != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
-		derr := b.dead(ctx, j.Event, err)
+		derr := dead(ctx, j.Event, err)
 		cancel()
 		if derr != nil {
 			// Not recorded: keep the job and record it later, so the
 			// lecture never stays "processing" for ever.
-			b.Log.Error("dead-letter record not written; retrying", "lecture", j.Event.Data.LectureID, "err", derr)
-			j.NotBefore = time.Now().UTC().Add(b.delay(j.Attempts))
+			b.Log.Error("dead-letter record not written; retrying", "lecture", m.Key, "err", derr)
+			j.NotBefore = time.Now().UTC().Add(b.delay(e.t, j.Attempts))
 			e.job = j
 			b.requeue(e)
 			return
@@ -519,12 +564,12 @@ func (b *Bus) deadLetter(e *entry, j Job, err error) {
 }
 
 // requeue puts a job back after a failure (its NotBefore says when).
-func (b *Bus) requeue(e *entry) {
+func (b *Bus[M]) requeue(e *entry[M]) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	e.running = false
 	if b.closed {
-		delete(b.jobs, e.job.ID())
+		delete(b.jobs, b.jobID(e.job))
 		b.wg.Done()
 		return
 	}
@@ -534,10 +579,19 @@ func (b *Bus) requeue(e *entry) {
 	b.scheduleLocked(e)
 }
 
-func (b *Bus) delay(attempt int) time.Duration {
-	d := b.Backoff
-	for i := 1; i < attempt && d < time.Hour; i++ {
-		d *= 2
+// delay is the wait before retry number attempt: the backoff doubled each
+// time (or grown by itself, for a linear policy), at most MaxDelay when set.
+func (b *Bus[M]) delay(t *Trigger[M], attempt int) time.Duration {
+	d, linear := b.Backoff, false
+	if t.Policy != nil {
+		d, linear = t.Policy.Backoff, t.Policy.Linear
+	}
+	if linear {
+		d *= time.Duration(max(attempt, 1))
+	} else {
+		for i := 1; i < attempt && d < time.Hour; i++ {
+			d *= 2
+		}
 	}
 	if b.MaxDelay > 0 && d > b.MaxDelay {
 		d = b.MaxDelay
@@ -545,35 +599,53 @@ func (b *Bus) delay(attempt int) time.Duration {
 	return d
 }
 
-func (b *Bus) isStopping() bool {
+func (b *Bus[M]) retries(t *Trigger[M]) int {
+	if t.Policy != nil {
+		return t.Policy.Retries
+	}
+	return b.Retries
+}
+
+// budget bounds one delivery: the trigger's timeout, else the Bus's Budget.
+func (b *Bus[M]) budget(t *Trigger[M], j Job[M]) time.Duration {
+	if t.Policy != nil && t.Policy.Timeout > 0 {
+		return t.Policy.Timeout
+	}
+	if b.Budget != nil {
+		return b.Budget(j)
+	}
+	return 0
+}
+
+func (b *Bus[M]) isStopping() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.stopping
 }
 
-func (b *Bus) save(j Job) error {
+func (b *Bus[M]) save(j Job[M]) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return b.Journal.Save(ctx, j)
 }
 
-func (b *Bus) delete(j Job) error {
+func (b *Bus[M]) delete(j Job[M]) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
 	defer cancel()
 	return b.Journal.Delete(ctx, j)
 }
 
 // call runs one delivery, turning a panic into an error.
-func (b *Bus) call(ctx context.Context, t trigger, e lecture.Event) (next []lecture.Event, err error) {
+func (b *Bus[M]) call(ctx context.Context, t *Trigger[M], e M) (next []M, err error) {
 	defer func() {
 		if r := recover(); r != nil {
 			err = panicError{r}
 		}
 	}()
-	return t.h(ctx, e)
+	return t.Handler(ctx, e)
 }
 
-func (b *Bus) observe(typ, outcome string) {
+func (b *Bus[M]) observe(typ, outcome string) {
 	if b.Observe != nil {
 		b.Observe(typ, outcome)
 	}
@@ -584,7 +656,7 @@ func (b *Bus) observe(typ, outcome string) {
 // counts as interrupted; after MaxInterrupted it is dead-lettered. Then a
 // sweep every Lease/2 picks up jobs whose holder (another process) died.
 // It returns how many jobs it queued.
-func (b *Bus) Recover(ctx context.Context) (int, error) {
+func (b *Bus[M]) Recover(ctx context.Context) (int, error) {
 	if b.Journal == nil {
 		return 0, nil
 	}
@@ -618,7 +690,7 @@ func (b *Bus) Recover(ctx context.Context) (int, error) {
 // sweep queues the journal's jobs that nobody runs. A periodic sweep
 // (initial false) leaves alone fresh unleased jobs and our own, which may be
 // ones finished since the listing.
-func (b *Bus) sweep(ctx context.Context, initial bool) (int, error) {
+func (b *Bus[M]) sweep(ctx context.Context, initial bool) (int, error) {
 	jobs, err := b.Journal.List(ctx)
 	if err != nil {
 		return 0, err
@@ -626,12 +698,13 @@ func (b *Bus) sweep(ctx context.Context, initial bool) (int, error) {
 	n := 0
 	now := time.Now()
 	for _, j := range jobs {
+		m := b.meta(j.Event)
 		b.mu.Lock()
-		_, known := b.jobs[j.ID()]
-		var t *trigger
-		for _, tr := range b.triggers[j.Event.Type] {
-			if tr.name == j.Trigger {
-				t = &tr
+		_, known := b.jobs[b.jobID(j)]
+		var t *Trigger[M]
+		for _, tr := range b.triggers {
+			if tr.Name == j.Trigger && tr.Match(j.Event) {
+				t = tr
 			}
 		}
 		b.mu.Unlock()
@@ -639,7 +712,7 @@ func (b *Bus) sweep(ctx context.Context, initial bool) (int, error) {
 			continue
 		}
 		if t == nil {
-			b.Log.Warn("queued job for an unknown trigger left alone", "trigger", j.Trigger, "type", j.Event.Type, "lecture", j.Event.Data.LectureID)
+			b.Log.Warn("queued job for an unknown trigger left alone", "trigger", j.Trigger, "type", m.Type, "lecture", m.Key)
 			continue
 		}
 		if j.LeaseOwner != "" {
@@ -648,16 +721,16 @@ func (b *Bus) sweep(ctx context.Context, initial bool) (int, error) {
 			}
 			j.Interrupted++
 			j.LeaseOwner, j.LeaseUntil = "", time.Time{}
-			b.observe(j.Event.Type, "interrupted")
-			b.Log.Warn("resuming a stage interrupted by a crash", "trigger", j.Trigger, "lecture", j.Event.Data.LectureID, "interrupted", j.Interrupted)
+			b.observe(m.Type, "interrupted")
+			b.Log.Warn("resuming a stage interrupted by a crash", "trigger", j.Trigger, "lecture", m.Key, "interrupted", j.Interrupted)
 			if j.Interrupted >= b.MaxInterrupted {
 				err := fmt.Errorf("the server stopped %d times while running this stage (crash or out of memory?)", j.Interrupted)
 				if j.LastError != "" {
 					err = fmt.Errorf("%w; last error: %s", err, j.LastError)
 				}
-				e := &entry{job: j, t: *t, index: -1, running: true}
+				e := &entry[M]{job: j, t: t, index: -1, running: true}
 				b.mu.Lock()
-				b.jobs[j.ID()] = e
+				b.jobs[b.jobID(j)] = e
 				b.wg.Add(1)
 				b.mu.Unlock()
 				b.deadLetter(e, j, err)
@@ -667,7 +740,7 @@ func (b *Bus) sweep(ctx context.Context, initial bool) (int, error) {
 				return n, err
 			}
 		}
-		b.enqueue(j, *t)
+		b.enqueue(j, t)
 		n++
 	}
 	return n, nil
@@ -675,7 +748,7 @@ func (b *Bus) sweep(ctx context.Context, initial bool) (int, error) {
 
 // ownerAlive says whether the process named by a lease owner may still run.
 // On this host that is a direct check; elsewhere only the lease expiry tells.
-func (b *Bus) ownerAlive(owner string) bool {
+func (b *Bus[M]) ownerAlive(owner string) bool {
 	parts := strings.Split(owner, "/")
 	mine := strings.Split(b.owner, "/")
 	if len(parts) != 3 || parts[0] != mine[0] {
@@ -693,7 +766,7 @@ func (b *Bus) ownerAlive(owner string) bool {
 }
 
 // Pending reports the jobs queued or running, for status and metrics.
-func (b *Bus) Pending() int {
+func (b *Bus[M]) Pending() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return len(b.jobs) + b.leftover
@@ -714,25 +787,25 @@ func fmtAny(v any) string {
 }
 
 // queue is a min-heap of entries by virtual deadline.
-type queue []*entry
+type queue[M any] []*entry[M]
 
-func (q queue) Len() int { return len(q) }
-func (q queue) Less(a, b int) bool {
+func (q queue[M]) Len() int { return len(q) }
+func (q queue[M]) Less(a, b int) bool {
 	if !q[a].deadline.Equal(q[b].deadline) {
 		return q[a].deadline.Before(q[b].deadline)
 	}
 	return q[a].job.Enqueued.Before(q[b].job.Enqueued)
 }
-func (q queue) Swap(a, b int) {
+func (q queue[M]) Swap(a, b int) {
 	q[a], q[b] = q[b], q[a]
 	q[a].index, q[b].index = a, b
 }
-func (q *queue) Push(x any) {
-	e := x.(*entry)
+func (q *queue[M]) Push(x any) {
+	e := x.(*entry[M])
 	e.index = len(*q)
 	*q = append(*q, e)
 }
-func (q *queue) Pop() any {
+func (q *queue[M]) Pop() any {
 	old := *q
 	e := old[len(old)-1]
 	old[len(old)-1] = nil

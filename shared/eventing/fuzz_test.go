@@ -1,13 +1,13 @@
-package events
+package eventing
 
 import (
 	"encoding/json"
 	"reflect"
 	"testing"
 
-	"github.com/transcept/transcept/shared/lecture"
-
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
+
+	"github.com/transcept/transcept/shared/lecture"
 )
 
 // FuzzFromCloudEvent: a structured-mode CloudEvent (the JSON a Broker or a
