@@ -77,7 +77,7 @@ func (f *Function) deadLetter(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "dead letter not recorded: "+err.Error(), http.StatusServiceUnavailable) // the Broker retries
 		return
 	}
-	f.Metrics.Events.WithLabelValues(e.Type, "dead_letter").Inc()
+	f.Metrics.CountEvent(e.Type, "dead_letter")
 	f.Log().Error("event dead-lettered", "type", e.Type, "lecture", e.Data.LectureID, "reason", reason)
 	w.WriteHeader(http.StatusAccepted)
 }
@@ -88,7 +88,7 @@ func (f *Function) events(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	f.Metrics.Events.WithLabelValues(ce.Type(), "ok").Inc()
+	f.Metrics.CountEvent(ce.Type(), "ok")
 	f.Log().Info("pipeline event", "type", ce.Type(), "subject", ce.Subject())
 	w.WriteHeader(http.StatusAccepted)
 }

@@ -121,7 +121,7 @@ func (f *Function) Notify(ctx context.Context, n awsevents.S3Event) (int, error)
 		if res := f.sender.Send(ctx, ce); res != nil {
 			return sent, lecture.Wrap(lecture.EUNAVAILABLE, res, "sending %s for %s to %s", ev.Type, key, f.sink)
 		}
-		f.Metrics.Events.WithLabelValues(ev.Type, "sent").Inc()
+		f.Metrics.CountEvent(ev.Type, "sent")
 		f.Log().Info("lecture uploaded", "lecture", ev.Data.LectureID, "key", key, "hash", ev.Data.ContentHash)
 		sent++
 	}

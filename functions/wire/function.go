@@ -142,11 +142,11 @@ func (b *Base) HandleEvent(ctx context.Context, ce eventing.CloudEvent, h Handle
 	key := e.Type + "/" + e.Data.LectureID + "/" + e.Data.ContentHash
 	v, err, shared := b.once.Do(key, func() (any, error) { return h(svc, ctx, e) })
 	if err != nil {
-		b.Metrics.Events.WithLabelValues(e.Type, "error").Inc()
+		b.Metrics.CountEvent(e.Type, "error")
 		b.Log().Error("stage failed", "type", e.Type, "lecture", e.Data.LectureID, "err", err)
 		return nil, eventing.Status(500, "%s: %v", b.Name, err)
 	}
-	b.Metrics.Events.WithLabelValues(e.Type, "ok").Inc()
+	b.Metrics.CountEvent(e.Type, "ok")
 	next := v.([]lecture.Event)
 	if len(next) == 0 || shared {
 		return nil, nil // a duplicate's reply was sent by the first

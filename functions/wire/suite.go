@@ -90,7 +90,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 		if p, ok := tx.(interface{ Provider() ort.Provider }); ok {
 			provider = string(p.Provider())
 		}
-		m.Engine.WithLabelValues("transcribe", tx.Name(), tx.Model(), provider).Set(1)
+		m.SetEngine("transcribe", tx.Name(), tx.Model(), provider)
 	}
 	ans := retrieval.NewAnswerer()
 	ans.MinCoverage = c.QAMinCoverage
@@ -100,22 +100,22 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 			return nil, err
 		}
 		ans.Embedder = e
-		m.Engine.WithLabelValues("embed", "embeddings", e.Model(), string(e.Provider())).Set(1)
+		m.SetEngine("embed", "embeddings", e.Model(), string(e.Provider()))
 		log.Info("embedding model loaded", "model", e.Model(), "dim", e.Dim(), "provider", e.Provider())
 	}
 	provider := "cpu"
 	if p, ok := sum.(interface{ Provider() ort.Provider }); ok {
 		provider = string(p.Provider())
 	}
-	m.Engine.WithLabelValues("summarize", sum.Name(), sum.Model(), provider).Set(1)
-	m.Engine.WithLabelValues("answer", ans.Name(), "", "cpu").Set(1)
+	m.SetEngine("summarize", sum.Name(), sum.Model(), provider)
+	m.SetEngine("answer", ans.Name(), "", "cpu")
 	var lm *rag.Answerer
 	if c.QAModel != "" {
 		if lm, err = rag.Load(c.QAModel, qaOptions(c)); err != nil {
 			return nil, err
 		}
 		lm.Retrieval = ans // the same coverage rule and embeddings
-		m.Engine.WithLabelValues("answer", lm.Name(), filepath.Base(c.QAModel), string(lm.Model.Session.Provider())).Set(1)
+		m.SetEngine("answer", lm.Name(), filepath.Base(c.QAModel), string(lm.Model.Session.Provider()))
 		log.Info("question-answering model loaded", "model", c.QAModel)
 	}
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
@@ -226,7 +226,7 @@ func probeRecording(ctx context.Context, path string) error {
 // earlier process left unfinished.
 func (s *Suite) StartBus() *eventing.Bus[lecture.Event] {
 	b := eventing.NewBus(s.Config.Workers, s.Log)
-	b.Observe = func(typ, outcome string) { s.Metrics.Events.WithLabelValues(typ, outcome).Inc() }
+	b.Observe = s.Metrics.CountEvent
 	b.Journal = eventing.StoreJournal{Store: s.Service.Store}
 	b.Lease = s.Config.QueueLease
 	b.SmallBytes = s.Config.SmallJobBytes

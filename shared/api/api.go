@@ -14,7 +14,6 @@ import (
 	"net"
 	"net/http"
 	"runtime/debug"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -117,8 +116,7 @@ func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Requ
 					s.writeError(sw, r, lecture.Errorf(lecture.EINTERNAL, "internal error"))
 				}
 			}
-			s.Metrics.Requests.WithLabelValues(route, methodLabel(r.Method), strconv.Itoa(sw.status)).Inc()
-			s.Metrics.Latency.WithLabelValues(route).Observe(time.Since(start).Seconds())
+			s.Metrics.ObserveRequest(route, methodLabel(r.Method), sw.status, time.Since(start))
 		}()
 		if s.BodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
 			r.Body = &stallReader{r: r.Body, rc: http.NewResponseController(w), timeout: s.BodyTimeout}

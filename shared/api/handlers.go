@@ -51,7 +51,7 @@ func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
 	// from the in-process cache, then the shared one, before any decoding:
 	// the hot path of a popular lecture.
 	if b, ok := s.hot.get(mt, body); ok {
-		s.Metrics.CacheResult("process", "hit")
+		s.Metrics.CountCache("process", "hit")
 		return writeCached(w, b)
 	}
 	key := s.Svc.CacheKey("summary:req", []byte(mt), body)

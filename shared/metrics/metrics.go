@@ -1,64 +1,69 @@
-// Package metrics is Transcept's one Prometheus registry and its collectors.
+// Package metrics is Transcept's one Prometheus registry and its collectors,
+// the only package that imports the Prometheus client: the rest of the code
+// reports through its methods (ObserveRequest, ObserveStage, CountCache,
+// SetEngine, CountEvent, CountReused, QueueDepth).
 package metrics
 
 import (
 	"net/http"
+	"strconv"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // Metrics holds the collectors every part of Transcept reports to.
 type Metrics struct {
-	Registry      *prometheus.Registry
-	Requests      *prometheus.CounterVec   // route, method, status
-	Latency       *prometheus.HistogramVec // route
-	StageDuration *prometheus.HistogramVec // stage, outcome
-	Cache         *prometheus.CounterVec   // cache, result: hit|miss|error
-	Engine        *prometheus.GaugeVec     // stage, engine, model, provider
-	Events        *prometheus.CounterVec   // type, outcome: ok|retry|dead_letter|interrupted
-	Reused        *prometheus.CounterVec   // stage
+	registry      *prometheus.Registry
+	requests      *prometheus.CounterVec   // route, method, status
+	latency       *prometheus.HistogramVec // route
+	stageDuration *prometheus.HistogramVec // stage, outcome
+	cache         *prometheus.CounterVec   // cache, result: hit|miss|error
+	engine        *prometheus.GaugeVec     // stage, engine, model, provider
+	events        *prometheus.CounterVec   // type, outcome: ok|retry|dead_letter|interrupted
+	reused        *prometheus.CounterVec   // stage
 }
 
 // New makes a registry with the Go and process collectors and ours.
 func New() *Metrics {
 	r := prometheus.NewRegistry()
 	m := &Metrics{
-		Registry: r,
-		Requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+		registry: r,
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transcept_http_requests_total", Help: "HTTP requests by route, method and status code.",
 		}, []string{"route", "method", "status"}),
-		Latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "transcept_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: []float64{.0005, .001, .002, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
 		}, []string{"route"}),
-		StageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		stageDuration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Name: "transcept_stage_duration_seconds", Help: "Pipeline stage durations by stage and outcome.",
 			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
 		}, []string{"stage", "outcome"}),
-		Cache: prometheus.NewCounterVec(prometheus.CounterOpts{
+		cache: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transcept_cache_requests_total", Help: "Summary cache look-ups by cache and result (hit, miss, error).",
 		}, []string{"cache", "result"}),
-		Engine: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		engine: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "transcept_engine_info", Help: "Engine in use per stage (value 1), with its model and execution provider.",
 		}, []string{"stage", "engine", "model", "provider"}),
-		Events: prometheus.NewCounterVec(prometheus.CounterOpts{
+		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transcept_events_total", Help: "Pipeline events handled by type and outcome (ok, retry, dead_letter).",
 		}, []string{"type", "outcome"}),
-		Reused: prometheus.NewCounterVec(prometheus.CounterOpts{
+		reused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transcept_stage_reused_total", Help: "Stage results copied from an identical upload instead of computed again, by stage.",
 		}, []string{"stage"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.Requests, m.Latency, m.StageDuration, m.Cache, m.Engine, m.Events, m.Reused)
+		m.requests, m.latency, m.stageDuration, m.cache, m.engine, m.events, m.reused)
 	return m
 }
 
 // Handler serves the registry in the Prometheus exposition format.
 func (m *Metrics) Handler() http.Handler {
-	return promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{Registry: m.Registry})
+	return promhttp.HandlerFor(m.registry, promhttp.HandlerOpts{Registry: m.registry})
 }
 
 // ObserveStage records how long a stage took and whether it succeeded.
@@ -67,20 +72,77 @@ func (m *Metrics) ObserveStage(stage string, start time.Time, err error) {
 	if err != nil {
 		outcome = "error"
 	}
-	m.StageDuration.WithLabelValues(stage, outcome).Observe(time.Since(start).Seconds())
+	m.stageDuration.WithLabelValues(stage, outcome).Observe(time.Since(start).Seconds())
 }
 
 // QueueDepth reports the pipeline jobs queued or running, read from f at
 // each scrape.
 func (m *Metrics) QueueDepth(f func() float64) {
-	_ = m.Registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{ // once per registry
+	_ = m.registry.Register(prometheus.NewGaugeFunc(prometheus.GaugeOpts{ // once per registry
 		Name: "transcept_queue_jobs", Help: "Pipeline jobs queued or running in this process.",
 	}, f))
 }
 
-// CacheResult counts one cache look-up: cache is "memory", "redis" or
+// CountCache counts one cache look-up: cache is "memory", "redis" or
 // "process" (the HTTP edge's cache of whole responses); result is hit,
 // miss or error.
-func (m *Metrics) CacheResult(cache, result string) {
-	m.Cache.WithLabelValues(cache, result).Inc()
+func (m *Metrics) CountCache(cache, result string) {
+	m.cache.WithLabelValues(cache, result).Inc()
+}
+
+// ObserveRequest counts one HTTP request by route, method and status code
+// and records its latency.
+func (m *Metrics) ObserveRequest(route, method string, status int, took time.Duration) {
+	m.requests.WithLabelValues(route, method, strconv.Itoa(status)).Inc()
+	m.latency.WithLabelValues(route).Observe(took.Seconds())
+}
+
+// SetEngine records the engine a stage runs, with its model and execution
+// provider.
+func (m *Metrics) SetEngine(stage, engine, model, provider string) {
+	m.engine.WithLabelValues(stage, engine, model, provider).Set(1)
+}
+
+// CountEvent counts one pipeline event handled, by type and outcome (ok,
+// retry, dead_letter, interrupted, error, sent).
+func (m *Metrics) CountEvent(typ, outcome string) {
+	m.events.WithLabelValues(typ, outcome).Inc()
+}
+
+// CountReused counts a stage result copied from an identical upload.
+func (m *Metrics) CountReused(stage string) {
+	m.reused.WithLabelValues(stage).Inc()
+}
+
+// Value reads one of our counters or gauges by metric name and label
+// values, in the order the metric declares them (tests, status pages); 0
+// when there is no such series (reading one creates it).
+func (m *Metrics) Value(name string, labels ...string) float64 {
+	var c prometheus.Collector
+	var err error
+	switch name {
+	case "transcept_http_requests_total":
+		c, err = m.requests.GetMetricWithLabelValues(labels...)
+	case "transcept_cache_requests_total":
+		c, err = m.cache.GetMetricWithLabelValues(labels...)
+	case "transcept_engine_info":
+		c, err = m.engine.GetMetricWithLabelValues(labels...)
+	case "transcept_events_total":
+		c, err = m.events.GetMetricWithLabelValues(labels...)
+	case "transcept_stage_reused_total":
+		c, err = m.reused.GetMetricWithLabelValues(labels...)
+	default:
+		return 0
+	}
+	if err != nil {
+		return 0
+	}
+	var d dto.Metric
+	if err := c.(prometheus.Metric).Write(&d); err != nil {
+		return 0
+	}
+	if d.Counter != nil {
+		return d.Counter.GetValue()
+	}
+	return d.Gauge.GetValue()
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
@@ -98,7 +96,7 @@ func TestIdenticalUploadsWorkOnce(t *testing.T) {
 	wg.Wait()
 	b.Close()
 	for _, stage := range []string{"transcribe", "segment", "index"} {
-		if got := testutil.ToFloat64(svc.Metrics.Reused.WithLabelValues(stage)); got != 19 {
+		if got := svc.Metrics.Value("transcept_stage_reused_total", stage); got != 19 {
 			t.Errorf("%s: reused %v times, want 19", stage, got)
 		}
 	}

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus/testutil"
-
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
 	"github.com/transcept/transcept/shared/extractive"
@@ -118,7 +116,7 @@ func TestRedisDownStillServes(t *testing.T) {
 	if d := time.Since(start); d > 2*time.Second {
 		t.Errorf("a dead Redis slowed the request to %v", d)
 	}
-	if n := testutil.ToFloat64(svc.Metrics.Cache.WithLabelValues("redis", "error")); n < 2 {
+	if n := svc.Metrics.Value("transcept_cache_requests_total", "redis", "error"); n < 2 {
 		t.Errorf("cache errors counted: %v, want the failed get and set", n)
 	}
 	if sm.calls.Load() != 2 {

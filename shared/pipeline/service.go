@@ -216,14 +216,14 @@ func (s *Service) cacheGet(ctx context.Context, key string) ([]byte, bool) {
 	b, ok, err := s.Cache.Get(ctx, key)
 	switch {
 	case err != nil:
-		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "error").Inc()
+		s.Metrics.CountCache(s.Cache.Name(), "error")
 		s.Log.Warn("cache unavailable; computing without it", "cache", s.Cache.Name(), "err", err)
 		return nil, false
 	case ok:
-		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "hit").Inc()
+		s.Metrics.CountCache(s.Cache.Name(), "hit")
 		return b, true
 	default:
-		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "miss").Inc()
+		s.Metrics.CountCache(s.Cache.Name(), "miss")
 		return nil, false
 	}
 }
@@ -233,7 +233,7 @@ func (s *Service) cacheSet(ctx context.Context, key string, b []byte) {
 		return
 	}
 	if err := s.Cache.Set(ctx, key, b, s.CacheTTL); err != nil {
-		s.Metrics.Cache.WithLabelValues(s.Cache.Name(), "error").Inc()
+		s.Metrics.CountCache(s.Cache.Name(), "error")
 		s.Log.Warn("cache write failed", "cache", s.Cache.Name(), "err", err)
 	}
 }

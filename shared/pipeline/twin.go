@@ -81,7 +81,7 @@ func (s *Service) copyTwin(ctx context.Context, e lecture.Event, key, stage, art
 	if err := s.Store.Put(ctx, lecture.BucketPreprocessed, lecture.Key(e.Data.LectureID, artifact), bytes.NewReader(out), int64(len(out)), "application/json"); err != nil {
 		return false
 	}
-	s.Metrics.Reused.WithLabelValues(stage).Inc()
+	s.Metrics.CountReused(stage)
 	s.Log.Debug("stage result copied from an identical upload", "stage", stage, "lecture", e.Data.LectureID, "from", twin)
 	return true
 }

@@ -1,0 +1,43 @@
+package metrics
+
+import (
+	"errors"
+	"io"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestMethodsReport(t *testing.T) {
+	m := New()
+	m.ObserveRequest("/summarize", "POST", 200, time.Millisecond)
+	m.CountCache("redis", "hit")
+	m.CountCache("redis", "hit")
+	m.SetEngine("summarize", "extractive", "", "cpu")
+	m.CountEvent("transcept.lecture.uploaded", "ok")
+	m.CountReused("index")
+	m.ObserveStage("index", time.Now(), errors.New("x"))
+	for _, c := range []struct {
+		name   string
+		labels []string
+		want   float64
+	}{
+		{"transcept_http_requests_total", []string{"/summarize", "POST", "200"}, 1},
+		{"transcept_cache_requests_total", []string{"redis", "hit"}, 2},
+		{"transcept_engine_info", []string{"summarize", "extractive", "", "cpu"}, 1},
+		{"transcept_events_total", []string{"transcept.lecture.uploaded", "ok"}, 1},
+		{"transcept_stage_reused_total", []string{"index"}, 1},
+		{"transcept_nothing", nil, 0},
+	} {
+		if got := m.Value(c.name, c.labels...); got != c.want {
+			t.Errorf("%s%v = %v, want %v", c.name, c.labels, got, c.want)
+		}
+	}
+	w := httptest.NewRecorder()
+	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	body, _ := io.ReadAll(w.Body)
+	if !strings.Contains(string(body), `transcept_stage_duration_seconds_count{outcome="error",stage="index"} 1`) {
+		t.Errorf("exposition lacks the stage duration:\n%s", body)
+	}
+}
