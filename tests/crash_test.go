@@ -28,7 +28,7 @@ import (
 	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/store/fs"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // server is a `transcept serve` process that the test may kill -9.
@@ -109,7 +109,7 @@ func crashInputs(t *testing.T, n int) []crashInput {
 	d := eval.DataDir()
 	ms, err := eval.LoadQMSum(filepath.Join(d, "qmsum", "Academic", "val"))
 	if err != nil || len(ms) == 0 {
-		if os.Getenv(testsvc.RequireEnv) == "1" {
+		if os.Getenv(svctest.RequireEnv) == "1" {
 			t.Fatalf("evaluation data: %v", err)
 		}
 		t.Skipf("evaluation data not found (%v): skipping", err)

@@ -19,7 +19,7 @@ import (
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/store/minio"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // buildBinary compiles cmd/transcept once per test run.
@@ -106,7 +106,7 @@ func meetingText(t *testing.T, name string) (string, eval.QMSumMeeting) {
 	d := eval.DataDir()
 	m, err := eval.LoadQMSumFile(filepath.Join(d, "qmsum", "Academic", "val", name))
 	if err != nil {
-		if os.Getenv(testsvc.RequireEnv) == "1" {
+		if os.Getenv(svctest.RequireEnv) == "1" {
 			t.Fatalf("evaluation data: %v", err)
 		}
 		t.Skipf("evaluation data not found (%v): skipping", err)
@@ -121,8 +121,8 @@ func meetingText(t *testing.T, name string) (string, eval.QMSumMeeting) {
 // TestEndToEnd runs the real binary against real MinIO and Redis: upload a
 // QMSum meeting, wait for the pipeline, read the summary, ask questions.
 func TestEndToEnd(t *testing.T) {
-	rd := testsvc.StartRedis(t)
-	mi := testsvc.StartMinIO(t)
+	rd := svctest.StartRedis(t)
+	mi := svctest.StartMinIO(t)
 	text, meeting := meetingText(t, "Bed002.json")
 	bin := buildBinary(t)
 	base := serve(t, bin, "REDIS_URL="+rd.URL, "MINIO_ENDPOINT="+mi.Endpoint, "MINIO_ACCESS_KEY="+mi.AccessKey,

@@ -15,7 +15,7 @@ import (
 	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // faultClient talks to a server under test.
@@ -93,10 +93,10 @@ func lectureOf(kb int) string {
 func mountTmpfs(t *testing.T, dir string, size string) {
 	t.Helper()
 	if os.Geteuid() != 0 {
-		testsvc.Missing(t, "root, to mount a small tmpfs as the object store")
+		svctest.Missing(t, "root, to mount a small tmpfs as the object store")
 	}
 	if out, err := exec.Command("mount", "-t", "tmpfs", "-o", "size="+size, "tmpfs", dir).CombinedOutput(); err != nil {
-		testsvc.Missing(t, "mount -t tmpfs: %v %s", err, out)
+		svctest.Missing(t, "mount -t tmpfs: %v %s", err, out)
 	}
 	t.Cleanup(func() { _ = exec.Command("umount", "-l", dir).Run() })
 }
@@ -186,8 +186,8 @@ func TestFaultReadOnlyStore(t *testing.T) {
 // Redis stopped: summaries are computed without the cache; restarted: the
 // cache serves again.
 func TestFaultMinIOAndRedisRestart(t *testing.T) {
-	mi := testsvc.StartMinIO(t)
-	rd := testsvc.StartRedis(t)
+	mi := svctest.StartMinIO(t)
+	rd := svctest.StartRedis(t)
 	bin := buildBinary(t)
 	s := startServer(t, bin, []string{"MINIO_ENDPOINT=" + mi.Endpoint, "MINIO_ACCESS_KEY=" + mi.AccessKey, "MINIO_SECRET_KEY=" + mi.SecretKey,
 		"REDIS_URL=" + rd.URL, "TRANSCEPT_LOG_LEVEL=warn", "TRANSCEPT_STORE_DIR=" + t.TempDir()})

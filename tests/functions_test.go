@@ -18,7 +18,7 @@ import (
 
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/store/minio"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 func freeAddr(t testing.TB) string {
@@ -116,7 +116,7 @@ func waitReady(t *testing.T, url string, within time.Duration) {
 // applies the Triggers of infra/.
 type cluster struct {
 	t      *testing.T
-	minio  *testsvc.MinIOServer
+	minio  *svctest.MinIOServer
 	store  *minio.Store
 	urls   map[string]string
 	procs  map[string]*proc
@@ -125,7 +125,7 @@ type cluster struct {
 
 func startCluster(t *testing.T) *cluster {
 	bin := buildBinary(t)
-	rd := testsvc.StartRedis(t)
+	rd := svctest.StartRedis(t)
 	c := &cluster{t: t, urls: map[string]string{}, procs: map[string]*proc{}}
 	names := []string{"ingest", "transcribe", "segment", "summarize", "index", "gateway", "answer"}
 	addrs := map[string]string{}
@@ -134,7 +134,7 @@ func startCluster(t *testing.T) *cluster {
 		c.urls[n] = "http://" + addrs[n]
 	}
 	// MinIO queues notifications on disk while ingest is not up yet.
-	c.minio = testsvc.StartMinIOEnv(t,
+	c.minio = svctest.StartMinIOEnv(t,
 		"MINIO_NOTIFY_WEBHOOK_ENABLE_TRANSCEPT=on",
 		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_TRANSCEPT="+c.urls["ingest"]+"/",
 		"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_TRANSCEPT="+t.TempDir())

@@ -10,11 +10,11 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/functions/wire"
-	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/pipeline"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/bertgen"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // TestHybridRetrievalWithEmbeddingModel configures an embedding model (a
@@ -23,7 +23,7 @@ import (
 // that answers go through hybrid ranking.
 func TestHybridRetrievalWithEmbeddingModel(t *testing.T) {
 	if _, err := ort.Init(); err != nil {
-		if os.Getenv(testsvc.RequireEnv) == "1" {
+		if os.Getenv(svctest.RequireEnv) == "1" {
 			t.Fatalf("ONNX Runtime: %v", err)
 		}
 		t.Skipf("ONNX Runtime not available (make ort): %v", err)

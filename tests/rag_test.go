@@ -15,11 +15,11 @@ import (
 
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // qwenFolder writes a random-weight Qwen2 folder with Qwen2.5-Instruct's
@@ -54,7 +54,7 @@ func qwenFolder(t *testing.T) string {
 // random weights, so the test checks structure, not wording.
 func TestLanguageModelAnswersStream(t *testing.T) {
 	if _, err := ort.Init(); err != nil {
-		if os.Getenv(testsvc.RequireEnv) == "1" {
+		if os.Getenv(svctest.RequireEnv) == "1" {
 			t.Fatalf("ONNX Runtime: %v", err)
 		}
 		t.Skipf("ONNX Runtime not available (make ort): %v", err)

@@ -34,7 +34,7 @@ if [[ -z $model ]]; then
 	model=$cache/whisper-tiny-size-silent
 	if [[ ! -f $model/onnx/decoder_model_merged.onnx ]]; then
 		echo "whisper-rss: writing $model (about 150 MB, once)" >&2
-		go run ./gpu-runtime/cmd/whisper-bench -o "$model" -size whisper-tiny -nospeech-bias 50 -eos-bias 50
+		go run ./tests/testkit/cmd/write-whisper -o "$model" -size whisper-tiny -nospeech-bias 50 -eos-bias 50
 	fi
 fi
 tmp=$(mktemp -d)

@@ -17,12 +17,12 @@ import (
 
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // TestWhisperModelTranscribes configures TRANSCEPT_WHISPER_MODEL with a
@@ -32,14 +32,14 @@ import (
 // status), not the text.
 func TestWhisperModelTranscribes(t *testing.T) {
 	if _, err := ort.Init(); err != nil {
-		if os.Getenv(testsvc.RequireEnv) == "1" {
+		if os.Getenv(svctest.RequireEnv) == "1" {
 			t.Fatalf("ONNX Runtime: %v", err)
 		}
 		t.Skipf("ONNX Runtime not available (make ort): %v", err)
 	}
 	clip := filepath.Join(eval.DataDir(), "audio", "jfk.flac")
 	if _, err := os.Stat(clip); err != nil {
-		if os.Getenv(testsvc.RequireEnv) == "1" {
+		if os.Getenv(svctest.RequireEnv) == "1" {
 			t.Fatalf("evaluation data: %v", err)
 		}
 		t.Skipf("evaluation data missing: %v", err)

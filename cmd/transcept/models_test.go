@@ -15,7 +15,7 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
 	"github.com/transcept/transcept/gpu-runtime/models"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func TestModelsPullAndList(t *testing.T) {

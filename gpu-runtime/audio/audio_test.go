@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/transcept/transcept/shared/testsvc"
 	"io"
 	"math"
 	"os"
@@ -16,13 +15,14 @@ import (
 	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 func needFFmpeg(t testing.TB) {
 	t.Helper()
 	for _, p := range []string{"ffmpeg", "ffprobe"} {
 		if _, err := exec.LookPath(p); err != nil {
-			testsvc.Missing(t, "%s not found: install the Debian package ffmpeg", p)
+			svctest.Missing(t, "%s not found: install the Debian package ffmpeg", p)
 		}
 	}
 }

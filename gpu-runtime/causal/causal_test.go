@@ -8,9 +8,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/gpu-runtime/tokenizer"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func TestLeftPadAndPositions(t *testing.T) {

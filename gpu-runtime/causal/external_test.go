@@ -11,8 +11,8 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // TestExternalDataFolder: the same weights in onnx/model.onnx_data (ONNX

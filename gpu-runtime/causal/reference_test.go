@@ -12,8 +12,8 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
 	pb "github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/bertgen"
 )
 
 func TestMeanPoolNormalize(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"os"
 	"path/filepath"
@@ -16,9 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
 	"github.com/transcept/transcept/gpu-runtime/tokenizer"
 	"github.com/transcept/transcept/shared/text"
+	"github.com/transcept/transcept/tests/testkit/bertgen"
+	"github.com/transcept/transcept/tests/testkit/orttest"
 )
 
 var _ text.TokenCounter = (*tokenizer.Tokenizer)(nil) // what Embedder.Tokenizer gives

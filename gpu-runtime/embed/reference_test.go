@@ -6,7 +6,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/transcept/transcept/shared/testsvc"
 	"math"
 	"os"
 	"os/exec"
@@ -15,9 +14,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
+	"github.com/transcept/transcept/tests/testkit/bertgen"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // tinyFolder writes bertgen.Tiny() into a temporary folder.
@@ -59,11 +59,11 @@ func transformersJS(t *testing.T, dir string) []refCase {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@huggingface", "transformers")); err != nil {
-		testsvc.Missing(t, "transformers.js is not installed in %s/node_modules; run `make reference`", ref)
+		svctest.Missing(t, "transformers.js is not installed in %s/node_modules; run `make reference`", ref)
 	}
 	node, err := exec.LookPath("node")
 	if err != nil {
-		testsvc.Missing(t, "node is not on PATH")
+		svctest.Missing(t, "node is not on PATH")
 	}
 	cmd := exec.Command(node, "embed-features.mjs", dir)
 	cmd.Dir = ref

@@ -1,7 +1,6 @@
 package lora_test
 
 import (
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"path/filepath"
 	"slices"
@@ -13,8 +12,9 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // loraBART writes a tiny LoRA BART folder, its adapter and its merged twin;

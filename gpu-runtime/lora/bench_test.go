@@ -1,7 +1,6 @@
 package lora_test
 
 import (
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,7 +12,8 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // TestLoRACost measures what activating an adapter per request costs

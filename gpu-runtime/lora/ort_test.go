@@ -3,7 +3,6 @@
 package lora
 
 import (
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -14,6 +13,7 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/orttest"
 )
 
 const (

@@ -16,8 +16,8 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // safetensors encodes F32 tensors as a safetensors file.

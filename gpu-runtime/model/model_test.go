@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func tinyFolder(t *testing.T, edit func(c *testmodels.Config)) string {

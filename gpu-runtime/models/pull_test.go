@@ -18,8 +18,8 @@ import (
 	"time"
 
 	"github.com/transcept/transcept/gpu-runtime/model"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // fixture is a tiny random-weight BART folder served as repository

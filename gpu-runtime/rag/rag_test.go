@@ -12,9 +12,9 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/causal"
 	"github.com/transcept/transcept/gpu-runtime/chat"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"

@@ -5,7 +5,6 @@ package seq2seq
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"os"
 	"path/filepath"
@@ -14,7 +13,8 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // loadSmallVocab writes a BART folder whose vocabulary is n tokens (a

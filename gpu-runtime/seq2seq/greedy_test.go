@@ -6,8 +6,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
-	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	osexec "os/exec"
 	"path/filepath"
@@ -16,7 +14,9 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/svctest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // reference is tests/reference/seq2seq-greedy.mjs's output for the Tiny()
@@ -189,11 +189,11 @@ func transformersJS(t *testing.T, dir string) []byte {
 		t.Fatal(err)
 	}
 	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@huggingface", "transformers")); err != nil {
-		testsvc.Missing(t, "transformers.js is not installed in %s/node_modules; run `make reference`", ref)
+		svctest.Missing(t, "transformers.js is not installed in %s/node_modules; run `make reference`", ref)
 	}
 	node, err := osexec.LookPath("node")
 	if err != nil {
-		testsvc.Missing(t, "node is not on PATH")
+		svctest.Missing(t, "node is not on PATH")
 	}
 	cmd := osexec.Command(node, "seq2seq-greedy.mjs", dir)
 	cmd.Dir = ref

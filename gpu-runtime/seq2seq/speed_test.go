@@ -4,7 +4,6 @@ package seq2seq
 
 import (
 	"encoding/json"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"os"
 	"slices"
 	"testing"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/tests/testkit/orttest"
 )
 
 // TestDecoderStepSpeed compares decoder steps with ONNX Runtime allocating

@@ -11,9 +11,9 @@ import (
 
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // TestSuiteSummarizer checks the wiring of TRANSCEPT_SUMMARIZER=bart: the

@@ -3,7 +3,6 @@ package summarize
 import (
 	"context"
 	"fmt"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"os"
 	"path/filepath"
 	"slices"
@@ -12,9 +11,10 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/text"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 var (

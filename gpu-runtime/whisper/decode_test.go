@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -17,7 +16,8 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func tinyModel(t *testing.T) *Model { return tinyModelWith(t, testmodels.TinyWhisper()) }

@@ -12,8 +12,8 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // sotLogits runs the folder's two ONNX files directly, with sessions of

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"github.com/transcept/transcept/shared/testsvc"
 	"math"
 	"os"
 	"os/exec"
@@ -13,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // moduleRoot is the folder holding go.mod, above the test's directory.
@@ -42,7 +42,7 @@ func dataDir(t testing.TB) string {
 		dir = filepath.Join(moduleRoot(t), "..", "shared", "data")
 	}
 	if _, err := os.Stat(dir); err != nil {
-		testsvc.Missing(t, "evaluation data not found at %s (set TRANSCEPT_EVAL_DATA)", dir)
+		svctest.Missing(t, "evaluation data not found at %s (set TRANSCEPT_EVAL_DATA)", dir)
 	}
 	return dir
 }
@@ -50,7 +50,7 @@ func dataDir(t testing.TB) string {
 func TestMelFilterBankMatchesNPZ(t *testing.T) {
 	npz := filepath.Join(dataDir(t), "whisper-assets", "mel_filters.npz")
 	if _, err := os.Stat(npz); err != nil {
-		testsvc.Missing(t, "%s not found", npz)
+		svctest.Missing(t, "%s not found", npz)
 	}
 	for _, n := range []int{80, 128} {
 		want, err := LoadMelFilters(npz, n)
@@ -99,10 +99,10 @@ func nodeReference(t testing.TB) string {
 	t.Helper()
 	ref := filepath.Join(moduleRoot(t), "tests", "reference")
 	if _, err := os.Stat(filepath.Join(ref, "node_modules", "@huggingface", "transformers")); err != nil {
-		testsvc.Missing(t, "%s/node_modules/@huggingface/transformers not installed; run `make reference`", ref)
+		svctest.Missing(t, "%s/node_modules/@huggingface/transformers not installed; run `make reference`", ref)
 	}
 	if _, err := exec.LookPath("node"); err != nil {
-		testsvc.Missing(t, "node not found (Debian package nodejs)")
+		svctest.Missing(t, "node not found (Debian package nodejs)")
 	}
 	return ref
 }
@@ -130,7 +130,7 @@ func TestLogMelMatchesTransformersJS(t *testing.T) {
 		all = append(all, x...)
 	}
 	if len(names) == 0 {
-		testsvc.Missing(t, "no audio clips in %s", filepath.Join(dataDir(t), "audio"))
+		svctest.Missing(t, "no audio clips in %s", filepath.Join(dataDir(t), "audio"))
 	}
 	// Edge cases: every clip end to end (over 30 s: cut), a quarter second
 	// (reflect padding into the zeros), and silence (all at the floor).

@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"io"
 	"math"
 	"math/rand/v2"
@@ -20,7 +19,8 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // TestWhisperTinySizeSideBySide (only with TRANSCEPT_WHISPER_BENCH=1: it

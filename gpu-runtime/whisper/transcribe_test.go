@@ -5,7 +5,6 @@ package whisper
 import (
 	"context"
 	"encoding/binary"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
 	"io"
 	"math"
 	"os"
@@ -16,8 +15,9 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // writeWAV writes 16 kHz mono 32-bit float samples as a WAV file.

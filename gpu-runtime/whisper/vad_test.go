@@ -7,8 +7,6 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
-	"github.com/transcept/transcept/shared/testsvc"
 	"io"
 	"math"
 	"os"
@@ -21,6 +19,8 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/audio"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // vadModelPath is the Silero VAD model that fetch-vad.sh installs or, before
@@ -38,7 +38,7 @@ func vadModelPath(t *testing.T) string {
 	}
 	pkg := filepath.Join(moduleRoot(t), "tests", "reference", "node_modules", "@jjhbw", "silero-vad", "weights", "silero_vad.onnx")
 	if _, perr := os.Stat(pkg); perr != nil {
-		testsvc.Missing(t, "%v (nor is %s there: make reference)", err, pkg)
+		svctest.Missing(t, "%v (nor is %s there: make reference)", err, pkg)
 	}
 	return pkg
 }

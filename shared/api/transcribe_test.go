@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // fakeTranscriber stands in for Whisper: it checks it got the uploaded
@@ -188,7 +188,7 @@ func TestRecordingWithoutModelFailsClearly(t *testing.T) {
 // their name says (ffprobe decides), and nothing stays on disk.
 func TestFakeRecordingsRefusedBeforeAcceptance(t *testing.T) {
 	if _, err := exec.LookPath("ffprobe"); err != nil {
-		testsvc.Missing(t, "ffprobe (apt-get install ffmpeg)")
+		svctest.Missing(t, "ffprobe (apt-get install ffmpeg)")
 	}
 	e := newEnv(t, nil)
 	e.s.Service.Transcriber = &fakeTranscriber{}

@@ -1,6 +1,6 @@
 // Package cache holds what the lecture.Cache adapters share. The adapters
 // live below it: cache/mem (an in-process LRU) and cache/redis; the
-// conformance suite both pass is cache/cachetest.
+// conformance suite both pass is tests/testkit/cachetest.
 package cache
 
 import "github.com/transcept/transcept/shared/lecture"

@@ -19,8 +19,8 @@ import (
 	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/store/fs"
-	"github.com/transcept/transcept/shared/testsvc"
 	"github.com/transcept/transcept/shared/transcript"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // countingSummarizer counts calls and takes a while, so that concurrent
@@ -94,7 +94,7 @@ func TestConcurrentIdenticalRequestsComputeOnce(t *testing.T) {
 }
 
 func TestRedisDownStillServes(t *testing.T) {
-	rd := testsvc.StartRedis(t)
+	rd := svctest.StartRedis(t)
 	rc, err := redis.New(rd.URL)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,7 @@
 // an object and a reader that enforces a declared size and a size limit.
 //
 // The adapters live below it: store/fs (a directory tree) and store/minio (an
-// S3 server); store/storetest is the conformance suite both pass.
+// S3 server); tests/testkit/storetest is the conformance suite both pass.
 package store
 
 import (

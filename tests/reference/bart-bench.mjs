@@ -1,6 +1,6 @@
 // Greedy BART generation timed in transformers.js (@huggingface/transformers on
 // onnxruntime-node, its default session options), the peer of
-// gpu-runtime/cmd/bart-bench. Same input ids, same fixed output length:
+// tests/testkit/cmd/bart-bench. Same input ids, same fixed output length:
 //
 //   node bart-bench.mjs MODEL_DIR IDS_JSON NEW_TOKENS RUNS
 //

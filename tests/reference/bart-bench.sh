@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Greedy BART generation, side by side: transformers.js (onnxruntime-node,
-# its defaults) against gpu-runtime/cmd/bart-bench on the same
+# its defaults) against tests/testkit/cmd/bart-bench on the same
 # DistilBART-CNN-6-6-size folder (random weights), the same 512 input ids and
 # the same fixed output length (min = max new tokens, forced EOS off), so both
 # do the same work; the generated ids are compared. Run from the repository
@@ -29,14 +29,14 @@ threads=${TRANSCEPT_ORT_THREADS:-$(nproc)}
 if [[ ! -f $dir/onnx/decoder_model_merged.onnx ]]; then
 	echo "bart-bench: writing the DistilBART-6-6-size folder to $dir (once)" >&2
 	rm -rf "$dir.tmp"
-	go run ./gpu-runtime/testmodels/cmd/write-bart -o "$dir.tmp" -size distilbart-6-6 -tokenizer $ref/build/bart
+	go run ./tests/testkit/cmd/write-bart -o "$dir.tmp" -size distilbart-6-6 -tokenizer $ref/build/bart
 	mv "$dir.tmp" "$dir"
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 # 512 ids: <s>, 510 spread over the vocabulary, </s>
 awk 'BEGIN { printf "[0"; for (i = 0; i < 510; i++) printf ",%d", 4 + (i * 7919 + 13) % 49996; print ",2]" }' >"$tmp/ids.json"
-go build -o "$tmp/bart-bench" ./gpu-runtime/cmd/bart-bench
+go build -o "$tmp/bart-bench" ./tests/testkit/cmd/bart-bench
 ours=("$tmp/bart-bench" -model "$dir" -ids "$tmp/ids.json" -new "$new" -runs "$runs" -threads "$threads" -cache "$cache")
 # The first load writes the optimised model into the cache; not timed.
 "${ours[@]}" -load-only >/dev/null 2>&1

@@ -34,7 +34,7 @@ bench=${TRANSCEPT_BENCH_DIR:-$HOME/.cache/transcept-bench}
 model=$bench/qwen2.5-0.5b-random
 if [[ ! -f $model/onnx/model.onnx_data || ! -f $model/.complete ]]; then
 	mkdir -p "$bench"
-	go run ./gpu-runtime/testmodels/cmd/write-qwen -size qwen2.5-0.5b -tokenizer "$tok" -o "$model"
+	go run ./tests/testkit/cmd/write-qwen -size qwen2.5-0.5b -tokenizer "$tok" -o "$model"
 	touch "$model/.complete"
 fi
 tmp=$(mktemp -d)

@@ -6,8 +6,8 @@
 set -eu
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-go run ./gpu-runtime/testmodels/cmd/write-qwen -o "$dir/tiny-qwen2"
-go run ./gpu-runtime/testmodels/cmd/write-qwen -tied -o "$dir/tiny-qwen2-tied"
+go run ./tests/testkit/cmd/write-qwen -o "$dir/tiny-qwen2"
+go run ./tests/testkit/cmd/write-qwen -tied -o "$dir/tiny-qwen2-tied"
 (cd tests/reference && node causal-greedy.mjs "$dir/tiny-qwen2") > gpu-runtime/causal/testdata/greedy-tiny.json
 (cd tests/reference && node causal-greedy.mjs "$dir/tiny-qwen2-tied") > gpu-runtime/causal/testdata/greedy-tiny-tied.json
 echo "wrote gpu-runtime/causal/testdata/greedy-tiny.json and greedy-tiny-tied.json"

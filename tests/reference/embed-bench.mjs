@@ -2,7 +2,7 @@
 // normalize) on the 32 sentences of BenchmarkEmbed (gpu-runtime/embed), for
 // comparing the Go embedder with it on the same folder and machine:
 //
-//   go run ./gpu-runtime/embed/bertgen/cmd/bertgen -shape minilm-l6 -out /tmp/minilm
+//   go run ./tests/testkit/cmd/bertgen -shape minilm-l6 -out /tmp/minilm
 //   node embed-bench.mjs /tmp/minilm [RUNS]
 import { resolve } from "node:path";
 import { env, pipeline } from "@huggingface/transformers";

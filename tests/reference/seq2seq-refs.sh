@@ -6,6 +6,6 @@
 set -eu
 dir=$(mktemp -d)
 trap 'rm -rf "$dir"' EXIT
-go run ./gpu-runtime/testmodels/cmd/write-bart -o "$dir/tiny-bart"
+go run ./tests/testkit/cmd/write-bart -o "$dir/tiny-bart"
 (cd tests/reference && node seq2seq-greedy.mjs "$dir/tiny-bart") > gpu-runtime/seq2seq/testdata/greedy-tiny.json
 echo "wrote gpu-runtime/seq2seq/testdata/greedy-tiny.json"

@@ -34,7 +34,7 @@ cache=${TRANSCEPT_BENCH_CACHE:-$HOME/.cache/transcept-bench}
 model=$cache/whisper-tiny-size-random
 if [[ ! -f $model/onnx/decoder_model_merged.onnx ]]; then
 	echo "whisper-bench-asr: writing $model (about 150 MB, once)" >&2
-	go run ./gpu-runtime/testmodels/cmd/write-whisper -size whisper-tiny -o "$model"
+	go run ./tests/testkit/cmd/write-whisper -size whisper-tiny -o "$model"
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/shared/cache/cachetest"
+	"github.com/transcept/transcept/tests/testkit/cachetest"
 )
 
 func TestConformance(t *testing.T) {

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/shared/cache/cachetest"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/cachetest"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 func newCache(t *testing.T, url string) *Cache {
@@ -22,7 +22,7 @@ func newCache(t *testing.T, url string) *Cache {
 }
 
 func TestConformance(t *testing.T) {
-	c := newCache(t, testsvc.Redis(t))
+	c := newCache(t, svctest.Redis(t))
 	if err := c.Ping(context.Background()); err != nil {
 		t.Fatal(err)
 	}
@@ -33,7 +33,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestKeyPrefixAndTTL(t *testing.T) {
-	c := newCache(t, testsvc.Redis(t))
+	c := newCache(t, svctest.Redis(t))
 	ctx := context.Background()
 	if err := c.Set(ctx, "summary:abc", []byte("v"), 90*time.Second); err != nil {
 		t.Fatal(err)
@@ -65,7 +65,7 @@ func TestKeyPrefixAndTTL(t *testing.T) {
 }
 
 func TestStoppedServerFailsFast(t *testing.T) {
-	srv := testsvc.StartRedis(t)
+	srv := svctest.StartRedis(t)
 	c := newCache(t, srv.URL)
 	ctx := context.Background()
 	if err := c.Set(ctx, "k", []byte("v"), 0); err != nil {

@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store/storetest"
+	"github.com/transcept/transcept/tests/testkit/storetest"
 )
 
 func newStore(t *testing.T) (*Store, string) {

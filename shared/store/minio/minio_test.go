@@ -11,11 +11,11 @@ import (
 	miniogo "github.com/minio/minio-go/v7"
 
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/store/storetest"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/storetest"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
-func newStore(t *testing.T, srv *testsvc.MinIOServer) *Store {
+func newStore(t *testing.T, srv *svctest.MinIOServer) *Store {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
@@ -27,7 +27,7 @@ func newStore(t *testing.T, srv *testsvc.MinIOServer) *Store {
 }
 
 func TestConformance(t *testing.T) {
-	srv := testsvc.StartMinIO(t)
+	srv := svctest.StartMinIO(t)
 	s := newStore(t, srv)
 	storetest.Run(t, s)
 
@@ -43,7 +43,7 @@ func TestConformance(t *testing.T) {
 }
 
 func TestEnsureBuckets(t *testing.T) {
-	srv := testsvc.StartMinIO(t)
+	srv := svctest.StartMinIO(t)
 	s := newStore(t, srv)
 	ctx := context.Background()
 	buckets, err := s.Client().ListBuckets(ctx)
@@ -77,7 +77,7 @@ func TestEnsureBuckets(t *testing.T) {
 }
 
 func TestMissingBucketIsNotFound(t *testing.T) {
-	srv := testsvc.StartMinIO(t)
+	srv := svctest.StartMinIO(t)
 	s := newStore(t, srv)
 	ctx := context.Background()
 	if err := s.Client().RemoveBucket(ctx, lecture.BucketModels); err != nil {
@@ -98,7 +98,7 @@ func TestMissingBucketIsNotFound(t *testing.T) {
 }
 
 func TestForeignKeysHiddenFromList(t *testing.T) {
-	srv := testsvc.StartMinIO(t)
+	srv := svctest.StartMinIO(t)
 	s := newStore(t, srv)
 	ctx := context.Background()
 	// Put by another tool, past the key convention.
@@ -117,7 +117,7 @@ func TestForeignKeysHiddenFromList(t *testing.T) {
 }
 
 func TestMaxObjectSize(t *testing.T) {
-	srv := testsvc.StartMinIO(t)
+	srv := svctest.StartMinIO(t)
 	s := newStore(t, srv)
 	s.MaxObjectSize = 1000
 	ctx := context.Background()
@@ -156,7 +156,7 @@ func TestUnavailable(t *testing.T) {
 	}
 
 	// A server that goes away after New.
-	srv := testsvc.StartMinIO(t)
+	srv := svctest.StartMinIO(t)
 	s := newStore(t, srv)
 	if err := s.Put(ctx, lecture.BucketRaw, "L1/x", strings.NewReader("x"), 1, ""); err != nil {
 		t.Fatal(err)
@@ -180,7 +180,7 @@ func TestUnavailable(t *testing.T) {
 }
 
 func TestWrongCredentials(t *testing.T) {
-	srv := testsvc.StartMinIO(t)
+	srv := svctest.StartMinIO(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	_, err := New(ctx, Config{Endpoint: srv.Endpoint, AccessKey: srv.AccessKey, SecretKey: "wrong-secret-456"})

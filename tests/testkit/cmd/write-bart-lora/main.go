@@ -2,7 +2,7 @@
 // projections take LoRA inputs, its .onnx_adapter file and (optionally) the
 // merged-weights twin (see testmodels.WriteBARTLoRA).
 //
-//	go run ./gpu-runtime/testmodels/cmd/write-bart-lora -o DIR -adapter FILE [-merged DIR] [-rank 4] [-alpha 0] [-targets q_proj,v_proj] [-seed 1] [-lora-seed 7] [-split]
+//	go run ./tests/testkit/cmd/write-bart-lora -o DIR -adapter FILE [-merged DIR] [-rank 4] [-alpha 0] [-targets q_proj,v_proj] [-seed 1] [-lora-seed 7] [-split]
 package main
 
 import (
@@ -11,7 +11,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func main() {

@@ -5,7 +5,7 @@ import (
 	"math"
 
 	pb "github.com/transcept/transcept/gpu-runtime/onnxpb"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // Model builds onnx/model.onnx from the weights Weights made.

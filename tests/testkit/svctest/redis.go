@@ -1,4 +1,4 @@
-package testsvc
+package svctest
 
 import (
 	"bufio"
@@ -72,7 +72,7 @@ func StartRedis(t testing.TB) *RedisServer {
 		}
 	}
 	if err != nil {
-		t.Fatalf("testsvc: redis-server: %v", err)
+		t.Fatalf("svctest: redis-server: %v", err)
 	}
 	t.Cleanup(s.Stop)
 	return s
@@ -121,7 +121,7 @@ func (s *RedisServer) Restart() {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	s.t.Fatalf("testsvc: restarting redis-server on %s: %v", s.Addr, err)
+	s.t.Fatalf("svctest: restarting redis-server on %s: %v", s.Addr, err)
 }
 
 // Running reports whether the server process is up.

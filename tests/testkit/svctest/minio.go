@@ -1,4 +1,4 @@
-package testsvc
+package svctest
 
 import (
 	"fmt"
@@ -111,7 +111,7 @@ func StartMinIOEnv(t testing.TB, env ...string) *MinIOServer {
 		}
 	}
 	if err != nil {
-		t.Fatalf("testsvc: minio: %v", err)
+		t.Fatalf("svctest: minio: %v", err)
 	}
 	t.Cleanup(s.Stop)
 	return s
@@ -215,5 +215,5 @@ func (s *MinIOServer) Restart() {
 		}
 		time.Sleep(200 * time.Millisecond)
 	}
-	t.Fatalf("testsvc: restarting minio on %s: %v", s.Endpoint, err)
+	t.Fatalf("svctest: restarting minio on %s: %v", s.Endpoint, err)
 }

@@ -31,7 +31,7 @@ import (
 	"runtime"
 
 	pb "github.com/transcept/transcept/gpu-runtime/onnxpb"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // Config sizes the model.
@@ -73,7 +73,7 @@ const LayerNormEps = 1e-12
 // from this source file's location (so it works from any test's directory).
 func DefaultTokenizerDir() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "tokenizer", "testdata", "bert-uncased")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "gpu-runtime", "tokenizer", "testdata", "bert-uncased")
 }
 
 func (c *Config) normalise() error {

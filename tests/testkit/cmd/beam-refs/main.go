@@ -9,7 +9,7 @@
 // gpu-runtime/seq2seq/testdata/beam-tiny.json is its output for the tiny
 // folder of the default seed; regenerate it with
 //
-//	go run ./gpu-runtime/testmodels/cmd/beam-refs -o gpu-runtime/seq2seq/testdata/beam-tiny.json
+//	go run ./tests/testkit/cmd/beam-refs -o gpu-runtime/seq2seq/testdata/beam-tiny.json
 //
 // (without -model it writes the tiny folder, -seed, to a temporary folder).
 package main
@@ -24,7 +24,7 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // Settings are one case's generate() arguments, Hugging Face's names;

@@ -111,7 +111,7 @@ func TestQwen25Config(t *testing.T) {
 		t.Errorf("%d parameters, want Qwen2.5-0.5B's 494.0 M", n)
 	}
 
-	tokDir := filepath.Join("..", "..", "tests", "reference", "node_modules", "@lenml", "tokenizer-qwen2_5", "models")
+	tokDir := filepath.Join("..", "..", "reference", "node_modules", "@lenml", "tokenizer-qwen2_5", "models")
 	got, err := readQwenSpecials(filepath.Join(tokDir, "tokenizer.json"))
 	if errors.Is(err, os.ErrNotExist) {
 		t.Logf("real Qwen2.5 tokenizer not installed (make reference): %v", err)

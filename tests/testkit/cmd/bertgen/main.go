@@ -1,8 +1,8 @@
 // Command bertgen writes a random-weight BERT-architecture feature-extraction
 // folder (see package bertgen):
 //
-//	go run ./gpu-runtime/embed/bertgen/cmd/bertgen -out /tmp/tiny-bert
-//	go run ./gpu-runtime/embed/bertgen/cmd/bertgen -shape minilm-l6 -out /tmp/minilm
+//	go run ./tests/testkit/cmd/bertgen -out /tmp/tiny-bert
+//	go run ./tests/testkit/cmd/bertgen -shape minilm-l6 -out /tmp/minilm
 package main
 
 import (
@@ -10,7 +10,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/transcept/transcept/gpu-runtime/embed/bertgen"
+	"github.com/transcept/transcept/tests/testkit/bertgen"
 )
 
 func main() {

@@ -1,8 +1,8 @@
 // Command write-qwen writes a random-weight Qwen2-architecture decoder-only
 // model folder in the onnx-community layout (see testmodels.WriteQwen2).
 //
-//	go run ./gpu-runtime/testmodels/cmd/write-qwen -o DIR [-tied] [-seed N] [-external]
-//	go run ./gpu-runtime/testmodels/cmd/write-qwen -size qwen2.5-0.5b -tokenizer TOKDIR -o DIR
+//	go run ./tests/testkit/cmd/write-qwen -o DIR [-tied] [-seed N] [-external]
+//	go run ./tests/testkit/cmd/write-qwen -size qwen2.5-0.5b -tokenizer TOKDIR -o DIR
 //
 // -size qwen2.5-0.5b is Qwen2.5-0.5B's shape (about 2 GB of fp32 weights in
 // onnx/model.onnx_data); give it the real Qwen2.5 tokenizer folder. Write it
@@ -15,7 +15,7 @@ import (
 	"os"
 	"time"
 
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func main() {

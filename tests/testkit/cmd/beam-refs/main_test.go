@@ -13,10 +13,10 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/gpu-runtime/ort/orttest"
+	"github.com/transcept/transcept/tests/testkit/orttest"
 )
 
-const committed = "../../../seq2seq/testdata/beam-tiny.json"
+const committed = "../../../../gpu-runtime/seq2seq/testdata/beam-tiny.json"
 
 func readCommitted(t *testing.T) *Refs {
 	t.Helper()

@@ -1,7 +1,7 @@
 // Command write-bart writes a random-weight BART model folder in Optimum's
 // layout (see package testmodels).
 //
-//	go run ./gpu-runtime/testmodels/cmd/write-bart -o DIR [-size tiny|distilbart-6-6] [-tokenizer DIR] [-split]
+//	go run ./tests/testkit/cmd/write-bart -o DIR [-size tiny|distilbart-6-6] [-tokenizer DIR] [-split]
 package main
 
 import (
@@ -9,7 +9,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/transcept/transcept/gpu-runtime/testmodels"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func main() {

@@ -17,7 +17,7 @@ and prints the largest logit difference.
 
 Beam (--beam REFS.json), against gpu-runtime/seq2seq/testdata/beam-tiny.json
 (our seq2seq.Beam over a grid of settings, written by
-gpu-runtime/testmodels/cmd/beam-refs): for every case, generate() with the
+tests/testkit/cmd/beam-refs): for every case, generate() with the
 case's num_beams, length_penalty, early_stopping, no_repeat_ngram_size,
 min_length, max_length, num_return_sequences, decoder_start_token_id and
 forced BOS/EOS (-1: none), and compares the sequences exactly (up to each
@@ -29,19 +29,19 @@ Exit status 1 on any mismatch, in either mode.
 Commands (from the repository root). The tiny folder of the default seed
 (1) is the one both JSON files were written from:
 
-  go run ./gpu-runtime/testmodels/cmd/write-bart -o models/tiny-bart
-  python3 gpu-runtime/testmodels/hf_compare.py models/tiny-bart gpu-runtime/seq2seq/testdata/greedy-tiny.json
-  python3 gpu-runtime/testmodels/hf_compare.py models/tiny-bart --beam gpu-runtime/seq2seq/testdata/beam-tiny.json
+  go run ./tests/testkit/cmd/write-bart -o models/tiny-bart
+  python3 tests/testkit/testmodels/hf_compare.py models/tiny-bart gpu-runtime/seq2seq/testdata/greedy-tiny.json
+  python3 tests/testkit/testmodels/hf_compare.py models/tiny-bart --beam gpu-runtime/seq2seq/testdata/beam-tiny.json
 
 The lent machine may have no Go: write the folder here (models/ is ignored
 by git, the folder is about 330 KB) and send it along with the run (carry
 ["models/tiny-bart"]), then run there, as one command:
 
-  python3 gpu-runtime/testmodels/hf_compare.py models/tiny-bart gpu-runtime/seq2seq/testdata/greedy-tiny.json; \\
-  python3 gpu-runtime/testmodels/hf_compare.py models/tiny-bart --beam gpu-runtime/seq2seq/testdata/beam-tiny.json
+  python3 tests/testkit/testmodels/hf_compare.py models/tiny-bart gpu-runtime/seq2seq/testdata/greedy-tiny.json; \\
+  python3 tests/testkit/testmodels/hf_compare.py models/tiny-bart --beam gpu-runtime/seq2seq/testdata/beam-tiny.json
 
 When our beam search changes on purpose, regenerate beam-tiny.json with
-`go run ./gpu-runtime/testmodels/cmd/beam-refs -o gpu-runtime/seq2seq/testdata/beam-tiny.json`
+`go run ./tests/testkit/cmd/beam-refs -o gpu-runtime/seq2seq/testdata/beam-tiny.json`
 and rerun the beam mode before committing it.
 """
 import argparse
@@ -199,7 +199,7 @@ def beam(model, ref, device, atol):
 
 def main():
     p = argparse.ArgumentParser(description="Compare a testmodels BART folder with transformers' BART.")
-    p.add_argument("folder", help="folder written by gpu-runtime/testmodels/cmd/write-bart")
+    p.add_argument("folder", help="folder written by tests/testkit/cmd/write-bart")
     p.add_argument("greedy_refs", nargs="?", help="greedy reference JSON (greedy-tiny.json)")
     p.add_argument("--beam", metavar="REFS.json", help="beam reference JSON written by cmd/beam-refs (beam-tiny.json)")
     p.add_argument("--atol", type=float, default=1e-4, help="tolerance on sequences_scores (default 1e-4)")

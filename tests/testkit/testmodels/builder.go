@@ -5,7 +5,7 @@ import (
 )
 
 // Builder builds one ONNX graph with the helpers this package's generators
-// use, for generators of other architectures (gpu-runtime/embed/bertgen).
+// use, for generators of other architectures (tests/testkit/bertgen).
 // Node and constant names follow the same scheme, so graphs are
 // deterministic.
 type Builder struct{ b *builder }

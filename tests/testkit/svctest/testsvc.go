@@ -1,9 +1,9 @@
-// Package testsvc starts real services (Redis, MinIO) on loopback for tests.
+// Package svctest starts real services (Redis, MinIO) on loopback for tests.
 // Each server runs in a temporary directory and is killed when the test ends.
 //
 // When a binary is missing the test is skipped with a hint on how to install
 // it, unless TRANSCEPT_REQUIRE_SERVICES=1, in which case it fails.
-package testsvc
+package svctest
 
 import (
 	"bytes"
@@ -24,7 +24,7 @@ const RequireEnv = "TRANSCEPT_REQUIRE_SERVICES"
 // missing skips or fails t because a binary is not installed.
 func missing(t testing.TB, what, hint string) {
 	t.Helper()
-	Missing(t, "testsvc: %s not found; %s", what, hint)
+	Missing(t, "svctest: %s not found; %s", what, hint)
 }
 
 // Missing skips t, saying what is missing, or fails it when
@@ -43,7 +43,7 @@ func freePort(t testing.TB) int {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
-		t.Fatalf("testsvc: no free loopback port: %v", err)
+		t.Fatalf("svctest: no free loopback port: %v", err)
 	}
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port

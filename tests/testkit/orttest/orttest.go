@@ -7,7 +7,7 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
-	"github.com/transcept/transcept/shared/testsvc"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // Need loads ONNX Runtime, or skips t saying why and how to install it
@@ -16,7 +16,7 @@ func Need(t testing.TB) ort.Runtime {
 	t.Helper()
 	rt, err := ort.Init()
 	if err != nil {
-		testsvc.Missing(t, "%v", err)
+		svctest.Missing(t, "%v", err)
 	}
 	return rt
 }
