@@ -48,7 +48,7 @@ fuzz: ## Fuzz every input parser, one target at a time, FUZZTIME seconds each (6
 	bash tests/fuzz.sh $(or $(FUZZTIME),60)
 
 bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize, function cold start, upload to summary, loopback load test with Redis beside a FastAPI peer (open loop, 3,000 req/s for 60 s)
-	$(GO) test -run '^$$' -bench . -benchtime 50x -cpu 1 ./shared/quality/
+	$(GO) test -run '^$$' -bench 'Benchmark(ExtractiveSummary|BM25Answer|Retrieval3h)' -benchtime 50x -cpu 1 ./shared/eval/
 	$(GO) test -run '^$$' -bench . -benchtime 500x ./shared/api/
 	$(GO) test -run '^$$' -bench . -benchtime 10x ./tests/
 	bash tests/bench.sh

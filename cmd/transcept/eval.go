@@ -12,7 +12,6 @@ import (
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/pipeline"
-	"github.com/transcept/transcept/shared/quality"
 	"github.com/transcept/transcept/shared/retrieval"
 )
 
@@ -58,7 +57,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		t, err := quality.SummEval(ctx, items, sm, []string{"M0", "M22", "M23", "M17"})
+		t, err := eval.SummEval(ctx, items, sm, []string{"M0", "M22", "M23", "M17"})
 		if err != nil {
 			return err
 		}
@@ -69,7 +68,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 			if err != nil {
 				return err
 			}
-			t, err := quality.QMSum(ctx, ms, sm, fmt.Sprintf("QMSum %s, general query 1, %d meetings, at the reference's length", split, len(ms)))
+			t, err := eval.QMSum(ctx, ms, sm, fmt.Sprintf("QMSum %s, general query 1, %d meetings, at the reference's length", split, len(ms)))
 			if err != nil {
 				return err
 			}
@@ -95,7 +94,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 				return err
 			}
 			for _, mode := range modes {
-				r, err := quality.RetrievalWith(ctx, ms, *k, e, mode)
+				r, err := eval.RetrievalWith(ctx, ms, *k, e, mode)
 				if err != nil {
 					return err
 				}
@@ -107,7 +106,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if err != nil {
 			return err
 		}
-		c, err := quality.AnswerCoverage(ctx, ms, retrieval.NewAnswerer())
+		c, err := eval.AnswerCoverage(ctx, ms, retrieval.NewAnswerer())
 		if err != nil {
 			return err
 		}
@@ -115,7 +114,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintf(stdout, "| QMSum ALL/val specific queries, on their meeting (%d) | %d (%.1f%%) | %d |\n", c.Specific, c.SpecificCovered, 100*float64(c.SpecificCovered)/float64(c.Specific), c.Specific-c.SpecificCovered)
 		fmt.Fprintf(stdout, "| off-topic questions, on every meeting (%d) | %d (%.1f%%) | %d |\n", c.OffTopic, c.OffTopicCovered, 100*float64(c.OffTopicCovered)/float64(c.OffTopic), c.OffTopic-c.OffTopicCovered)
 	case "wer":
-		clips, err := quality.SpeechClips(dir)
+		clips, err := eval.SpeechClips(dir)
 		if err != nil {
 			return err
 		}
@@ -126,7 +125,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		if s.Service.Transcriber == nil {
 			return pipeline.NoTranscriber()
 		}
-		rows, err := quality.WER(ctx, s.Service.Transcriber, clips, "en")
+		rows, err := eval.TranscriptionWER(ctx, s.Service.Transcriber, clips, "en")
 		if err != nil {
 			return err
 		}

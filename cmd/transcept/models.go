@@ -10,8 +10,8 @@ import (
 	"slices"
 	"strings"
 
+	"github.com/transcept/transcept/gpu-runtime/catalog"
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/models"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -50,7 +50,7 @@ Examples:
 `
 
 // modelList is the registry the command serves (tests replace it).
-var modelList = models.List
+var modelList = catalog.List
 
 func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("models", modelsHelp, stderr)
@@ -72,7 +72,7 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	if err != nil {
 		return err
 	}
-	p := &models.Puller{BaseURL: c.ModelsURL, Dir: c.ModelsDir, Log: stderr}
+	p := &catalog.Puller{BaseURL: c.ModelsURL, Dir: c.ModelsDir, Log: stderr}
 	if *dir != "" {
 		p.Dir = *dir
 	}
@@ -104,13 +104,13 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return nil
 	case "pull":
 		names := pos[1:]
-		var want []models.Model
+		var want []catalog.Model
 		if *all {
 			if len(names) > 0 {
 				return usageError{msg: "give names or --all, not both"}
 			}
 			want = modelList
-		} else if want, err = models.Lookup(modelList, names...); err != nil {
+		} else if want, err = catalog.Lookup(modelList, names...); err != nil {
 			return err
 		}
 		for _, m := range want {

@@ -13,17 +13,17 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/transcept/transcept/gpu-runtime/catalog"
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/models"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 func TestModelsPullAndList(t *testing.T) {
 	files := map[string]string{"config.json": `{"model_type": "bart"}`, "onnx/model.onnx": "weights"}
-	m := models.Model{Name: "fixture", Repo: "test/fixture", Revision: "r1", Task: "tests", Default: true}
+	m := catalog.Model{Name: "fixture", Repo: "test/fixture", Revision: "r1", Task: "tests", Default: true}
 	for p, body := range files {
 		sum := sha256.Sum256([]byte(body))
-		m.Files = append(m.Files, models.File{Path: p, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])})
+		m.Files = append(m.Files, catalog.File{Path: p, Size: int64(len(body)), SHA256: hex.EncodeToString(sum[:])})
 	}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		body, ok := files[strings.TrimPrefix(r.URL.Path, "/test/fixture/resolve/r1/")]
@@ -35,7 +35,7 @@ func TestModelsPullAndList(t *testing.T) {
 	}))
 	defer srv.Close()
 	old := modelList
-	modelList = []models.Model{m}
+	modelList = []catalog.Model{m}
 	defer func() { modelList = old }()
 	dir := t.TempDir()
 	t.Setenv("TRANSCEPT_MODELS_URL", srv.URL)

@@ -16,10 +16,10 @@ import (
 	"time"
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
+	"github.com/transcept/transcept/gpu-runtime/bart"
 	"github.com/transcept/transcept/gpu-runtime/embed"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/rag"
-	"github.com/transcept/transcept/gpu-runtime/summarize"
 	"github.com/transcept/transcept/gpu-runtime/whisper"
 	"github.com/transcept/transcept/infra"
 	"github.com/transcept/transcept/shared/cache/mem"
@@ -109,7 +109,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	}
 	m.SetEngine("summarize", sum.Name(), sum.Model(), provider)
 	m.SetEngine("answer", ans.Name(), "", "cpu")
-	var lm *rag.Answerer
+	var lm *rag.LMAnswerer
 	if c.QAModel != "" {
 		if lm, err = rag.Load(c.QAModel, qaOptions(c)); err != nil {
 			return nil, err
@@ -165,9 +165,9 @@ func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
 			"TRANSCEPT_SUMMARIZER=bart needs TRANSCEPT_SUMMARY_MODEL, an Optimum ONNX export folder of BART-large-CNN or DistilBART-CNN "+
 				"(`transcept models pull distilbart-cnn-6-6` puts one in TRANSCEPT_MODELS_DIR); or use TRANSCEPT_SUMMARIZER=extractive")
 	}
-	s, err := summarize.Load(c.SummaryModel, summarize.Options{Adapter: c.SummaryAdapter, IntraOpThreads: c.ORTThreads,
+	s, err := bart.Load(c.SummaryModel, bart.Options{Adapter: c.SummaryAdapter, IntraOpThreads: c.ORTThreads,
 		OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.ORTPrepack,
-		WindowTokens: min(c.ChunkTokens, summarize.DefaultWindowTokens), Logger: Logger(c)})
+		WindowTokens: min(c.ChunkTokens, bart.DefaultWindowTokens), Logger: Logger(c)})
 	if err != nil {
 		setting := "TRANSCEPT_SUMMARY_MODEL=" + c.SummaryModel
 		if c.SummaryAdapter != "" && strings.Contains(lecture.ErrorMessage(err), c.SummaryAdapter) {

@@ -2,9 +2,8 @@ package causal
 
 import (
 	"encoding/json"
-	"path/filepath"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -129,23 +128,8 @@ func (g *Generation) apply(j *genJSON, path string) error {
 func readConfigs(dir string) (Config, Generation, error) {
 	var c Config
 	g := Generation{BOSTokenID: -1, PadTokenID: -1, MaxLength: 20, Temperature: 1, TopK: 50, TopP: 1, RepetitionPenalty: 1}
-	cfgPath := filepath.Join(dir, "config.json")
-	if _, err := model.ReadJSON(cfgPath, &c, false); err != nil {
+	if err := optimum.ReadConfigs(dir, &c, g.apply); err != nil {
 		return c, g, err
-	}
-	var cj genJSON
-	model.ReadJSON(cfgPath, &cj, false)
-	if err := g.apply(&cj, cfgPath); err != nil {
-		return c, g, err
-	}
-	genPath := filepath.Join(dir, "generation_config.json")
-	var gj genJSON
-	if ok, err := model.ReadJSON(genPath, &gj, true); err != nil {
-		return c, g, err
-	} else if ok {
-		if err := g.apply(&gj, genPath); err != nil {
-			return c, g, err
-		}
 	}
 	if c.KVHeads == 0 {
 		c.KVHeads = c.Heads

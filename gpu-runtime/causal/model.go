@@ -8,8 +8,8 @@ import (
 	"path/filepath"
 	"slices"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/tokenizer"
 	"github.com/transcept/transcept/shared/lecture"
@@ -49,7 +49,7 @@ func Check(dir string) (*Files, *tokenizer.Tokenizer, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	tok, err := model.LoadTokenizer(dir, f.Vocab, f.Model)
+	tok, err := optimum.LoadTokenizer(dir, f.Vocab, f.Model)
 	if err != nil {
 		return nil, nil, err
 	}
@@ -195,7 +195,7 @@ func Load(dir string, o ort.Options) (*Model, error) {
 	}
 	tokc := make(chan tokResult, 1)
 	go func() {
-		tok, err := model.LoadTokenizer(dir, f.Vocab, f.Model)
+		tok, err := optimum.LoadTokenizer(dir, f.Vocab, f.Model)
 		tokc <- tokResult{tok, err}
 	}()
 	in := []string{"input_ids", "attention_mask"}

@@ -8,8 +8,8 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
 	"github.com/transcept/transcept/shared/lecture"
@@ -155,9 +155,9 @@ func TestSplitBART(t *testing.T) {
 
 const requireEnv = "TRANSCEPT_REQUIRE_SERVICES"
 
-func load(t *testing.T, dir string) *model.Seq2Seq {
+func load(t *testing.T, dir string) *optimum.Seq2Seq {
 	t.Helper()
-	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
+	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,7 +182,7 @@ func maxDiff(a, b [][]float32) float64 {
 }
 
 // batch is two padded rows of the tiny tokenizer's ids.
-func batch(m *model.Seq2Seq) (ids, mask [][]int) {
+func batch(m *optimum.Seq2Seq) (ids, mask [][]int) {
 	return seq2seq.Pad([][]int{
 		m.Tokenizer.Encode("the cat sat on the mat and the dog ran"),
 		m.Tokenizer.Encode("a hat"),
@@ -229,7 +229,7 @@ func TestBARTAdapterEqualsMergedTwin(t *testing.T) {
 			ids, mask := batch(m)
 			with := seq2seq.Options{EncoderRunOptions: ad.RunOptions(0), DecoderRunOptions: ad.RunOptions(1)}
 
-			gen := func(f func(*model.Seq2Seq, [][]int, [][]int, seq2seq.Options) (*seq2seq.Result, error), m *model.Seq2Seq, o seq2seq.Options) *seq2seq.Result {
+			gen := func(f func(*optimum.Seq2Seq, [][]int, [][]int, seq2seq.Options) (*seq2seq.Result, error), m *optimum.Seq2Seq, o seq2seq.Options) *seq2seq.Result {
 				t.Helper()
 				r, err := f(m, ids, mask, o)
 				if err != nil {
@@ -239,7 +239,7 @@ func TestBARTAdapterEqualsMergedTwin(t *testing.T) {
 			}
 			for _, g := range []struct {
 				name string
-				f    func(*model.Seq2Seq, [][]int, [][]int, seq2seq.Options) (*seq2seq.Result, error)
+				f    func(*optimum.Seq2Seq, [][]int, [][]int, seq2seq.Options) (*seq2seq.Result, error)
 				o    seq2seq.Options
 			}{
 				{"greedy", seq2seq.Greedy, seq2seq.Options{}},

@@ -9,7 +9,7 @@ import (
 	"time"
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
 	"github.com/transcept/transcept/tests/testkit/orttest"
@@ -37,9 +37,9 @@ func TestLoRACost(t *testing.T) {
 		t.Fatal(err)
 	}
 	o := ort.Options{IntraOpThreads: 1}
-	loadTimed := func(dir string, withAdapter bool) (*model.Seq2Seq, *lora.PerSession, time.Duration) {
+	loadTimed := func(dir string, withAdapter bool) (*optimum.Seq2Seq, *lora.PerSession, time.Duration) {
 		start := time.Now()
-		m, err := model.LoadSeq2Seq(dir, o)
+		m, err := optimum.LoadSeq2Seq(dir, o)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -67,7 +67,7 @@ func TestLoRACost(t *testing.T) {
 	// The three runs alternate (best of 5 rounds), so that load from other
 	// work on the machine falls on all of them alike.
 	type runner struct {
-		m    *model.Seq2Seq
+		m    *optimum.Seq2Seq
 		o    seq2seq.Options
 		best time.Duration
 		res  *seq2seq.Result

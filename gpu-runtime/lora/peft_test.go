@@ -13,7 +13,7 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
 	"github.com/transcept/transcept/shared/lecture"
@@ -145,7 +145,7 @@ func TestMergePEFTEqualsTwin(t *testing.T) {
 	// The decoder pair alone (without the merged decoder) generates what
 	// the twin's pair does, to the last bit.
 	if _, err := ort.Init(); err == nil {
-		pair := func(dir string) *model.Seq2Seq {
+		pair := func(dir string) *optimum.Seq2Seq {
 			cp := filepath.Join(t.TempDir(), "pair")
 			if err := os.CopyFS(cp, os.DirFS(dir)); err != nil {
 				t.Fatal(err)

@@ -41,8 +41,8 @@ Answer in at most three sentences.`
 // Generator runs the model; causal.Generate is the default (tests count calls).
 type Generator func(ctx context.Context, m *causal.Model, prompts [][]int, o causal.Options) (*causal.Result, error)
 
-// Answerer answers with a language model over retrieved passages.
-type Answerer struct {
+// LMAnswerer answers with a language model over retrieved passages.
+type LMAnswerer struct {
 	Model    *causal.Model
 	Template *chat.Template
 	// Retrieval decides coverage (its MinCoverage/PartialCoverage rule),
@@ -65,13 +65,13 @@ type Answerer struct {
 
 // New builds an answerer over a loaded model and its chat template, with
 // the extractive answerer's tuned coverage rule.
-func New(m *causal.Model, t *chat.Template) *Answerer {
-	return &Answerer{Model: m, Template: t, Retrieval: retrieval.NewAnswerer(), MaxNewTokens: 256, QuoteChars: 300, Generate: causal.Generate}
+func New(m *causal.Model, t *chat.Template) *LMAnswerer {
+	return &LMAnswerer{Model: m, Template: t, Retrieval: retrieval.NewAnswerer(), MaxNewTokens: 256, QuoteChars: 300, Generate: causal.Generate}
 }
 
 // Load loads a decoder-only instruct model folder (causal.Load) and its
 // chat template (tokenizer_config.json's chat_template).
-func Load(dir string, o ort.Options) (*Answerer, error) {
+func Load(dir string, o ort.Options) (*LMAnswerer, error) {
 	t, err := chat.Load(dir)
 	if err != nil {
 		return nil, err
@@ -84,7 +84,7 @@ func Load(dir string, o ort.Options) (*Answerer, error) {
 }
 
 // Close frees the model.
-func (a *Answerer) Close() error {
+func (a *LMAnswerer) Close() error {
 	if a.Model == nil {
 		return nil
 	}
@@ -92,7 +92,7 @@ func (a *Answerer) Close() error {
 }
 
 // Name is the engine's name.
-func (*Answerer) Name() string { return "rag" }
+func (*LMAnswerer) Name() string { return "rag" }
 
 // Passage is a retrieved passage as the prompt shows it.
 type Passage struct {
@@ -119,7 +119,7 @@ func Passages(ix *retrieval.Index, hits []retrieval.Hit) []Passage {
 
 // Answer answers the question from the lecture's index, calling onToken
 // (when not nil) with each piece of generated text as it comes.
-func (a *Answerer) Answer(ctx context.Context, ix *retrieval.Index, question string, onToken func(string)) (*lecture.Answer, error) {
+func (a *LMAnswerer) Answer(ctx context.Context, ix *retrieval.Index, question string, onToken func(string)) (*lecture.Answer, error) {
 	if err := retrieval.ValidateQuestion(question); err != nil {
 		return nil, err
 	}
@@ -195,7 +195,7 @@ func (a *Answerer) Answer(ctx context.Context, ix *retrieval.Index, question str
 	return ans, nil
 }
 
-func (a *Answerer) quoteChars() int {
+func (a *LMAnswerer) quoteChars() int {
 	if a.QuoteChars > 0 {
 		return a.QuoteChars
 	}
@@ -205,7 +205,7 @@ func (a *Answerer) quoteChars() int {
 // fit renders the prompt and tokenizes it, dropping the lowest-ranked
 // passages (and at last cutting the best one) until it leaves maxNew
 // positions free in the model's context.
-func (a *Answerer) fit(ps []Passage, question string, maxNew int) ([]int, []Passage, error) {
+func (a *LMAnswerer) fit(ps []Passage, question string, maxNew int) ([]int, []Passage, error) {
 	limit := 0
 	if a.Model.Config.MaxPositions > 0 {
 		limit = a.Model.Config.MaxPositions - min(maxNew, a.Model.Config.MaxPositions/4)

@@ -116,7 +116,7 @@ type fake struct {
 	reply  string
 }
 
-func fakeAnswerer(t testing.TB, f *fake) *Answerer {
+func fakeAnswerer(t testing.TB, f *fake) *LMAnswerer {
 	t.Helper()
 	dir := tinyFolder(t)
 	files, tok, err := causal.Check(dir)

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"sync"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -30,7 +30,7 @@ const (
 )
 
 // beamJSON is the beam-search part of config.json / generation_config.json
-// (model.Generation does not carry it).
+// (optimum.Generation does not carry it).
 type beamJSON struct {
 	NumBeams      *int            `json:"num_beams"`
 	LengthPenalty *float64        `json:"length_penalty"`
@@ -105,7 +105,7 @@ func parseEarly(v string) (string, error) {
 }
 
 // resolveBeam applies Options over the folder's settings and checks them.
-func resolveBeam(g model.Generation, folder beamSettings, o Options) (beamSettings, error) {
+func resolveBeam(g optimum.Generation, folder beamSettings, o Options) (beamSettings, error) {
 	s := folder
 	s.settings = resolve(g, o)
 	if o.NumBeams > 0 {
@@ -140,7 +140,7 @@ func resolveBeam(g model.Generation, folder beamSettings, o Options) (beamSettin
 
 // Generate runs what the settings ask for: Greedy when num_beams (Options
 // over the folder's generation config) is 1, else Beam.
-func Generate(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
+func Generate(m *optimum.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
 	folder, err := readBeam(m.Dir)
 	if err != nil {
 		return nil, err
@@ -171,7 +171,7 @@ func Generate(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, err
 // the generated length (EOS counted, the decoder start token not) raised to
 // length_penalty. With num_beams 1 it is still beam search (one beam), not
 // Greedy; Generate picks.
-func Beam(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
+func Beam(m *optimum.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
 	if err := checkBatch(m, inputIDs, mask); err != nil {
 		return nil, err
 	}

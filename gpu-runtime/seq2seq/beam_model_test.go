@@ -11,7 +11,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/tests/testkit/orttest"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
@@ -20,7 +20,7 @@ import (
 // loadSmallVocab writes a BART folder whose vocabulary is n tokens (a
 // WordPiece tokenizer.json of n entries: <s> <pad> </s> <unk> and letters),
 // so that every output sequence can be enumerated.
-func loadSmallVocab(t *testing.T, n int, eosBias float32) *model.Seq2Seq {
+func loadSmallVocab(t *testing.T, n int, eosBias float32) *optimum.Seq2Seq {
 	t.Helper()
 	tokDir := t.TempDir()
 	vocab := map[string]int{"<s>": 0, "<pad>": 1, "</s>": 2, "<unk>": 3}
@@ -42,7 +42,7 @@ func loadSmallVocab(t *testing.T, n int, eosBias float32) *model.Seq2Seq {
 	if err := testmodels.WriteBART(dir, c); err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
+	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 )
 
 // Tokens of the fake models: the decoder start, padding, EOS, then A B C
@@ -69,7 +69,7 @@ func (f *fakeModel) next(ids [][]int, parent []int) ([]float32, error) {
 
 func fakeSettings(beams int, lp float64, early string, maxLen int) beamSettings {
 	return beamSettings{
-		settings: settings{model.Generation{DecoderStartTokenID: tStart, PadTokenID: tPad, EOSTokenIDs: []int{tEOS},
+		settings: settings{optimum.Generation{DecoderStartTokenID: tStart, PadTokenID: tPad, EOSTokenIDs: []int{tEOS},
 			ForcedBOSTokenID: -1, ForcedEOSTokenID: -1, MaxLength: maxLen}},
 		numBeams: beams, numReturn: 1, lengthPenalty: lp, early: early,
 	}
@@ -400,7 +400,7 @@ func (b *batchFake) next(ids [][]int, parent []int) ([]float32, error) {
 }
 
 func TestResolveBeam(t *testing.T) {
-	g := model.Generation{MaxLength: 20, EOSTokenIDs: []int{2}}
+	g := optimum.Generation{MaxLength: 20, EOSTokenIDs: []int{2}}
 	folder := beamSettings{numBeams: 4, numReturn: 1, lengthPenalty: 2, early: StopEarly, noRepeat: 3}
 	s, err := resolveBeam(g, folder, Options{})
 	if err != nil || s.numBeams != 4 || s.lengthPenalty != 2 || s.early != StopEarly || s.noRepeat != 3 {

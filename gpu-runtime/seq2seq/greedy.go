@@ -1,5 +1,5 @@
 // Package seq2seq generates text with an encoder-decoder model
-// (model.Seq2Seq): the encoder runs once, the decoder once per new token
+// (optimum.Seq2Seq): the encoder runs once, the decoder once per new token
 // with its past-key-value cache (the merged decoder's use_cache_branch, or
 // the older decoder / decoder_with_past pair), following Hugging Face's
 // generation_config.json semantics.
@@ -8,7 +8,7 @@ package seq2seq
 import (
 	"math"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -58,10 +58,10 @@ type Result struct {
 
 // settings are Options resolved against the folder's generation config.
 type settings struct {
-	model.Generation
+	optimum.Generation
 }
 
-func resolve(g model.Generation, o Options) settings {
+func resolve(g optimum.Generation, o Options) settings {
 	if o.MaxLength > 0 {
 		g.MaxLength = o.MaxLength
 	}
@@ -135,7 +135,7 @@ func Pad(rows [][]int, pad int) (ids, mask [][]int) {
 
 // Greedy generates for a batch of encoder inputs (rows of equal length,
 // mask 1 for tokens and 0 for padding).
-func Greedy(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
+func Greedy(m *optimum.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
 	b := len(inputIDs)
 	if err := checkBatch(m, inputIDs, mask); err != nil {
 		return nil, err
@@ -181,7 +181,7 @@ func Greedy(m *model.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error
 }
 
 // checkBatch refuses empty, ragged or too long batches.
-func checkBatch(m *model.Seq2Seq, inputIDs, mask [][]int) error {
+func checkBatch(m *optimum.Seq2Seq, inputIDs, mask [][]int) error {
 	b := len(inputIDs)
 	if b == 0 || len(mask) != b {
 		return lecture.Errorf(lecture.EINVALID, "generation needs a batch of inputs with a mask per row (got %d and %d)", b, len(mask))

@@ -12,7 +12,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/tests/testkit/orttest"
 	"github.com/transcept/transcept/tests/testkit/svctest"
@@ -35,7 +35,7 @@ type reference struct {
 	} `json:"cases"`
 }
 
-func loadTiny(t *testing.T, split bool) *model.Seq2Seq {
+func loadTiny(t *testing.T, split bool) *optimum.Seq2Seq {
 	t.Helper()
 	return loadFolder(t, writeTiny(t, split), ort.Options{IntraOpThreads: 1})
 }
@@ -51,9 +51,9 @@ func writeTiny(t *testing.T, split bool) string {
 	return dir
 }
 
-func loadFolder(t *testing.T, dir string, o ort.Options) *model.Seq2Seq {
+func loadFolder(t *testing.T, dir string, o ort.Options) *optimum.Seq2Seq {
 	t.Helper()
-	m, err := model.LoadSeq2Seq(dir, o)
+	m, err := optimum.LoadSeq2Seq(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -65,7 +65,7 @@ func loadFolder(t *testing.T, dir string, o ort.Options) *model.Seq2Seq {
 // "source" load's to the bit (same machine, same optimised graph).
 type tinyLoad struct {
 	name  string
-	m     *model.Seq2Seq
+	m     *optimum.Seq2Seq
 	exact bool
 }
 
@@ -147,7 +147,7 @@ func TestGreedyMatchesTransformersJS(t *testing.T) {
 	}
 	committed := parseReference(t, b)
 	var jsDir string
-	var sources []*model.Seq2Seq
+	var sources []*optimum.Seq2Seq
 	for _, split := range []bool{false, true} {
 		dir, loads := tinyLoads(t, split)
 		if !split {
@@ -209,7 +209,7 @@ func transformersJS(t *testing.T, dir string) []byte {
 // compareWithReference requires ref's inputs and ids exactly and its
 // first-step logits within tol, and returns our first-step logits (per
 // case, without and with the cache, per row).
-func compareWithReference(t *testing.T, m *model.Seq2Seq, ref reference, label string, tol orttest.Tol) [][]float32 {
+func compareWithReference(t *testing.T, m *optimum.Seq2Seq, ref reference, label string, tol orttest.Tol) [][]float32 {
 	t.Helper()
 	if m.Vocab != ref.VocabSize {
 		t.Fatalf("model vocab %d, reference %d: regenerate testdata", m.Vocab, ref.VocabSize)

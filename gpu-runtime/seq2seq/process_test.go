@@ -5,11 +5,11 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 )
 
 func TestProcess(t *testing.T) {
-	g := model.Generation{EOSTokenIDs: []int{2}, ForcedBOSTokenID: 0, ForcedEOSTokenID: 2, MaxLength: 6, MinLength: 3}
+	g := optimum.Generation{EOSTokenIDs: []int{2}, ForcedBOSTokenID: 0, ForcedEOSTokenID: 2, MaxLength: 6, MinLength: 3}
 	s := resolve(g, Options{})
 	inf := float32(math.Inf(-1))
 	l := []float32{1, 2, 9, 3}
@@ -50,7 +50,7 @@ func TestPad(t *testing.T) {
 }
 
 func TestGreedyBadInput(t *testing.T) {
-	m := &model.Seq2Seq{Seq2SeqFiles: &model.Seq2SeqFiles{Dir: "m", Config: model.Config{MaxPositions: 4}}}
+	m := &optimum.Seq2Seq{Seq2SeqFiles: &optimum.Seq2SeqFiles{Dir: "m", Config: optimum.Config{MaxPositions: 4}}}
 	if _, err := Greedy(m, nil, nil, Options{}); err == nil {
 		t.Error("empty batch accepted")
 	}

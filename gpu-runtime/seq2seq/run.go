@@ -3,7 +3,7 @@ package seq2seq
 import (
 	"strings"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -11,7 +11,7 @@ import (
 // run is one batch's state: encoder outputs and the decoder cache, all
 // tensors it must free.
 type run struct {
-	m         *model.Seq2Seq
+	m         *optimum.Seq2Seq
 	b         int // decoder rows: inputs × beams
 	encMask   ort.Value
 	encStates ort.Value
@@ -22,7 +22,7 @@ type run struct {
 	decRO     *ort.RunOptions      // and of the decoder
 }
 
-func newRun(m *model.Seq2Seq, b int, o *Options) *run {
+func newRun(m *optimum.Seq2Seq, b int, o *Options) *run {
 	r := &run{m: m, b: b, encRO: o.RunOptions, decRO: o.RunOptions}
 	if o.EncoderRunOptions != nil {
 		r.encRO = o.EncoderRunOptions
@@ -134,7 +134,7 @@ func (r *run) reorder(parent []int) error {
 		return nil
 	}
 	for i := range r.m.Layers {
-		names := model.CacheNames("past_key_values", i)
+		names := optimum.CacheNames("past_key_values", i)
 		for _, n := range names[:2] {
 			v, ok := r.past[n]
 			if !ok {
@@ -171,7 +171,7 @@ func (r *run) execCached(sess *ort.Session, feeds map[string]ort.Value, q int, u
 	b, h, d := int64(r.b), int64(r.m.Heads), int64(r.m.HeadDim)
 	past := int64(0)
 	if usePast {
-		past = r.past[model.CacheNames("past_key_values", 0)[0]].Shape()[2]
+		past = r.past[optimum.CacheNames("past_key_values", 0)[0]].Shape()[2]
 	}
 	encLen := r.encStates.Shape()[1]
 	out := make(map[string]ort.Value, len(sess.OutputNames()))
@@ -263,7 +263,7 @@ func (r *run) emptyCache() (map[string]ort.Value, error) {
 	r.empty = map[string]ort.Value{}
 	shape := []int64{int64(r.b), int64(r.m.Heads), 0, int64(r.m.HeadDim)}
 	for i := range r.m.Layers {
-		for _, n := range model.CacheNames("past_key_values", i) {
+		for _, n := range optimum.CacheNames("past_key_values", i) {
 			v, err := ort.NewTensor(shape, []float32{})
 			if err != nil {
 				return nil, err
@@ -362,7 +362,7 @@ func (r *run) keep(out map[string]ort.Value) {
 		r.past = map[string]ort.Value{}
 	}
 	for i := range r.m.Layers {
-		in, pr := model.CacheNames("past_key_values", i), model.CacheNames("present", i)
+		in, pr := optimum.CacheNames("past_key_values", i), optimum.CacheNames("present", i)
 		for k := range 4 {
 			v, ok := out[pr[k]]
 			if !ok {

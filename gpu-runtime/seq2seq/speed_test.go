@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/tests/testkit/orttest"
 )
@@ -26,7 +26,7 @@ func TestDecoderStepSpeed(t *testing.T) {
 		t.Skip("set TRANSCEPT_BART_BENCH_DIR to a BART folder to compare decoder step speeds")
 	}
 	orttest.Need(t)
-	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 2})
+	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 2})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,8 +17,8 @@ import (
 
 	"google.golang.org/protobuf/encoding/protowire"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/tokenizer"
 	"github.com/transcept/transcept/shared/lecture"
@@ -80,14 +80,14 @@ type Model struct {
 // checkFolder reads the configs, tokenizer and .onnx signatures.
 func checkFolder(dir string) (*Model, error) {
 	m := &Model{Dir: dir}
-	if _, err := model.ReadJSON(filepath.Join(dir, "config.json"), &m.Config, false); err != nil {
+	if _, err := optimum.ReadJSON(filepath.Join(dir, "config.json"), &m.Config, false); err != nil {
 		return nil, err
 	}
 	if m.Config.ModelType != "whisper" {
 		return nil, lecture.Errorf(lecture.EINVALID, "%s: model_type %q is not whisper", filepath.Join(dir, "config.json"), m.Config.ModelType)
 	}
 	g := &m.Generation
-	if _, err := model.ReadJSON(filepath.Join(dir, "generation_config.json"), g, false); err != nil {
+	if _, err := optimum.ReadJSON(filepath.Join(dir, "generation_config.json"), g, false); err != nil {
 		return nil, err
 	}
 	var one int

@@ -1,4 +1,4 @@
-// Command bart-bench times greedy generation of a BART folder (model.Seq2Seq,
+// Command bart-bench times greedy generation of a BART folder (optimum.Seq2Seq,
 // seq2seq.Greedy) the way tests/reference/bart-bench.mjs times
 // transformers.js: one row of encoder input ids, a fixed number of new
 // tokens (min = max, forced EOS off), a warm-up then RUNS timed generations.
@@ -20,7 +20,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
 )
@@ -90,7 +90,7 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 	if err := json.Unmarshal(raw, &ids); err != nil {
 		return fmt.Errorf("%s: %w", idsFile, err)
 	}
-	m, err := model.LoadSeq2Seq(dir, o)
+	m, err := optimum.LoadSeq2Seq(dir, o)
 	if err != nil {
 		return err
 	}

@@ -21,7 +21,7 @@ import (
 	"fmt"
 	"os"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
@@ -111,7 +111,7 @@ func earlyJSON(e string) any {
 }
 
 // Run computes every case on m.
-func Run(m *model.Seq2Seq) (*Refs, error) {
+func Run(m *optimum.Seq2Seq) (*Refs, error) {
 	refs := &Refs{Model: "bart"}
 	batches := []struct {
 		name string
@@ -207,7 +207,7 @@ func run(dir string, seed uint64, out string) error {
 		}
 		dir = d
 	}
-	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
+	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
 	if err != nil {
 		return err
 	}

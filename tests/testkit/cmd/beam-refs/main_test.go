@@ -11,7 +11,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/tests/testkit/orttest"
 )
@@ -51,7 +51,7 @@ func TestCommittedMatchesFreshRun(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
+	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: 1})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package quality
+package eval
 
 import (
 	"context"
@@ -6,13 +6,12 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/retrieval"
 )
 
 func dataDir(t testing.TB) string {
-	d := eval.DataDir()
+	d := DataDir()
 	if _, err := os.Stat(filepath.Join(d, "qmsum")); err != nil {
 		if os.Getenv("TRANSCEPT_REQUIRE_SERVICES") == "1" {
 			t.Fatalf("evaluation data not found at %s (set TRANSCEPT_EVAL_DATA)", d)
@@ -25,7 +24,7 @@ func dataDir(t testing.TB) string {
 func TestQMSumBeatsLeadAndTextRank(t *testing.T) {
 	d := dataDir(t)
 	for _, split := range []string{"Academic/val", "ALL/val"} {
-		ms, err := eval.LoadQMSum(filepath.Join(d, "qmsum", split))
+		ms, err := LoadQMSum(filepath.Join(d, "qmsum", split))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -50,7 +49,7 @@ func TestQMSumBeatsLeadAndTextRank(t *testing.T) {
 
 func TestSummEvalAtLeastLead3(t *testing.T) {
 	d := dataDir(t)
-	items, err := eval.LoadSummEval(filepath.Join(d, "summeval", "summeval100.jsonl"))
+	items, err := LoadSummEval(filepath.Join(d, "summeval", "summeval100.jsonl"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -68,7 +67,7 @@ func TestSummEvalAtLeastLead3(t *testing.T) {
 
 func TestRetrievalRecall(t *testing.T) {
 	d := dataDir(t)
-	ms, err := eval.LoadQMSum(filepath.Join(d, "qmsum", "ALL", "val"))
+	ms, err := LoadQMSum(filepath.Join(d, "qmsum", "ALL", "val"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +80,7 @@ func TestRetrievalRecall(t *testing.T) {
 
 func TestAnswerCoverage(t *testing.T) {
 	d := dataDir(t)
-	ms, err := eval.LoadQMSum(filepath.Join(d, "qmsum", "ALL", "val"))
+	ms, err := LoadQMSum(filepath.Join(d, "qmsum", "ALL", "val"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package quality
+package eval
 
 import (
 	"bufio"
@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -66,11 +65,12 @@ func SpeechClips(dataDir string) ([]Clip, error) {
 type WERRow struct {
 	Set    string
 	Clips  int
-	Result eval.WERResult
+	Result WERResult
 }
 
-// WER transcribes every clip and scores each set (and all together).
-func WER(ctx context.Context, tr lecture.Transcriber, clips []Clip, language string) ([]WERRow, error) {
+// TranscriptionWER transcribes every clip and scores each set (and all
+// together) with CorpusWER.
+func TranscriptionWER(ctx context.Context, tr lecture.Transcriber, clips []Clip, language string) ([]WERRow, error) {
 	refs, hyps := map[string][]string{}, map[string][]string{}
 	var sets []string
 	for _, c := range clips {
@@ -87,9 +87,9 @@ func WER(ctx context.Context, tr lecture.Transcriber, clips []Clip, language str
 	var rows []WERRow
 	var allR, allH []string
 	for _, s := range sets {
-		rows = append(rows, WERRow{Set: s, Clips: len(refs[s]), Result: eval.CorpusWER(refs[s], hyps[s])})
+		rows = append(rows, WERRow{Set: s, Clips: len(refs[s]), Result: CorpusWER(refs[s], hyps[s])})
 		allR, allH = append(allR, refs[s]...), append(allH, hyps[s]...)
 	}
-	rows = append(rows, WERRow{Set: "all", Clips: len(allR), Result: eval.CorpusWER(allR, allH)})
+	rows = append(rows, WERRow{Set: "all", Clips: len(allR), Result: CorpusWER(allR, allH)})
 	return rows, nil
 }

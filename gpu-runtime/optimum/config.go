@@ -1,10 +1,10 @@
-// Package model reads a Hugging Face Optimum ONNX export folder
+// Package optimum reads a Hugging Face Optimum ONNX export folder
 // (config.json, generation_config.json, tokenizer.json, onnx/*.onnx) and
 // checks it before ONNX Runtime spends seconds building sessions: every
 // missing file, corrupt .onnx, unexpected input or output name and
 // tokenizer/model vocabulary mismatch is a lecture error that names the file
 // and what is wrong.
-package model
+package optimum
 
 import (
 	"encoding/json"
@@ -146,28 +146,40 @@ func ReadJSON(path string, v any, optional bool) (bool, error) {
 	return true, nil
 }
 
+// ReadConfigs reads a folder's config.json into cfg, then the generation
+// fields (J) of config.json and, when present, of generation_config.json,
+// each handed to apply in that order, so that generation_config.json's
+// fields win: how transformers.js and Hugging Face read them. Every
+// generator (seq2seq here, causal) reads its folder with it.
+func ReadConfigs[J any](dir string, cfg any, apply func(j *J, path string) error) error {
+	cfgPath := filepath.Join(dir, "config.json")
+	if _, err := ReadJSON(cfgPath, cfg, false); err != nil {
+		return err
+	}
+	var cj J
+	ReadJSON(cfgPath, &cj, false)
+	if err := apply(&cj, cfgPath); err != nil {
+		return err
+	}
+	genPath := filepath.Join(dir, "generation_config.json")
+	var gj J
+	if ok, err := ReadJSON(genPath, &gj, true); err != nil {
+		return err
+	} else if ok {
+		if err := apply(&gj, genPath); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // readConfigs reads config.json and, when present, generation_config.json.
 func readConfigs(dir string) (Config, Generation, error) {
 	var c Config
 	g := Generation{DecoderStartTokenID: -1, BOSTokenID: -1, PadTokenID: -1, ForcedBOSTokenID: -1, ForcedEOSTokenID: -1,
 		MaxLength: 20, NumBeams: 1}
-	cfgPath := filepath.Join(dir, "config.json")
-	if _, err := ReadJSON(cfgPath, &c, false); err != nil {
+	if err := ReadConfigs(dir, &c, g.apply); err != nil {
 		return c, g, err
-	}
-	var cj genJSON
-	ReadJSON(cfgPath, &cj, false)
-	if err := g.apply(&cj, cfgPath); err != nil {
-		return c, g, err
-	}
-	genPath := filepath.Join(dir, "generation_config.json")
-	var gj genJSON
-	if ok, err := ReadJSON(genPath, &gj, true); err != nil {
-		return c, g, err
-	} else if ok {
-		if err := g.apply(&gj, genPath); err != nil {
-			return c, g, err
-		}
 	}
 	if g.DecoderStartTokenID < 0 {
 		g.DecoderStartTokenID = g.BOSTokenID // what transformers.js falls back to

@@ -1,4 +1,4 @@
-// Package summarize is the "bart" summary engine: an abstractive
+// Package bart is the "bart" summary engine: an abstractive
 // lecture.Summarizer over a Hugging Face Optimum encoder-decoder export
 // (BART-large-CNN, DistilBART-CNN) on ONNX Runtime.
 //
@@ -16,7 +16,7 @@
 //     again and summarised once more (a second pass), each new bullet
 //     carrying the spans of the bullets it came from;
 //  3. the result is trimmed to the budget, in lecture order.
-package summarize
+package bart
 
 import (
 	"cmp"
@@ -34,7 +34,7 @@ import (
 	"unicode"
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
 	"github.com/transcept/transcept/shared/extractive"
@@ -89,7 +89,7 @@ type Options struct {
 
 // Summarizer is a loaded bart engine. It is safe for concurrent use.
 type Summarizer struct {
-	m       *model.Seq2Seq
+	m       *optimum.Seq2Seq
 	adapter *lora.PerSession // the adapter split per session; nil without one
 	id      string
 	window  int
@@ -122,7 +122,7 @@ func Load(dir string, o Options) (*Summarizer, error) {
 	// The folder is checked (without ONNX Runtime) before anything else is
 	// loaded, so a broken folder is reported as such even where the
 	// library is missing.
-	if _, _, err := model.CheckSeq2Seq(dir); err != nil {
+	if _, _, err := optimum.CheckSeq2Seq(dir); err != nil {
 		return nil, err
 	}
 	s := &Summarizer{
@@ -145,7 +145,7 @@ func Load(dir string, o Options) (*Summarizer, error) {
 			return nil, err
 		}
 	}
-	m, err := model.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: o.IntraOpThreads, InterOpThreads: o.InterOpThreads,
+	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: o.IntraOpThreads, InterOpThreads: o.InterOpThreads,
 		Optimization: o.Optimization, CUDA: o.CUDA, CUDADevice: o.CUDADevice, Logger: o.Logger,
 		OptimizedCacheDir: o.OptimizedCacheDir, NoPrepack: o.NoPrepack})
 	if err != nil {
@@ -420,7 +420,7 @@ func trim(bs []lecture.Bullet, budget int) []lecture.Bullet {
 }
 
 // folderIdentity is "<folder name>@<12 hex digits>".
-func folderIdentity(dir string, m *model.Seq2Seq) (string, error) {
+func folderIdentity(dir string, m *optimum.Seq2Seq) (string, error) {
 	h := sha256.New()
 	for _, name := range []string{"config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json"} {
 		b, err := os.ReadFile(filepath.Join(dir, name))

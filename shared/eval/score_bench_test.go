@@ -1,19 +1,18 @@
-package quality
+package eval
 
 import (
 	"context"
 	"path/filepath"
 	"testing"
 
-	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
 )
 
-func academicMeeting(b *testing.B) eval.QMSumMeeting {
-	m, err := eval.LoadQMSumFile(filepath.Join(dataDir(b), "qmsum", "Academic", "val", "Bed002.json"))
+func academicMeeting(b *testing.B) QMSumMeeting {
+	m, err := LoadQMSumFile(filepath.Join(dataDir(b), "qmsum", "Academic", "val", "Bed002.json"))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -50,7 +49,7 @@ func BenchmarkBM25Answer(b *testing.B) {
 // three-hour lecture (27k words at 150 words a minute: QMSum academic
 // meetings back to back). Goal: retrieval ≤ 5 ms.
 func BenchmarkRetrieval3h(b *testing.B) {
-	ms, err := eval.LoadQMSum(filepath.Join(dataDir(b), "qmsum", "Academic", "val"))
+	ms, err := LoadQMSum(filepath.Join(dataDir(b), "qmsum", "Academic", "val"))
 	if err != nil {
 		b.Fatal(err)
 	}

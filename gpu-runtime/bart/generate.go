@@ -1,7 +1,7 @@
-package summarize
+package bart
 
 import (
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
 )
 
@@ -22,7 +22,7 @@ const beamAvailable = true
 
 // generate runs the model on a padded batch; o carries the adapter's run
 // options when one is active.
-func generate(m *model.Seq2Seq, ids, mask [][]int, o seq2seq.Options) (*seq2seq.Result, error) {
+func generate(m *optimum.Seq2Seq, ids, mask [][]int, o seq2seq.Options) (*seq2seq.Result, error) {
 	o.NumReturnSequences = 1 // one summary per window
 	return seq2seq.Generate(m, ids, mask, o)
 }

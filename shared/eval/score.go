@@ -1,6 +1,7 @@
-// Package quality runs the engines over the evaluation data and scores them
-// with the same ROUGE code as the published systems they are compared with.
-package quality
+package eval
+
+// The runners: the engines over the evaluation data, scored with the same
+// ROUGE code as the published systems they are compared with.
 
 import (
 	"context"
@@ -8,7 +9,6 @@ import (
 	"io"
 	"strings"
 
-	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
@@ -20,7 +20,7 @@ type Row struct {
 	System string
 	Words  float64 // mean summary length
 	N      int
-	Rouge  eval.Rouge
+	Rouge  Rouge
 }
 
 // Table is a side-by-side comparison.
@@ -68,24 +68,24 @@ func bulletLines(s *lecture.Summary) string {
 }
 
 type acc struct {
-	scores []eval.Rouge
+	scores []Rouge
 	words  int
 }
 
 func (a *acc) add(ref, cand string) {
-	a.scores = append(a.scores, eval.ROUGE(ref, cand))
+	a.scores = append(a.scores, ROUGE(ref, cand))
 	a.words += text.WordCount(cand)
 }
 
 func (a *acc) row(name string) Row {
-	return Row{System: name, N: len(a.scores), Words: float64(a.words) / float64(max(1, len(a.scores))), Rouge: eval.MeanRouge(a.scores)}
+	return Row{System: name, N: len(a.scores), Words: float64(a.words) / float64(max(1, len(a.scores))), Rouge: MeanRouge(a.scores)}
 }
 
 // SummEval scores our summariser on SummEval-100 against the original
 // highlights, beside the systems in the file (M0 = LEAD-3, M22 =
 // BART-large-CNN). Ours is given LEAD-3's length, article by article, so
 // both pick the same number of words.
-func SummEval(ctx context.Context, items []eval.SummEvalItem, sm lecture.Summarizer, systems []string) (*Table, error) {
+func SummEval(ctx context.Context, items []SummEvalItem, sm lecture.Summarizer, systems []string) (*Table, error) {
 	ours, ratio := &acc{}, &acc{}
 	sys := map[string]*acc{}
 	for _, it := range items {
@@ -138,7 +138,7 @@ func SummEval(ctx context.Context, items []eval.SummEvalItem, sm lecture.Summari
 
 // QMSumTranscript turns a meeting into a transcript of speaker turns, one
 // segment per turn (so segment i is turn i).
-func QMSumTranscript(m eval.QMSumMeeting) *lecture.Transcript {
+func QMSumTranscript(m QMSumMeeting) *lecture.Transcript {
 	turns := make([]transcript.Turn, len(m.Turns))
 	for i, t := range m.Turns {
 		turns[i] = transcript.Turn{Speaker: t.Speaker, Text: t.Content}
@@ -149,7 +149,7 @@ func QMSumTranscript(m eval.QMSumMeeting) *lecture.Transcript {
 // QMSum scores our summariser on the first general query ("Summarize the
 // whole meeting") of each meeting, at the reference's length, beside a lead
 // baseline of the same length (the meeting's first cleaned sentences).
-func QMSum(ctx context.Context, meetings []eval.QMSumMeeting, sm lecture.Summarizer, title string) (*Table, error) {
+func QMSum(ctx context.Context, meetings []QMSumMeeting, sm lecture.Summarizer, title string) (*Table, error) {
 	ours, lead := &acc{}, &acc{}
 	for _, m := range meetings {
 		if len(m.General) == 0 {
@@ -195,14 +195,14 @@ type Recall struct {
 }
 
 // Retrieval measures BM25 recall@k of the relevant_text_span turns.
-func Retrieval(meetings []eval.QMSumMeeting, k int) Recall {
+func Retrieval(meetings []QMSumMeeting, k int) Recall {
 	r, _ := RetrievalWith(context.Background(), meetings, k, nil, "bm25")
 	return r
 }
 
 // RetrievalWith measures recall@k ranking by mode: bm25, vector (the
 // embedder alone) or hybrid (both, fused by reciprocal rank).
-func RetrievalWith(ctx context.Context, meetings []eval.QMSumMeeting, k int, e retrieval.Embedder, mode string) (Recall, error) {
+func RetrievalWith(ctx context.Context, meetings []QMSumMeeting, k int, e retrieval.Embedder, mode string) (Recall, error) {
 	var r Recall
 	r.K = k
 	for _, m := range meetings {
@@ -290,7 +290,7 @@ type Coverage struct {
 }
 
 // AnswerCoverage asks every meeting its own specific queries and the off-topic list.
-func AnswerCoverage(ctx context.Context, meetings []eval.QMSumMeeting, a *retrieval.Answerer) (Coverage, error) {
+func AnswerCoverage(ctx context.Context, meetings []QMSumMeeting, a *retrieval.Answerer) (Coverage, error) {
 	var c Coverage
 	for _, m := range meetings {
 		ix := retrieval.NewIndex("", text.Sentences(QMSumTranscript(m)))

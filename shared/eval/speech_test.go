@@ -1,4 +1,4 @@
-package quality
+package eval
 
 import (
 	"context"
@@ -39,14 +39,14 @@ func TestWEROverTheSpeechClips(t *testing.T) {
 	for _, c := range clips {
 		refs[c.Path] = c.Reference
 	}
-	rows, err := WER(context.Background(), &echoTranscriber{refs: refs}, clips, "en")
+	rows, err := TranscriptionWER(context.Background(), &echoTranscriber{refs: refs}, clips, "en")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if all := rows[len(rows)-1]; all.Set != "all" || all.Clips != len(clips) || all.Result.WER != 0 {
 		t.Errorf("perfect transcriber: %+v", all)
 	}
-	rows, _ = WER(context.Background(), &echoTranscriber{refs: refs, empty: true}, clips, "en")
+	rows, _ = TranscriptionWER(context.Background(), &echoTranscriber{refs: refs, empty: true}, clips, "en")
 	if all := rows[len(rows)-1]; all.Result.WER != 1 {
 		t.Errorf("deaf transcriber: %+v", all)
 	}

@@ -1,4 +1,4 @@
-package models
+package catalog
 
 import (
 	"bytes"
@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/transcept/transcept/gpu-runtime/model"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
@@ -116,7 +116,7 @@ func TestPullFolder(t *testing.T) {
 			t.Errorf("%s.part left behind", f.Path)
 		}
 	}
-	if _, _, err := model.CheckSeq2Seq(dir); err != nil {
+	if _, _, err := optimum.CheckSeq2Seq(dir); err != nil {
 		t.Errorf("pulled folder does not check: %v", err)
 	}
 	if !strings.Contains(log.String(), "tiny-bart/onnx/encoder_model.onnx") || !strings.Contains(log.String(), "B/s") {

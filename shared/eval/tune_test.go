@@ -1,4 +1,4 @@
-package quality
+package eval
 
 import (
 	"context"
@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
@@ -18,9 +17,9 @@ func TestTune(t *testing.T) {
 		t.Skip("set TUNE=1")
 	}
 	d := dataDir(t)
-	var sets [][]eval.QMSumMeeting
+	var sets [][]QMSumMeeting
 	for _, sp := range []string{"Academic/val", "ALL/val", "Academic/train"} {
-		ms, _ := eval.LoadQMSum(filepath.Join(d, "qmsum", sp))
+		ms, _ := LoadQMSum(filepath.Join(d, "qmsum", sp))
 		sets = append(sets, ms)
 	}
 	for _, mw := range []int{6, 8} {
@@ -47,7 +46,7 @@ func TestTuneCoverage(t *testing.T) {
 	if os.Getenv("TUNE") == "" {
 		t.Skip("set TUNE=1")
 	}
-	ms, _ := eval.LoadQMSum(filepath.Join(dataDir(t), "qmsum", "ALL", "val"))
+	ms, _ := LoadQMSum(filepath.Join(dataDir(t), "qmsum", "ALL", "val"))
 	for _, mc := range []float64{0.1, 0.2, 0.3} {
 		a := retrieval.NewAnswerer()
 		a.PartialCoverage = mc
@@ -60,7 +59,7 @@ func TestDumpSignals(t *testing.T) {
 	if os.Getenv("TUNE") == "" {
 		t.Skip("set TUNE=1")
 	}
-	ms, _ := eval.LoadQMSum(filepath.Join(dataDir(t), "qmsum", "ALL", "val"))
+	ms, _ := LoadQMSum(filepath.Join(dataDir(t), "qmsum", "ALL", "val"))
 	a := retrieval.NewAnswerer()
 	f, _ := os.Create("/tmp/signals.tsv")
 	defer f.Close()

@@ -1,4 +1,4 @@
-package summarize_test
+package bart_test
 
 import (
 	"context"

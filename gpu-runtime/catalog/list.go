@@ -1,9 +1,9 @@
-// Package models is the registry of the real model exports Transcept runs
+// Package catalog is the registry of the real model exports Transcept runs
 // and their downloader: which Hugging Face repository, revision and files
 // make each model folder (the Optimum ONNX layout the runtime reads), and a
 // puller that fetches them with progress, resume, verification and atomic
 // renames (`transcept models pull`, `make models`).
-package models
+package catalog
 
 import (
 	"slices"
