@@ -284,7 +284,7 @@ func cmdConfig(args []string, stdout, stderr io.Writer) error {
 		w = max(w, len(s.Name))
 	}
 	for _, s := range config.Settings {
-		v, set := os.LookupEnv(s.Name)
+		v, set := config.Lookup(s.Name)
 		if !set {
 			v = s.Default
 		}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/transcept/transcept/gpu-runtime/embed"
+	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/pipeline"
@@ -78,7 +79,7 @@ func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	case "retrieval":
 		modes := []string{"bm25"}
 		var e retrieval.Embedder
-		if m := os.Getenv("TRANSCEPT_EMBED_MODEL"); m != "" {
+		if m := config.Get("TRANSCEPT_EMBED_MODEL"); m != "" {
 			em, err := embed.Load(m, embed.Options{})
 			if err != nil {
 				return err

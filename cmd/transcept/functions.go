@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
 	"strings"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 
 	"github.com/transcept/transcept/cmd/transcept/lambda"
 	"github.com/transcept/transcept/functions/ingest"
+	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -84,7 +84,7 @@ func cmdLambda(ctx context.Context, args []string, stderr io.Writer) error {
 		return usageError{msg: "give gateway, answer or ingest; see --help"}
 	}
 	inst, _ := registry[pos[0]].New()
-	if err := inst.Start(ctx, environ()); err != nil {
+	if err := inst.Start(ctx, config.Environ()); err != nil {
 		return err
 	}
 	if pos[0] == "ingest" {
@@ -93,16 +93,6 @@ func cmdLambda(ctx context.Context, args []string, stderr io.Writer) error {
 	}
 	awslambda.StartWithOptions(lambda.HTTP(http.HandlerFunc(inst.(fhttp.Handler).Handle)), awslambda.WithContext(ctx))
 	return nil
-}
-
-func environ() map[string]string {
-	m := map[string]string{}
-	for _, kv := range os.Environ() {
-		if k, v, ok := strings.Cut(kv, "="); ok {
-			m[k] = v
-		}
-	}
-	return m
 }
 
 const brokerHelp = `Usage: transcept broker --infra infra/ --route SERVICE=URL ... [--addr 127.0.0.1:0]

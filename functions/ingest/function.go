@@ -12,12 +12,12 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"os"
 	"strings"
 
 	awsevents "github.com/aws/aws-lambda-go/events"
 
 	"github.com/transcept/transcept/functions/wire"
+	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -39,7 +39,7 @@ func New() *Function { return &Function{Base: wire.NewBase("ingest")} }
 func (f *Function) Start(ctx context.Context, cfg map[string]string) error {
 	f.sink = cfg["K_SINK"]
 	if f.sink == "" {
-		f.sink = os.Getenv("K_SINK")
+		f.sink = config.Get("K_SINK") // a SinkBinding sets it in the environment
 	}
 	if f.sink == "" {
 		return fmt.Errorf("ingest: K_SINK is not set: bind the function to the Broker with a SinkBinding (infra/eventing), or set K_SINK")

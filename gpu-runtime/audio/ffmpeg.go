@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"os"
 	"os/exec"
 	"slices"
 	"strconv"
@@ -17,6 +16,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -37,7 +37,7 @@ func findTools(opt *Options) (tools, error) {
 	} {
 		name := p.given
 		if name == "" {
-			name = os.Getenv(p.env)
+			name = config.Get(p.env)
 		}
 		if name == "" {
 			name = p.name

@@ -6,10 +6,11 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
-// Environment variables this package reads.
+// Settings this package reads (through the settings registry, shared/config).
 const (
 	// LibraryEnv names the ONNX Runtime shared library to load; it overrides
 	// every other place.
@@ -29,17 +30,22 @@ var libNames = []string{"libonnxruntime.so.1", "libonnxruntime.so"}
 // systemDirs are searched after the tools cache.
 var systemDirs = []string{"/usr/local/lib", "/usr/lib"}
 
+// ToolsDir is the tools cache that `make tools` installs into:
+// TRANSCEPT_TOOLS_DIR, by default ~/.cache/transcept-bin.
+func ToolsDir() string {
+	if dir := config.Get(ToolsDirEnv); dir != "" {
+		return dir
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = os.TempDir()
+	}
+	return filepath.Join(home, ".cache", "transcept-bin")
+}
+
 // ToolsLibrary is where `make ort` installs the library.
 func ToolsLibrary() string {
-	dir := os.Getenv(ToolsDirEnv)
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		dir = filepath.Join(home, ".cache", "transcept-bin")
-	}
-	return filepath.Join(dir, "onnxruntime", "libonnxruntime.so.1")
+	return filepath.Join(ToolsDir(), "onnxruntime", "libonnxruntime.so.1")
 }
 
 // LibraryCandidates lists, in order, the paths FindLibrary tries when
@@ -59,7 +65,7 @@ func LibraryCandidates() []string {
 // exists. Not finding one is a lecture.EUNAVAILABLE error that says how to
 // get it.
 func FindLibrary() (string, error) {
-	if p := os.Getenv(LibraryEnv); p != "" {
+	if p := config.Get(LibraryEnv); p != "" {
 		st, err := os.Stat(p)
 		if err != nil {
 			return "", lecture.Wrap(lecture.EUNAVAILABLE, err,

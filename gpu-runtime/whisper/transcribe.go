@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"math"
 	"math/rand/v2"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -98,9 +97,10 @@ func LoadWith(dir string, o ort.Options, to TranscriberOptions) (*Transcriber, e
 	case VADOn, VADAuto:
 		path := to.VADModel
 		if path == "" {
+			var named bool
 			var err error
-			if path, err = FindVADModel(); err != nil {
-				if to.VAD == VADOn || os.Getenv(VADModelEnv) != "" {
+			if path, named, err = findVADModel(); err != nil {
+				if to.VAD == VADOn || named {
 					return nil, err // asked for, or named, but missing
 				}
 				log.Info("transcribing without voice-activity detection", "reason", lecture.ErrorMessage(err))

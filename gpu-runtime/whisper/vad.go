@@ -18,10 +18,12 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
-// VADModelEnv names the Silero VAD .onnx file; it overrides the tools cache.
+// VADModelEnv names the Silero VAD .onnx file; it overrides the tools cache
+// (read through the settings registry, shared/config).
 const VADModelEnv = "TRANSCEPT_VAD_MODEL"
 
 // VADFrame is the samples (16 kHz) Silero VAD v5/v6 judges per step; each
@@ -34,32 +36,31 @@ const (
 // VADModelCached is where gpu-runtime/scripts/fetch-vad.sh installs the
 // model: $TRANSCEPT_TOOLS_DIR (default ~/.cache/transcept-bin)/silero-vad/.
 func VADModelCached() string {
-	dir := os.Getenv(ort.ToolsDirEnv)
-	if dir == "" {
-		home, err := os.UserHomeDir()
-		if err != nil {
-			home = os.TempDir()
-		}
-		dir = filepath.Join(home, ".cache", "transcept-bin")
-	}
-	return filepath.Join(dir, "silero-vad", "silero_vad.onnx")
+	return filepath.Join(ort.ToolsDir(), "silero-vad", "silero_vad.onnx")
 }
 
 // FindVADModel returns the Silero VAD model: TRANSCEPT_VAD_MODEL when set
 // (it must exist), else the tools cache. Not finding it is a
 // lecture.EUNAVAILABLE error that names the script installing it.
 func FindVADModel() (string, error) {
-	if p := os.Getenv(VADModelEnv); p != "" {
+	p, _, err := findVADModel()
+	return p, err
+}
+
+// findVADModel is FindVADModel that also says whether TRANSCEPT_VAD_MODEL
+// named the model (one read of the setting).
+func findVADModel() (path string, named bool, err error) {
+	if p := config.Get(VADModelEnv); p != "" {
 		if st, err := os.Stat(p); err != nil || st.IsDir() {
-			return "", lecture.Errorf(lecture.EUNAVAILABLE, "Silero VAD model %s=%s is not a file; %s", VADModelEnv, p, vadHowToGet())
+			return "", true, lecture.Errorf(lecture.EUNAVAILABLE, "Silero VAD model %s=%s is not a file; %s", VADModelEnv, p, vadHowToGet())
 		}
-		return p, nil
+		return p, true, nil
 	}
 	p := VADModelCached()
 	if st, err := os.Stat(p); err != nil || st.IsDir() {
-		return "", lecture.Errorf(lecture.EUNAVAILABLE, "Silero VAD model not found at %s; %s", p, vadHowToGet())
+		return "", false, lecture.Errorf(lecture.EUNAVAILABLE, "Silero VAD model not found at %s; %s", p, vadHowToGet())
 	}
-	return p, nil
+	return p, false, nil
 }
 
 func vadHowToGet() string {

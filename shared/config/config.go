@@ -1,5 +1,6 @@
 // Package config is the one place that knows Transcept's settings: their
-// names, defaults and meaning. Locally they come from the environment; a
+// names, defaults and meaning, and the one reader of the environment
+// (FromEnv, Get, Lookup, Environ). Locally they come from the environment; a
 // Knative function receives the same keys in Start's configuration map.
 package config
 
@@ -38,12 +39,16 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for a summary model exported with LoRA inputs, activated per request (optional; merge a PEFT adapter into a plain export with `transcept models merge-lora` instead)", false},
 	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
 	{"TRANSCEPT_ORT_CACHE_DIR", "", "folder for optimised copies of the summary and Whisper models (ONNX Runtime format, written once, memory-mapped at load: a cold start in seconds instead of tens of seconds); empty turns it off", false},
+	{"TRANSCEPT_ORT_LIB", "", "ONNX Runtime shared library to load (`libonnxruntime.so.1`); empty: the tools cache (`make ort`), then /usr/local/lib and /usr/lib", false},
+	{"TRANSCEPT_TOOLS_DIR", "", "tools cache where `make tools` installs ONNX Runtime, the Silero VAD model and MinIO (empty: `~/.cache/transcept-bin`)", false},
 	{"TRANSCEPT_ORT_PREPACK", "true", "let ONNX Runtime prepack weights at load (faster generation; `false` loads faster and holds less memory)", false},
 	{"TRANSCEPT_MODELS_DIR", "./models", "where `transcept models pull` puts model folders", false},
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
 	{"TRANSCEPT_VAD", "auto", "voice-activity detection before Whisper (Silero VAD): `auto` (on when its model is installed), `on` (required), `off`", false},
 	{"TRANSCEPT_VAD_MODEL", "", "Silero VAD `.onnx` file (empty: the tools cache, where `make vad` puts it)", false},
+	{"TRANSCEPT_FFMPEG", "", "ffmpeg program that decodes recordings (empty: `ffmpeg` on PATH)", false},
+	{"TRANSCEPT_FFPROBE", "", "ffprobe program that checks recordings (empty: `ffprobe` on PATH)", false},
 	{"TRANSCEPT_VAD_THRESHOLD", "0.5", "speech probability above which a 32 ms frame counts as speech", false},
 	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion", false},
 	{"TRANSCEPT_QA_MODEL", "", "decoder-only instruct ONNX folder (Qwen2.5-Instruct, Phi-3.5-mini; Optimum layout) for grounded, cited answers; the extractive answerer without it", false},
@@ -62,6 +67,8 @@ var Settings = []Setting{
 	{"TRANSCEPT_BODY_TIMEOUT", "30s", "a request body that sends nothing for this long is cut off (408)", false},
 	{"TRANSCEPT_IDLE_TIMEOUT", "60s", "idle keep-alive connections are closed after this long", false},
 	{"TRANSCEPT_SHUTDOWN_GRACE", "25s", "on SIGTERM: how long running stages may finish before they are cancelled and left queued for the next start (Knative's termination grace is 30 s)", false},
+	{"TRANSCEPT_EVAL_DATA", "", "evaluation data folder of `transcept eval` (SummEval, QMSum, audio clips; empty: `shared/data` beside the repository)", false},
+	{"K_SINK", "", "where the ingest function sends its CloudEvents (set by the SinkBinding of infra/eventing to the Broker)", false},
 	{"TRANSCEPT_LOG_LEVEL", "info", "log level: debug, info, warn, error", false},
 	{"TRANSCEPT_LOG_FORMAT", "text", "log format: text or json", false},
 }
@@ -123,6 +130,44 @@ func FromEnv() (*Config, error) {
 		}
 	}
 	return FromMap(m)
+}
+
+// Lookup reads a setting from the process environment: its value and
+// whether it is set. name must be one of Settings, so that `transcept
+// config` lists every setting the code reads.
+func Lookup(name string) (string, bool) {
+	known(name)
+	return os.LookupEnv(name)
+}
+
+// Get is a setting's value in the process environment, or its default
+// when it is unset or empty.
+func Get(name string) string {
+	if v, _ := Lookup(name); v != "" {
+		return v
+	}
+	return defaultOf(name)
+}
+
+// Environ is the whole process environment as a configuration map (what a
+// function's Start receives under AWS Lambda).
+func Environ() map[string]string {
+	m := map[string]string{}
+	for _, kv := range os.Environ() {
+		if k, v, ok := strings.Cut(kv, "="); ok {
+			m[k] = v
+		}
+	}
+	return m
+}
+
+func known(name string) {
+	for _, s := range Settings {
+		if s.Name == name {
+			return
+		}
+	}
+	panic("config: unknown setting " + name + " (add it to Settings)")
 }
 
 // FromMap parses a configuration map (unset keys take their defaults) and

@@ -43,3 +43,23 @@ func TestRedact(t *testing.T) {
 		t.Error("table lacks REDIS_URL")
 	}
 }
+
+func TestGetLookupReadTheEnvironment(t *testing.T) {
+	t.Setenv("TRANSCEPT_ORT_LIB", "/x/libonnxruntime.so.1")
+	t.Setenv("TRANSCEPT_LOG_LEVEL", "")
+	if v, ok := Lookup("TRANSCEPT_ORT_LIB"); v != "/x/libonnxruntime.so.1" || !ok {
+		t.Errorf("Lookup: %q %v", v, ok)
+	}
+	if v := Get("TRANSCEPT_LOG_LEVEL"); v != "info" {
+		t.Errorf("Get of an empty setting: %q, want the default", v)
+	}
+	if m := Environ(); m["TRANSCEPT_ORT_LIB"] != "/x/libonnxruntime.so.1" {
+		t.Errorf("Environ lacks TRANSCEPT_ORT_LIB")
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Get of a setting that is not in Settings did not panic")
+		}
+	}()
+	Get("TRANSCEPT_NO_SUCH_SETTING")
+}

@@ -10,6 +10,8 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+
+	"github.com/transcept/transcept/shared/config"
 )
 
 // DataDir returns the shared evaluation data folder: $TRANSCEPT_EVAL_DATA when
@@ -18,7 +20,7 @@ import (
 // is filepath.Join(moduleRoot, "..", "shared", "data")). It returns "" when
 // no such folder exists.
 func DataDir() string {
-	if d := os.Getenv("TRANSCEPT_EVAL_DATA"); d != "" {
+	if d := config.Get("TRANSCEPT_EVAL_DATA"); d != "" {
 		return d
 	}
 	wd, err := os.Getwd()
