@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/transcept/transcept/shared/progress"
 )
 
 const srt = `1
@@ -117,9 +119,10 @@ func TestExitCodesAndMessages(t *testing.T) {
 
 func TestProgressBar(t *testing.T) {
 	var b bytes.Buffer
-	p := &progressBar{w: &b, start: time.Now().Add(-10 * time.Second)}
-	p.update(900, 3600)
-	p.finish()
+	p := progress.New(&b, 0, audioProgress)
+	p.Start = time.Now().Add(-10 * time.Second)
+	p.Update(900, 3600)
+	p.End()
 	if out := b.String(); !strings.Contains(out, "[######..................]  25%  15:00 / 1:00:00  elapsed 10s  left ~30s") {
 		t.Errorf("bar %q", out)
 	}

@@ -6,10 +6,10 @@ import (
 	"io"
 	"os"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/progress"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -55,15 +55,15 @@ func cmdTranscribe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if opts.Language == "" {
 		opts.Language = s.Config.Language
 	}
-	var bar *progressBar
-	var progress lecture.Progress
+	var bar *progress.Line
+	var report lecture.Progress
 	if !*quiet {
-		bar = &progressBar{w: stderr, start: time.Now()}
-		progress = bar.update
+		bar = progress.New(stderr, 0, audioProgress)
+		report = bar.Update
 	}
-	tr, err := s.Service.TranscribeFile(ctx, pos[0], opts, progress)
+	tr, err := s.Service.TranscribeFile(ctx, pos[0], opts, report)
 	if bar != nil {
-		bar.finish()
+		bar.End()
 	}
 	if err != nil {
 		return err
@@ -71,39 +71,20 @@ func cmdTranscribe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	return transcript.Render(stdout, tr, f)
 }
 
-// progressBar draws "[#####.....]  42%  12:03 / 28:40  elapsed 1m02s  left ~1m25s".
-type progressBar struct {
-	w     io.Writer
-	start time.Time
-	mu    sync.Mutex
-	drawn bool
-}
-
-func (p *progressBar) update(done, total float64) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	elapsed := time.Since(p.start).Round(time.Second)
+// audioProgress renders transcription progress as
+// "[#####.....]  42%  12:03 / 28:40  elapsed 1m02s  left ~1m25s".
+func audioProgress(done, total float64, elapsed time.Duration, _ bool) string {
+	el := elapsed.Round(time.Second)
 	if total <= 0 {
-		fmt.Fprintf(p.w, "\r%s of audio transcribed, elapsed %v", lecture.Clock(done), elapsed)
-		p.drawn = true
-		return
+		return fmt.Sprintf("%s of audio transcribed, elapsed %v", lecture.Clock(done), el)
 	}
 	frac := min(1, max(0, done/total))
 	const width = 24
 	n := int(frac * width)
 	left := "?"
 	if frac > 0 {
-		left = "~" + (time.Duration(float64(time.Since(p.start)) * (1 - frac) / frac)).Round(time.Second).String()
+		left = "~" + (time.Duration(float64(elapsed) * (1 - frac) / frac)).Round(time.Second).String()
 	}
-	fmt.Fprintf(p.w, "\r[%s%s] %3.0f%%  %s / %s  elapsed %v  left %s ", strings.Repeat("#", n), strings.Repeat(".", width-n),
-		100*frac, lecture.Clock(done), lecture.Clock(total), elapsed, left)
-	p.drawn = true
-}
-
-func (p *progressBar) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.drawn {
-		fmt.Fprintln(p.w)
-	}
+	return fmt.Sprintf("[%s%s] %3.0f%%  %s / %s  elapsed %v  left %s ", strings.Repeat("#", n), strings.Repeat(".", width-n),
+		100*frac, lecture.Clock(done), lecture.Clock(total), el, left)
 }

@@ -8,7 +8,6 @@ import (
 	"context"
 	"net/http"
 	"strings"
-	"sync"
 
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
@@ -19,8 +18,7 @@ import (
 // Function is the func-go instance.
 type Function struct {
 	wire.Base
-	once sync.Once
-	api  http.Handler
+	api wire.LazyHandler
 }
 
 // New returns the instance.
@@ -36,7 +34,7 @@ func (f *Function) serve(w http.ResponseWriter, r *http.Request) {
 		f.preload(w, r)
 		return
 	}
-	f.once.Do(func() {
+	f.api.Get(func() http.Handler {
 		s := f.Suite()
 		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes, Publish: func(lecture.Event) error { return nil }}
 		h := srv.Handler() // its routes include GET /metrics (reached through the Lambda adapter)
@@ -44,9 +42,8 @@ func (f *Function) serve(w http.ResponseWriter, r *http.Request) {
 		mux.Handle("POST /qa", h)
 		mux.Handle("GET /metrics", h)
 		mux.Handle("/", http.NotFoundHandler())
-		f.api = mux
-	})
-	f.api.ServeHTTP(w, r)
+		return mux
+	}).ServeHTTP(w, r)
 }
 
 func (f *Function) preload(w http.ResponseWriter, r *http.Request) {

@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/base64"
 	"net/http"
-	"sync"
 
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
@@ -21,15 +20,14 @@ import (
 // Function is the func-go instance.
 type Function struct {
 	wire.Base
-	once sync.Once
-	h    http.Handler
+	api wire.LazyHandler
 }
 
 // New returns the instance.
 func New() *Function { return &Function{Base: wire.NewBase("gateway")} }
 
 func (f *Function) handler() http.Handler {
-	f.once.Do(func() {
+	return f.api.Get(func() http.Handler {
 		s := f.Suite()
 		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
 			// In the cluster an upload is announced by MinIO's notification
@@ -40,9 +38,8 @@ func (f *Function) handler() http.Handler {
 		mux.Handle("/", srv.Handler())
 		mux.HandleFunc("POST /dead-letter", f.deadLetter)
 		mux.HandleFunc("POST /events", f.events)
-		f.h = mux
+		return mux
 	})
-	return f.h
 }
 
 // Handle serves the API.

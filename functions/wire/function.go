@@ -118,6 +118,19 @@ func (b *Base) Serve(w http.ResponseWriter, r *http.Request, h http.HandlerFunc)
 	h(w, r)
 }
 
+// LazyHandler is an HTTP function's handler, built on first use: after
+// Start has wired the suite it reads.
+type LazyHandler struct {
+	once sync.Once
+	h    http.Handler
+}
+
+// Get returns the handler, building it with build the first time.
+func (l *LazyHandler) Get(build func() http.Handler) http.Handler {
+	l.once.Do(func() { l.h = build() })
+	return l.h
+}
+
 // Handler is a pipeline stage's code, a method expression of the service
 // such as (*pipeline.Service).HandleTranscript.
 type Handler func(*pipeline.Service, context.Context, lecture.Event) ([]lecture.Event, error)

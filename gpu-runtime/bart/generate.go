@@ -16,10 +16,6 @@ import (
 //     (lora.Activate) and the options carry one share per session
 //     (seq2seq.Options.EncoderRunOptions, DecoderRunOptions).
 
-// beamAvailable says whether generate runs beam search for folders that ask
-// for it; false: greedy decoding always.
-const beamAvailable = true
-
 // generate runs the model on a padded batch; o carries the adapter's run
 // options when one is active.
 func generate(m *optimum.Seq2Seq, ids, mask [][]int, o seq2seq.Options) (*seq2seq.Result, error) {

@@ -169,7 +169,7 @@ func Load(dir string, o Options) (*Summarizer, error) {
 		s.id += "+" + adapterID
 	}
 	log.Info("summary model loaded", "model", s.id, "window_tokens", s.window, "batch", s.batch,
-		"provider", m.Encoder.Provider(), "beam", beamAvailable, "adapter", o.Adapter)
+		"provider", m.Encoder.Provider(), "num_beams", m.Generation.NumBeams, "adapter", o.Adapter)
 	return s, nil
 }
 

@@ -15,10 +15,10 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/progress"
 )
 
 // Puller downloads model folders.
@@ -243,13 +243,14 @@ func (p *Puller) fetch(ctx context.Context, u, part, name string, f File) (retry
 	if resp.ContentLength >= 0 {
 		total = have + resp.ContentLength
 	}
-	pr := &progress{w: p.log(), name: name, done: have, start: have, total: total, began: time.Now(), every: p.ProgressEvery}
-	if pr.every <= 0 {
-		pr.every = 500 * time.Millisecond
+	every := p.ProgressEvery
+	if every <= 0 {
+		every = 500 * time.Millisecond
 	}
+	pr := &counter{done: have, line: progress.New(p.log(), every, byteProgress(name, have)), total: total}
 	n, err := io.Copy(out, io.TeeReader(resp.Body, pr))
 	cerr := out.Close()
-	pr.finish()
+	pr.line.Final(float64(pr.done), float64(total))
 	if err == nil {
 		err = cerr
 	}
@@ -350,55 +351,37 @@ func oneLine(err error) string {
 	return strings.Join(strings.Fields(err.Error()), " ")
 }
 
-// progress prints bytes, rate and time left of one file, at most every
-// `every`, and a final line.
-type progress struct {
-	w                  io.Writer
-	name               string
-	done, start, total int64
-	began, last        time.Time
-	every              time.Duration
-	mu                 sync.Mutex
-	drawn              bool
+// counter reports the bytes of one file as they are written.
+type counter struct {
+	done, total int64
+	line        *progress.Line
 }
 
-func (p *progress) Write(b []byte) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.done += int64(len(b))
-	if now := time.Now(); now.Sub(p.last) >= p.every {
-		p.last = now
-		p.draw(false)
-	}
+func (c *counter) Write(b []byte) (int, error) {
+	c.done += int64(len(b))
+	c.line.Update(float64(c.done), float64(c.total))
 	return len(b), nil
 }
 
-func (p *progress) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.draw(true)
-}
-
-func (p *progress) draw(final bool) {
-	el := time.Since(p.began).Seconds()
-	rate := 0.0
-	if el > 0 {
-		rate = float64(p.done-p.start) / el
+// byteProgress renders a download's bytes, rate and time left; start is
+// what an earlier attempt had fetched.
+func byteProgress(name string, start int64) progress.Format {
+	return func(done, total float64, elapsed time.Duration, final bool) string {
+		el := elapsed.Seconds()
+		rate := 0.0
+		if el > 0 {
+			rate = (done - float64(start)) / el
+		}
+		line := fmt.Sprintf("%s  %s", name, Bytes(int64(done)))
+		if total > 0 {
+			line += fmt.Sprintf(" / %s (%.0f%%)", Bytes(int64(total)), 100*done/total)
+		}
+		line += fmt.Sprintf("  %s/s", Bytes(int64(rate)))
+		if total > 0 && rate > 0 && !final {
+			line += "  ETA " + (time.Duration((total-done)/rate) * time.Second).Round(time.Second).String()
+		}
+		return line
 	}
-	line := fmt.Sprintf("%s  %s", p.name, Bytes(p.done))
-	if p.total > 0 {
-		line += fmt.Sprintf(" / %s (%.0f%%)", Bytes(p.total), 100*float64(p.done)/float64(p.total))
-	}
-	line += fmt.Sprintf("  %s/s", Bytes(int64(rate)))
-	if p.total > 0 && rate > 0 && !final {
-		line += "  ETA " + (time.Duration(float64(p.total-p.done)/rate) * time.Second).Round(time.Second).String()
-	}
-	if final {
-		fmt.Fprintf(p.w, "\r%s\n", line)
-		return
-	}
-	fmt.Fprintf(p.w, "\r%s", line)
-	p.drawn = true
 }
 
 // Bytes renders a byte count as B, kB, MB or GB (powers of 1000).

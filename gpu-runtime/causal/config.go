@@ -2,6 +2,7 @@ package causal
 
 import (
 	"encoding/json"
+	"slices"
 
 	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/shared/lecture"
@@ -44,14 +45,7 @@ type Generation struct {
 }
 
 // IsEOS reports whether id ends a sequence.
-func (g *Generation) IsEOS(id int) bool {
-	for _, e := range g.EOSTokenIDs {
-		if e == id {
-			return true
-		}
-	}
-	return false
-}
+func (g *Generation) IsEOS(id int) bool { return slices.Contains(g.EOSTokenIDs, id) }
 
 // Sampling is the folder's sampling settings when its generation config
 // says do_sample, else nil (greedy).

@@ -5,6 +5,7 @@ import (
 	"math"
 	"time"
 
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -225,7 +226,7 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 				if sampler != nil {
 					next[i] = sampler.Sample(row)
 				} else {
-					next[i] = argmax(row)
+					next[i] = optimum.Argmax(row)
 				}
 				res.Tokens[i] = append(res.Tokens[i], next[i])
 				res.Finished[i] = isEOS(next[i])

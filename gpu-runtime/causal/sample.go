@@ -142,13 +142,3 @@ func draw(p []float64, u float64) int {
 	}
 	return last // rounding left u ≥ the total
 }
-
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}

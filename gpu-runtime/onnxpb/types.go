@@ -128,14 +128,10 @@ type Attr struct {
 }
 
 // Attribute constructors, for readable graph code.
-func AInt(name string, v int64) Attr         { return Attr{Name: name, Type: AttrInt, I: v} }
-func AFloat(name string, v float32) Attr     { return Attr{Name: name, Type: AttrFloat, F: v} }
-func AString(name, v string) Attr            { return Attr{Name: name, Type: AttrString, S: v} }
-func AInts(name string, v ...int64) Attr     { return Attr{Name: name, Type: AttrInts, Ints: v} }
-func AFloats(name string, v ...float32) Attr { return Attr{Name: name, Type: AttrFloats, Floats: v} }
-func ATensor(name string, t *Tensor) Attr    { return Attr{Name: name, Type: AttrTensor, T: t} }
-func AGraph(name string, g *Graph) Attr      { return Attr{Name: name, Type: AttrGraph, G: g} }
-func AStrings(name string, v ...string) Attr { return Attr{Name: name, Type: AttrStrings, Strings: v} }
+func AInt(name string, v int64) Attr     { return Attr{Name: name, Type: AttrInt, I: v} }
+func AFloat(name string, v float32) Attr { return Attr{Name: name, Type: AttrFloat, F: v} }
+func AInts(name string, v ...int64) Attr { return Attr{Name: name, Type: AttrInts, Ints: v} }
+func AGraph(name string, g *Graph) Attr  { return Attr{Name: name, Type: AttrGraph, G: g} }
 
 // Node is one operator application.
 type Node struct {

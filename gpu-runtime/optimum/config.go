@@ -11,6 +11,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 
 	"github.com/transcept/transcept/gpu-runtime/tokenizer"
 	"github.com/transcept/transcept/shared/lecture"
@@ -43,15 +44,20 @@ type Generation struct {
 	NumBeams            int
 }
 
-// IsEOS reports whether id ends a sequence.
-func (g *Generation) IsEOS(id int) bool {
-	for _, e := range g.EOSTokenIDs {
-		if e == id {
-			return true
+// Argmax is the greedy choice over a row of logits: the first index of the
+// largest value. Every generator (seq2seq, causal, whisper) picks with it.
+func Argmax(v []float32) int {
+	best := 0
+	for i, x := range v {
+		if x > v[best] {
+			best = i
 		}
 	}
-	return false
+	return best
 }
+
+// IsEOS reports whether id ends a sequence.
+func (g *Generation) IsEOS(id int) bool { return slices.Contains(g.EOSTokenIDs, id) }
 
 // genJSON reads the generation fields of config.json or
 // generation_config.json; absent fields stay nil.

@@ -190,7 +190,7 @@ func (a *LMAnswerer) Answer(ctx context.Context, ix *retrieval.Index, question s
 	}
 	ans.Text, ans.Covered = text, true
 	for _, p := range cited {
-		ans.Citations = append(ans.Citations, lecture.Citation{Chunk: p.Chunk, Span: p.Span, Quote: quote(p.Text, a.quoteChars()), Score: round3(p.Score)})
+		ans.Citations = append(ans.Citations, lecture.Citation{Chunk: p.Chunk, Span: p.Span, Quote: quote(p.Text, a.quoteChars()), Score: lecture.CitationScore(p.Score)})
 	}
 	return ans, nil
 }
@@ -336,5 +336,3 @@ func quote(s string, n int) string {
 	}
 	return strings.TrimSpace(s[:cut]) + " …"
 }
-
-func round3(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }

@@ -103,16 +103,6 @@ func (s *settings) process(logits []float32, curLen int) {
 	}
 }
 
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // Pad right-pads token id rows with pad into a rectangle and returns the
 // attention mask (1 for tokens, 0 for padding), as the tokenizer does.
 func Pad(rows [][]int, pad int) (ids, mask [][]int) {
@@ -167,7 +157,7 @@ func Greedy(m *optimum.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, err
 			next := s.PadTokenID
 			if !done[i] {
 				s.process(row, curLen)
-				next = argmax(row)
+				next = optimum.Argmax(row)
 				done[i] = s.IsEOS(next)
 			}
 			res.IDs[i] = append(res.IDs[i], next)

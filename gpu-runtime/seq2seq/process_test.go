@@ -19,17 +19,17 @@ func TestProcess(t *testing.T) {
 	}
 	l = []float32{1, 2, 9, 3}
 	s.process(l, 2) // below min_length: no EOS
-	if argmax(l) != 3 {
+	if optimum.Argmax(l) != 3 {
 		t.Errorf("min_length: %v", l)
 	}
 	l = []float32{1, 2, 9, 3}
 	s.process(l, 3)
-	if argmax(l) != 2 {
+	if optimum.Argmax(l) != 2 {
 		t.Errorf("at min_length EOS is allowed: %v", l)
 	}
 	l = []float32{1, 9, 2, 3}
 	s.process(l, 5) // max_length-1: forced EOS
-	if argmax(l) != 2 {
+	if optimum.Argmax(l) != 2 {
 		t.Errorf("forced EOS: %v", l)
 	}
 	off := -1
@@ -37,7 +37,7 @@ func TestProcess(t *testing.T) {
 	l = []float32{1, 9, 2, 3}
 	s.process(l, 1)
 	s.process(l, 5)
-	if argmax(l) != 1 {
+	if optimum.Argmax(l) != 1 {
 		t.Errorf("forcing off: %v", l)
 	}
 }

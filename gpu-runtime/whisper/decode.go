@@ -5,6 +5,7 @@ import (
 	"math/rand/v2"
 	"slices"
 
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -170,7 +171,7 @@ func (m *Model) decodeOnce(features []float32, prompt []int, o DecodeOptions, te
 			}
 		}
 		norm := m.processWith(logits, p.ids, begin, tsBegin, o.Timestamps, &r.lp)
-		next := argmax(logits)
+		next := optimum.Argmax(logits)
 		if temperature > 0 && rng != nil {
 			next = sample(logits, temperature, rng)
 		}
@@ -243,7 +244,7 @@ func sample(x []float32, temperature float64, rng *rand.Rand) int {
 		}
 		u -= v
 	}
-	return argmax(x)
+	return optimum.Argmax(x)
 }
 
 // process applies transformers.js's logits processors in its order:
@@ -376,17 +377,6 @@ func logSoftmax32Into(out, x []float32) logNorm {
 		out[i] = float32(float64(v) - m - ls)
 	}
 	return logNorm{max: m, logSum: ls, ok: true}
-}
-
-// argmax is the first index of the largest value.
-func argmax(v []float32) int {
-	best := 0
-	for i, x := range v {
-		if x > v[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // run is one decoding pass's state: encoder output and the decoder cache.

@@ -15,6 +15,7 @@ import (
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
+	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/tests/testkit/orttest"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
@@ -294,7 +295,7 @@ func TestLogNormEqualsLogProb(t *testing.T) {
 		if !n.ok {
 			continue
 		}
-		for _, i := range []int{0, 5, argmax(x), v.EOT, v.Size - 1} {
+		for _, i := range []int{0, 5, optimum.Argmax(x), v.EOT, v.Size - 1} {
 			if got, want := float64(x[i])-n.max-n.logSum, logProb(x, i); got != want {
 				t.Fatalf("trial %d token %d: %v from the normaliser, logProb %v", trial, i, got, want)
 			}

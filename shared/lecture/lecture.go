@@ -151,8 +151,11 @@ type Citation struct {
 	Chunk int     `json:"chunk"`
 	Span  Span    `json:"span"`
 	Quote string  `json:"quote"`
-	Score float64 `json:"score"`
+	Score float64 `json:"score"` // CitationScore: three decimals
 }
+
+// CitationScore rounds a passage's score for a citation: three decimals.
+func CitationScore(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }
 
 // Answer is a reply to a question about a lecture.
 type Answer struct {

@@ -126,7 +126,7 @@ func (a *Answerer) Answer(ctx context.Context, ix *Index, question string) (*lec
 	for i, c := range picked {
 		s := ix.Sentences[c.sent]
 		parts[i] = text.Bullet(s.Text)
-		ans.Citations = append(ans.Citations, lecture.Citation{Chunk: c.passage, Span: s.Span, Quote: s.Text, Score: round3(c.score)})
+		ans.Citations = append(ans.Citations, lecture.Citation{Chunk: c.passage, Span: s.Span, Quote: s.Text, Score: lecture.CitationScore(c.score)})
 	}
 	ans.Text = strings.Join(parts, " ")
 	ans.Covered = true
@@ -190,5 +190,3 @@ func (a *Answerer) coverage(ix *Index, ids []int32, unknown float64, p int) floa
 	}
 	return have / total
 }
-
-func round3(x float64) float64 { return float64(int(x*1000+0.5)) / 1000 }

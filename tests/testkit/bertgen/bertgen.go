@@ -116,7 +116,7 @@ func Write(dir string, c Config) error {
 	if c.Vocab < tokSize {
 		return fmt.Errorf("bertgen: vocabulary %d is smaller than the tokenizer's %d", c.Vocab, tokSize)
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), c.configJSON()); err != nil {
+	if err := testmodels.WriteJSON(filepath.Join(dir, "config.json"), c.configJSON()); err != nil {
 		return err
 	}
 	return Model(&c, Weights(&c)).WriteFile(filepath.Join(dir, "onnx", "model.onnx"))
@@ -172,15 +172,7 @@ func copyTokenizer(dir, src string, maxLength int) (int, error) {
 		return 0, fmt.Errorf("bertgen: %s: %w", cfgPath, err)
 	}
 	cfg["model_max_length"] = maxLength
-	return size, writeJSON(filepath.Join(dir, "tokenizer_config.json"), cfg)
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
+	return size, testmodels.WriteJSON(filepath.Join(dir, "tokenizer_config.json"), cfg)
 }
 
 // Weights makes the model's random parameters, in a fixed order from one

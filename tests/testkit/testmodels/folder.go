@@ -76,10 +76,10 @@ func (c *Config) writeFiles(dir string) error {
 	if c.Vocab < tokSize {
 		return fmt.Errorf("testmodels: vocabulary %d is smaller than the tokenizer's %d", c.Vocab, tokSize)
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), c.configJSON()); err != nil {
+	if err := WriteJSON(filepath.Join(dir, "config.json"), c.configJSON()); err != nil {
 		return err
 	}
-	return writeJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON())
+	return WriteJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON())
 }
 
 // writeModels writes the .onnx files of weights ws; lg (nil for none) puts
@@ -145,7 +145,9 @@ func (c *Config) forced(m map[string]any) {
 	}
 }
 
-func writeJSON(path string, v any) error {
+// WriteJSON writes v as indented JSON with a final newline, as Hugging Face
+// writes its config files.
+func WriteJSON(path string, v any) error {
 	b, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return err

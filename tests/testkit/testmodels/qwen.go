@@ -135,10 +135,10 @@ func WriteQwen2(dir string, c QwenConfig) error {
 			return err
 		}
 	}
-	if err := writeJSON(filepath.Join(dir, "config.json"), c.configJSON(sp)); err != nil {
+	if err := WriteJSON(filepath.Join(dir, "config.json"), c.configJSON(sp)); err != nil {
 		return err
 	}
-	if err := writeJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON(sp)); err != nil {
+	if err := WriteJSON(filepath.Join(dir, "generation_config.json"), c.generationJSON(sp)); err != nil {
 		return err
 	}
 	path := filepath.Join(dir, "onnx", "model.onnx")

@@ -276,7 +276,7 @@ func WriteWhisper(dir string, c WhisperConfig) error {
 	}
 	for name, v := range map[string]any{"config.json": c.configJSON(), "generation_config.json": c.generationJSON(),
 		"preprocessor_config.json": WhisperPreprocessorConfig(c.NMels)} {
-		if err := writeJSON(filepath.Join(dir, name), v); err != nil {
+		if err := WriteJSON(filepath.Join(dir, name), v); err != nil {
 			return err
 		}
 	}
