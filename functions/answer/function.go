@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/transcept/transcept/functions/wire"
-	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -35,9 +34,7 @@ func (f *Function) serve(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	f.api.Get(func() http.Handler {
-		s := f.Suite()
-		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes, Publish: func(lecture.Event) error { return nil }}
-		h := srv.Handler() // its routes include GET /metrics (reached through the Lambda adapter)
+		h := f.APIServer().Handler() // its routes include GET /metrics (reached through the Lambda adapter)
 		mux := http.NewServeMux()
 		mux.Handle("POST /qa", h)
 		mux.Handle("GET /metrics", h)

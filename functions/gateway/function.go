@@ -12,7 +12,6 @@ import (
 	"net/http"
 
 	"github.com/transcept/transcept/functions/wire"
-	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -28,12 +27,8 @@ func New() *Function { return &Function{Base: wire.NewBase("gateway")} }
 
 func (f *Function) handler() http.Handler {
 	return f.api.Get(func() http.Handler {
-		s := f.Suite()
-		srv := &api.Server{Svc: s.Service, Metrics: f.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
-			// In the cluster an upload is announced by MinIO's notification
-			// to ingest, not by the gateway: one event per object.
-			Publish: func(lecture.Event) error { return nil },
-			Ready:   func() error { return s.Ready(context.Background()) }}
+		srv := f.APIServer()
+		srv.Ready = func() error { return f.Suite().Ready(context.Background()) }
 		mux := http.NewServeMux()
 		mux.Handle("/", srv.Handler())
 		mux.HandleFunc("POST /dead-letter", f.deadLetter)

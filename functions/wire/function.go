@@ -10,6 +10,7 @@ import (
 
 	"golang.org/x/sync/singleflight"
 
+	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
@@ -116,6 +117,15 @@ func (b *Base) Serve(w http.ResponseWriter, r *http.Request, h http.HandlerFunc)
 	}
 	defer done()
 	h(w, r)
+}
+
+// APIServer is the HTTP API over the wired suite as a function serves it:
+// it publishes nothing, since in the cluster an upload is announced by
+// MinIO's notification to ingest, not by the API: one event per object.
+func (b *Base) APIServer() *api.Server {
+	s := b.Suite()
+	return &api.Server{Svc: s.Service, Metrics: b.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
+		Publish: func(lecture.Event) error { return nil }}
 }
 
 // LazyHandler is an HTTP function's handler, built on first use: after

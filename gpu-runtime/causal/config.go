@@ -72,47 +72,27 @@ type genJSON struct {
 }
 
 func (g *Generation) apply(j *genJSON, path string) error {
-	seti := func(dst, src *int) {
-		if src != nil {
-			*dst = *src
-		}
-	}
-	seti(&g.BOSTokenID, j.BOS)
-	seti(&g.PadTokenID, j.Pad)
-	seti(&g.MaxLength, j.MaxLength)
-	seti(&g.MaxNewTokens, j.MaxNewTokens)
-	seti(&g.TopK, j.TopK)
-	if j.DoSample != nil {
-		g.DoSample = *j.DoSample
-	}
-	if j.Temperature != nil {
-		g.Temperature = *j.Temperature
-	}
-	if j.TopP != nil {
-		g.TopP = *j.TopP
-	}
-	if j.RepPenalty != nil {
-		g.RepetitionPenalty = *j.RepPenalty
-	}
-	seti(&g.NoRepeatNGram, j.NoRepeat)
-	seti(&g.MinNewTokens, j.MinNewTokens)
+	optimum.Set(&g.BOSTokenID, j.BOS)
+	optimum.Set(&g.PadTokenID, j.Pad)
+	optimum.Set(&g.MaxLength, j.MaxLength)
+	optimum.Set(&g.MaxNewTokens, j.MaxNewTokens)
+	optimum.Set(&g.TopK, j.TopK)
+	optimum.Set(&g.DoSample, j.DoSample)
+	optimum.Set(&g.Temperature, j.Temperature)
+	optimum.Set(&g.TopP, j.TopP)
+	optimum.Set(&g.RepetitionPenalty, j.RepPenalty)
+	optimum.Set(&g.NoRepeatNGram, j.NoRepeat)
+	optimum.Set(&g.MinNewTokens, j.MinNewTokens)
 	if g.MinNewTokens < 0 {
 		return lecture.Errorf(lecture.EINVALID, "%s: min_new_tokens %d must be ≥ 0", path, g.MinNewTokens)
 	}
 	if err := (Penalties{Repetition: g.RepetitionPenalty, NoRepeatNGram: g.NoRepeatNGram}).check(path + ": "); err != nil {
 		return err
 	}
-	if len(j.EOS) > 0 && string(j.EOS) != "null" {
-		var one int
-		var many []int
-		switch {
-		case json.Unmarshal(j.EOS, &one) == nil:
-			g.EOSTokenIDs = []int{one}
-		case json.Unmarshal(j.EOS, &many) == nil:
-			g.EOSTokenIDs = many
-		default:
-			return lecture.Errorf(lecture.EINVALID, "%s: eos_token_id %s is not an id or a list of ids", path, j.EOS)
-		}
+	if ids, ok, err := optimum.EOSTokenIDs(j.EOS, path); err != nil {
+		return err
+	} else if ok {
+		g.EOSTokenIDs = ids
 	}
 	return nil
 }

@@ -74,27 +74,14 @@ type genJSON struct {
 }
 
 func (g *Generation) apply(j *genJSON, path string) error {
-	set := func(dst *int, src *int) {
-		if src != nil {
-			*dst = *src
-		}
+	for _, f := range []struct{ dst, src *int }{{&g.DecoderStartTokenID, j.DecoderStart}, {&g.BOSTokenID, j.BOS},
+		{&g.PadTokenID, j.Pad}, {&g.MaxLength, j.MaxLength}, {&g.MinLength, j.MinLength}, {&g.NumBeams, j.NumBeams}} {
+		Set(f.dst, f.src)
 	}
-	set(&g.DecoderStartTokenID, j.DecoderStart)
-	set(&g.BOSTokenID, j.BOS)
-	set(&g.PadTokenID, j.Pad)
-	set(&g.MaxLength, j.MaxLength)
-	set(&g.MinLength, j.MinLength)
-	set(&g.NumBeams, j.NumBeams)
-	if len(j.EOS) > 0 && string(j.EOS) != "null" {
-		var one int
-		var many []int
-		if json.Unmarshal(j.EOS, &one) == nil {
-			g.EOSTokenIDs = []int{one}
-		} else if json.Unmarshal(j.EOS, &many) == nil {
-			g.EOSTokenIDs = many
-		} else {
-			return lecture.Errorf(lecture.EINVALID, "%s: eos_token_id %s is not an id or a list of ids", path, j.EOS)
-		}
+	if ids, ok, err := EOSTokenIDs(j.EOS, path); err != nil {
+		return err
+	} else if ok {
+		g.EOSTokenIDs = ids
 	}
 	for _, f := range []struct {
 		raw json.RawMessage
@@ -115,6 +102,30 @@ func (g *Generation) apply(j *genJSON, path string) error {
 		}
 	}
 	return nil
+}
+
+// Set copies a field read from a config file into dst; nil (the field is
+// absent) leaves dst as it is.
+func Set[T any](dst *T, src *T) {
+	if src != nil {
+		*dst = *src
+	}
+}
+
+// EOSTokenIDs reads eos_token_id, an id or a list of ids; ok is false when
+// it is absent or null.
+func EOSTokenIDs(raw json.RawMessage, path string) (ids []int, ok bool, err error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return nil, false, nil
+	}
+	var one int
+	if json.Unmarshal(raw, &one) == nil {
+		return []int{one}, true, nil
+	}
+	if json.Unmarshal(raw, &ids) == nil {
+		return ids, true, nil
+	}
+	return nil, false, lecture.Errorf(lecture.EINVALID, "%s: eos_token_id %s is not an id or a list of ids", path, raw)
 }
 
 // LoadTokenizer loads the folder's tokenizer and checks that its ids fit
