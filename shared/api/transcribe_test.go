@@ -234,3 +234,20 @@ func TestOversizedRecordingLeavesNothing(t *testing.T) {
 	}
 	_ = io.Discard
 }
+
+// Without ffmpeg a recording cannot be checked: 503 naming what to
+// install, nothing stored.
+func TestRecordingWithoutFFmpeg(t *testing.T) {
+	t.Setenv("TRANSCEPT_FFPROBE", "/nonexistent/ffprobe")
+	e := newEnv(t, nil)
+	e.s.Service.Transcriber = &fakeTranscriber{}
+	before := len(e.files())
+	mp3 := append([]byte("ID3\x04\x00\x00\x00\x00\x00\x00"), make([]byte, 4096)...)
+	code, _, raw := e.do("POST", "/lectures?name=talk.mp3", "audio/mpeg", bytes.NewReader(mp3))
+	if code != 503 || !strings.Contains(raw, "ffprobe") || !strings.Contains(raw, "apt-get install ffmpeg") {
+		t.Errorf("upload without ffprobe: %d %s", code, raw)
+	}
+	if after := e.files(); len(after) != before {
+		t.Errorf("files left behind: %v", after)
+	}
+}
