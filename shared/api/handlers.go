@@ -43,7 +43,8 @@ func (s *Server) summarize(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	body, err := s.readBody(w, r)
+	body, release, err := s.readPooledBody(w, r)
+	defer release()
 	if err != nil {
 		return err
 	}
