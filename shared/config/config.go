@@ -6,6 +6,7 @@ package config
 
 import (
 	"fmt"
+	"net"
 	"os"
 	"sort"
 	"strconv"
@@ -67,6 +68,22 @@ var Settings = []Setting{
 	{"TRANSCEPT_BODY_TIMEOUT", "30s", "a request body that sends nothing for this long is cut off (408)", false},
 	{"TRANSCEPT_IDLE_TIMEOUT", "60s", "idle keep-alive connections are closed after this long", false},
 	{"TRANSCEPT_SHUTDOWN_GRACE", "25s", "on SIGTERM: how long running stages may finish before they are cancelled and left queued for the next start (Knative's termination grace is 30 s)", false},
+	{"TRANSCEPT_AUTH", "", "sign-in required: `on` or `off`; empty: off when TRANSCEPT_ADDR is a loopback address (single-user mode), on elsewhere (create the first admin with `transcept users create EMAIL --admin`)", false},
+	{"TRANSCEPT_DATABASE_URL", "", "the lecture catalogue and accounts database: `postgres://user:pass@host:5432/db` for PostgreSQL, `sqlite:PATH` or a file path for SQLite; empty: `catalogue.db` inside TRANSCEPT_STORE_DIR", true},
+	{"TRANSCEPT_SESSION_TTL", "168h", "how long a browser sign-in lasts", false},
+	{"TRANSCEPT_OIDC_ISSUER", "", "OpenID Connect issuer URL; when set, users can sign in with that provider", false},
+	{"TRANSCEPT_OIDC_CLIENT_ID", "", "the OIDC client id registered with the provider", false},
+	{"TRANSCEPT_OIDC_CLIENT_SECRET", "", "the OIDC client secret", true},
+	{"TRANSCEPT_OIDC_REDIRECT_URL", "", "the callback URL registered with the provider (`https://HOST/auth/oidc/callback`)", false},
+	{"TRANSCEPT_OIDC_ALLOWED_DOMAINS", "", "comma-separated e-mail domains allowed to sign in with OIDC (empty: any verified e-mail); new users from them are created as members", false},
+	{"TRANSCEPT_OIDC_ONLY", "false", "refuse password sign-in (API keys still work)", false},
+	{"TRANSCEPT_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser (empty: none)", false},
+	{"TRANSCEPT_METRICS_ADDR", "", "separate address for `/metrics` (`:9090` on Knative); empty: `/metrics` on the main address when sign-in is off, nowhere when it is on", false},
+	{"TRANSCEPT_QUOTA_MEDIA_HOURS", "10", "hours of recordings a user may upload per day (UTC); 0: no limit", false},
+	{"TRANSCEPT_QUOTA_UPLOADS", "100", "uploads a user may make per hour; 0: no limit", false},
+	{"TRANSCEPT_QUOTA_JOBS", "4", "lectures of one user processing at once; 0: no limit", false},
+	{"TRANSCEPT_QUOTA_QA", "30", "questions a user may ask per minute; 0: no limit", false},
+	{"TRANSCEPT_UPLOAD_URL_TTL", "15m", "how long a presigned direct-to-bucket upload URL (`POST /lectures/uploads`) stays valid", false},
 	{"TRANSCEPT_EVAL_DATA", "", "evaluation data folder of `transcept eval` (SummEval, QMSum, audio clips; empty: `shared/data` beside the repository)", false},
 	{"K_SINK", "", "where the ingest function sends its CloudEvents (set by the SinkBinding of infra/eventing to the Broker)", false},
 	{"TRANSCEPT_LOG_LEVEL", "info", "log level: debug, info, warn, error", false},
@@ -113,6 +130,62 @@ type Config struct {
 	ShutdownGrace  time.Duration
 	LogLevel       string
 	LogFormat      string
+	Accounts       Accounts
+}
+
+// Accounts holds the sign-in, database, quota and CORS settings.
+type Accounts struct {
+	Auth                                              string // "on", "off" or "" (auto: off on loopback)
+	DatabaseURL                                       string
+	SessionTTL                                        time.Duration
+	OIDC                                              OIDC
+	CORSOrigins                                       []string
+	MetricsAddr                                       string
+	QuotaMediaHours, QuotaUploads, QuotaJobs, QuotaQA float64
+	UploadURLTTL                                      time.Duration
+}
+
+// OIDC holds the OpenID Connect sign-in settings.
+type OIDC struct {
+	Issuer, ClientID, ClientSecret, RedirectURL string
+	AllowedDomains                              []string
+	Only                                        bool
+}
+
+// AuthRequired reports whether sign-in is on for this configuration:
+// TRANSCEPT_AUTH when set, else on unless Addr is a loopback address.
+func (c *Config) AuthRequired() bool {
+	switch c.Accounts.Auth {
+	case "on":
+		return true
+	case "off":
+		return false
+	}
+	return !IsLoopback(c.Addr)
+}
+
+// IsLoopback reports whether a listen address only accepts local clients
+// (127.0.0.0/8, ::1, localhost); ":8080" and "0.0.0.0:8080" do not.
+func IsLoopback(addr string) bool {
+	host := addr
+	if h, _, err := net.SplitHostPort(addr); err == nil {
+		host = h
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}
+
+func splitList(v string) []string {
+	var out []string
+	for _, f := range strings.Split(v, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
 }
 
 // MinIO holds the object-store connection settings.
@@ -254,6 +327,39 @@ func FromMap(m map[string]string) (*Config, error) {
 	c.BodyTimeout = dur("TRANSCEPT_BODY_TIMEOUT", 100*time.Millisecond)
 	c.IdleTimeout = dur("TRANSCEPT_IDLE_TIMEOUT", time.Second)
 	c.ShutdownGrace = dur("TRANSCEPT_SHUTDOWN_GRACE", 0)
+	c.Accounts = Accounts{
+		Auth:            strings.ToLower(get("TRANSCEPT_AUTH")),
+		DatabaseURL:     get("TRANSCEPT_DATABASE_URL"),
+		SessionTTL:      dur("TRANSCEPT_SESSION_TTL", time.Minute),
+		CORSOrigins:     splitList(get("TRANSCEPT_CORS_ORIGINS")),
+		MetricsAddr:     get("TRANSCEPT_METRICS_ADDR"),
+		QuotaMediaHours: num("TRANSCEPT_QUOTA_MEDIA_HOURS", 0, 1e6),
+		QuotaUploads:    num("TRANSCEPT_QUOTA_UPLOADS", 0, 1e9),
+		QuotaJobs:       num("TRANSCEPT_QUOTA_JOBS", 0, 1e6),
+		QuotaQA:         num("TRANSCEPT_QUOTA_QA", 0, 1e9),
+		UploadURLTTL:    dur("TRANSCEPT_UPLOAD_URL_TTL", time.Minute),
+		OIDC: OIDC{
+			Issuer:         strings.TrimRight(get("TRANSCEPT_OIDC_ISSUER"), "/"),
+			ClientID:       get("TRANSCEPT_OIDC_CLIENT_ID"),
+			ClientSecret:   get("TRANSCEPT_OIDC_CLIENT_SECRET"),
+			RedirectURL:    get("TRANSCEPT_OIDC_REDIRECT_URL"),
+			AllowedDomains: splitList(strings.ToLower(get("TRANSCEPT_OIDC_ALLOWED_DOMAINS"))),
+		},
+	}
+	if c.Accounts.OIDC.Only, err = strconv.ParseBool(get("TRANSCEPT_OIDC_ONLY")); err != nil {
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_OIDC_ONLY=%q: want true or false", get("TRANSCEPT_OIDC_ONLY")))
+	}
+	switch c.Accounts.Auth {
+	case "", "on", "off":
+	default:
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_AUTH=%q: want on or off (or leave it empty)", c.Accounts.Auth))
+	}
+	if o := c.Accounts.OIDC; o.Issuer != "" && (o.ClientID == "" || o.RedirectURL == "") {
+		errs = append(errs, "TRANSCEPT_OIDC_ISSUER is set: TRANSCEPT_OIDC_CLIENT_ID and TRANSCEPT_OIDC_REDIRECT_URL are needed too")
+	}
+	if c.Accounts.OIDC.Only && c.Accounts.OIDC.Issuer == "" {
+		errs = append(errs, "TRANSCEPT_OIDC_ONLY=true needs TRANSCEPT_OIDC_ISSUER")
+	}
 	switch c.Summarizer {
 	case "extractive", "bart":
 	default:
@@ -321,7 +427,7 @@ func Table() string {
 func Redact(name, value string) string {
 	for _, s := range Settings {
 		if s.Name == name && s.Secret && value != "" {
-			if name == "REDIS_URL" {
+			if name == "REDIS_URL" || name == "TRANSCEPT_DATABASE_URL" {
 				if i := strings.Index(value, "@"); i >= 0 {
 					if j := strings.Index(value, "://"); j >= 0 && j < i {
 						return value[:j+3] + "***" + value[i:]
