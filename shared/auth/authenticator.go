@@ -200,7 +200,7 @@ func (a *Authenticator) touch(e keyEntry, now time.Time) {
 		defer a.touches.Add(-1)
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		a.Cat.TouchKey(ctx, e.key.ID, now) //nolint:errcheck // best effort: LastUsedAt is informative
+		_ = a.Cat.TouchKey(ctx, e.key.ID, now) // best effort: LastUsedAt is informative
 	}()
 }
 

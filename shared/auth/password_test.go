@@ -70,19 +70,27 @@ func TestVerifyPasswordMalformed(t *testing.T) {
 	}
 }
 
-// TestVerifyDummyTime: an unknown user costs about what a wrong password does.
+// TestVerifyDummyTime: an unknown user costs about what a wrong password
+// does (the fastest of five runs each, against scheduling noise).
 func TestVerifyDummyTime(t *testing.T) {
 	h, _ := HashPassword("password1")
 	VerifyDummy("warm up")
-	t0 := time.Now()
-	VerifyPassword(h, "wrong password")
-	real := time.Since(t0)
-	t0 = time.Now()
-	if VerifyDummy("wrong password") {
-		t.Fatal("VerifyDummy reported a match")
+	fastest := func(f func()) time.Duration {
+		best := time.Hour
+		for range 5 {
+			start := time.Now()
+			f()
+			best = min(best, time.Since(start))
+		}
+		return best
 	}
-	dummy := time.Since(t0)
-	if dummy < real/3 || dummy > real*3 {
+	real := fastest(func() { VerifyPassword(h, "wrong password") })
+	dummy := fastest(func() {
+		if VerifyDummy("wrong password") {
+			t.Fatal("VerifyDummy reported a match")
+		}
+	})
+	if dummy < real/2 || dummy > real*2 {
 		t.Errorf("dummy verification %v, real %v: not alike", dummy, real)
 	}
 }

@@ -108,7 +108,7 @@ func (q *Quotas) Upload(ctx context.Context, userID string, mediaSeconds float64
 			return err
 		}
 		refund = func() {
-			q.Cat.AddUsage(context.WithoutCancel(ctx), userID, catalogue.CounterUploads, w, -1, 0) //nolint:errcheck // best effort
+			_, _ = q.Cat.AddUsage(context.WithoutCancel(ctx), userID, catalogue.CounterUploads, w, -1, 0) // best effort
 		}
 	}
 	if q.MediaHours > 0 && mediaSeconds > 0 {

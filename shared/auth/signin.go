@@ -132,7 +132,7 @@ func (a *Authenticator) SignOut(ctx context.Context, p Principal) error {
 // audit writes an entry; a failing audit log does not fail the sign-in.
 func (a *Authenticator) audit(ctx context.Context, e catalogue.AuditEntry) {
 	e.At = e.At.UTC()
-	a.Cat.Audit(ctx, e) //nolint:errcheck // best effort
+	_ = a.Cat.Audit(ctx, e) // best effort
 }
 
 // remoteKey is the limiter's key of a client address: the IP without
