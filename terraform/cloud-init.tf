@@ -12,9 +12,10 @@ locals {
 
   # Service passwords derive from the (secret) join token: stable across plans
   # without another provider, and readable later from the cluster's Secrets.
-  minio_password   = substr(sha256("transcept/minio/${var.k3s_token}"), 0, 40)
-  redis_password   = substr(sha256("transcept/redis/${var.k3s_token}"), 0, 40)
-  grafana_password = substr(sha256("transcept/grafana/${var.k3s_token}"), 0, 24)
+  minio_password    = substr(sha256("transcept/minio/${var.k3s_token}"), 0, 40)
+  redis_password    = substr(sha256("transcept/redis/${var.k3s_token}"), 0, 40)
+  postgres_password = substr(sha256("transcept/postgres/${var.k3s_token}"), 0, 40)
+  grafana_password  = substr(sha256("transcept/grafana/${var.k3s_token}"), 0, 24)
 
   # Shared by every node's node.env.
   common_env = {
@@ -88,11 +89,13 @@ locals {
       gpu_taint_key         = local.gpu_taint_key
     })
     "transcept-data.yaml" = templatefile("${path.module}/manifests/data.yaml.tftpl", {
-      namespace      = var.data_namespace
-      minio_image    = var.minio_image
-      minio_password = local.minio_password
-      redis_image    = var.redis_image
-      redis_password = local.redis_password
+      namespace         = var.data_namespace
+      minio_image       = var.minio_image
+      minio_password    = local.minio_password
+      redis_image       = var.redis_image
+      redis_password    = local.redis_password
+      postgres_image    = var.postgres_image
+      postgres_password = local.postgres_password
     })
     "transcept-monitoring.yaml" = templatefile("${path.module}/manifests/monitoring.yaml.tftpl", {
       chart_version    = var.kube_prometheus_stack_version

@@ -25,6 +25,7 @@ output "endpoints" {
     knative_domain = local.knative_domain
     minio          = "minio.${var.data_namespace}.svc.cluster.local:9000 (in cluster; kubectl -n ${var.data_namespace} port-forward svc/minio 9000 9001)"
     redis          = "redis.${var.data_namespace}.svc.cluster.local:6379 (in cluster)"
+    postgres       = "postgres.${var.data_namespace}.svc.cluster.local:5432 (in cluster; TRANSCEPT_DATABASE_URL in Secret transcept-config)"
     prometheus     = "kubectl -n monitoring port-forward svc/kube-prometheus-stack-prometheus 9090"
     grafana        = "kubectl -n monitoring port-forward svc/kube-prometheus-stack-grafana 3000:80 (user admin)"
   }
@@ -57,7 +58,7 @@ output "kubeconfig_command" {
 output "next_steps" {
   description = "What to run after apply."
   value       = <<-EOT
-    1. Watch the bootstrap (k3s, NVIDIA runtime, Knative, MinIO, Redis, Prometheus; about 10-20 minutes):
+    1. Watch the bootstrap (k3s, NVIDIA runtime, Knative, MinIO, Redis, PostgreSQL, Prometheus; about 10-20 minutes):
          ssh ${local.ssh_opts} ${local.ssh_target} sudo tail -f /var/log/transcept-bootstrap.log
        It is done when this prints "ready":
          ssh ${local.ssh_opts} ${local.ssh_target} 'test -f /var/lib/transcept/addons.done && echo ready'

@@ -245,8 +245,14 @@ variable "redis_image" {
   default     = "redis:7.4-alpine"
 }
 
+variable "postgres_image" {
+  description = "PostgreSQL image: the lecture catalogue and accounts database (TRANSCEPT_DATABASE_URL). An exact tag; the Alpine variant runs as uid 70."
+  type        = string
+  default     = "postgres:17.6-alpine"
+}
+
 variable "data_namespace" {
-  description = "Namespace of MinIO, Redis and the transcept-config Secret (MINIO_*, REDIS_URL) the functions read."
+  description = "Namespace of MinIO, Redis, PostgreSQL and the transcept-config Secret (MINIO_*, REDIS_URL, TRANSCEPT_DATABASE_URL) the functions read."
   type        = string
   default     = "transcept"
 }

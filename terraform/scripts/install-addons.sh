@@ -2,7 +2,7 @@
 # Installs the Transcept platform on a fresh k3s cluster, from the first server:
 # Knative Serving with Kourier, Knative Eventing with the in-memory channel
 # broker, then waits for what k3s deploys from its manifests directory (NVIDIA
-# device plugin, MinIO, Redis, Prometheus and Grafana) and applies the
+# device plugin, MinIO, Redis, PostgreSQL, Prometheus and Grafana) and applies the
 # project's infra/ kustomization when the repository has one at the git ref.
 # Settings come from /etc/transcept/node.env. Safe to rerun (kubectl apply).
 set -euo pipefail
@@ -106,9 +106,10 @@ main() {
 	install_eventing
 	wait_deployments knative-serving kourier-system knative-eventing
 
-	log "waiting for MinIO and Redis (k3s auto-deploy manifests)"
+	log "waiting for MinIO, Redis and PostgreSQL (k3s auto-deploy manifests)"
 	retry kubectl -n "$TRANSCEPT_DATA_NAMESPACE" rollout status deployment/minio --timeout=300s
 	retry kubectl -n "$TRANSCEPT_DATA_NAMESPACE" rollout status deployment/redis --timeout=300s
+	retry kubectl -n "$TRANSCEPT_DATA_NAMESPACE" rollout status statefulset/postgres --timeout=300s
 	log "waiting for Prometheus and Grafana (Helm chart)"
 	retry kubectl -n kube-system wait job/helm-install-kube-prometheus-stack --for=condition=Complete --timeout=600s ||
 		log "WARNING: kube-prometheus-stack is not installed yet: kubectl -n kube-system logs job/helm-install-kube-prometheus-stack"

@@ -368,13 +368,20 @@ type serviceMonitor struct {
 }
 
 type metricsEndpoint struct {
-	Port        string `json:"port"`
-	Path        string `json:"path"`
-	Interval    string `json:"interval,omitempty"`
-	Relabelings []struct {
-		SourceLabels []string `json:"sourceLabels,omitempty"`
-		TargetLabel  string   `json:"targetLabel,omitempty"`
-	} `json:"relabelings,omitempty"`
+	Port        string       `json:"port"`
+	Path        string       `json:"path"`
+	Interval    string       `json:"interval,omitempty"`
+	Relabelings []relabeling `json:"relabelings,omitempty"`
+}
+
+// relabeling is a Prometheus relabel_config in prometheus-operator's spelling.
+type relabeling struct {
+	SourceLabels []string `json:"sourceLabels,omitempty"`
+	Separator    string   `json:"separator,omitempty"`
+	TargetLabel  string   `json:"targetLabel,omitempty"`
+	Regex        string   `json:"regex,omitempty"`
+	Replacement  *string  `json:"replacement,omitempty"`
+	Action       string   `json:"action,omitempty"`
 }
 
 type prometheusRule struct {

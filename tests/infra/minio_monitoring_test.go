@@ -86,9 +86,15 @@ func TestMinIOPolicies(t *testing.T) {
 			allow: []req{get(pre, id+"/index.json"), get(pre, id+"/chunks.json")},
 			deny:  []req{put(pre, id+"/index.json"), get(raw, id+"/lecture.srt"), put(raw, id+"/x")},
 		},
+		// The gateway writes uploads through its API and signs the PUT URLs of
+		// direct-to-bucket uploads (raw-inputs/<lecture_id>/<name>), which
+		// MinIO checks against its policy; it never reads, lists or deletes
+		// raw inputs (ingest reads them).
 		"gateway": {
-			allow: []req{put(raw, id+"/lecture.srt"), get(pre, id+"/summary.json"), put(pre, id+"/failed.json"), put(pre, id+"/lecture.json"), {"s3:ListBucket", "arn:aws:s3:::preprocessed"}},
-			deny:  []req{put(model, "x"), {"s3:DeleteBucket", "arn:aws:s3:::raw-inputs"}},
+			allow: []req{put(raw, id+"/lecture.srt"), put(raw, id+"/Lecture 3 (recording).mp4"), get(pre, id+"/summary.json"), put(pre, id+"/failed.json"), put(pre, id+"/lecture.json"), {"s3:ListBucket", "arn:aws:s3:::preprocessed"}},
+			deny: []req{put(model, "x"), get(model, "x"), {"s3:DeleteBucket", "arn:aws:s3:::raw-inputs"},
+				get(raw, id+"/lecture.srt"), {"s3:DeleteObject", obj(raw, id+"/lecture.srt")}, {"s3:ListBucket", "arn:aws:s3:::raw-inputs"},
+				{"s3:PutBucketPolicy", "arn:aws:s3:::raw-inputs"}, {"s3:PutBucketNotification", "arn:aws:s3:::raw-inputs"}},
 		},
 	}
 	var files []string
@@ -140,6 +146,30 @@ func TestMinIOPolicies(t *testing.T) {
 		for _, r := range c.deny {
 			if p.allows(r.action, r.arn) {
 				t.Errorf("%s may %s %s (least privilege)", fn, r.action, r.arn)
+			}
+		}
+		// The gateway's grants, exactly: presigned uploads added nothing but
+		// s3:PutObject on raw-inputs/*.
+		if fn == "gateway" {
+			var got []string
+			for _, st := range p.Statement {
+				for _, a := range st.Action {
+					for _, r := range st.Resource {
+						got = append(got, st.Effect+" "+a+" "+r)
+					}
+				}
+			}
+			sort.Strings(got)
+			want := []string{
+				"Allow s3:DeleteObject arn:aws:s3:::preprocessed/*",
+				"Allow s3:GetBucketLocation arn:aws:s3:::preprocessed",
+				"Allow s3:GetObject arn:aws:s3:::preprocessed/*",
+				"Allow s3:ListBucket arn:aws:s3:::preprocessed",
+				"Allow s3:PutObject arn:aws:s3:::preprocessed/*",
+				"Allow s3:PutObject arn:aws:s3:::raw-inputs/*",
+			}
+			if strings.Join(got, "\n") != strings.Join(want, "\n") {
+				t.Errorf("gateway.json grants:\n%s\nwant exactly:\n%s", strings.Join(got, "\n"), strings.Join(want, "\n"))
 			}
 		}
 	}
@@ -221,15 +251,32 @@ func TestMinIOSetup(t *testing.T) {
 
 // TestTerraformConsistency: what infra/ reads from the bootstrap exists there.
 func TestTerraformConsistency(t *testing.T) {
+	m := load(t)
 	root := repoRoot(t)
 	data, err := os.ReadFile(filepath.Join(root, "terraform", "manifests", "data.yaml.tftpl"))
 	if err != nil {
 		t.Skipf("terraform manifests not found: %v", err)
 	}
 	tf := string(data)
-	for _, key := range []string{"MINIO_ENDPOINT:", "REDIS_URL:", "MINIO_SECURE:", "name: transcept-config", "name: minio-root", "MINIO_ROOT_USER:", "MINIO_ROOT_PASSWORD:"} {
+	for _, key := range []string{"MINIO_ENDPOINT:", "REDIS_URL:", "MINIO_SECURE:", "TRANSCEPT_DATABASE_URL:", "name: transcept-config", "name: minio-root", "MINIO_ROOT_USER:", "MINIO_ROOT_PASSWORD:"} {
 		if !strings.Contains(tf, key) {
 			t.Errorf("terraform/manifests/data.yaml.tftpl has no %q, which infra/ reads", key)
+		}
+	}
+	// Every key a Service requires from transcept-config is in the bootstrap's Secret.
+	cfg := tf[strings.Index(tf, "name: transcept-config"):]
+	if end := strings.Index(cfg, "\n---"); end >= 0 {
+		cfg = cfg[:end]
+	}
+	for name, s := range m.Services {
+		for _, e := range s.Spec.Template.Spec.Containers[0].Env {
+			ref := secretRef(e)
+			if ref == nil || ref.Name != "transcept-config" || (ref.Optional != nil && *ref.Optional) {
+				continue
+			}
+			if !regexp.MustCompile(`(?m)^\s+` + regexp.QuoteMeta(ref.Key) + `:`).MatchString(cfg) {
+				t.Errorf("%s reads transcept-config key %s, which the terraform bootstrap's Secret lacks", name, ref.Key)
+			}
 		}
 	}
 	nvidia, err := os.ReadFile(filepath.Join(root, "terraform", "manifests", "nvidia.yaml.tftpl"))
@@ -301,7 +348,7 @@ func TestMonitoring(t *testing.T) {
 		}
 	}
 	if ep := pm.Spec.PodMetricsEndpoints; len(ep) != 1 || ep[0].Path != "/metrics" || ep[0].Port != "user-port" {
-		t.Errorf("PodMonitor must scrape /metrics on user-port (Knative's name for the user container port)")
+		t.Errorf("PodMonitor must select the user-port target (Knative's name for the user container port) and scrape /metrics; TestMetricsScrape checks it moves to the metrics port")
 	}
 	var exprs []string
 	alerts := map[string]string{}

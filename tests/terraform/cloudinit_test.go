@@ -245,6 +245,7 @@ func checkManifests(t *testing.T, cc *cloudConfig) {
 	for _, k := range []string{
 		"RuntimeClass/nvidia", "DaemonSet/nvidia-device-plugin", "HelmChart/kube-prometheus-stack",
 		"Deployment/minio", "Service/minio", "Deployment/redis", "Service/redis", "Secret/transcept-config",
+		"StatefulSet/postgres", "Service/postgres", "Secret/postgres-auth",
 	} {
 		if _, ok := objects[k]; !ok {
 			t.Errorf("manifests lack %s", k)
@@ -267,7 +268,7 @@ func checkManifests(t *testing.T, cc *cloudConfig) {
 		t.Errorf("device plugin does not tolerate nvidia.com/gpu: %v", tol)
 	}
 	cfg := objects["Secret/transcept-config"].StringData
-	for _, k := range []string{"MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "REDIS_URL"} {
+	for _, k := range []string{"MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "REDIS_URL", "TRANSCEPT_DATABASE_URL"} {
 		if s, _ := cfg[k].(string); s == "" {
 			t.Errorf("transcept-config lacks %s", k)
 		}
@@ -275,4 +276,5 @@ func checkManifests(t *testing.T, cc *cloudConfig) {
 	if hc := objects["HelmChart/kube-prometheus-stack"]; hc.Spec["chart"] != "kube-prometheus-stack" || hc.Spec["targetNamespace"] != "monitoring" {
 		t.Errorf("HelmChart spec %v", hc.Spec)
 	}
+	checkPostgres(t, cc)
 }
