@@ -492,21 +492,28 @@ func EmailDomain(email string) (string, bool) {
 
 // IsLocalPath reports whether next is a path on this site that is safe to
 // redirect to: it starts with one "/" (not "//" or "/\", which browsers
-// read as another host), has no scheme or host, and no control characters.
+// read as another host), has no scheme, host or user, no backslash, no "."
+// or ".." segment, no space, control or non-ASCII byte, and is at most 2048
+// bytes — the paths auth.SafeRedirect keeps unchanged.
 func IsLocalPath(next string) bool {
-	if next == "" || next[0] != '/' || len(next) > 2048 {
+	if next == "" || next[0] != '/' || len(next) > 2048 || strings.HasPrefix(next, "//") {
 		return false
 	}
-	if len(next) > 1 && (next[1] == '/' || next[1] == '\\') {
-		return false
-	}
-	for _, r := range next {
-		if r < 0x20 || r == 0x7f || r == '\\' {
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x21 || c >= 0x7f || c == '\\' {
 			return false
 		}
 	}
 	u, err := url.Parse(next)
-	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil && strings.HasPrefix(u.Path, "/") && !strings.HasPrefix(u.Path, "//")
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" || !strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
+		return false
+	}
+	for _, seg := range strings.Split(u.Path, "/") {
+		if seg == "." || seg == ".." {
+			return false
+		}
+	}
+	return true
 }
 
 func clip(s string, n int) string {

@@ -18,7 +18,10 @@ func TestIsLocalPath(t *testing.T) {
 	for next, want := range map[string]bool{
 		"/":                             true,
 		"/lectures/abc?tab=qa#t=3":      true,
-		"/a/b/../c":                     true,
+		"/a/b/../c":                     false,
+		"/./x":                          false,
+		"/caf\u00e9":                    false,
+		"/a b":                          false,
 		"":                              false,
 		"lectures":                      false,
 		"//evil.example":                false,
