@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install what the tests need on a fresh Debian machine: from apt (when root)
-# redis-server, ffmpeg, the shell linter, wrk and the LibriVox test clips; and a
+# redis-server, ffmpeg, the shell linter, wrk, the LibriVox test clips and the
+# PostgreSQL server (its initdb in /usr/lib/postgresql/*/bin); and a
 # MinIO server built from the Go module proxy into the tools cache (built once).
 #
 # Environment:
@@ -13,9 +14,9 @@ TOOLS_DIR="${TRANSCEPT_TOOLS_DIR:-$HOME/.cache/transcept-bin}"
 log() { printf 'tools: %s\n' "$*" >&2; }
 
 missing=()
-for pkg in redis-server:redis-server ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl wrk:wrk /usr/share/pocketsphinx/test/data/librivox/transcription:pocketsphinx-testdata; do
+for pkg in redis-server:redis-server ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl wrk:wrk /usr/share/pocketsphinx/test/data/librivox/transcription:pocketsphinx-testdata '/usr/lib/postgresql/*/bin/initdb:postgresql'; do
 	what=${pkg%%:*}
-	if [[ $what == /* ]]; then [ -e "$what" ] && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
+	if [[ $what == /* ]]; then compgen -G "$what" >/dev/null && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
 	missing+=("${pkg#*:}")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -26,6 +26,8 @@ var adapters = map[string]string{
 	"github.com/prometheus/client_golang": "shared/metrics",
 	"github.com/prometheus/client_model":  "shared/metrics",
 	"github.com/cloudevents/sdk-go":       "shared/eventing",
+	"modernc.org/sqlite":                  "shared/catalogue/sqlite",
+	"github.com/jackc/pgx":                "shared/catalogue/postgres",
 }
 
 type pkg struct {
