@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/transcept/transcept/functions/wire"
-	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/pipeline"
@@ -232,14 +231,35 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err != nil {
 		return err
 	}
+	if err := s.CheckAuthConfigured(ctx); err != nil {
+		s.Close()
+		return err
+	}
 	bus := s.StartBus()
-	srv := &api.Server{Svc: s.Service, Publish: bus.Publish, Metrics: s.Metrics, Log: log, MaxBody: c.MaxUploadBytes,
-		Ready:         func() error { return s.Ready(context.Background()) },
-		BodyTimeout:   c.BodyTimeout,
-		RequestBudget: c.RequestBudget}
+	srv, err := s.API(ctx, bus.Publish)
+	if err != nil {
+		s.Close()
+		return err
+	}
+	if !c.AuthRequired() && !config.IsLoopback(c.Addr) {
+		log.Warn("serving without sign-in on a non-loopback address (TRANSCEPT_AUTH=off): anyone who reaches it can read every lecture", "addr", c.Addr)
+	}
 	ln, err := net.Listen("tcp", c.Addr)
 	if err != nil {
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot listen on %s (TRANSCEPT_ADDR)", c.Addr)
+	}
+	if c.Accounts.MetricsAddr != "" {
+		mln, err := net.Listen("tcp", c.Accounts.MetricsAddr)
+		if err != nil {
+			ln.Close()
+			return lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot listen on %s (TRANSCEPT_METRICS_ADDR)", c.Accounts.MetricsAddr)
+		}
+		mux := http.NewServeMux()
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+		ms := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+		go func() { _ = ms.Serve(mln) }()
+		defer ms.Close()
+		log.Info("metrics served on their own address", "addr", mln.Addr().String())
 	}
 	// Work accepted before the last stop (a crash, a SIGKILL) resumes now.
 	if err := s.Recover(ctx); err != nil {
@@ -249,6 +269,9 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	// The first line on stdout says where we listen (tests start us on port 0).
 	fmt.Fprintf(stdout, "transcept listening on http://%s\n", ln.Addr())
 	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout}
+	if c.AuthRequired() {
+		log.Info("sign-in required", "addr", c.Addr, "oidc", c.Accounts.OIDC.Issuer != "")
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
 	select {

@@ -124,8 +124,19 @@ func (b *Base) Serve(w http.ResponseWriter, r *http.Request, h http.HandlerFunc)
 // MinIO's notification to ingest, not by the API: one event per object.
 func (b *Base) APIServer() *api.Server {
 	s := b.Suite()
-	return &api.Server{Svc: s.Service, Metrics: b.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
-		Publish: func(lecture.Event) error { return nil }}
+	srv, err := s.API(context.Background(), func(lecture.Event) error { return nil })
+	if err != nil {
+		// Start has checked the settings; what is left is an identity
+		// provider that did not answer: serve without it, say so.
+		s.Log.Error("API built without its identity provider", "err", err)
+		c := *s.Config
+		c.Accounts.OIDC.Issuer = ""
+		s2 := *s
+		s2.Config = &c
+		srv, _ = s2.API(context.Background(), func(lecture.Event) error { return nil })
+	}
+	srv.Metrics = b.Metrics
+	return srv
 }
 
 // LazyHandler is an HTTP function's handler, built on first use: after

@@ -24,6 +24,7 @@ import (
 	"github.com/transcept/transcept/infra"
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
+	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/extractive"
@@ -42,6 +43,8 @@ type Suite struct {
 	Metrics *metrics.Metrics
 	Service *pipeline.Service
 	Bus     *eventing.Bus[lecture.Event] // nil until StartBus
+	// Catalogue is the lecture catalogue and accounts database.
+	Catalogue catalogue.Catalogue
 }
 
 // Logger makes the process logger from the configuration.
@@ -124,8 +127,13 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	if lm != nil {
 		svc.LM = lm
 	}
+	cat, err := OpenCatalogue(ctx, c.Accounts.DatabaseURL, c.StoreDir)
+	if err != nil {
+		return nil, err
+	}
+	svc.Catalogue = cat
 	log.Info("transcept ready to start", "store", storeName(c), "cache", cache.Name(), "summarizer", sum.Name(), "answerer", ans.Name())
-	return &Suite{Config: c, Log: log, Metrics: m, Service: svc}, nil
+	return &Suite{Config: c, Log: log, Metrics: m, Service: svc, Catalogue: cat}, nil
 }
 
 // Store opens the configured object store: MinIO when MINIO_ENDPOINT is
@@ -208,15 +216,15 @@ func Transcriber(c *config.Config) (lecture.Transcriber, error) {
 }
 
 // probeRecording accepts a file with an audio track that ffprobe reads.
-func probeRecording(ctx context.Context, path string) error {
+func probeRecording(ctx context.Context, path string) (float64, error) {
 	info, err := audio.Probe(ctx, path, nil)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	if info.Channels == 0 && info.Duration == 0 {
-		return lecture.Errorf(lecture.EUNSUPPORTED, "%s has no audio", path)
+		return 0, lecture.Errorf(lecture.EUNSUPPORTED, "%s has no audio", path)
 	}
-	return nil
+	return info.Duration.Seconds(), nil
 }
 
 // StartBus starts the in-process broker with the pipeline's triggers, read
@@ -287,6 +295,9 @@ func (s *Suite) Recover(ctx context.Context) error {
 		return fmt.Errorf("checking lectures left by the last stop: %w", err)
 	}
 	for _, id := range rec.Removed {
+		if s.Catalogue != nil {
+			_ = s.Catalogue.DeleteLecture(ctx, id)
+		}
 		s.Log.Info("removed the record of an upload that never completed", "lecture", id)
 	}
 	for _, ev := range rec.Events {
@@ -313,6 +324,11 @@ func (s *Suite) Ready(ctx context.Context) error {
 	if err := s.Service.Store.Put(ctx, lecture.BucketPreprocessed, key, bytes.NewReader(body), int64(len(body)), "text/plain"); err != nil {
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "object store cannot take writes: %s", lecture.ErrorMessage(err))
 	}
+	if s.Catalogue != nil {
+		if _, err := s.Catalogue.CountUsers(ctx); err != nil {
+			return lecture.Wrap(lecture.EUNAVAILABLE, err, "the catalogue database does not answer: %s", lecture.ErrorMessage(err))
+		}
+	}
 	return nil
 }
 
@@ -320,6 +336,9 @@ func (s *Suite) Ready(ctx context.Context) error {
 func (s *Suite) Close() {
 	if s.Bus != nil {
 		s.Bus.Close()
+	}
+	if s.Catalogue != nil {
+		_ = s.Catalogue.Close()
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/transcept/transcept/shared/auth"
+	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
@@ -43,6 +45,25 @@ type Server struct {
 	// responses in front of the shared cache (0: 32 MiB; <0: none).
 	HotCacheBytes int
 
+	// Auth authenticates requests; nil is single-user mode (everything
+	// allowed, lectures owned by ""). Cat is the lecture catalogue and
+	// accounts database (nil: no listing, accounts or audit log).
+	Auth   *auth.Authenticator
+	Cat    catalogue.Catalogue
+	Quotas *auth.Quotas // nil: no limits
+	OIDC   OIDC         // nil: no identity-provider sign-in
+	// Presign signs direct-to-bucket uploads (nil: the store cannot).
+	Presign      Presigner
+	UploadURLTTL time.Duration
+	// CORSOrigins may call the API from a browser (none by default).
+	CORSOrigins []string
+	// SecureCookies marks the session cookie Secure (served over TLS).
+	SecureCookies bool
+	SessionTTL    time.Duration
+	// HideMetrics leaves /metrics off the main handler (it is served on
+	// its own address); with Auth set it is always off.
+	HideMetrics bool
+
 	hotOnce sync.Once
 	hot     *hotCache
 }
@@ -58,26 +79,16 @@ func (s *Server) Handler() http.Handler {
 		}
 	})
 	mux := http.NewServeMux()
-	route := func(pattern string, h func(http.ResponseWriter, *http.Request) error) {
-		mux.Handle(pattern, s.instrument(pattern, h))
+	for _, rt := range s.routes() {
+		mux.Handle(rt.Pattern, s.instrument(rt.Pattern, rt.policy, rt.h))
 	}
-	route("POST /summarize", s.summarize)
-	route("POST /qa", s.qa)
-	route("POST /lectures", s.createLecture)
-	route("POST /transcribe", s.transcribe)
-	route("POST /v1/audio/transcriptions", s.transcribe)
-	route("GET /lectures/{id}", s.getLecture)
-	route("GET /lectures/{id}/summary", s.getSummary)
-	route("GET /lectures/{id}/transcript", s.getTranscript)
-	route("GET /healthz", func(w http.ResponseWriter, r *http.Request) error {
-		return writeJSON(w, http.StatusOK, map[string]string{"status": "ok"})
-	})
-	route("GET /readyz", s.readyz)
-	mux.Handle("GET /metrics", s.Metrics.Handler())
-	route("/", func(w http.ResponseWriter, r *http.Request) error {
+	if s.metricsOnMain() {
+		mux.Handle("GET /metrics", s.Metrics.Handler())
+	}
+	mux.Handle("/", s.instrument("/", public, func(w http.ResponseWriter, r *http.Request) error {
 		return lecture.Errorf(lecture.ENOTFOUND, "no route %s %s; see the README for the API", r.Method, r.URL.Path)
-	})
-	return mux
+	}))
+	return s.cors(mux)
 }
 
 type statusWriter struct {
@@ -105,7 +116,7 @@ func (w *statusWriter) Flush() {
 	}
 }
 
-func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Request) error) http.Handler {
+func (s *Server) instrument(route string, pol policy, h func(http.ResponseWriter, *http.Request) error) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
@@ -121,7 +132,11 @@ func (s *Server) instrument(route string, h func(http.ResponseWriter, *http.Requ
 		if s.BodyTimeout > 0 && r.Body != nil && r.Body != http.NoBody {
 			r.Body = &stallReader{r: r.Body, rc: http.NewResponseController(w), timeout: s.BodyTimeout}
 		}
-		if err := h(sw, r); err != nil {
+		r, err := s.authorize(r, pol)
+		if err == nil {
+			err = h(sw, r)
+		}
+		if err != nil {
 			s.writeError(sw, r, err)
 		}
 	})
@@ -194,6 +209,10 @@ func budgetError(ctx context.Context, err error) error {
 	return lecture.Errorf(ECLIENTGONE, "the client closed the request")
 }
 
+// ENOTIMPLEMENTED is for a feature this deployment lacks (501), such as
+// direct-to-bucket uploads on the filesystem store.
+const ENOTIMPLEMENTED = "not_implemented"
+
 // ECLIENTGONE marks a request whose client went away (logged as 499, as
 // proxies do; the client never reads it).
 const ECLIENTGONE = "client_closed"
@@ -217,6 +236,14 @@ func StatusCode(code string) int {
 		return http.StatusRequestTimeout
 	case ECLIENTGONE:
 		return 499
+	case auth.EUNAUTHENTICATED:
+		return http.StatusUnauthorized
+	case auth.EFORBIDDEN:
+		return http.StatusForbidden
+	case catalogue.EQUOTA:
+		return http.StatusTooManyRequests
+	case ENOTIMPLEMENTED:
+		return http.StatusNotImplemented
 	}
 	return http.StatusInternalServerError
 }
@@ -225,8 +252,19 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	code := lecture.ErrorCode(err)
 	status := StatusCode(code)
 	msg := lecture.ErrorMessage(err)
-	if status >= 500 {
+	if status >= 500 && status != http.StatusNotImplemented {
 		s.Log.Error("request failed", "method", r.Method, "path", r.URL.Path, "code", code, "err", err)
+	}
+	switch status {
+	case http.StatusTooManyRequests:
+		retryAfter(w, err)
+	case http.StatusUnauthorized:
+		w.Header().Set("WWW-Authenticate", `Bearer realm="transcept"`)
+		if s.Auth != nil && r.Header.Get("Authorization") == "" {
+			if _, cerr := r.Cookie(auth.CookieName); cerr == nil {
+				http.SetCookie(w, auth.ClearCookie(s.SecureCookies))
+			}
+		}
 	}
 	_ = writeJSON(w, status, map[string]any{"error": map[string]string{"code": code, "message": msg}})
 }

@@ -81,7 +81,7 @@ func (e *env) postJSON(path string, v any) (int, map[string]any, string) {
 func (e *env) files() []string {
 	var out []string
 	_ = filepath.WalkDir(e.root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && !d.IsDir() && !strings.Contains(p, "/_probe/") {
+		if err == nil && !d.IsDir() && !strings.Contains(p, "/_probe/") && !strings.HasPrefix(d.Name(), "catalogue.db") {
 			out = append(out, p)
 		}
 		return nil

@@ -130,6 +130,27 @@ func (s *Server) qa(w http.ResponseWriter, r *http.Request) error {
 	if err := decodeJSON(b, &req); err != nil {
 		return err
 	}
+	if req.LectureID != "" {
+		row, err := s.lectureRow(r.Context(), req.LectureID)
+		if err != nil {
+			return err
+		}
+		if !principal(r).CanRead(row) {
+			return notFound(req.LectureID)
+		}
+	}
+	return s.answer(w, r, req, len(b))
+}
+
+// answer runs a question (POST /qa, GET /lectures/{id}/qa) within the
+// asker's per-minute quota, as JSON or streamed as server-sent events.
+func (s *Server) answer(w http.ResponseWriter, r *http.Request, req QARequest, size int) error {
+	if uid := principal(r).UserID(); uid != "" && s.Quotas != nil {
+		if err := s.Quotas.Ask(r.Context(), uid); err != nil {
+			return err
+		}
+	}
+	var err error
 	var sse *sseWriter
 	var onToken func(string)
 	if v := r.URL.Query().Get("stream"); v == "1" || v == "true" {
@@ -137,7 +158,7 @@ func (s *Server) qa(w http.ResponseWriter, r *http.Request) error {
 		onToken = sse.token
 	}
 	var ans *lecture.Answer
-	ctx, cancel := s.budget(r, len(b))
+	ctx, cancel := s.budget(r, size)
 	defer cancel()
 	switch {
 	case req.LectureID != "" && req.Text != "":
@@ -263,7 +284,9 @@ func (s *Server) createLecture(w http.ResponseWriter, r *http.Request) error {
 	if strings.TrimSpace(req.Text) == "" {
 		return lecture.Errorf(lecture.EINVALID, "the upload is empty: send a transcript (text, SRT, WebVTT, JSON or Speaker: lines) or a recording")
 	}
-	l, ev, err := s.Svc.CreateLecture(r.Context(), pipelineUpload(req))
+	u := pipelineUpload(req)
+	u.Owner = principal(r).UserID()
+	l, ev, err := s.Svc.CreateLecture(r.Context(), u)
 	if err != nil {
 		return err
 	}

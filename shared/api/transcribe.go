@@ -168,7 +168,7 @@ func writeTranscript(w http.ResponseWriter, tr *lecture.Transcript, format, task
 
 // createMediaLecture streams a recording upload into the pipeline.
 func (s *Server) createMediaLecture(w http.ResponseWriter, r *http.Request, name, title string, body io.Reader) error {
-	l, ev, err := s.Svc.CreateMediaLecture(r.Context(), name, title, body)
+	l, ev, err := s.Svc.CreateMediaLecture(r.Context(), name, title, principal(r).UserID(), body)
 	if err != nil {
 		return err
 	}

@@ -78,7 +78,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_OIDC_ALLOWED_DOMAINS", "", "comma-separated e-mail domains allowed to sign in with OIDC (empty: any verified e-mail); new users from them are created as members", false},
 	{"TRANSCEPT_OIDC_ONLY", "false", "refuse password sign-in (API keys still work)", false},
 	{"TRANSCEPT_CORS_ORIGINS", "", "comma-separated origins allowed to call the API from a browser (empty: none)", false},
-	{"TRANSCEPT_METRICS_ADDR", "", "separate address for `/metrics` (`:9090` on Knative); empty: `/metrics` on the main address when sign-in is off, nowhere when it is on", false},
+	{"TRANSCEPT_METRICS_ADDR", "", "separate address for `/metrics` (`:9095` on Knative: the queue-proxy holds 9090 and 9091); empty: `/metrics` on the main address when sign-in is off, nowhere when it is on", false},
 	{"TRANSCEPT_QUOTA_MEDIA_HOURS", "10", "hours of recordings a user may upload per day (UTC); 0: no limit", false},
 	{"TRANSCEPT_QUOTA_UPLOADS", "100", "uploads a user may make per hour; 0: no limit", false},
 	{"TRANSCEPT_QUOTA_JOBS", "4", "lectures of one user processing at once; 0: no limit", false},

@@ -9,16 +9,20 @@ import (
 type Status string
 
 const (
-	StatusUploaded   Status = "uploaded"
-	StatusProcessing Status = "processing"
-	StatusReady      Status = "ready"
-	StatusFailed     Status = "failed"
+	StatusUploaded Status = "uploaded"
+	// StatusAwaitingUpload: an upload URL was signed, the object has not
+	// arrived yet (catalogue rows only).
+	StatusAwaitingUpload Status = "awaiting_upload"
+	StatusProcessing     Status = "processing"
+	StatusReady          Status = "ready"
+	StatusFailed         Status = "failed"
 )
 
 // Lecture is one uploaded recording or transcript and what the pipeline made of it.
 type Lecture struct {
 	ID          string            `json:"id"`
 	Title       string            `json:"title,omitempty"`
+	Owner       string            `json:"owner,omitempty"` // the uploader's user id ("" in single-user mode)
 	Status      Status            `json:"status"`
 	ContentHash string            `json:"content_hash,omitempty"`
 	CreatedAt   time.Time         `json:"created_at"`

@@ -35,6 +35,9 @@ func IsMedia(name string, head []byte) bool {
 	return false
 }
 
+// MediaType is the content type a recording named name is served with.
+func MediaType(name string) string { return mediaType(name) }
+
 // mediaType guesses a content type for a stored recording.
 func mediaType(name string) string {
 	switch strings.ToLower(path.Ext(name)) {

@@ -191,7 +191,7 @@ func TestTranscriptionProgressInStatus(t *testing.T) {
 	bt := &blockingTranscriber{release: make(chan struct{})}
 	svc.Transcriber, svc.MaxMediaBytes = bt, 1<<20
 	ctx := context.Background()
-	_, ev, err := svc.CreateMediaLecture(ctx, "lecture.ogg", "", strings.NewReader("OggS and then some audio bytes"))
+	_, ev, err := svc.CreateMediaLecture(ctx, "lecture.ogg", "", "", strings.NewReader("OggS and then some audio bytes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -225,14 +225,14 @@ func TestTranscriptionProgressInStatus(t *testing.T) {
 func TestMediaUploadValidation(t *testing.T) {
 	svc, _, cs := newService(t, mem.New(1<<20))
 	svc.MaxMediaBytes = 10
-	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader("RIFF")); lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(err.Error(), "TRANSCEPT_WHISPER_MODEL") {
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", "", strings.NewReader("RIFF")); lecture.ErrorCode(err) != lecture.EUNAVAILABLE || !strings.Contains(err.Error(), "TRANSCEPT_WHISPER_MODEL") {
 		t.Errorf("recording without a transcription model: %v", err)
 	}
 	svc.Transcriber = &blockingTranscriber{release: make(chan struct{})}
-	svc.Probe = func(ctx context.Context, path string) error {
-		return lecture.Errorf(lecture.EINVALID, "%s has no audio track", path)
+	svc.Probe = func(ctx context.Context, path string) (float64, error) {
+		return 0, lecture.Errorf(lecture.EINVALID, "%s has no audio track", path)
 	}
-	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader("xyz")); lecture.ErrorCode(err) != lecture.EUNSUPPORTED ||
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", "", strings.NewReader("xyz")); lecture.ErrorCode(err) != lecture.EUNSUPPORTED ||
 		!strings.Contains(err.Error(), "a.wav has no audio track") || strings.Contains(err.Error(), os.TempDir()) {
 		t.Errorf("unprobeable recording: %v", err)
 	}
@@ -240,10 +240,10 @@ func TestMediaUploadValidation(t *testing.T) {
 	if cs.puts.Load() != 0 {
 		t.Errorf("%d objects written for refused recordings", cs.puts.Load())
 	}
-	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader("")); lecture.ErrorCode(err) != lecture.EINVALID {
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", "", strings.NewReader("")); lecture.ErrorCode(err) != lecture.EINVALID {
 		t.Errorf("empty recording: %v", err)
 	}
-	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", strings.NewReader(strings.Repeat("x", 11))); lecture.ErrorCode(err) != lecture.ETOOLARGE {
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", "", strings.NewReader(strings.Repeat("x", 11))); lecture.ErrorCode(err) != lecture.ETOOLARGE {
 		t.Errorf("oversized recording: %v", err)
 	}
 	for name, want := range map[string]bool{"a.MP4": true, "talk.webm": true, "notes.txt": false, "x": false} {

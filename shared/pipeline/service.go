@@ -49,8 +49,15 @@ type Service struct {
 	Transcriber lecture.Transcriber
 	// Probe checks that a local file is a recording with an audio track
 	// (ffprobe) before an upload is accepted; nil accepts what IsMedia says.
-	Probe    func(ctx context.Context, path string) error
-	Language string // default transcription language ("" detects)
+	// It returns the recording's length in seconds (0 when unknown).
+	Probe func(ctx context.Context, path string) (float64, error)
+	// Admit decides whether an owner may upload now (quotas); mediaSeconds
+	// is the recording's length (0 for transcripts). nil admits everything.
+	Admit func(ctx context.Context, owner string, mediaSeconds float64) error
+	// Catalogue receives every lecture's status for listing and search
+	// (nil: none; status is then only in the object store).
+	Catalogue Catalogue
+	Language  string // default transcription language ("" detects)
 	// MaxMediaBytes bounds an uploaded recording; TempDir holds its working copy.
 	MaxMediaBytes int64
 	TempDir       string

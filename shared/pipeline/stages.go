@@ -13,6 +13,7 @@ import (
 
 	"golang.org/x/text/unicode/norm"
 
+	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
@@ -26,6 +27,7 @@ type Upload struct {
 	Title  string
 	Format transcript.Format
 	Data   []byte
+	Owner  string // the uploader's user id ("" in single-user mode)
 }
 
 // CreateLecture validates an upload, stores it under raw-inputs/<id>/ and
@@ -39,9 +41,12 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 	name := rawName(u.Name, u.Data)
 	hash := Hash(u.Data)
 	now := s.now()
-	l := &lecture.Lecture{ID: id, Title: strings.TrimSpace(u.Title), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
+	l := &lecture.Lecture{ID: id, Title: strings.TrimSpace(u.Title), Owner: u.Owner, Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
 	if l.Title == "" {
 		l.Title = strings.TrimSuffix(name, path.Ext(name))
+	}
+	if err := s.admit(ctx, u.Owner, 0); err != nil {
+		return nil, lecture.Event{}, err
 	}
 	// The lecture record goes first, so that a status request never finds a
 	// raw input without it; the raw input is what triggers processing.
@@ -53,6 +58,7 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 		_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, id+"/"+ArtifactLecture)
 		return nil, lecture.Event{}, err
 	}
+	s.record(ctx, l, catalogue.Lecture{Bytes: int64(len(u.Data))})
 	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data))})
 	return l, ev, nil
 }
@@ -90,6 +96,7 @@ func rawName(name string, data []byte) string {
 // transcript.json. Transcript files are parsed; recordings need a
 // transcription engine, which this build reports as unavailable.
 func (s *Service) HandleUploaded(ctx context.Context, e lecture.Event) (out []lecture.Event, err error) {
+	defer s.Sync(ctx, e.Data.LectureID)
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("transcribe", start, err) }()
 	id := e.Data.LectureID
@@ -142,6 +149,7 @@ func (s *Service) transcriberVersion() string {
 // HandleTranscript is the segment stage: cleaned sentences and model-sized
 // chunks, in chunks.json.
 func (s *Service) HandleTranscript(ctx context.Context, e lecture.Event) (out []lecture.Event, err error) {
+	defer s.Sync(ctx, e.Data.LectureID)
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("segment", start, err) }()
 	id := e.Data.LectureID
@@ -177,6 +185,7 @@ func (s *Service) HandleTranscript(ctx context.Context, e lecture.Event) (out []
 // HandleChunksSummarize is the summarize stage.
 func (s *Service) HandleChunksSummarize(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
 	id := e.Data.LectureID
+	defer s.Sync(ctx, id)
 	var have SummaryArtifact
 	if s.getJSON(ctx, id, ArtifactSummary, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Summary != nil && have.ModelVersion == modelVersion(s.Summarizer) {
 		return []lecture.Event{s.next(lecture.SummaryReady, e, ArtifactSummary)}, nil
@@ -199,6 +208,7 @@ func (s *Service) HandleChunksSummarize(ctx context.Context, e lecture.Event) ([
 
 // HandleChunksIndex is the index stage: the retrieval index in index.json.
 func (s *Service) HandleChunksIndex(ctx context.Context, e lecture.Event) (out []lecture.Event, err error) {
+	defer s.Sync(ctx, e.Data.LectureID)
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("index", start, err) }()
 	id := e.Data.LectureID
@@ -242,6 +252,7 @@ func (s *Service) DeadLetter(ctx context.Context, e lecture.Event, cause error) 
 		s.Log.Error("dead-letter record not written", "lecture", e.Data.LectureID, "err", err)
 		return err
 	}
+	s.Sync(ctx, e.Data.LectureID)
 	return nil
 }
 
@@ -512,9 +523,28 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (lecture
 	if err := s.getJSON(ctx, id, ArtifactLecture, &l); lecture.ErrorCode(err) == lecture.ENOTFOUND {
 		now := s.now()
 		l = lecture.Lecture{ID: id, Title: strings.TrimSuffix(name, path.Ext(name)), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
+		extra := catalogue.Lecture{Bytes: info.Size, MediaType: info.ContentType}
+		if s.Catalogue != nil {
+			// A direct-to-bucket upload: the row written when the upload
+			// URL was signed names the owner and title; nothing in the
+			// object itself can.
+			if row, err := s.Catalogue.GetLecture(ctx, id); err == nil && row.Status == lecture.StatusAwaitingUpload {
+				l.Owner = row.Owner
+				if row.Title != "" {
+					l.Title = row.Title
+				}
+				l.CreatedAt = row.CreatedAt
+			}
+		}
+		if IsMedia(name, nil) {
+			extra.MediaType = mediaType(name)
+		} else {
+			extra.MediaType = ""
+		}
 		if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
 			return lecture.Event{}, err
 		}
+		s.record(ctx, &l, extra)
 	} else if err != nil {
 		return lecture.Event{}, err
 	}

@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -129,19 +130,12 @@ func (s *Service) progressReporter(ctx context.Context, id, stage string) lectur
 // under raw-inputs/<id>/<name> with the lecture record. It returns the
 // event that starts processing. A failed, oversized or unreadable upload
 // leaves nothing behind.
-func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r io.Reader) (*lecture.Lecture, lecture.Event, error) {
+func (s *Service) CreateMediaLecture(ctx context.Context, name, title, owner string, r io.Reader) (*lecture.Lecture, lecture.Event, error) {
 	if s.Transcriber == nil {
 		return nil, lecture.Event{}, NoTranscriber()
 	}
 	id := lecture.NewLectureID()
-	if n := rawName(name, nil); n != "transcript.txt" || strings.EqualFold(path.Base(name), n) {
-		name = n
-	} else {
-		name = "recording" + strings.ToLower(path.Ext(name)) // no usable name: keep the extension ffmpeg may need
-		if lecture.ValidateName(name) != nil {
-			name = "recording"
-		}
-	}
+	name = MediaName(name)
 	f, err := os.CreateTemp(s.TempDir, TempPrefix()+"upload-*"+path.Ext(name))
 	if err != nil {
 		return nil, lecture.Event{}, storageError(err, "no room for the upload's working copy")
@@ -167,8 +161,9 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r 
 	if n == 0 {
 		return nil, lecture.Event{}, lecture.Errorf(lecture.EINVALID, "the recording is empty (0 bytes)")
 	}
+	var seconds float64
 	if s.Probe != nil {
-		if err := s.Probe(ctx, f.Name()); err != nil {
+		if seconds, err = s.Probe(ctx, f.Name()); err != nil {
 			msg := strings.ReplaceAll(lecture.ErrorMessage(err), f.Name(), name)
 			code := lecture.ErrorCode(err)
 			if code == lecture.EINVALID || code == lecture.EINTERNAL {
@@ -186,9 +181,12 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r 
 	key := lecture.Key(id, name)
 	hash := hex.EncodeToString(h.Sum(nil))
 	now := s.now()
-	l := &lecture.Lecture{ID: id, Title: strings.TrimSpace(title), Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
+	l := &lecture.Lecture{ID: id, Title: strings.TrimSpace(title), Owner: owner, Status: lecture.StatusUploaded, ContentHash: hash, CreatedAt: now, UpdatedAt: now}
 	if l.Title == "" {
 		l.Title = strings.TrimSuffix(name, path.Ext(name))
+	}
+	if err := s.admit(ctx, owner, seconds); err != nil {
+		return nil, lecture.Event{}, err
 	}
 	// The lecture record first: a status request never finds a raw input
 	// without it.
@@ -199,7 +197,22 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title string, r 
 		_ = s.Store.Delete(context.WithoutCancel(ctx), lecture.BucketPreprocessed, lecture.Key(id, ArtifactLecture))
 		return nil, lecture.Event{}, err
 	}
+	s.record(ctx, l, catalogue.Lecture{Bytes: n, MediaType: mediaType(name), Seconds: seconds, MediaSeconds: seconds})
 	return l, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n}), nil
+}
+
+// MediaName is the object name a recording uploaded as name is stored
+// under: the characters object names allow, nothing of any path, the
+// extension ffmpeg may need kept.
+func MediaName(name string) string {
+	if n := rawName(name, nil); n != "transcript.txt" || strings.EqualFold(path.Base(name), n) {
+		return n
+	}
+	name = "recording" + strings.ToLower(path.Ext(name))
+	if lecture.ValidateName(name) != nil {
+		return "recording"
+	}
+	return name
 }
 
 // Forget removes what CreateLecture or CreateMediaLecture stored, when the
@@ -208,6 +221,9 @@ func (s *Service) Forget(ctx context.Context, ev lecture.Event) {
 	ctx = context.WithoutCancel(ctx)
 	_ = s.Store.Delete(ctx, ev.Data.Bucket, ev.Data.Key)
 	_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, lecture.Key(ev.Data.LectureID, ArtifactLecture))
+	if s.Catalogue != nil {
+		_ = s.Catalogue.DeleteLecture(ctx, ev.Data.LectureID)
+	}
 }
 
 // Bytes writes a size for people: exact bytes below 1 KiB, else MiB or

@@ -14,6 +14,7 @@ import (
 	"net"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -312,4 +313,25 @@ func (s *Store) mapErr(err error, op, bucket, key string) error {
 		return lecture.Wrap(lecture.EUNAVAILABLE, err, "object store at %s unavailable (%s %s)", s.endpoint, op, what)
 	}
 	return lecture.Wrap(lecture.EINTERNAL, err, "object store at %s: %s %s failed", s.endpoint, op, what)
+}
+
+// PresignPut signs a PUT of bucket/key valid for ttl that MinIO accepts
+// only with exactly this Content-Type and Content-Length: the headers the
+// client must send are returned with the URL. The signature is made here,
+// with this process's credentials (which need s3:PutObject on the bucket).
+func (s *Store) PresignPut(ctx context.Context, bucket, key, contentType string, size int64, ttl time.Duration) (string, http.Header, error) {
+	if err := validate(bucket, key); err != nil {
+		return "", nil, err
+	}
+	if ttl < time.Second || ttl > 7*24*time.Hour {
+		return "", nil, lecture.Errorf(lecture.EINVALID, "an upload URL lives from 1s to 7 days, not %s", ttl)
+	}
+	h := http.Header{}
+	h.Set("Content-Type", contentType)
+	h.Set("Content-Length", strconv.FormatInt(size, 10))
+	u, err := s.c.PresignHeader(ctx, http.MethodPut, bucket, key, ttl, nil, h)
+	if err != nil {
+		return "", nil, s.mapErr(err, "presign", bucket, key)
+	}
+	return u.String(), h, nil
 }
