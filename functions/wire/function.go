@@ -4,9 +4,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/sync/singleflight"
 
@@ -33,6 +35,7 @@ type Base struct {
 	stopping atomic.Bool
 	inflight sync.WaitGroup
 	once     singleflight.Group
+	metrics  *http.Server // /metrics on TRANSCEPT_METRICS_ADDR, when set
 }
 
 // NewBase makes the base of the named function.
@@ -53,6 +56,9 @@ func (b *Base) Start(ctx context.Context, cfg map[string]string) error {
 	if err := s.Ready(ctx); err != nil {
 		return err
 	}
+	if err := b.serveMetrics(c.Accounts.MetricsAddr); err != nil {
+		return err
+	}
 	b.mu.Lock()
 	b.suite = s
 	b.mu.Unlock()
@@ -61,10 +67,35 @@ func (b *Base) Start(ctx context.Context, cfg map[string]string) error {
 	return nil
 }
 
+// serveMetrics serves /metrics on its own address (not the route Knative
+// exposes), once per process.
+func (b *Base) serveMetrics(addr string) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if addr == "" || b.metrics != nil {
+		return nil
+	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "cannot listen on %s (TRANSCEPT_METRICS_ADDR)", addr)
+	}
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", b.Metrics.Handler())
+	b.metrics = &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = b.metrics.Serve(ln) }()
+	return nil
+}
+
 // Stop refuses new work and waits for in-flight work to finish.
 func (b *Base) Stop(ctx context.Context) error {
 	b.stopping.Store(true)
 	b.ready.Store(false)
+	b.mu.Lock()
+	if b.metrics != nil {
+		defer b.metrics.Close()
+		b.metrics = nil
+	}
+	b.mu.Unlock()
 	done := make(chan struct{})
 	go func() { b.inflight.Wait(); close(done) }()
 	select {
