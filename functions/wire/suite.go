@@ -140,7 +140,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 // set, else the filesystem.
 func Store(ctx context.Context, c *config.Config) (lecture.ObjectStore, error) {
 	if c.MinIO.Endpoint != "" {
-		return minio.New(ctx, minio.Config{Endpoint: c.MinIO.Endpoint, AccessKey: c.MinIO.AccessKey, SecretKey: c.MinIO.SecretKey, Secure: c.MinIO.Secure, Region: c.MinIO.Region})
+		return minio.New(ctx, minio.Config{Endpoint: c.MinIO.Endpoint, AccessKey: c.MinIO.AccessKey, SecretKey: c.MinIO.SecretKey, Secure: c.MinIO.Secure, Region: c.MinIO.Region, PublicURL: c.MinIO.PublicURL})
 	}
 	return fs.New(c.StoreDir)
 }

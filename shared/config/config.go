@@ -31,6 +31,7 @@ var Settings = []Setting{
 	{"MINIO_SECRET_KEY", "", "MinIO secret key (never logged)", true},
 	{"MINIO_SECURE", "false", "use TLS to reach MinIO", false},
 	{"MINIO_REGION", "", "MinIO region (optional)", false},
+	{"MINIO_PUBLIC_URL", "", "where browsers and clients reach MinIO (`https://files.example.edu`): direct-to-bucket upload URLs are signed for it; empty: MINIO_ENDPOINT", false},
 	{"REDIS_URL", "", "`redis://host:port/db` for the summary cache; in-memory LRU when empty", true},
 	{"TRANSCEPT_CACHE_BYTES", "67108864", "size of the in-memory summary cache in bytes", false},
 	{"TRANSCEPT_CACHE_TTL", "168h", "how long a cached summary lives", false},
@@ -190,8 +191,8 @@ func splitList(v string) []string {
 
 // MinIO holds the object-store connection settings.
 type MinIO struct {
-	Endpoint, AccessKey, SecretKey, Region string
-	Secure                                 bool
+	Endpoint, AccessKey, SecretKey, Region, PublicURL string
+	Secure                                            bool
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -273,6 +274,7 @@ func FromMap(m map[string]string) (*Config, error) {
 			AccessKey: get("MINIO_ACCESS_KEY"),
 			SecretKey: get("MINIO_SECRET_KEY"),
 			Region:    get("MINIO_REGION"),
+			PublicURL: get("MINIO_PUBLIC_URL"),
 		},
 		RedisURL:       get("REDIS_URL"),
 		CacheBytes:     int64(num("TRANSCEPT_CACHE_BYTES", 0, 1<<40)),

@@ -13,6 +13,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -34,6 +35,10 @@ type Config struct {
 	SecretKey string
 	Secure    bool   // HTTPS
 	Region    string // "" for MinIO's default (us-east-1)
+	// PublicURL is where clients outside the cluster reach the server
+	// (http(s)://host[:port]); upload URLs are signed for it. "" signs
+	// for Endpoint.
+	PublicURL string
 
 	// MaxRetries is how often a failed request is tried again; 0 means 2.
 	MaxRetries int
@@ -48,6 +53,7 @@ const PartSize = 16 << 20
 // Store is an S3 object store. Use New.
 type Store struct {
 	c        *miniogo.Client
+	signer   *miniogo.Client // signs upload URLs for PublicURL
 	endpoint string
 	region   string
 
@@ -94,7 +100,21 @@ func New(ctx context.Context, cfg Config) (*Store, error) {
 	if err != nil {
 		return nil, lecture.Wrap(lecture.EINVALID, err, "invalid object store endpoint %q", endpoint)
 	}
-	s := &Store{c: c, endpoint: endpoint, region: cfg.Region}
+	s := &Store{c: c, signer: c, endpoint: endpoint, region: cfg.Region}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") {
+			return nil, lecture.Errorf(lecture.EINVALID, "MINIO_PUBLIC_URL=%q: want http(s)://host[:port]", cfg.PublicURL)
+		}
+		region := cfg.Region
+		if region == "" {
+			region = "us-east-1" // signing is local: never ask the public endpoint for the bucket's region
+		}
+		if s.signer, err = miniogo.New(u.Host, &miniogo.Options{Creds: credentials.NewStaticV4(cfg.AccessKey, cfg.SecretKey, ""),
+			Secure: u.Scheme == "https", Region: region}); err != nil {
+			return nil, lecture.Wrap(lecture.EINVALID, err, "MINIO_PUBLIC_URL=%q", cfg.PublicURL)
+		}
+	}
 	if err := s.EnsureBuckets(ctx); err != nil {
 		return nil, err
 	}
@@ -329,7 +349,7 @@ func (s *Store) PresignPut(ctx context.Context, bucket, key, contentType string,
 	h := http.Header{}
 	h.Set("Content-Type", contentType)
 	h.Set("Content-Length", strconv.FormatInt(size, 10))
-	u, err := s.c.PresignHeader(ctx, http.MethodPut, bucket, key, ttl, nil, h)
+	u, err := s.signer.PresignHeader(ctx, http.MethodPut, bucket, key, ttl, nil, h)
 	if err != nil {
 		return "", nil, s.mapErr(err, "presign", bucket, key)
 	}
