@@ -197,11 +197,11 @@ const (
 // lectures are 404, for admins too.
 var (
 	//                     anon other owner admin share sh-exp sh-rev k-exp k-rev
-	readLecture   = [9]int{401, 404, 200, 404, 200, 401, 401, 401, 401}
-	ownLecture    = [9]int{401, 404, 200, 404, 403, 401, 401, 401, 401}
-	account       = [9]int{401, 200, 200, 200, 403, 401, 401, 401, 401}
-	adminOnlyRow  = [9]int{401, 403, 403, 200, 403, 401, 401, 401, 401}
-	publicRow     = [9]int{200, 200, 200, 200, 200, 200, 200, 200, 200}
+	readLecture  = [9]int{401, 404, 200, 404, 200, 401, 401, 401, 401}
+	ownLecture   = [9]int{401, 404, 200, 404, 403, 401, 401, 401, 401}
+	account      = [9]int{401, 200, 200, 200, 403, 401, 401, 401, 401}
+	adminOnlyRow = [9]int{401, 403, 403, 200, 403, 401, 401, 401, 401}
+	publicRow    = [9]int{200, 200, 200, 200, 200, 200, 200, 200, 200}
 )
 
 var matrix = []matrixRow{

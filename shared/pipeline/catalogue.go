@@ -211,7 +211,16 @@ func (s *Service) DeleteLecture(ctx context.Context, id string) error {
 			}
 		}
 	}
-	return s.Store.Delete(ctx, lecture.BucketPreprocessed, lecture.Key(id, ArtifactLecture))
+	if err := s.Store.Delete(ctx, lecture.BucketPreprocessed, lecture.Key(id, ArtifactLecture)); err != nil {
+		return err
+	}
+	if p, ok := s.Store.(interface {
+		Prune(ctx context.Context, bucket, prefix string) error
+	}); ok { // a filesystem store keeps folders: remove the lecture's
+		_ = p.Prune(ctx, lecture.BucketRaw, id+"/")
+		_ = p.Prune(ctx, lecture.BucketPreprocessed, id+"/")
+	}
+	return nil
 }
 
 // forgetCached deletes the cache entries made from a lecture: its summary

@@ -461,3 +461,30 @@ func (s *Store) Delete(ctx context.Context, bucket, key string) error {
 	}
 	return nil
 }
+
+// Prune removes the empty folders left under bucket/prefix (a deleted
+// lecture's), deepest first; a folder that still holds anything stays.
+// Call it only where nothing writes under prefix any more.
+func (s *Store) Prune(ctx context.Context, bucket, prefix string) error {
+	if err := validate(ctx, bucket, strings.TrimSuffix(prefix, "/")+"/x"); err != nil {
+		return err
+	}
+	root := s.path(bucket, strings.TrimSuffix(prefix, "/"))
+	if root == s.path(bucket, "") {
+		return nil // never the bucket itself
+	}
+	var dirs []string
+	err := filepath.WalkDir(root, func(p string, d iofs.DirEntry, err error) error {
+		if err == nil && d.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil
+	}
+	for i := len(dirs) - 1; i >= 0; i-- {
+		_ = os.Remove(dirs[i]) // fails, harmlessly, when not empty
+	}
+	return nil
+}
