@@ -6,6 +6,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/transcept/transcept/shared/auth"
@@ -150,7 +151,7 @@ func (s *Server) authorize(r *http.Request, pol policy) (*http.Request, error) {
 		if p.Via == auth.ViaLocal {
 			return r, nil
 		}
-		row, err := s.lectureRow(r.Context(), r.PathValue("id"))
+		row, err := s.lectureOwner(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return r, err
 		}
@@ -175,6 +176,46 @@ func notFound(id string) error { return lecture.Errorf(lecture.ENOTFOUND, "lectu
 
 func unsafeMethod(m string) bool {
 	return m != http.MethodGet && m != http.MethodHead && m != http.MethodOptions
+}
+
+// owners caches lecture id → owner for the access checks: an owner never
+// changes, so a hit needs no database round trip (a deleted lecture is
+// dropped here and is "not found" from its handler anyway).
+type owners struct {
+	mu sync.Mutex
+	m  map[string]string
+}
+
+const maxOwners = 1 << 17
+
+// lectureOwner is lectureRow reduced to what access checks read (id and
+// owner), cached.
+func (s *Server) lectureOwner(ctx context.Context, id string) (catalogue.Lecture, error) {
+	s.owners.mu.Lock()
+	owner, ok := s.owners.m[id]
+	s.owners.mu.Unlock()
+	if ok {
+		return catalogue.Lecture{ID: id, Owner: owner}, nil
+	}
+	row, err := s.lectureRow(ctx, id)
+	if err != nil {
+		return row, err
+	}
+	if row.Status != lecture.StatusAwaitingUpload {
+		s.owners.mu.Lock()
+		if s.owners.m == nil || len(s.owners.m) >= maxOwners {
+			s.owners.m = map[string]string{}
+		}
+		s.owners.m[id] = row.Owner
+		s.owners.mu.Unlock()
+	}
+	return row, nil
+}
+
+func (s *Server) forgetOwner(id string) {
+	s.owners.mu.Lock()
+	delete(s.owners.m, id)
+	s.owners.mu.Unlock()
 }
 
 // lectureRow is a lecture's catalogue row (its owner), falling back to the

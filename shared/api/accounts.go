@@ -66,6 +66,7 @@ func (s *Server) deleteLecture(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Svc.DeleteLecture(r.Context(), id); err != nil {
 		return err
 	}
+	s.forgetOwner(id)
 	s.audit(r, "lecture.delete", id, "")
 	w.WriteHeader(http.StatusNoContent)
 	return nil

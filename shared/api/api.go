@@ -64,6 +64,7 @@ type Server struct {
 	// its own address); with Auth set it is always off.
 	HideMetrics bool
 
+	owners  owners
 	hotOnce sync.Once
 	hot     *hotCache
 }
