@@ -9,7 +9,8 @@
 // transcript in the 'simple' text-search configuration (lower-cased words,
 // no stemming, no stop words: lectures come in any language, and it finds
 // what SQLite's FTS5 unicode61 finds), with a GIN index. A query is read
-// with plainto_tsquery('simple', q): every word must occur. PutLecture
+// with plainto_tsquery('simple', q): every word must occur. A search reads
+// the matches from the GIN index only (see ListLectures). PutLecture
 // recomputes tsv only when the title changes, SetTranscript when the text
 // does, so status updates do not re-parse transcripts.
 //
@@ -533,9 +534,6 @@ func (db *DB) ListLectures(ctx context.Context, q catalogue.ListQuery) (catalogu
 	if !q.All {
 		where = append(where, `owner = `+arg(q.Owner))
 	}
-	if strings.TrimSpace(q.Q) != "" {
-		where = append(where, `tsv @@ plainto_tsquery('simple', `+arg(q.Q)+`::text)`)
-	}
 	if q.Cursor != "" {
 		at, id, err := decodeCursor(q.Cursor)
 		if err != nil {
@@ -544,14 +542,46 @@ func (db *DB) ListLectures(ctx context.Context, q catalogue.ListQuery) (catalogu
 		where = append(where, `(created_at, id) < (`+arg(at)+`::timestamptz, `+arg(id)+`::text)`)
 	}
 	query := `SELECT ` + lectureCols + ` FROM lectures`
+	search := strings.TrimSpace(q.Q) != ""
+	if search {
+		// The matching rows come from the GIN index alone: the planner
+		// does not see what reading a transcript's (TOASTed) tsvector
+		// costs, and would otherwise test every row of an owner's
+		// lectures (20-40 ms for 1,000 transcripts instead of 1-2 ms).
+		// The CTE is materialised and, with sequential and plain index
+		// scans off in this transaction, can only be a bitmap scan of
+		// lectures_tsv; owner, cursor and order apply to its rows.
+		query = `WITH m AS MATERIALIZED (SELECT ` + lectureCols + ` FROM lectures WHERE tsv @@ plainto_tsquery('simple', ` + arg(q.Q) + `::text))
+SELECT ` + lectureCols + ` FROM m`
+	}
 	if len(where) > 0 {
 		query += ` WHERE ` + strings.Join(where, ` AND `)
 	}
 	query += ` ORDER BY created_at DESC, id DESC LIMIT ` + arg(limit+1)
-	rows, err := db.pool.Query(ctx, query, args...)
-	if err != nil {
-		return page, fail(err, "listing lectures")
+	if !search {
+		rows, err := db.pool.Query(ctx, query, args...)
+		if err != nil {
+			return page, fail(err, "listing lectures")
+		}
+		return collectPage(rows, page, limit)
 	}
+	err := pgx.BeginFunc(ctx, db.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_indexscan = off`); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		page, err = collectPage(rows, page, limit)
+		return err
+	})
+	return page, fail(err, "searching lectures")
+}
+
+// collectPage reads up to limit lectures into page; a further row means
+// a next page.
+func collectPage(rows pgx.Rows, page catalogue.Page, limit int) (catalogue.Page, error) {
 	defer rows.Close()
 	for rows.Next() {
 		var l catalogue.Lecture

@@ -56,6 +56,20 @@ func FindPostgres() string {
 	return ""
 }
 
+// traversable reports whether every directory from / to dir lets others
+// through (the x bit for others).
+func traversable(dir string) bool {
+	for d := filepath.Clean(dir); ; d = filepath.Dir(d) {
+		fi, err := os.Stat(d)
+		if err != nil || fi.Mode().Perm()&0o001 == 0 {
+			return false
+		}
+		if d == "/" || d == "." {
+			return true
+		}
+	}
+}
+
 func pgVersion(binDir string) int {
 	v, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
 	return v
@@ -89,7 +103,11 @@ func StartPostgres(t testing.TB) *PostgresServer {
 	}
 	// Not t.TempDir: its parents are root's 0700 directories, which the
 	// unprivileged user could not enter.
-	dir, err := os.MkdirTemp("", "transcept-pg-")
+	tmp := os.TempDir()
+	if s.cred != nil && !traversable(tmp) {
+		tmp = "/tmp"
+	}
+	dir, err := os.MkdirTemp(tmp, "transcept-pg-")
 	if err != nil {
 		t.Fatalf("svctest: %v", err)
 	}
