@@ -25,7 +25,9 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"net"
 	"path"
 	"sort"
 	"strconv"
@@ -160,8 +162,14 @@ func fail(err error, format string, args ...any) error {
 		}
 		return lecture.Wrap(lecture.EINTERNAL, err, "%s", msg)
 	}
-	// Anything else is the connection: down, refused, timed out, cancelled.
-	return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s", msg)
+	// The connection: down, refused, reset, timed out, cancelled.
+	var ce *pgconn.ConnectError
+	var ne net.Error
+	if errors.As(err, &ce) || errors.As(err, &ne) || pgconn.Timeout(err) || pgconn.SafeToRetry(err) ||
+		errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+		return lecture.Wrap(lecture.EUNAVAILABLE, err, "%s", msg)
+	}
+	return lecture.Wrap(lecture.EINTERNAL, err, "%s", msg)
 }
 
 func notFound(what, id string) error {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/catalogue/postgres"
@@ -73,6 +74,25 @@ func TestPostgres(t *testing.T) {
 			t.Errorf("Open of a closed port: %v (code %q), want %s", err, code, lecture.EUNAVAILABLE)
 		}
 	})
+}
+
+// TestServerDown: a catalogue whose server went away answers EUNAVAILABLE.
+func TestServerDown(t *testing.T) {
+	srv := svctest.StartPostgres(t)
+	db := open(t, srv.CreateDatabase(t))
+	ctx := context.Background()
+	if err := db.PutLecture(ctx, catalogue.Lecture{ID: "L1"}); err != nil {
+		t.Fatal(err)
+	}
+	srv.Stop()
+	_, err := db.GetLecture(ctx, "L1")
+	if code := lecture.ErrorCode(err); code != lecture.EUNAVAILABLE {
+		t.Errorf("GetLecture with the server down: %v (code %q), want %s", err, code, lecture.EUNAVAILABLE)
+	}
+	_, err = db.AddUsage(ctx, "u1", catalogue.CounterQA, catalogue.Window(catalogue.CounterQA, time.Now()), 1, 10)
+	if code := lecture.ErrorCode(err); code != lecture.EUNAVAILABLE {
+		t.Errorf("AddUsage with the server down: %v (code %q), want %s", err, code, lecture.EUNAVAILABLE)
+	}
 }
 
 func BenchmarkListLectures(b *testing.B) {

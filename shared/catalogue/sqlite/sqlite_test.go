@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -27,7 +28,7 @@ func TestContract(t *testing.T) {
 }
 
 func TestOpenCreatesPrivateFile(t *testing.T) {
-	path := filepath.Join(t.TempDir(), "sub", "catalogue.db")
+	path := filepath.Join(t.TempDir(), "sub dir #1", "cata?logue%20.db")
 	db, err := sqlite.Open(context.Background(), path)
 	if err != nil {
 		t.Fatal(err)
@@ -39,6 +40,24 @@ func TestOpenCreatesPrivateFile(t *testing.T) {
 	}
 	if fi.Mode().Perm() != 0o600 {
 		t.Errorf("%s has mode %v, want 0600", path, fi.Mode().Perm())
+	}
+	// The file at that exact path is the database (no URI surprises).
+	if err := db.PutLecture(context.Background(), catalogue.Lecture{ID: "L1"}); err != nil {
+		t.Fatal(err)
+	}
+	// WAL mode: the log beside the file, as private as the file.
+	if fi, err := os.Stat(path + "-wal"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("no private WAL file beside the database: %v, %v", fi, err)
+	}
+	db.Close()
+	if fi, err := os.Stat(path); err != nil || fi.Size() == 0 {
+		t.Errorf("after a write, %s: %v, %v", path, fi, err)
+	}
+	entries, _ := os.ReadDir(filepath.Dir(path))
+	for _, e := range entries {
+		if !strings.HasPrefix(e.Name(), "cata?logue%20.db") {
+			t.Errorf("unexpected file %q beside the database", e.Name())
+		}
 	}
 }
 
