@@ -123,7 +123,11 @@ type cluster struct {
 	broker string
 }
 
-func startCluster(t *testing.T) *cluster {
+func startCluster(t *testing.T) *cluster { return startClusterEnv(t, nil, nil) }
+
+// startClusterEnv is startCluster with extra environment: common for every
+// function, per[name] for the named function only (after common, so it wins).
+func startClusterEnv(t *testing.T, common []string, per map[string][]string) *cluster {
 	bin := buildBinary(t)
 	rd := svctest.StartRedis(t)
 	c := &cluster{t: t, urls: map[string]string{}, procs: map[string]*proc{}}
@@ -140,6 +144,7 @@ func startCluster(t *testing.T) *cluster {
 		"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_TRANSCEPT="+t.TempDir())
 	env := []string{"MINIO_ENDPOINT=" + c.minio.Endpoint, "MINIO_ACCESS_KEY=" + c.minio.AccessKey, "MINIO_SECRET_KEY=" + c.minio.SecretKey,
 		"REDIS_URL=" + rd.URL, "TRANSCEPT_LOG_LEVEL=info"}
+	env = append(env, common...)
 
 	brokerAddr := freeAddr(t)
 	c.broker = "http://" + brokerAddr
@@ -153,6 +158,7 @@ func startCluster(t *testing.T) *cluster {
 		if n == "ingest" {
 			e = append(e, "K_SINK="+c.broker)
 		}
+		e = append(e, per[n]...)
 		c.procs[n] = startProc(t, n, []string{bin, "function", n}, e)
 	}
 	for _, n := range names {
