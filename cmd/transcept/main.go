@@ -29,6 +29,12 @@ Usage:
                                        segment, summarize, index, answer)
   transcept lambda NAME                run gateway, answer or ingest as an AWS Lambda handler
   transcept broker --route S=URL ...   local Broker applying the Triggers in infra/
+  transcept users create|list|disable|enable
+                                       accounts in the catalogue database
+  transcept keys create|list|revoke --user EMAIL
+                                       a user's API keys
+  transcept audit                      the audit log, newest first
+  transcept catalogue rebuild          refill the lecture catalogue from the object store
   transcept version
 
 FILE is a transcript (plain text, SRT, WebVTT, JSON, or "Speaker: text" lines),
@@ -82,6 +88,14 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBroker(ctx, rest, stdout, stderr)
 	case "models":
 		err = cmdModels(ctx, rest, stdout, stderr)
+	case "users":
+		err = cmdUsers(ctx, rest, stdin, stdout, stderr)
+	case "keys":
+		err = cmdKeys(ctx, rest, stdout, stderr)
+	case "audit":
+		err = cmdAudit(ctx, rest, stdout, stderr)
+	case "catalogue", "catalog":
+		err = cmdCatalogue(ctx, rest, stdout, stderr)
 	case "version", "--version":
 		fmt.Fprintln(stdout, "transcept", version)
 	case "help", "-h", "--help":
