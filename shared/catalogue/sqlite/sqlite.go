@@ -9,7 +9,7 @@
 //
 // Full-text search is an FTS5 table over title and transcript text with
 // the unicode61 tokenizer (case-folded, no stemming, diacritics kept); a
-// query's words must all occur (AND), "quoted words" form a phrase.
+// query's words must all occur, in the title or the transcript.
 //
 // Times are stored as INTEGER microseconds since the epoch; NULL is the
 // zero time. Migrations (migrations/*.sql) are applied in order at Open and
@@ -648,24 +648,15 @@ func (db *DB) ListLectures(ctx context.Context, q catalogue.ListQuery) (catalogu
 	return page, nil
 }
 
-// matchQuery turns a user's query into an FTS5 expression: every word must
-// occur; "quoted words" are a phrase. It is "" when q has no words.
+// matchQuery turns a user's query into an FTS5 expression: every word
+// must occur (as PostgreSQL's plainto_tsquery reads it); FTS5 syntax in q
+// is only text. It is "" when q has no words.
 func matchQuery(q string) string {
-	var terms []string
-	for i, part := range strings.Split(q, `"`) {
-		words := strings.FieldsFunc(part, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
-		if len(words) == 0 {
-			continue
-		}
-		if i%2 == 1 { // inside quotes
-			terms = append(terms, `"`+strings.Join(words, " ")+`"`)
-			continue
-		}
-		for _, w := range words {
-			terms = append(terms, `"`+w+`"`)
-		}
+	words := strings.FieldsFunc(q, func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	for i, w := range words {
+		words[i] = `"` + w + `"`
 	}
-	return strings.Join(terms, " AND ")
+	return strings.Join(words, " AND ")
 }
 
 func encodeCursor(at int64, id string) string {
