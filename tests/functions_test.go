@@ -143,7 +143,9 @@ func startClusterEnv(t *testing.T, common []string, per map[string][]string) *cl
 		"MINIO_NOTIFY_WEBHOOK_ENDPOINT_TRANSCEPT="+c.urls["ingest"]+"/",
 		"MINIO_NOTIFY_WEBHOOK_QUEUE_DIR_TRANSCEPT="+t.TempDir())
 	env := []string{"MINIO_ENDPOINT=" + c.minio.Endpoint, "MINIO_ACCESS_KEY=" + c.minio.AccessKey, "MINIO_SECRET_KEY=" + c.minio.SecretKey,
-		"REDIS_URL=" + rd.URL, "TRANSCEPT_LOG_LEVEL=info"}
+		"REDIS_URL=" + rd.URL, "TRANSCEPT_LOG_LEVEL=info",
+		// The default SQLite catalogue (catalogue.db), shared by the functions, not in ./data of the source tree.
+		"TRANSCEPT_STORE_DIR=" + t.TempDir()}
 	env = append(env, common...)
 
 	brokerAddr := freeAddr(t)
