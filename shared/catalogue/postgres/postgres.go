@@ -56,7 +56,8 @@ type DB struct {
 
 var _ catalogue.Catalogue = (*DB)(nil)
 
-// Open connects to the database at url (postgres://…) and applies the
+// Open connects to the database at url (postgres://…; pgxpool's settings
+// such as pool_max_conns may be added as URL parameters) and applies the
 // migrations it lacks.
 func Open(ctx context.Context, url string) (*DB, error) {
 	cfg, err := pgxpool.ParseConfig(url)

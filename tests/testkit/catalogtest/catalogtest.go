@@ -564,6 +564,7 @@ func testSearch(t *testing.T, c catalogue.Catalogue) {
 		{catalogue.ListQuery{Owner: "u1", Q: "spectral"}, "L4"},
 		{catalogue.ListQuery{Owner: "u1", Q: `"hole black"`}, "L2"}, // words, in any order (no phrases)
 		{catalogue.ListQuery{Owner: "u1", Q: "Entropy, hole!"}, "L2"},
+		{catalogue.ListQuery{Owner: "u1", Q: "!!! ... ???"}, ""}, // no words: nothing
 		{catalogue.ListQuery{Owner: "u1", Q: "nothing-like-this"}, ""},
 		{catalogue.ListQuery{Owner: "u1", Q: "  "}, "L4,L2,L1"},
 		{catalogue.ListQuery{Owner: "u1", Q: "entropy", Limit: 1}, "L4,L2"},
