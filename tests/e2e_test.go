@@ -37,7 +37,8 @@ func buildBinary(t testing.TB) string {
 func serve(t *testing.T, bin string, env ...string) string {
 	t.Helper()
 	cmd := exec.Command(bin, "serve", "--addr", "127.0.0.1:0")
-	cmd.Env = append(os.Environ(), env...)
+	cmd.Env = append(os.Environ(), "TRANSCEPT_STORE_DIR="+t.TempDir()) // the catalogue database's default home
+	cmd.Env = append(cmd.Env, env...)
 	stdout, _ := cmd.StdoutPipe()
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr

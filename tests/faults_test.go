@@ -109,7 +109,8 @@ func TestFaultDiskFull(t *testing.T) {
 	_ = os.MkdirAll(dir, 0o755)
 	mountTmpfs(t, dir, "4m")
 	bin := buildBinary(t)
-	s := startServer(t, bin, []string{"TRANSCEPT_STORE_DIR=" + dir, "TRANSCEPT_LOG_LEVEL=warn"})
+	// The catalogue database on its own disk: these tests break the object store's.
+	s := startServer(t, bin, []string{"TRANSCEPT_STORE_DIR=" + dir, "TRANSCEPT_LOG_LEVEL=warn", "TRANSCEPT_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "catalogue.db")})
 	defer s.stop(30 * time.Second)
 	f := &faultClient{t: t, base: s.base, c: &http.Client{Timeout: 30 * time.Second}}
 
@@ -154,7 +155,8 @@ func TestFaultReadOnlyStore(t *testing.T) {
 	_ = os.MkdirAll(dir, 0o755)
 	mountTmpfs(t, dir, "64m")
 	bin := buildBinary(t)
-	s := startServer(t, bin, []string{"TRANSCEPT_STORE_DIR=" + dir, "TRANSCEPT_LOG_LEVEL=warn"})
+	// The catalogue database on its own disk: these tests break the object store's.
+	s := startServer(t, bin, []string{"TRANSCEPT_STORE_DIR=" + dir, "TRANSCEPT_LOG_LEVEL=warn", "TRANSCEPT_DATABASE_URL=sqlite:" + filepath.Join(t.TempDir(), "catalogue.db")})
 	defer s.stop(30 * time.Second)
 	f := &faultClient{t: t, base: s.base, c: &http.Client{Timeout: 30 * time.Second}}
 	if out, err := exec.Command("mount", "-o", "remount,ro", dir).CombinedOutput(); err != nil {

@@ -25,7 +25,6 @@ import (
 	"github.com/transcept/transcept/shared/catalogue/postgres"
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/lecture"
-	"github.com/transcept/transcept/shared/pipeline"
 	"github.com/transcept/transcept/tests/testkit/svctest"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
@@ -202,6 +201,10 @@ func TestPresignedUploadEndToEnd(t *testing.T) {
 	if row, err := db.GetLecture(ctx, up.LectureID); err != nil || row.Owner != owner.ID || row.Status != lecture.StatusAwaitingUpload || row.Title != "Ask not" {
 		t.Fatalf("catalogue row after presign: %+v %v", row, err)
 	}
+	var waiting lecture.Lecture
+	if code, body := api("GET", "/lectures/"+up.LectureID, ownerKey, nil, &waiting); code != http.StatusOK || waiting.Status != lecture.StatusAwaitingUpload {
+		t.Fatalf("GET /lectures/%s as owner before the upload: %d %s, want 200 awaiting_upload", up.LectureID, code, body)
+	}
 
 	// 4. MinIO holds the URL to what was signed.
 	longer := append(slices.Clone(audio), 0)
@@ -245,12 +248,10 @@ func TestPresignedUploadEndToEnd(t *testing.T) {
 	deadline := time.Now().Add(90 * time.Second)
 	var l lecture.Lecture
 	for {
-		// Until ingest has written the lecture record to the object store,
-		// GET /lectures/{id} answers 404 even to the owner (it reads only
-		// that record): tolerated then, never after.
-		_, recErr := c.store.Stat(ctx, lecture.BucketPreprocessed, up.LectureID+"/"+pipeline.ArtifactLecture)
+		// Before ingest has written the lecture record, the status comes
+		// from the catalogue row (awaiting_upload): never a 404.
 		code, body := api("GET", "/lectures/"+up.LectureID, ownerKey, nil, &l)
-		if code != http.StatusOK && (code != http.StatusNotFound || recErr == nil) {
+		if code != http.StatusOK {
 			t.Fatalf("GET /lectures/%s as owner: %d %s", up.LectureID, code, body)
 		}
 		if code == http.StatusOK && done(l.Status) {

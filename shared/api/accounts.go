@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -111,7 +112,7 @@ func (s *Server) getMedia(w http.ResponseWriter, r *http.Request) error {
 // ("status"), one when it changes, until it is ready or failed.
 func (s *Server) lectureEvents(w http.ResponseWriter, r *http.Request) error {
 	id := r.PathValue("id")
-	l, err := s.Svc.Lecture(r.Context(), id)
+	l, err := s.lecture(r.Context(), id)
 	if err != nil {
 		return err
 	}
@@ -143,11 +144,23 @@ func (s *Server) lectureEvents(w http.ResponseWriter, r *http.Request) error {
 			return nil
 		case <-tick.C:
 		}
-		if l, err = s.Svc.Lecture(r.Context(), id); err != nil {
+		if l, err = s.lecture(r.Context(), id); err != nil {
 			sse.event("error", map[string]string{"code": lecture.ErrorCode(err), "message": lecture.ErrorMessage(err)})
 			return nil
 		}
 	}
+}
+
+// lecture is a lecture's status; a direct upload whose object has not
+// arrived yet answers from its catalogue row ("awaiting_upload").
+func (s *Server) lecture(ctx context.Context, id string) (*lecture.Lecture, error) {
+	l, err := s.Svc.Lecture(ctx, id)
+	if lecture.ErrorCode(err) == lecture.ENOTFOUND && s.Cat != nil {
+		if row, rerr := s.Cat.GetLecture(ctx, id); rerr == nil && row.Status == lecture.StatusAwaitingUpload {
+			return &lecture.Lecture{ID: row.ID, Title: row.Title, Owner: row.Owner, Status: row.Status, CreatedAt: row.CreatedAt, UpdatedAt: row.UpdatedAt}, nil
+		}
+	}
+	return l, err
 }
 
 // GET /lectures/{id}/qa?q=QUESTION[&stream=1]: a question about one

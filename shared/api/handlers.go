@@ -356,7 +356,7 @@ func bodyErrorOr(err error, limit int64) error {
 }
 
 func (s *Server) getLecture(w http.ResponseWriter, r *http.Request) error {
-	l, err := s.Svc.Lecture(r.Context(), r.PathValue("id"))
+	l, err := s.lecture(r.Context(), r.PathValue("id"))
 	if err != nil {
 		return err
 	}
