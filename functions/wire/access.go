@@ -9,7 +9,6 @@ import (
 	"github.com/transcept/transcept/shared/auth"
 	"github.com/transcept/transcept/shared/auth/oidc"
 	"github.com/transcept/transcept/shared/catalogue"
-	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -42,10 +41,6 @@ func (s *Suite) API(ctx context.Context, publish func(lecture.Event) error) (*ap
 	}
 	a := &auth.Authenticator{Cat: s.Catalogue, SessionTTL: c.Accounts.SessionTTL, PasswordDisabled: c.Accounts.OIDC.Only}
 	srv.Auth = a
-	srv.SecureCookies = true // behind TLS whenever sign-in is on; plain-HTTP loopback runs without sign-in
-	if c.Accounts.Auth == "on" && config.IsLoopback(c.Addr) {
-		srv.SecureCookies = false // a local try-out with sign-in forced on
-	}
 	q := &auth.Quotas{Cat: s.Catalogue, MediaHours: c.Accounts.QuotaMediaHours, Uploads: c.Accounts.QuotaUploads,
 		Jobs: c.Accounts.QuotaJobs, QAPerMinute: c.Accounts.QuotaQA}
 	srv.Quotas = q

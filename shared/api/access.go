@@ -278,6 +278,13 @@ func (s *Server) cors(next http.Handler) http.Handler {
 	})
 }
 
+// secure reports whether cookies must be Secure for this request: it came
+// over TLS, here or at the proxy in front (a client claiming https only
+// makes its own cookie stricter).
+func (s *Server) secure(r *http.Request) bool {
+	return s.SecureCookies || r.TLS != nil || strings.EqualFold(r.Header.Get("X-Forwarded-Proto"), "https")
+}
+
 // retryAfter sets Retry-After for a quota error.
 func retryAfter(w http.ResponseWriter, err error) {
 	if d, ok := auth.RetryAfter(err); ok {

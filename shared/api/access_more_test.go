@@ -212,3 +212,25 @@ func TestMetricsAndCORS(t *testing.T) {
 		t.Errorf("a disallowed origin got CORS headers")
 	}
 }
+
+// TestSecureCookieBehindTLS: the session cookie is Secure when the request
+// came over TLS at the proxy in front, and not on plain HTTP.
+func TestSecureCookieBehindTLS(t *testing.T) {
+	e := newAuthEnv(t, nil)
+	for proto, want := range map[string]bool{"": false, "https": true} {
+		req, _ := http.NewRequest("POST", e.srv.URL+"/auth/signin", strings.NewReader(`{"email":"owner@example.edu","password":"correct horse owner"}`))
+		req.Header.Set("Content-Type", "application/json")
+		if proto != "" {
+			req.Header.Set("X-Forwarded-Proto", proto)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		cs := resp.Cookies()
+		if resp.StatusCode != 200 || len(cs) != 1 || cs[0].Secure != want {
+			t.Errorf("X-Forwarded-Proto %q: %d, cookies %+v, want Secure=%v", proto, resp.StatusCode, cs, want)
+		}
+	}
+}

@@ -458,7 +458,7 @@ func (s *Server) signIn(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	http.SetCookie(w, auth.SessionCookie(token, time.Until(sess.ExpiresAt), s.SecureCookies))
+	http.SetCookie(w, auth.SessionCookie(token, time.Until(sess.ExpiresAt), s.secure(r)))
 	if form {
 		http.Redirect(w, r, auth.SafeRedirect(req.Next), http.StatusSeeOther)
 		return nil
@@ -476,7 +476,7 @@ func (s *Server) signOut(w http.ResponseWriter, r *http.Request) error {
 			return err
 		}
 	}
-	http.SetCookie(w, auth.ClearCookie(s.SecureCookies))
+	http.SetCookie(w, auth.ClearCookie(s.secure(r)))
 	w.WriteHeader(http.StatusNoContent)
 	return nil
 }
@@ -521,7 +521,7 @@ func (s *Server) oidcCallback(w http.ResponseWriter, r *http.Request) error {
 	if err := s.Cat.CreateSession(r.Context(), sess); err != nil {
 		return err
 	}
-	http.SetCookie(w, auth.SessionCookie(token, time.Until(sess.ExpiresAt), s.SecureCookies))
+	http.SetCookie(w, auth.SessionCookie(token, time.Until(sess.ExpiresAt), s.secure(r)))
 	http.Redirect(w, r, auth.SafeRedirect(next), http.StatusSeeOther)
 	return nil
 }

@@ -57,7 +57,9 @@ type Server struct {
 	UploadURLTTL time.Duration
 	// CORSOrigins may call the API from a browser (none by default).
 	CORSOrigins []string
-	// SecureCookies marks the session cookie Secure (served over TLS).
+	// SecureCookies marks the session cookie Secure always; without it,
+	// when the request came over TLS (here or, by X-Forwarded-Proto, at
+	// the proxy in front).
 	SecureCookies bool
 	SessionTTL    time.Duration
 	// HideMetrics leaves /metrics off the main handler (it is served on
@@ -263,7 +265,7 @@ func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 		w.Header().Set("WWW-Authenticate", `Bearer realm="transcept"`)
 		if s.Auth != nil && r.Header.Get("Authorization") == "" {
 			if _, cerr := r.Cookie(auth.CookieName); cerr == nil {
-				http.SetCookie(w, auth.ClearCookie(s.SecureCookies))
+				http.SetCookie(w, auth.ClearCookie(s.secure(r)))
 			}
 		}
 	}
