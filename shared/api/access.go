@@ -12,6 +12,7 @@ import (
 	"github.com/transcept/transcept/shared/auth"
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/web"
 )
 
 // Who may call a route. Every route has one; the authorisation matrix test
@@ -81,7 +82,38 @@ func (s *Server) routes() []Route {
 		}},
 		{"GET /readyz", public, s.readyz},
 	}
-	return rs
+	return append(rs, s.webRoutes()...)
+}
+
+// webRoutes are the web app's pages and assets (shared/web): public
+// shells whose scripts call the API above, which checks access.
+func (s *Server) webRoutes() []Route {
+	site := &web.Site{Config: web.Config{
+		Auth:           s.Auth != nil,
+		Password:       s.Auth != nil && !s.Auth.PasswordDisabled,
+		OIDC:           s.OIDC != nil,
+		MaxUploadBytes: s.MaxBody,
+	}}
+	if s.Svc != nil {
+		site.Config.MaxMediaBytes = s.Svc.MaxMediaBytes
+	}
+	var rs []Route
+	for _, p := range web.Pages {
+		rs = append(rs, Route{p.Pattern, public, func(w http.ResponseWriter, r *http.Request) error {
+			if p.Pattern == "GET /{$}" && !strings.Contains(r.Header.Get("Accept"), "text/html") {
+				// "/" is the library for browsers; API clients get the
+				// "no route" answer they got before the web app.
+				return lecture.Errorf(lecture.ENOTFOUND, "no route %s %s; see the README for the API (browsers get the web app here)", r.Method, r.URL.Path)
+			}
+			return site.ServePage(w, r, p)
+		}})
+	}
+	return append(rs, Route{web.StaticPattern, public, func(w http.ResponseWriter, r *http.Request) error {
+		if !site.ServeStatic(w, r) {
+			return lecture.Errorf(lecture.ENOTFOUND, "no asset %q", r.PathValue("name"))
+		}
+		return nil
+	}})
 }
 
 // Routes lists the API's route patterns (the authorisation matrix test

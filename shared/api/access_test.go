@@ -19,6 +19,7 @@ import (
 	"github.com/transcept/transcept/shared/auth"
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/config"
+	"github.com/transcept/transcept/shared/web"
 )
 
 // authEnv is a server with sign-in on over a SQLite catalogue, with three
@@ -235,6 +236,15 @@ var matrix = []matrixRow{
 	{"GET /auth/oidc/callback", "GET", "/auth/oidc/callback", "", "", [9]int{501, 501, 501, 501, 501, 501, 501, 501, 501}},
 	{"GET /healthz", "GET", "/healthz", "", "", publicRow},
 	{"GET /readyz", "GET", "/readyz", "", "", publicRow},
+	// The web app's pages and assets are public shells; their data comes
+	// from the routes above.
+	{"GET /{$}", "GET", "/", "", "", [9]int{404, 404, 404, 404, 404, 404, 404, 404, 404}}, // the library page only for Accept: text/html
+	{"GET /upload", "GET", "/upload", "", "", publicRow},
+	{"GET /l/{id}", "GET", "/l/{id}", "", "", publicRow},
+	{"GET /signin", "GET", "/signin", "", "", publicRow},
+	{"GET /account", "GET", "/account", "", "", publicRow},
+	{"GET /admin", "GET", "/admin", "", "", publicRow},
+	{"GET /static/{name}", "GET", web.AssetURL("app.css"), "", "", publicRow},
 }
 
 // TestAuthorizationMatrix: every route × every kind of caller gets the
