@@ -129,6 +129,7 @@
           entry.citations = d.citations || [];
           text.textContent = entry.answer;
           ans.dataset.final = "1";
+          ans.dataset.tokensBeforeAnswer = String(tokens);
           if (!entry.covered) {
             ans.classList.add("decline");
             ans.prepend(el("span", { class: "tag", text: "Not in this lecture" }));

@@ -1,0 +1,330 @@
+package tests
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/chromedp"
+
+	"github.com/transcept/transcept/shared/eval"
+	"github.com/transcept/transcept/shared/web"
+	"github.com/transcept/transcept/tests/testkit/svctest"
+)
+
+// chromium finds Debian's chromium (or another Chrome) for the browser
+// tests; without one they skip locally and fail in CI.
+func chromium(t *testing.T) string {
+	t.Helper()
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome", "google-chrome-stable"} {
+		if p, err := exec.LookPath(name); err == nil {
+			return p
+		}
+	}
+	svctest.Missing(t, "chromium not found; apt-get install chromium")
+	return ""
+}
+
+// browser starts headless chromium; the context drives one tab.
+func browser(t *testing.T, exe string) context.Context {
+	t.Helper()
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(exe),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.WindowSize(1440, 900),
+		chromedp.Flag("disable-dev-shm-usage", true),
+	)
+	actx, cancelA := chromedp.NewExecAllocator(context.Background(), opts...)
+	ctx, cancelC := chromedp.NewContext(actx, chromedp.WithLogf(t.Logf))
+	t.Cleanup(func() { cancelC(); cancelA() })
+	if err := chromedp.Do(ctx); err != nil {
+		t.Fatalf("starting chromium: %v", err)
+	}
+	return ctx
+}
+
+// meetingSRT renders the first turns of a QMSum meeting as SRT with
+// timestamps paced at 2.5 words a second (QMSum has no times of its own).
+func meetingSRT(t *testing.T, name string, turns int) (string, eval.QMSumMeeting) {
+	t.Helper()
+	m, err := eval.LoadQMSumFile(filepath.Join(eval.DataDir(), "qmsum", "Academic", "val", name))
+	if err != nil {
+		svctest.Missing(t, "evaluation data not found (%v)", err)
+	}
+	var b strings.Builder
+	at := 0.0
+	ts := func(s float64) string {
+		ms := int(s * 1000)
+		return fmt.Sprintf("%02d:%02d:%02d,%03d", ms/3600000, ms/60000%60, ms/1000%60, ms%1000)
+	}
+	n := 0
+	for _, tu := range m.Turns {
+		text := strings.Join(strings.Fields(tu.Content), " ")
+		if len(strings.Fields(text)) < 4 {
+			continue
+		}
+		d := float64(len(strings.Fields(text))) / 2.5
+		n++
+		fmt.Fprintf(&b, "%d\n%s --> %s\n%s\n\n", n, ts(at), ts(at+d), text)
+		at += d
+		if n == turns {
+			break
+		}
+	}
+	return b.String(), m
+}
+
+func run(t *testing.T, ctx context.Context, what string, actions ...chromedp.Action[chromedp.Void]) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	if err := chromedp.Do(ctx, actions...); err != nil {
+		t.Fatalf("%s: %v", what, err)
+	}
+}
+
+// waitJS polls a JavaScript expression until it is true.
+func waitJS(t *testing.T, ctx context.Context, what, expr string, d time.Duration) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for {
+		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
+		if err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if ok {
+			return
+		}
+		if time.Now().After(deadline) {
+			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ""`))
+			t.Fatalf("%s: not within %s; the page says:\n%s", what, d, body)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
+	t.Helper()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
+	if err != nil {
+		t.Fatalf("evaluate %s: %v", expr, err)
+	}
+	return v
+}
+
+func httpText(t *testing.T, url string) string {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %d %s", url, resp.StatusCode, b)
+	}
+	return string(b)
+}
+
+// TestWebApp drives the web app in headless chromium against the real
+// binary: upload a QMSum meeting through the page, follow its progress to
+// ready, read the lecture page, click a summary bullet, ask questions,
+// export SRT, and refuse an empty file before anything is sent.
+func TestWebApp(t *testing.T) {
+	exe := chromium(t)
+	srt, _ := meetingSRT(t, "Bed002.json", 400)
+	bin := buildBinary(t)
+	base := serve(t, bin, "TRANSCEPT_MAX_UPLOAD_BYTES=1048576")
+	ctx := browser(t, exe)
+	t.Logf("static assets: %d bytes gzipped in all", web.AssetsCompressedSize())
+
+	dir := t.TempDir()
+	meeting := filepath.Join(dir, "Bed002.srt")
+	empty := filepath.Join(dir, "empty.txt")
+	big := filepath.Join(dir, "big.txt")
+	for p, body := range map[string]string{meeting: srt, empty: "", big: strings.Repeat("Entropy grows. ", 80000)} {
+		if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Bad input first: nothing may reach the library.
+	run(t, ctx, "open the upload page", chromedp.Navigate(base+"/upload"), chromedp.WaitReady(chromedp.ID("drop")))
+	run(t, ctx, "choose an empty file", chromedp.SetUploadFiles(chromedp.ID("file"), []string{empty}))
+	waitJS(t, ctx, "the empty file is refused", `!document.getElementById("file-error").hidden`, 5*time.Second)
+	if msg := evalJS[string](t, ctx, `document.getElementById("file-error").textContent`); !strings.Contains(msg, "empty (0 bytes)") {
+		t.Errorf("0-byte file message: %q", msg)
+	}
+	run(t, ctx, "submit the empty file", chromedp.Click(chromedp.ID("send")))
+	if evalJS[bool](t, ctx, `!document.getElementById("progress").hidden`) {
+		t.Error("an empty file started an upload")
+	}
+	run(t, ctx, "choose a file over the limit", chromedp.SetUploadFiles(chromedp.ID("file"), []string{big}))
+	waitJS(t, ctx, "the big file is refused", `document.getElementById("file-error").textContent.includes("at most 1.0 MB")`, 5*time.Second)
+	var list struct {
+		Lectures []map[string]any `json:"lectures"`
+	}
+	getJSON(t, base+"/lectures", &list)
+	if len(list.Lectures) != 0 {
+		t.Fatalf("refused files reached the library: %v", list.Lectures)
+	}
+
+	// Upload the meeting and follow it to ready.
+	start := time.Now()
+	run(t, ctx, "upload the meeting",
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{meeting}),
+		chromedp.SetValue(chromedp.ID("title"), "Bed002 meeting"),
+		chromedp.Click(chromedp.ID("send")))
+	waitJS(t, ctx, "processing reaches ready", `!document.getElementById("open").hidden`, 60*time.Second)
+	t.Logf("upload to ready through the page: %s", time.Since(start).Round(time.Millisecond))
+	if v := evalJS[float64](t, ctx, `document.getElementById("up-bar").value`); v != 100 {
+		t.Errorf("upload bar at %v, want 100", v)
+	}
+	if v := evalJS[int](t, ctx, `[...document.querySelectorAll("#stages progress")].filter(p => p.value === 100).length`); v != 4 {
+		t.Errorf("%d of 4 stage bars full", v)
+	}
+
+	// The lecture page.
+	start = time.Now()
+	run(t, ctx, "open the lecture", chromedp.Click(chromedp.ID("open")))
+	waitJS(t, ctx, "the lecture page loads", `document.body.dataset.loaded === "1"`, 20*time.Second)
+	t.Logf("lecture page to interactive: %s", time.Since(start).Round(time.Millisecond))
+	id := evalJS[string](t, ctx, `document.getElementById("lecture").dataset.id`)
+	nSeg := evalJS[int](t, ctx, `document.querySelectorAll("#transcript li.seg").length`)
+	nBul := evalJS[int](t, ctx, `document.querySelectorAll("#summary li.bullet").length`)
+	if nSeg < 100 || nBul == 0 {
+		t.Fatalf("lecture page shows %d sentences and %d bullets", nSeg, nBul)
+	}
+	var tr struct {
+		Segments []struct{ Start, End float64 } `json:"segments"`
+	}
+	getJSON(t, base+"/lectures/"+id+"/transcript", &tr)
+	sentenceAt := func(s float64) int {
+		i := -1
+		for j, sg := range tr.Segments {
+			if sg.Start <= s+1e-3 {
+				i = j
+			}
+		}
+		return i
+	}
+
+	// A summary bullet highlights its sentence (no recording: it scrolls
+	// there and takes the focus).
+	k := evalJS[int](t, ctx, `[...document.querySelectorAll("#summary li.bullet")].findIndex(b => +b.dataset.start > 0)`)
+	if k < 0 {
+		t.Fatal("no summary bullet with a time")
+	}
+	bstart := evalJS[float64](t, ctx, fmt.Sprintf(`+document.querySelectorAll("#summary li.bullet")[%d].dataset.start`, k))
+	run(t, ctx, "click a bullet", chromedp.Click(chromedp.CSS(fmt.Sprintf("#summary li.bullet:nth-child(%d)", k+1))))
+	cur := evalJS[int](t, ctx, `+(document.querySelector("#transcript li.current") || {dataset: {i: -1}}).dataset.i`)
+	if want := sentenceAt(bstart); cur != want {
+		t.Errorf("bullet at %.1fs highlights sentence %d, want %d", bstart, cur, want)
+	}
+	if evalJS[int](t, ctx, `document.querySelectorAll("#transcript li.current").length`) != 1 {
+		t.Error("more or less than one sentence highlighted")
+	}
+	// Enter on a focused sentence works like a click.
+	run(t, ctx, "Enter on a sentence", chromedp.Focus(chromedp.CSS("#transcript li.seg:nth-child(5)")), chromedp.KeyEvent("\r"))
+	if cur := evalJS[int](t, ctx, `+document.querySelector("#transcript li.current").dataset.i`); cur != 4 {
+		t.Errorf("Enter on sentence 4 highlights %d", cur)
+	}
+
+	// An on-topic question: tokens, then the answer with citation chips.
+	ask := func(q string) {
+		t.Helper()
+		n := evalJS[int](t, ctx, `document.querySelectorAll("#chat .msg.a").length`)
+		run(t, ctx, "ask "+q, chromedp.SetValue(chromedp.ID("question"), q), chromedp.Click(chromedp.ID("ask-btn")))
+		waitJS(t, ctx, "the answer to "+q, fmt.Sprintf(`document.querySelectorAll("#chat .msg.a").length > %d && document.querySelectorAll("#chat .msg.a")[%d].dataset.final === "1"`, n, n), 30*time.Second)
+	}
+	ask("What is the belief net?")
+	last := `[...document.querySelectorAll("#chat .msg.a")].pop()`
+	if n := evalJS[string](t, ctx, last+`.dataset.tokensBeforeAnswer`); n == "" || n == "0" {
+		t.Errorf("no tokens streamed before the final answer (%q)", n)
+	}
+	chips := evalJS[int](t, ctx, last+`.querySelectorAll(".chip").length`)
+	if chips == 0 {
+		t.Fatalf("no citation chips: %s", evalJS[string](t, ctx, last+`.innerText`))
+	}
+	cstart := evalJS[float64](t, ctx, "+"+last+`.querySelector(".chip").dataset.start`)
+	run(t, ctx, "click a citation", chromedp.Click(chromedp.JSPath(last+`.querySelector(".chip")`)))
+	if cur := evalJS[int](t, ctx, `+document.querySelector("#transcript li.current").dataset.i`); cur != sentenceAt(cstart) {
+		t.Errorf("citation at %.1fs highlights sentence %d, want %d", cstart, cur, sentenceAt(cstart))
+	}
+
+	// An off-topic question: the decline, shown as such.
+	ask("Who won the football world cup in 1966?")
+	if !evalJS[bool](t, ctx, last+`.classList.contains("decline")`) {
+		t.Errorf("off-topic answer not shown as a decline: %s", evalJS[string](t, ctx, last+`.innerText`))
+	}
+	if txt := evalJS[string](t, ctx, last+`.querySelector("p").textContent`); txt != "This lecture does not cover that." {
+		t.Errorf("decline text %q", txt)
+	}
+
+	// The SRT export is the API's SRT.
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch([...document.querySelectorAll("#exports a")].find(a => a.textContent === "Transcript SRT").href).then(r => r.text())`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("fetch the SRT export: %v", err)
+	}
+	if want := httpText(t, base+"/lectures/"+id+"/transcript?format=srt"); got != want {
+		t.Errorf("SRT export differs from GET transcript?format=srt (%d vs %d bytes)", len(got), len(want))
+	}
+
+	// The library lists it, and its search finds it by a transcript word.
+	run(t, ctx, "open the library", chromedp.Navigate(base+"/?q=belief"))
+	waitJS(t, ctx, "the library lists the meeting", `document.querySelectorAll("#lectures li").length === 1`, 10*time.Second)
+	if title := evalJS[string](t, ctx, `document.querySelector("#lectures li a").textContent`); title != "Bed002 meeting" {
+		t.Errorf("library title %q", title)
+	}
+
+	screenshots(t, ctx, base, id)
+}
+
+// screenshots writes the library, upload and lecture pages at 375 and
+// 1440 px, light and dark, to $TRANSCEPT_SCREENSHOTS (docs/screenshots
+// holds a committed set).
+func screenshots(t *testing.T, ctx context.Context, base, id string) {
+	dir := os.Getenv("TRANSCEPT_SCREENSHOTS")
+	if dir == "" {
+		return
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, scheme := range []string{"light", "dark"} {
+		for _, w := range []int64{375, 1440} {
+			for name, path := range map[string]string{"library": "/", "upload": "/upload", "lecture": "/l/" + id} {
+				run(t, ctx, "screenshot "+name,
+					chromedp.EmulateViewport(w, 900),
+					chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+						_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+						return err
+					}),
+					chromedp.Navigate(base+path),
+					chromedp.WaitReady(chromedp.CSS("body")))
+				if name == "lecture" {
+					waitJS(t, ctx, "lecture loaded", `document.body.dataset.loaded === "1"`, 20*time.Second)
+				} else {
+					time.Sleep(300 * time.Millisecond)
+				}
+				png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+				if err != nil {
+					t.Fatalf("capture: %v", err)
+				}
+				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%s.png", name, w, scheme)), png, 0o644); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+	}
+}
