@@ -283,6 +283,7 @@ func (s *Suite) Recover(ctx context.Context) error {
 	if n := pipeline.SweepTemp(s.Service.TempDir); n > 0 {
 		s.Log.Info("removed working copies left by a stopped process", "files", n)
 	}
+	s.fillCatalogue(ctx)
 	if s.Bus == nil {
 		return nil
 	}
@@ -314,6 +315,29 @@ func (s *Suite) Recover(ctx context.Context) error {
 		s.Log.Info("resuming pipeline work accepted before the last stop", "jobs", n)
 	}
 	return nil
+}
+
+// fillCatalogue fills an empty catalogue from a store that has lectures
+// (a store from before the catalogue, or a new database), in the
+// background: the library lists them as they are found.
+func (s *Suite) fillCatalogue(ctx context.Context) {
+	if s.Catalogue == nil {
+		return
+	}
+	page, err := s.Catalogue.ListLectures(ctx, catalogue.ListQuery{All: true, Limit: 1})
+	if err != nil || len(page.Lectures) > 0 {
+		return
+	}
+	go func() {
+		ctx := context.WithoutCancel(ctx)
+		n, err := s.Service.Rebuild(ctx, nil)
+		switch {
+		case err != nil:
+			s.Log.Warn("filling the empty catalogue from the object store stopped; run `transcept catalogue rebuild`", "lectures", n, "err", err)
+		case n > 0:
+			s.Log.Info("filled the empty catalogue from the object store", "lectures", n)
+		}
+	}()
 }
 
 // Ready checks that the store answers and takes writes: a full or
