@@ -1,7 +1,12 @@
 package tests
 
 import (
+	"archive/tar"
+	"bytes"
+	"compress/gzip"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io"
 	"net/http"
@@ -235,7 +240,7 @@ func TestWebApp(t *testing.T) {
 		t.Error("more or less than one sentence highlighted")
 	}
 	// Enter on a focused sentence works like a click.
-	run(t, ctx, "Enter on a sentence", chromedp.Focus(chromedp.CSS("#transcript li.seg:nth-child(5)")), chromedp.KeyEvent("\r"))
+	run(t, ctx, "Enter on a sentence", chromedp.Focus(chromedp.CSS("#transcript li.seg:nth-child(5) .line")), chromedp.KeyEvent("\r"))
 	if cur := evalJS[int](t, ctx, `+document.querySelector("#transcript li.current").dataset.i`); cur != 4 {
 		t.Errorf("Enter on sentence 4 highlights %d", cur)
 	}
@@ -287,13 +292,122 @@ func TestWebApp(t *testing.T) {
 		t.Errorf("library title %q", title)
 	}
 
-	screenshots(t, ctx, base, id)
+	axe := axeSource(t)
+	for _, scheme := range []string{"light", "dark"} {
+		for _, w := range []int64{375, 1440} {
+			for _, pg := range []struct{ name, path string }{{"library", "/"}, {"upload", "/upload"}, {"lecture", "/l/" + id}} {
+				openPage(t, ctx, base+pg.path, w, scheme)
+				if axe != "" {
+					checkAxe(t, ctx, axe, fmt.Sprintf("%s at %d px, %s", pg.name, w, scheme))
+				}
+				screenshot(t, ctx, fmt.Sprintf("%s-%d-%s.png", pg.name, w, scheme))
+			}
+		}
+	}
 }
 
-// screenshots writes the library, upload and lecture pages at 375 and
-// 1440 px, light and dark, to $TRANSCEPT_SCREENSHOTS (docs/screenshots
-// holds a committed set).
-func screenshots(t *testing.T, ctx context.Context, base, id string) {
+// openPage opens a page at a width and colour scheme and waits until its
+// data has loaded.
+func openPage(t *testing.T, ctx context.Context, url string, width int64, scheme string) {
+	t.Helper()
+	run(t, ctx, "open "+url,
+		chromedp.EmulateViewport(width, 900),
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
+			return err
+		}),
+		chromedp.Navigate(url),
+		chromedp.WaitReady(chromedp.CSS("body")))
+	switch {
+	case strings.Contains(url, "/l/"):
+		waitJS(t, ctx, "the lecture loads", `document.body.dataset.loaded === "1"`, 20*time.Second)
+	case strings.HasSuffix(url, "/"):
+		waitJS(t, ctx, "the library loads", `!document.getElementById("lib-status").textContent.startsWith("Loading")`, 10*time.Second)
+	}
+}
+
+// The pinned axe-core: npm's tarball and its SHA-256.
+const (
+	axeVersion = "4.11.0"
+	axeSHA256  = "39bed7d72308f6d620789c169d699bfd7e8da80f65b545821a6b2215c3e83107"
+)
+
+// axeSource is axe.min.js of the pinned axe-core, fetched with `npm pack`
+// into the tools cache once and checked against its SHA-256.
+func axeSource(t *testing.T) string {
+	t.Helper()
+	dir := os.Getenv("TRANSCEPT_TOOLS_DIR")
+	if dir == "" {
+		home, _ := os.UserHomeDir()
+		dir = filepath.Join(home, ".cache", "transcept-bin")
+	}
+	dir = filepath.Join(dir, "axe-core")
+	tgz := filepath.Join(dir, "axe-core-"+axeVersion+".tgz")
+	if _, err := os.Stat(tgz); err != nil {
+		npm, err := exec.LookPath("npm")
+		if err != nil {
+			svctest.Missing(t, "npm not found to fetch axe-core %s; apt-get install npm", axeVersion)
+			return ""
+		}
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		cmd := exec.Command(npm, "pack", "axe-core@"+axeVersion)
+		cmd.Dir = dir
+		if out, err := cmd.CombinedOutput(); err != nil {
+			svctest.Missing(t, "npm pack axe-core@%s: %v\n%s", axeVersion, err, out)
+			return ""
+		}
+	}
+	b, err := os.ReadFile(tgz)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum := sha256.Sum256(b); hex.EncodeToString(sum[:]) != axeSHA256 {
+		_ = os.Remove(tgz)
+		t.Fatalf("%s: SHA-256 %x, want %s", tgz, sum, axeSHA256)
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(b))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := tar.NewReader(zr)
+	for {
+		h, err := tr.Next()
+		if err != nil {
+			t.Fatalf("axe.min.js not in %s: %v", tgz, err)
+		}
+		if h.Name == "package/axe.min.js" {
+			src, err := io.ReadAll(tr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			return string(src)
+		}
+	}
+}
+
+// checkAxe runs axe-core in the page: no serious or critical violations.
+func checkAxe(t *testing.T, ctx context.Context, src, what string) {
+	t.Helper()
+	if _, err := chromedp.Run(ctx, chromedp.Evaluate[bool](src+";true")); err != nil {
+		t.Fatalf("inject axe-core: %v", err)
+	}
+	bad, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`axe.run(document, {resultTypes: ["violations"]}).then(r =>
+		r.violations.filter(v => v.impact === "serious" || v.impact === "critical")
+			.map(v => v.impact + " " + v.id + ": " + v.help + " at " + v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")))`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("axe.run on %s: %v", what, err)
+	}
+	for _, v := range bad {
+		t.Errorf("axe on %s: %s", what, v)
+	}
+}
+
+// screenshot writes the viewport as a PNG to $TRANSCEPT_SCREENSHOTS
+// (docs/screenshots holds a committed set); without it, nothing.
+func screenshot(t *testing.T, ctx context.Context, name string) {
+	t.Helper()
 	dir := os.Getenv("TRANSCEPT_SCREENSHOTS")
 	if dir == "" {
 		return
@@ -301,30 +415,11 @@ func screenshots(t *testing.T, ctx context.Context, base, id string) {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		t.Fatal(err)
 	}
-	for _, scheme := range []string{"light", "dark"} {
-		for _, w := range []int64{375, 1440} {
-			for name, path := range map[string]string{"library": "/", "upload": "/upload", "lecture": "/l/" + id} {
-				run(t, ctx, "screenshot "+name,
-					chromedp.EmulateViewport(w, 900),
-					chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
-						_, err := cdp.Call(ctx, tg, emulation.SetEmulatedMedia, emulation.SetEmulatedMediaParams{Features: []*emulation.MediaFeature{{Name: "prefers-color-scheme", Value: scheme}}})
-						return err
-					}),
-					chromedp.Navigate(base+path),
-					chromedp.WaitReady(chromedp.CSS("body")))
-				if name == "lecture" {
-					waitJS(t, ctx, "lecture loaded", `document.body.dataset.loaded === "1"`, 20*time.Second)
-				} else {
-					time.Sleep(300 * time.Millisecond)
-				}
-				png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
-				if err != nil {
-					t.Fatalf("capture: %v", err)
-				}
-				if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%s.png", name, w, scheme)), png, 0o644); err != nil {
-					t.Fatal(err)
-				}
-			}
-		}
+	png, err := chromedp.Run(ctx, chromedp.CaptureScreenshot())
+	if err != nil {
+		t.Fatalf("screenshot: %v", err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
+		t.Fatal(err)
 	}
 }

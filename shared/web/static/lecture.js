@@ -53,7 +53,7 @@
       player.currentTime = t;
     }
     highlight(i, true);
-    if (!player && items[i]) items[i].focus({ preventScroll: true });
+    if (!player && items[i]) items[i].firstChild.focus({ preventScroll: true });
   }
 
   function renderTranscript(tr) {
@@ -62,10 +62,11 @@
     const ol = $("transcript");
     const frag = document.createDocumentFragment();
     items = segs.map((s, i) => {
-      const li = el("li", { class: "seg", "data-i": i, "data-start": s.start },
-        el("span", { class: "ts", text: s.start >= 0 ? clock(s.start) : "" }),
-        el("span", { class: "tx", text: (s.speaker ? s.speaker + ": " : "") + s.text }));
-      li.setAttribute("aria-label", (s.start >= 0 ? "At " + clock(s.start) + ": " : "") + s.text);
+      const line = el("div", { class: "line", role: "button", tabindex: "0",
+        "aria-label": (s.start >= 0 ? "At " + clock(s.start) + ": " : "") + s.text },
+      el("span", { class: "ts", text: s.start >= 0 ? clock(s.start) : "" }),
+      el("span", { class: "tx", text: (s.speaker ? s.speaker + ": " : "") + s.text }));
+      const li = el("li", { class: "seg", "data-i": i, "data-start": s.start }, line);
       frag.append(li);
       return li;
     });
@@ -77,9 +78,8 @@
     };
     ol.addEventListener("click", go);
     ol.addEventListener("keydown", (e) => {
-      if ((e.key === "Enter" || e.key === " ") && e.target.matches("li.seg")) { e.preventDefault(); go(e); }
+      if ((e.key === "Enter" || e.key === " ") && e.target.matches(".line")) { e.preventDefault(); go(e); }
     });
-    for (const li of items) { li.setAttribute("role", "button"); li.tabIndex = 0; }
     if (!items.length) ol.append(el("li", { class: "muted", text: "The transcript is empty." }));
   }
 
@@ -88,14 +88,14 @@
     ul.replaceChildren();
     for (const b of sum.bullets || []) {
       const start = b.span && b.span.start >= 0 ? b.span.start : -1;
-      const li = el("li", { class: "bullet", "data-start": start },
+      const inner = el("div", { class: "line" },
         start >= 0 ? el("span", { class: "ts", text: "[" + clock(start) + "]" }) : null,
         el("span", { text: b.text }));
       if (start >= 0) {
-        li.setAttribute("aria-label", "[" + clock(start) + "] " + b.text + (player ? " (play from here)" : " (show in transcript)"));
-        activate(li, () => seek(start));
+        inner.setAttribute("aria-label", "[" + clock(start) + "] " + b.text + (player ? " (play from here)" : " (show in transcript)"));
+        activate(inner, () => seek(start));
       }
-      ul.append(li);
+      ul.append(el("li", { class: "bullet", "data-start": start }, inner));
     }
     if (!ul.children.length) ul.append(el("li", { class: "muted", text: "No summary." }));
   }
@@ -138,11 +138,11 @@
             const chips = el("div", { class: "chips", role: "list", "aria-label": "Citations" });
             for (const c of entry.citations) {
               const s = c.span && c.span.start >= 0 ? c.span.start : -1;
-              const chip = el("button", { type: "button", class: "chip", role: "listitem", "data-start": s,
+              const chip = el("button", { type: "button", class: "chip", "data-start": s,
                 "aria-label": "Cited at " + clock(s) + ": " + (c.quote || "") },
               el("span", { class: "ts", text: s >= 0 ? clock(s) : "" }), el("span", { class: "quote", text: "“" + (c.quote || "") + "”" }));
               chip.addEventListener("click", () => { if (s >= 0) seek(s); });
-              chips.append(chip);
+              chips.append(el("span", { role: "listitem" }, chip));
             }
             ans.append(chips);
           }
