@@ -128,7 +128,19 @@ type meta struct {
 // Put stores r under bucket/key atomically. size is the content length, or
 // -1 when unknown; a reader that yields another length fails the put. On any
 // error nothing is left behind and an existing object is untouched.
-func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) (err error) {
+func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error {
+	return s.put(ctx, bucket, key, r, size, contentType, false)
+}
+
+// PutIfAbsent is Put that creates bucket/key only where it does not exist
+// yet: an existing object is an ECONFLICT error and stays untouched. The
+// object appears through link(2), which fails when the name is taken, so
+// of two processes creating one key exactly one wins.
+func (s *Store) PutIfAbsent(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error {
+	return s.put(ctx, bucket, key, r, size, contentType, true)
+}
+
+func (s *Store) put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string, exclusive bool) (err error) {
 	if err := validate(ctx, bucket, key); err != nil {
 		return err
 	}
@@ -195,7 +207,16 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 
 	l := s.lock(bucket, key)
 	l.Lock()
-	err = os.Rename(f.Name(), final)
+	if exclusive {
+		if err = os.Link(f.Name(), final); err == nil {
+			_ = os.Remove(f.Name())
+		} else if errors.Is(err, iofs.ErrExist) {
+			l.Unlock()
+			return lecture.Errorf(lecture.ECONFLICT, "object %s/%s already exists", bucket, key)
+		}
+	} else {
+		err = os.Rename(f.Name(), final)
+	}
 	if err == nil {
 		tmps = tmps[1:] // the data file is committed
 		err = os.Rename(mt, metaPath(final))

@@ -157,6 +157,17 @@ func validate(bucket, key string) error {
 // another length, fails or is cancelled leaves no object behind and an
 // existing object untouched.
 func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error {
+	return s.put(ctx, bucket, key, r, size, contentType, false)
+}
+
+// PutIfAbsent is Put that creates bucket/key only where it does not exist
+// yet (a conditional PUT with If-None-Match: *): an existing object is an
+// ECONFLICT error and stays untouched, so of two writers exactly one wins.
+func (s *Store) PutIfAbsent(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string) error {
+	return s.put(ctx, bucket, key, r, size, contentType, true)
+}
+
+func (s *Store) put(ctx context.Context, bucket, key string, r io.Reader, size int64, contentType string, exclusive bool) error {
 	if err := validate(bucket, key); err != nil {
 		return err
 	}
@@ -169,6 +180,9 @@ func (s *Store) Put(ctx context.Context, bucket, key string, r io.Reader, size i
 	opts := miniogo.PutObjectOptions{ContentType: store.ContentType(key, contentType)}
 	if size < 0 {
 		opts.PartSize = PartSize
+	}
+	if exclusive {
+		opts.SetMatchETagExcept("*")
 	}
 	src := &errReader{r: store.CheckReader(ctx, r, size, s.MaxObjectSize)}
 	_, err := s.c.PutObject(ctx, bucket, key, src, size, opts)
@@ -312,6 +326,8 @@ func (s *Store) mapErr(err error, op, bucket, key string) error {
 	switch resp.Code {
 	case "NoSuchKey", "NoSuchBucket", "NotFound":
 		return lecture.Wrap(lecture.ENOTFOUND, err, "object %s not found", what)
+	case "PreconditionFailed":
+		return lecture.Wrap(lecture.ECONFLICT, err, "object %s already exists", what)
 	case "EntityTooLarge":
 		return lecture.Wrap(lecture.ETOOLARGE, err, "object %s too large", what)
 	case "AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken":
