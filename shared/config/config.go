@@ -37,7 +37,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_CACHE_TTL", "168h", "how long a cached summary lives", false},
 	{"TRANSCEPT_SUMMARIZER", "extractive", "summary engine: `extractive` (embedded) or `bart` (ONNX model)", false},
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
-	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`)", false},
+	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`); or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for a summary model exported with LoRA inputs, activated per request (optional; merge a PEFT adapter into a plain export with `transcept models merge-lora` instead)", false},
 	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
 	{"TRANSCEPT_ORT_CACHE_DIR", "", "folder for optimised copies of the summary and Whisper models (ONNX Runtime format, written once, memory-mapped at load: a cold start in seconds instead of tens of seconds); empty turns it off", false},
@@ -46,14 +46,15 @@ var Settings = []Setting{
 	{"TRANSCEPT_ORT_PREPACK", "true", "let ONNX Runtime prepack weights at load (faster generation; `false` loads faster and holds less memory)", false},
 	{"TRANSCEPT_MODELS_DIR", "./models", "where `transcept models pull` puts model folders", false},
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
-	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted", false},
+	{"TRANSCEPT_MODEL_CACHE_DIR", "./models/.registry", "where model settings of the form `registry://NAME@ALIAS` (or `@VERSION`) are downloaded and verified at start, as `<dir>/<name>/<version>/`", false},
+	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted; or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_VAD", "auto", "voice-activity detection before Whisper (Silero VAD): `auto` (on when its model is installed), `on` (required), `off`", false},
 	{"TRANSCEPT_VAD_MODEL", "", "Silero VAD `.onnx` file (empty: the tools cache, where `make vad` puts it)", false},
 	{"TRANSCEPT_FFMPEG", "", "ffmpeg program that decodes recordings (empty: `ffmpeg` on PATH)", false},
 	{"TRANSCEPT_FFPROBE", "", "ffprobe program that checks recordings (empty: `ffprobe` on PATH)", false},
 	{"TRANSCEPT_VAD_THRESHOLD", "0.5", "speech probability above which a 32 ms frame counts as speech", false},
-	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion", false},
-	{"TRANSCEPT_QA_MODEL", "", "decoder-only instruct ONNX folder (Qwen2.5-Instruct, Phi-3.5-mini; Optimum layout) for grounded, cited answers; the extractive answerer without it", false},
+	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion; or `registry://NAME@ALIAS` for a model registry version", false},
+	{"TRANSCEPT_QA_MODEL", "", "decoder-only instruct ONNX folder (Qwen2.5-Instruct, Phi-3.5-mini; Optimum layout) for grounded, cited answers; the extractive answerer without it; or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_QA_SPIN", "false", "let ONNX Runtime's worker threads spin between operators in the instruct LM: faster decoding on a dedicated node (1.37× instead of 1.19× transformers.js's speed in `tests/reference/causal-bench.sh`), much slower when other work shares the cores", false},
 	{"TRANSCEPT_LANGUAGE", "", "default language of recordings (ISO 639-1 such as `en`; empty lets the model detect it)", false},
 	{"TRANSCEPT_MAX_MEDIA_BYTES", "4294967296", "largest accepted recording in bytes (4 GiB), streamed to the object store", false},
@@ -108,6 +109,7 @@ type Config struct {
 	ORTPrepack     bool
 	ModelsDir      string
 	ModelsURL      string
+	ModelCacheDir  string // registry:// model settings are fetched here
 	ChunkTokens    int
 	QAMinCoverage  float64
 	MaxUploadBytes int64
@@ -286,6 +288,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		ORTCacheDir:    get("TRANSCEPT_ORT_CACHE_DIR"),
 		ModelsDir:      get("TRANSCEPT_MODELS_DIR"),
 		ModelsURL:      strings.TrimRight(get("TRANSCEPT_MODELS_URL"), "/"),
+		ModelCacheDir:  get("TRANSCEPT_MODEL_CACHE_DIR"),
 		ChunkTokens:    int(num("TRANSCEPT_CHUNK_TOKENS", 32, 4096)),
 		QAMinCoverage:  num("TRANSCEPT_QA_MIN_COVERAGE", 0, 1),
 		MaxUploadBytes: int64(num("TRANSCEPT_MAX_UPLOAD_BYTES", 1024, 1<<40)),
