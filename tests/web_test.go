@@ -7,6 +7,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -422,4 +423,128 @@ func screenshot(t *testing.T, ctx context.Context, name string) {
 	if err := os.WriteFile(filepath.Join(dir, name), png, 0o644); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestWebAppNumbers measures the web app (TRANSCEPT_WEB_NUMBERS=1; the
+// README quotes its log): the library page with 1,000 lectures (server
+// time and bytes), a 3-hour lecture's page to interactive, and the cost of
+// follow-along highlighting per timeupdate.
+func TestWebAppNumbers(t *testing.T) {
+	if os.Getenv("TRANSCEPT_WEB_NUMBERS") != "1" {
+		t.Skip("set TRANSCEPT_WEB_NUMBERS=1 to measure the web app")
+	}
+	exe := chromium(t)
+	bin := buildBinary(t)
+	base := serve(t, bin, "TRANSCEPT_QUOTA_UPLOADS=0")
+	ctx := browser(t, exe)
+
+	// A 3-hour lecture: 2,700 cues of 4 s.
+	var b strings.Builder
+	for i := 0; i < 2700; i++ {
+		s := i * 4
+		fmt.Fprintf(&b, "%d\n%02d:%02d:%02d,000 --> %02d:%02d:%02d,000\nSentence %d of the long lecture about entropy, heat engines and the arrow of time number %d.\n\n",
+			i+1, s/3600, s/60%60, s%60, (s+4)/3600, (s+4)/60%60, (s+4)%60, i, i%97)
+	}
+	long := webPost(t, base+"/lectures?name=long.srt&title=Three+hours", "text/plain", b.String())
+	webWaitReady(t, base, long)
+	// The 3-hour lecture.
+	run(t, ctx, "open the long lecture", chromedp.Navigate(base+"/l/"+long))
+	waitJS(t, ctx, "the long lecture loads", `document.body.dataset.loaded === "1"`, 30*time.Second)
+	ms := evalJS[float64](t, ctx, `performance.now()`)
+	per := evalJS[float64](t, ctx, `(() => { const n = 2000, t0 = performance.now(); for (let i = 0; i < n; i++) T.follow(Math.random() * 10800); void document.body.offsetHeight; return (performance.now() - t0) / n; })()`)
+	t.Logf("3-hour lecture (2,700 sentences): interactive after %.0f ms; follow-along %.3f ms per timeupdate", ms, per)
+	if per > 2 {
+		t.Errorf("follow-along costs %.3f ms per timeupdate; the budget is 2 ms", per)
+	}
+	// 1,000 more lectures, 16 at a time.
+	start := time.Now()
+	sem := make(chan struct{}, 16)
+	errs := make(chan error, 1000)
+	for i := 0; i < 1000; i++ {
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem }()
+			body := fmt.Sprintf("Lecture %d. Entropy of an isolated system never decreases. Heat flows from hot to cold.", i)
+			resp, err := http.Post(fmt.Sprintf("%s/lectures?name=l%d.txt&title=Lecture+%d", base, i, i), "text/plain", strings.NewReader(body))
+			if err == nil {
+				resp.Body.Close()
+				if resp.StatusCode != 202 {
+					err = fmt.Errorf("upload %d: %d", i, resp.StatusCode)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for i := 0; i < 1000; i++ {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("1,000 uploads in %s", time.Since(start).Round(time.Millisecond))
+
+	// The library: page shell and its first page of data, server time.
+	timeGET := func(path string, accept string) (time.Duration, int) {
+		var best time.Duration
+		n := 0
+		for i := 0; i < 20; i++ {
+			req, _ := http.NewRequest("GET", base+path, nil)
+			req.Header.Set("Accept", accept)
+			req.Header.Set("Accept-Encoding", "gzip")
+			t0 := time.Now()
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			body, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			d := time.Since(t0)
+			if i == 0 || d < best {
+				best = d
+			}
+			n = len(body)
+		}
+		return best, n
+	}
+	dShell, nShell := timeGET("/", "text/html")
+	dList, nList := timeGET("/lectures?limit=20", "application/json")
+	t.Logf("library with 1,001 lectures: shell %s (%d bytes gzipped), GET /lectures?limit=20 %s (%d bytes), assets %d bytes gzipped",
+		dShell.Round(10*time.Microsecond), nShell, dList.Round(10*time.Microsecond), nList, web.AssetsCompressedSize())
+	run(t, ctx, "open the library", chromedp.Navigate(base+"/"))
+	waitJS(t, ctx, "the library lists", `document.querySelectorAll("#lectures li").length === 20`, 20*time.Second)
+	ms = evalJS[float64](t, ctx, `performance.now()`)
+	bytes := evalJS[float64](t, ctx, `performance.getEntriesByType("resource").concat(performance.getEntriesByType("navigation")).reduce((a, e) => a + (e.transferSize || 0), 0)`)
+	t.Logf("library page in chromium: listed after %.0f ms, %.0f bytes transferred", ms, bytes)
+
+}
+
+func webPost(t *testing.T, url, ctype, body string) string {
+	t.Helper()
+	resp, err := http.Post(url, ctype, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var m struct{ ID string }
+	b, _ := io.ReadAll(resp.Body)
+	if resp.StatusCode != 202 || json.Unmarshal(b, &m) != nil {
+		t.Fatalf("POST %s: %d %s", url, resp.StatusCode, b)
+	}
+	return m.ID
+}
+
+func webWaitReady(t *testing.T, base, id string) {
+	t.Helper()
+	deadline := time.Now().Add(3 * time.Minute)
+	for time.Now().Before(deadline) {
+		var l struct{ Status string }
+		getJSON(t, base+"/lectures/"+id, &l)
+		if l.Status == "ready" {
+			return
+		}
+		if l.Status == "failed" {
+			t.Fatalf("lecture %s failed", id)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	t.Fatalf("lecture %s not ready", id)
 }
