@@ -70,6 +70,10 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	if err != nil {
 		return nil, err
 	}
+	c, models, err := ResolveModels(ctx, c, st, log)
+	if err != nil {
+		return nil, err
+	}
 	var cache lecture.Cache
 	if c.RedisURL != "" {
 		rc, err := redis.New(c.RedisURL)
@@ -93,7 +97,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 		if p, ok := tx.(interface{ Provider() ort.Provider }); ok {
 			provider = string(p.Provider())
 		}
-		m.SetEngine("transcribe", tx.Name(), tx.Model(), provider)
+		m.SetEngine("transcribe", tx.Name(), models.Label("TRANSCEPT_WHISPER_MODEL", tx.Model()), provider)
 	}
 	ans := retrieval.NewAnswerer()
 	ans.MinCoverage = c.QAMinCoverage
@@ -103,14 +107,14 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 			return nil, err
 		}
 		ans.Embedder = e
-		m.SetEngine("embed", "embeddings", e.Model(), string(e.Provider()))
+		m.SetEngine("embed", "embeddings", models.Label("TRANSCEPT_EMBED_MODEL", e.Model()), string(e.Provider()))
 		log.Info("embedding model loaded", "model", e.Model(), "dim", e.Dim(), "provider", e.Provider())
 	}
 	provider := "cpu"
 	if p, ok := sum.(interface{ Provider() ort.Provider }); ok {
 		provider = string(p.Provider())
 	}
-	m.SetEngine("summarize", sum.Name(), sum.Model(), provider)
+	m.SetEngine("summarize", sum.Name(), models.Label("TRANSCEPT_SUMMARY_MODEL", sum.Model()), provider)
 	m.SetEngine("answer", ans.Name(), "", "cpu")
 	var lm *rag.LMAnswerer
 	if c.QAModel != "" {
@@ -118,7 +122,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 			return nil, err
 		}
 		lm.Retrieval = ans // the same coverage rule and embeddings
-		m.SetEngine("answer", lm.Name(), filepath.Base(c.QAModel), string(lm.Model.Session.Provider()))
+		m.SetEngine("answer", lm.Name(), models.Label("TRANSCEPT_QA_MODEL", filepath.Base(c.QAModel)), string(lm.Model.Session.Provider()))
 		log.Info("question-answering model loaded", "model", c.QAModel)
 	}
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
