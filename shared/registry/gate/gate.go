@@ -112,8 +112,8 @@ type Metrics struct {
 	P95MS    float64 `json:"latency_p95_ms"`
 	// PeakHeapBytes is the Go heap's peak during the run; PeakRSSBytes
 	// the process's resident set's (which includes ONNX Runtime's).
-	PeakHeapBytes uint64 `json:"peak_heap_bytes"`
-	PeakRSSBytes  uint64 `json:"peak_rss_bytes"`
+	PeakHeapBytes uint64  `json:"peak_heap_bytes"`
+	PeakRSSBytes  uint64  `json:"peak_rss_bytes"`
 	Seconds       float64 `json:"seconds"`
 }
 
