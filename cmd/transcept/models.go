@@ -20,6 +20,7 @@ const modelsHelp = `Usage: transcept models list
        transcept models pull [NAME...] [options]
        transcept models merge-lora --adapter PEFT_DIR --model DIR --out DIR
        transcept models convert-lora --adapter PEFT_DIR --out FILE.onnx_adapter [--graph-scale S]
+       transcept models push|list NAME|alias|history ...   (the model registry: see models push --help)
 
 list shows the models Transcept knows: name, repository, revision, what it
 is for, and whether its files' sha256 sums are pinned.
@@ -53,6 +54,9 @@ Examples:
 var modelList = catalog.List
 
 func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if isRegistryCommand(args) {
+		return cmdRegistry(ctx, args, stdout, stderr)
+	}
 	fs := newFlags("models", modelsHelp, stderr)
 	all := fs.Bool("all", false, "pull every known model")
 	dir := fs.String("dir", "", "destination (default TRANSCEPT_MODELS_DIR)")
@@ -101,6 +105,7 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			fmt.Fprintf(stdout, "%s %-22s %s@%s  %s; %s%s\n", mark, m.Name, m.Repo, m.Revision, m.Task, pinned, present)
 		}
 		fmt.Fprintln(stdout, "\n* pulled by `transcept models pull` without names")
+		listRegistry(ctx, stdout, stderr)
 		return nil
 	case "pull":
 		names := pos[1:]
@@ -122,7 +127,7 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	return usageError{msg: fmt.Sprintf("unknown subcommand %q: want %s", pos[0], strings.Join([]string{"list", "pull", "merge-lora", "convert-lora"}, ", "))}
+	return usageError{msg: fmt.Sprintf("unknown subcommand %q: want %s", pos[0], strings.Join([]string{"list", "pull", "merge-lora", "convert-lora", "push", "alias", "history"}, ", "))}
 }
 
 // loraCommand runs merge-lora and convert-lora.
