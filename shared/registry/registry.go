@@ -608,6 +608,9 @@ func (r *Registry) Fetch(ctx context.Context, v Version, cacheDir string) (strin
 	if err := os.WriteFile(filepath.Join(tmp, markerFile), b, 0o644); err != nil {
 		return "", lecture.Wrap(lecture.EUNAVAILABLE, err, "model cache")
 	}
+	if cachedOK(dest, m) {
+		return dest, nil // another process fetched it meanwhile: keep theirs, which may be in use
+	}
 	if _, err := os.Stat(dest); err == nil {
 		// A stale or damaged copy: move it aside, then put ours in place.
 		old := tmp + ".old"

@@ -307,3 +307,42 @@ func TestParseRef(t *testing.T) {
 		t.Errorf("a folder: %v", err)
 	}
 }
+
+// Processes starting together fetch one version into one cache: all get a
+// complete, verified folder, and none pulls it from under another.
+func TestConcurrentFetch(t *testing.T) {
+	ctx := context.Background()
+	st, err := fs.New(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := New(st).Push(ctx, folder(t, 5), "tiny", Meta{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := New(st).Manifest(ctx, v)
+	cache := t.TempDir()
+	var wg sync.WaitGroup
+	errs := make([]error, 8)
+	for i := range errs {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			dir, err := New(st).Fetch(ctx, v, cache)
+			if err == nil {
+				err = Verify(dir, m)
+			}
+			errs[i] = err
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Errorf("fetcher %d: %v", i, err)
+		}
+	}
+	ents, _ := os.ReadDir(filepath.Join(cache, "tiny"))
+	if len(ents) != 1 || ents[0].Name() != v.ID {
+		t.Errorf("cache holds %v, want only %s", ents, v.ID)
+	}
+}
