@@ -165,3 +165,29 @@ func TestEvalGateRegistry(t *testing.T) {
 		t.Fatalf("history does not name the report %s:\n%s", key, hist)
 	}
 }
+
+// The transcription gate on a tiny random Whisper from the registry against
+// itself: the same WER, so it passes.
+func TestEvalGateTranscribe(t *testing.T) {
+	needData(t)
+	orttest.Need(t)
+	cli := inStore(t)
+	t.Setenv("TRANSCEPT_VAD", "off")
+	dir := filepath.Join(t.TempDir(), "tiny-whisper")
+	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
+		t.Fatal(err)
+	}
+	_, v, _ := cli("models", "push", dir, "--name", "whisper-tiny")
+	v = strings.TrimSpace(v)
+	policy := filepath.Join(t.TempDir(), "policy.json")
+	os.WriteFile(policy, []byte(`{"version":1,"wer_max_rise_points":1,"p95_max_rise":0.2,"p95_min_rise_ms":500,"speech_clips":2}`), 0o644)
+	code, stdout, errs := cli("eval", "gate", "--task", "transcribe", "--candidate", "whisper-tiny@"+v, "--baseline", dir, "--policy", policy, "--no-store")
+	if code != 0 {
+		t.Fatalf("identical Whisper: exit %d\n%s", code, errs)
+	}
+	var r gate.Report
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.Candidate.Metrics.Items != 2 || r.Candidate.Metrics.WER != r.Baseline.Metrics.WER {
+		t.Fatalf("report %+v %v", r, err)
+	}
+	t.Logf("WER %.1f, p95 %.0f ms", r.Candidate.Metrics.WER, r.Candidate.Metrics.P95MS)
+}
