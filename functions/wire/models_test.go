@@ -12,10 +12,10 @@ import (
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/registry"
-	"github.com/transcept/transcept/shared/store/fs"
 	"github.com/transcept/transcept/shared/text"
 	"github.com/transcept/transcept/shared/transcript"
 	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
@@ -24,13 +24,32 @@ import (
 // fetched into the cache, verified, reported as tiny@<version>.
 func TestRegistrySummaryModel(t *testing.T) {
 	orttest.Need(t)
+	t.Run("fs", func(t *testing.T) {
+		dir := t.TempDir()
+		registrySummaryModel(t, map[string]string{"TRANSCEPT_STORE_DIR": dir})
+	})
+	t.Run("minio", func(t *testing.T) {
+		srv := svctest.StartMinIO(t)
+		registrySummaryModel(t, map[string]string{"TRANSCEPT_STORE_DIR": t.TempDir(),
+			"MINIO_ENDPOINT": srv.Endpoint, "MINIO_ACCESS_KEY": srv.AccessKey, "MINIO_SECRET_KEY": srv.SecretKey})
+	})
+}
+
+func registrySummaryModel(t *testing.T, settings map[string]string) {
 	ctx := context.Background()
-	storeDir, cacheDir := t.TempDir(), t.TempDir()
+	cacheDir := t.TempDir()
 	folder := filepath.Join(t.TempDir(), "tiny-bart")
 	if err := testmodels.WriteBART(folder, testmodels.Tiny()); err != nil {
 		t.Fatal(err)
 	}
-	st, err := fs.New(storeDir)
+	settings["TRANSCEPT_SUMMARIZER"] = "bart"
+	settings["TRANSCEPT_SUMMARY_MODEL"] = "registry://tiny@champion"
+	settings["TRANSCEPT_MODEL_CACHE_DIR"] = cacheDir
+	c, err := config.FromMap(settings)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := Store(ctx, c)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -43,15 +62,6 @@ func TestRegistrySummaryModel(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	c, err := config.FromMap(map[string]string{
-		"TRANSCEPT_STORE_DIR":       storeDir,
-		"TRANSCEPT_SUMMARIZER":      "bart",
-		"TRANSCEPT_SUMMARY_MODEL":   "registry://tiny@champion",
-		"TRANSCEPT_MODEL_CACHE_DIR": cacheDir,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
 	var logs strings.Builder
 	s, err := New(ctx, c, slog.New(slog.NewTextHandler(&logs, nil)))
 	if err != nil {
