@@ -238,6 +238,12 @@ func (g *gateRun) evaluate(spec string) (gate.Subject, *modelreg.Version, error)
 	s := gate.Subject{Spec: spec}
 	var v *modelreg.Version
 	var m gate.Metrics
+	var engine any // closed after the run, so the other side's memory is its own
+	defer func() {
+		if c, ok := engine.(io.Closer); ok {
+			_ = c.Close()
+		}
+	}()
 	switch g.task {
 	case gate.Summarize:
 		var sm lecture.Summarizer
@@ -259,6 +265,7 @@ func (g *gateRun) evaluate(spec string) (gate.Subject, *modelreg.Version, error)
 			if sm, err = wire.Summarizer(&c); err != nil {
 				return s, nil, err
 			}
+			engine = sm
 		}
 		s.Engine, s.Model = sm.Name(), sm.Model()
 		if len(g.docs) > 0 {
@@ -293,7 +300,7 @@ func (g *gateRun) evaluate(spec string) (gate.Subject, *modelreg.Version, error)
 				if err != nil {
 					return s, nil, err
 				}
-				ans.Embedder, e = em, em
+				ans.Embedder, e, engine = em, em, em
 				s.Engine, s.Model = ans.Name(), em.Model()
 			} else {
 				lm, err := rag.Load(dir, ort.Options{IntraOpThreads: g.c.ORTThreads, NoPrepack: !g.c.ORTPrepack})
@@ -301,7 +308,7 @@ func (g *gateRun) evaluate(spec string) (gate.Subject, *modelreg.Version, error)
 					return s, nil, err
 				}
 				lm.Retrieval = ans
-				a = lmAnswerer{lm}
+				a, engine = lmAnswerer{lm}, lm
 				s.Engine, s.Model = lm.Name(), filepath.Base(dir)
 			}
 		}
@@ -320,6 +327,7 @@ func (g *gateRun) evaluate(spec string) (gate.Subject, *modelreg.Version, error)
 		if err != nil {
 			return s, nil, err
 		}
+		engine = tr
 		s.Engine, s.Model = tr.Name(), tr.Model()
 		if m, err = gate.EvalTranscribe(g.ctx, tr, g.clips); err != nil {
 			return s, nil, err

@@ -32,6 +32,7 @@ import (
 	iofs "io/fs"
 	"math/rand/v2"
 	"os"
+	"os/user"
 	"path/filepath"
 	"regexp"
 	"sort"
@@ -249,7 +250,11 @@ func scan(dir string) ([]File, error) {
 func Who() string {
 	u := os.Getenv("USER")
 	if u == "" {
-		u = "unknown"
+		if cu, err := user.Current(); err == nil && cu.Username != "" {
+			u = cu.Username
+		} else {
+			u = "unknown"
+		}
 	}
 	h, _ := os.Hostname()
 	if h == "" {

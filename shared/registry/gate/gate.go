@@ -17,6 +17,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"runtime/metrics"
 	"sort"
 	"strconv"
@@ -111,7 +112,9 @@ type Metrics struct {
 	P50MS    float64 `json:"latency_p50_ms"`
 	P95MS    float64 `json:"latency_p95_ms"`
 	// PeakHeapBytes is the Go heap's peak during the run; PeakRSSBytes
-	// the process's resident set's (which includes ONNX Runtime's).
+	// the process's resident set's (which includes ONNX Runtime's, and
+	// whatever the side evaluated before left resident: the gate closes
+	// each engine after its run).
 	PeakHeapBytes uint64  `json:"peak_heap_bytes"`
 	PeakRSSBytes  uint64  `json:"peak_rss_bytes"`
 	Seconds       float64 `json:"seconds"`
@@ -443,6 +446,7 @@ func measure(f func() error) (Metrics, error) {
 			}
 		}
 	}()
+	debug.FreeOSMemory() // what an earlier run left collectable is not this run's
 	start := time.Now()
 	sample()
 	err := f()
