@@ -28,6 +28,12 @@ func (s *Suite) API(ctx context.Context, publish func(lecture.Event) error) (*ap
 		SessionTTL:    c.Accounts.SessionTTL,
 		HideMetrics:   c.Accounts.MetricsAddr != "",
 	}
+	if len(s.Models) > 0 {
+		srv.Models = map[string]string{}
+		for setting, v := range s.Models {
+			srv.Models[setting] = v.String()
+		}
+	}
 	if p, ok := s.Service.Store.(interface {
 		PresignPut(ctx context.Context, bucket, key, contentType string, size int64, ttl time.Duration) (string, http.Header, error)
 	}); ok {

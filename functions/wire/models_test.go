@@ -91,6 +91,16 @@ func registrySummaryModel(t *testing.T, settings map[string]string) {
 		t.Errorf("transcept_engine_info does not name %s:\n%s", v, grepLines(string(body), "transcept_engine_info"))
 	}
 
+	srv, err := s.API(ctx, func(lecture.Event) error { return nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec = httptest.NewRecorder()
+	srv.Handler().ServeHTTP(rec, httptest.NewRequest("GET", "/readyz", nil))
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"TRANSCEPT_SUMMARY_MODEL":"`+v.String()+`"`) {
+		t.Errorf("/readyz does not report the resolved version %s: %d %s", v, rec.Code, rec.Body.String())
+	}
+
 	// The alias moving does not change a running process; a missing alias
 	// is an error naming the setting.
 	c.SummaryModel = "registry://tiny@canary"

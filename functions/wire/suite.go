@@ -45,6 +45,8 @@ type Suite struct {
 	Bus     *eventing.Bus[lecture.Event] // nil until StartBus
 	// Catalogue is the lecture catalogue and accounts database.
 	Catalogue catalogue.Catalogue
+	// Models are the registry versions the model settings named at start.
+	Models ResolvedModels
 }
 
 // Logger makes the process logger from the configuration.
@@ -137,7 +139,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	}
 	svc.Catalogue = cat
 	log.Info("transcept ready to start", "store", storeName(c), "cache", cache.Name(), "summarizer", sum.Name(), "answerer", ans.Name())
-	return &Suite{Config: c, Log: log, Metrics: m, Service: svc, Catalogue: cat}, nil
+	return &Suite{Config: c, Log: log, Metrics: m, Service: svc, Catalogue: cat, Models: models}, nil
 }
 
 // Store opens the configured object store: MinIO when MINIO_ENDPOINT is

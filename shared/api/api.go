@@ -62,6 +62,9 @@ type Server struct {
 	// the proxy in front).
 	SecureCookies bool
 	SessionTTL    time.Duration
+	// Models are the registry versions the model settings resolved to at
+	// start (setting → name@version), reported by /readyz.
+	Models map[string]string
 	// HideMetrics leaves /metrics off the main handler (it is served on
 	// its own address); with Auth set it is always off.
 	HideMetrics bool
@@ -426,6 +429,9 @@ func (s *Server) readyz(w http.ResponseWriter, r *http.Request) error {
 		if err := s.Ready(); err != nil {
 			return lecture.Wrap(lecture.EUNAVAILABLE, err, "not ready: %s", lecture.ErrorMessage(err))
 		}
+	}
+	if len(s.Models) > 0 {
+		return writeJSON(w, http.StatusOK, map[string]any{"status": "ready", "models": s.Models})
 	}
 	return writeJSON(w, http.StatusOK, map[string]string{"status": "ready"})
 }
