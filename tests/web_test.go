@@ -104,16 +104,16 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, d time.Duratio
 	t.Helper()
 	deadline := time.Now().Add(d)
 	for {
-		ok, err := chromedp.Run(ctx, chromedp.Evaluate[bool]("!!("+expr+")"))
-		if err != nil {
-			t.Fatalf("%s: %v", what, err)
-		}
-		if ok {
+		// Thrown while the page is still loading or navigating: not yet.
+		ectx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		ok, err := chromedp.Run(ectx, chromedp.Evaluate[bool]("(() => { try { return !!("+expr+") } catch (e) { return false } })()"))
+		cancel()
+		if err == nil && ok {
 			return
 		}
 		if time.Now().After(deadline) {
 			body, _ := chromedp.Run(ctx, chromedp.Evaluate[string](`document.body ? document.body.innerText.slice(0, 2000) : ""`))
-			t.Fatalf("%s: not within %s; the page says:\n%s", what, d, body)
+			t.Fatalf("%s: not within %s (%v); the page says:\n%s", what, d, err, body)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -121,6 +121,8 @@ func waitJS(t *testing.T, ctx context.Context, what, expr string, d time.Duratio
 
 func evalJS[T any](t *testing.T, ctx context.Context, expr string) T {
 	t.Helper()
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
 	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](expr))
 	if err != nil {
 		t.Fatalf("evaluate %s: %v", expr, err)
@@ -548,3 +550,123 @@ func webWaitReady(t *testing.T, base, id string) {
 	}
 	t.Fatalf("lecture %s not ready", id)
 }
+
+// TestWebAppSignIn: with sign-in on, a page sends the person to sign in
+// and back; the account page creates and revokes an API key; the admin
+// page lists users; an upload through the page carries the CSRF token; a
+// share link opens the lecture read-only in a browser that is not signed
+// in.
+func TestWebAppSignIn(t *testing.T) {
+	exe := chromium(t)
+	bin := buildBinary(t)
+	store := t.TempDir()
+	cmd := exec.Command(bin, "users", "create", "admin@example.edu", "--admin")
+	cmd.Env = append(os.Environ(), "TRANSCEPT_STORE_DIR="+store)
+	cmd.Stdin = strings.NewReader("correct horse battery\n")
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("users create: %v\n%s", err, out)
+	}
+	base := serve(t, bin, "TRANSCEPT_STORE_DIR="+store, "TRANSCEPT_AUTH=on")
+	ctx := browser(t, exe)
+	srt := filepath.Join(t.TempDir(), "entropy.srt")
+	if err := os.WriteFile(srt, []byte(entropySRT), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	run(t, ctx, "open the account page", chromedp.Navigate(base+"/account"))
+	waitJS(t, ctx, "sent to sign in", `location.pathname === "/signin" && new URLSearchParams(location.search).get("next") === "/account"`, 10*time.Second)
+	run(t, ctx, "a wrong password",
+		chromedp.WaitVisible(chromedp.ID("email")),
+		chromedp.SetValue(chromedp.ID("email"), "admin@example.edu"),
+		chromedp.SetValue(chromedp.ID("password"), "wrong password"),
+		chromedp.Click(chromedp.CSS("#signin button[type=submit]")))
+	waitJS(t, ctx, "the wrong password is refused", `!document.getElementById("signin-error").hidden`, 10*time.Second)
+	run(t, ctx, "the right password",
+		chromedp.SetValue(chromedp.ID("password"), "correct horse battery"),
+		chromedp.Click(chromedp.CSS("#signin button[type=submit]")))
+	waitJS(t, ctx, "back on the account page", `location.pathname === "/account" && document.getElementById("me").textContent.includes("admin@example.edu")`, 10*time.Second)
+
+	// An API key: shown once, listed, revoked.
+	run(t, ctx, "create a key",
+		chromedp.SetValue(chromedp.ID("key-name"), "laptop"),
+		chromedp.Click(chromedp.CSS("#key-form button[type=submit]")))
+	waitJS(t, ctx, "the key is shown once", `!document.getElementById("key-new").hidden`, 10*time.Second)
+	key := evalJS[string](t, ctx, `document.querySelector("#key-new code").textContent`)
+	req, _ := http.NewRequest("GET", base+"/auth/me", nil)
+	req.Header.Set("Authorization", "Bearer "+key)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 200 {
+		t.Fatalf("the new key does not work: %v %v", resp, err)
+	}
+	run(t, ctx, "revoke it",
+		chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+			_, err := chromedp.Evaluate[bool](`window.confirm = () => true; true`)(ctx, tg)
+			return err
+		}),
+		chromedp.Click(chromedp.CSS("#keys button.danger")))
+	waitJS(t, ctx, "the key is revoked", `document.querySelector("#keys").textContent.includes("revoked")`, 10*time.Second)
+	if resp, err := http.DefaultClient.Do(req); err != nil || resp.StatusCode != 401 {
+		t.Fatalf("the revoked key still works: %v %v", resp, err)
+	}
+
+	// The admin page lists the user.
+	run(t, ctx, "open the admin page", chromedp.Navigate(base+"/admin"))
+	waitJS(t, ctx, "users listed", `document.querySelector("#users") && document.querySelector("#users").textContent.includes("admin@example.edu")`, 10*time.Second)
+
+	// An upload through the page (session cookie + CSRF token).
+	run(t, ctx, "upload", chromedp.Navigate(base+"/upload"), chromedp.WaitReady(chromedp.ID("drop")),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{srt}),
+		chromedp.Click(chromedp.ID("send")))
+	waitJS(t, ctx, "processing reaches ready", `!document.getElementById("open").hidden`, 60*time.Second)
+	run(t, ctx, "open the lecture", chromedp.Click(chromedp.ID("open")))
+	waitJS(t, ctx, "the lecture page loads", `document.body.dataset.loaded === "1"`, 20*time.Second)
+	waitJS(t, ctx, "the owner sees share links", `!document.getElementById("shares-card").hidden`, 10*time.Second)
+	run(t, ctx, "create a share link", chromedp.Click(chromedp.CSS("#share-form button[type=submit]")))
+	waitJS(t, ctx, "the link is shown", `!document.getElementById("share-new").hidden`, 10*time.Second)
+	link := evalJS[string](t, ctx, `document.querySelector("#share-new code").textContent`)
+
+	// The link in a browser that is not signed in.
+	anon, cancel := chromedp.NewContext(ctx, chromedp.WithNewBrowserContext())
+	defer cancel()
+	if err := chromedp.Do(anon); err != nil { // its tab lives as long as this call's context
+		t.Fatal(err)
+	}
+	run(t, anon, "open the share link", chromedp.Navigate(link))
+	waitJS(t, anon, "the shared lecture loads", `document.body.dataset.loaded === "1"`, 20*time.Second)
+	if n := evalJS[int](t, anon, `document.querySelectorAll("#transcript li.seg").length`); n != 5 {
+		t.Errorf("shared lecture shows %d sentences, want 5", n)
+	}
+	if !evalJS[bool](t, anon, `document.getElementById("shares-card").hidden`) {
+		t.Error("a share link shows the share links")
+	}
+	run(t, anon, "ask through the link", chromedp.SetValue(chromedp.ID("question"), "What does the second law say?"), chromedp.Click(chromedp.ID("ask-btn")))
+	waitJS(t, anon, "answered through the link", `document.querySelector("#chat .msg.a") && document.querySelector("#chat .msg.a").dataset.final === "1"`, 20*time.Second)
+	run(t, anon, "the library without signing in", chromedp.Navigate(base+"/"))
+	waitJS(t, anon, "sent to sign in", `location.pathname === "/signin"`, 10*time.Second)
+
+	// Sign out.
+	run(t, ctx, "sign out", chromedp.Click(chromedp.ID("nav-signout")))
+	waitJS(t, ctx, "signed out", `location.pathname === "/signin"`, 10*time.Second)
+	run(t, ctx, "the library after signing out", chromedp.Navigate(base+"/"))
+	waitJS(t, ctx, "sent to sign in again", `location.pathname === "/signin"`, 10*time.Second)
+}
+
+const entropySRT = `1
+00:00:01,000 --> 00:00:06,000
+Today we study entropy and the second law of thermodynamics.
+
+2
+00:00:06,000 --> 00:00:12,000
+Um, the second law says that the entropy of an isolated system never decreases.
+
+3
+00:00:12,000 --> 00:00:20,000
+A heat engine converts heat into work, but it can never be perfectly efficient.
+
+4
+00:00:20,000 --> 00:00:30,000
+The Carnot efficiency depends only on the temperatures of the hot and cold reservoirs.
+
+5
+00:00:30,000 --> 00:00:40,000
+Living systems keep their order by exporting entropy to their surroundings.
+`

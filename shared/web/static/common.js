@@ -228,6 +228,10 @@
     if (!cfg.auth || share) return;
     const m = await whoami();
     const signedIn = m && m.user;
+    if (!signedIn && document.body.dataset.page !== "signin") {
+      location.assign(signinURL()); // every page but sign-in needs an account
+      return;
+    }
     const who = document.getElementById("who");
     if (signedIn) {
       who.textContent = m.user.email || "";
