@@ -17,6 +17,7 @@ import (
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/pipeline"
+	"github.com/transcept/transcept/shared/tracing"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -227,6 +228,11 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		c.Addr = *addr
 	}
 	log := wire.Logger(c)
+	stopTraces, err := tracing.Setup(ctx, "transcept-serve")
+	if err != nil {
+		return lecture.Wrap(lecture.EINVALID, err, "tracing (OTEL_* settings)")
+	}
+	defer flushTraces(stopTraces)
 	s, err := wire.New(ctx, c, log)
 	if err != nil {
 		return err
@@ -292,6 +298,13 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	<-done
 	log.Info("stopped")
 	return nil
+}
+
+// flushTraces sends the spans still buffered and stops tracing.
+func flushTraces(stop func(context.Context) error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	_ = stop(ctx)
 }
 
 func cmdConfig(args []string, stdout, stderr io.Writer) error {

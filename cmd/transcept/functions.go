@@ -19,6 +19,7 @@ import (
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 const functionHelp = `Usage: transcept function NAME
@@ -130,6 +131,11 @@ func cmdBroker(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return lecture.Wrap(lecture.EINVALID, err, "loading triggers from %s", *dir)
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
+	stopTraces, err := tracing.Setup(ctx, "transcept-broker")
+	if err != nil {
+		return lecture.Wrap(lecture.EINVALID, err, "tracing (OTEL_* settings)")
+	}
+	defer flushTraces(stopTraces)
 	b, err := eventing.NewBroker(cfg, routes, log)
 	if err != nil {
 		return usageError{msg: err.Error()}

@@ -20,6 +20,7 @@ import (
 	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 // MaxNotificationBytes bounds a notification body.
@@ -96,7 +97,6 @@ func (f *Function) Notify(ctx context.Context, n awsevents.S3Event) (int, error)
 		return 0, err
 	}
 	defer done()
-	svc := f.Suite().Service
 	sent := 0
 	for _, rec := range n.Records {
 		if !strings.HasPrefix(rec.EventName, "s3:ObjectCreated:") && !strings.HasPrefix(rec.EventName, "ObjectCreated:") {
@@ -107,23 +107,40 @@ func (f *Function) Notify(ctx context.Context, n awsevents.S3Event) (int, error)
 			f.Log().Warn("notification key is not URL-encoded text", "key", rec.S3.Object.Key)
 			continue
 		}
-		ev, err := svc.Ingest(ctx, rec.S3.Bucket.Name, key, rec.S3.Object.ETag)
-		if lecture.ErrorCode(err) == lecture.EINVALID || lecture.ErrorCode(err) == lecture.ENOTFOUND {
-			f.Log().Warn("object skipped", "bucket", rec.S3.Bucket.Name, "key", key, "err", err)
-			continue
-		} else if err != nil {
-			return sent, err
-		}
-		ce, err := eventing.ToCloudEvent(ev)
+		ok, err := f.notifyOne(ctx, rec.S3.Bucket.Name, key, rec.S3.Object.ETag)
 		if err != nil {
 			return sent, err
 		}
-		if res := f.sender.Send(ctx, ce); res != nil {
-			return sent, lecture.Wrap(lecture.EUNAVAILABLE, res, "sending %s for %s to %s", ev.Type, key, f.sink)
+		if ok {
+			sent++
 		}
-		f.Metrics.CountEvent(ev.Type, "sent")
-		f.Log().Info("lecture uploaded", "lecture", ev.Data.LectureID, "key", key, "hash", ev.Data.ContentHash)
-		sent++
 	}
 	return sent, nil
+}
+
+// notifyOne sends the event of one created object, in the span that starts
+// the upload's trace ("stage ingest"): every later stage is its descendant.
+// ok is false when the object was skipped.
+func (f *Function) notifyOne(ctx context.Context, bucket, key, etag string) (ok bool, err error) {
+	ctx, end := tracing.StartConsumer(ctx, "stage ingest", tracing.String("transcept.stage", "ingest"),
+		tracing.String("transcept.store.bucket", bucket), tracing.String("transcept.store.key", key))
+	defer func() { end(err) }()
+	ev, err := f.Suite().Service.Ingest(ctx, bucket, key, etag)
+	if lecture.ErrorCode(err) == lecture.EINVALID || lecture.ErrorCode(err) == lecture.ENOTFOUND {
+		f.Log().Warn("object skipped", "bucket", bucket, "key", key, "err", err)
+		return false, nil
+	} else if err != nil {
+		return false, err
+	}
+	tracing.Annotate(ctx, tracing.String("transcept.lecture_id", ev.Data.LectureID), tracing.String("cloudevents.event_type", ev.Type))
+	ce, err := eventing.ToCloudEvent(ev)
+	if err != nil {
+		return false, err
+	}
+	if res := f.sender.Send(ctx, ce); res != nil {
+		return false, lecture.Wrap(lecture.EUNAVAILABLE, res, "sending %s for %s to %s", ev.Type, key, f.sink)
+	}
+	f.Metrics.CountEvent(ev.Type, "sent")
+	f.Log().Info("lecture uploaded", "lecture", ev.Data.LectureID, "key", key, "hash", ev.Data.ContentHash)
+	return true, nil
 }

@@ -18,6 +18,7 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 // Base is what every Transcept function embeds: the func-go instance
@@ -35,7 +36,8 @@ type Base struct {
 	stopping atomic.Bool
 	inflight sync.WaitGroup
 	once     singleflight.Group
-	metrics  *http.Server // /metrics on TRANSCEPT_METRICS_ADDR, when set
+	metrics  *http.Server                // /metrics on TRANSCEPT_METRICS_ADDR, when set
+	traces   func(context.Context) error // flushes and stops tracing (tracing.Setup)
 }
 
 // NewBase makes the base of the named function.
@@ -49,6 +51,9 @@ func (b *Base) Start(ctx context.Context, cfg map[string]string) error {
 		return err
 	}
 	log := Logger(c).With("function", b.Name)
+	if err := b.startTracing(ctx); err != nil {
+		return err
+	}
 	s, err := NewWithMetrics(ctx, c, log, b.Metrics)
 	if err != nil {
 		return err
@@ -64,6 +69,22 @@ func (b *Base) Start(ctx context.Context, cfg map[string]string) error {
 	b.mu.Unlock()
 	b.ready.Store(true)
 	log.Info("function ready")
+	return nil
+}
+
+// startTracing sets up tracing as service transcept-<function>, once per
+// process (off unless the OTEL_* settings ask for it).
+func (b *Base) startTracing(ctx context.Context) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.traces != nil {
+		return nil
+	}
+	shutdown, err := tracing.Setup(ctx, "transcept-"+b.Name)
+	if err != nil {
+		return lecture.Wrap(lecture.EINVALID, err, "tracing (OTEL_* settings)")
+	}
+	b.traces = shutdown
 	return nil
 }
 
@@ -94,6 +115,10 @@ func (b *Base) Stop(ctx context.Context) error {
 	if b.metrics != nil {
 		defer b.metrics.Close()
 		b.metrics = nil
+	}
+	if traces := b.traces; traces != nil {
+		b.traces = nil
+		defer func() { _ = traces(context.WithoutCancel(ctx)) }() // after in-flight work: its spans too
 	}
 	b.mu.Unlock()
 	done := make(chan struct{})
@@ -205,7 +230,10 @@ func (b *Base) HandleEvent(ctx context.Context, ce eventing.CloudEvent, h Handle
 	}
 	svc := b.Suite().Service
 	key := e.Type + "/" + e.Data.LectureID + "/" + e.Data.ContentHash
+	ctx, end := eventing.StartStage(ctx, b.Name, e)
 	v, err, shared := b.once.Do(key, func() (any, error) { return h(svc, ctx, e) })
+	tracing.Annotate(ctx, tracing.Bool("transcept.duplicate", shared))
+	end(err)
 	if err != nil {
 		b.Metrics.CountEvent(e.Type, "error")
 		b.Log().Error("stage failed", "type", e.Type, "lecture", e.Data.LectureID, "err", err)
@@ -216,7 +244,9 @@ func (b *Base) HandleEvent(ctx context.Context, ce eventing.CloudEvent, h Handle
 	if len(next) == 0 || shared {
 		return nil, nil // a duplicate's reply was sent by the first
 	}
-	out, err := eventing.ToCloudEvent(next[0])
+	reply := []lecture.Event{next[0]}
+	eventing.Stamp(ctx, reply) // the next stage's span is a child of this one
+	out, err := eventing.ToCloudEvent(reply[0])
 	if err != nil {
 		return nil, eventing.Status(500, "encoding the reply: %v", err)
 	}

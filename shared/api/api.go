@@ -24,6 +24,7 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/pipeline"
+	"github.com/transcept/transcept/shared/tracing"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -126,7 +127,9 @@ func (s *Server) instrument(route string, pol policy, h func(http.ResponseWriter
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		sw := &statusWriter{ResponseWriter: w}
+		r, endSpan := tracing.StartHTTP(r, route, methodLabel(r.Method))
 		defer func() {
+			defer func() { endSpan(sw.status) }()
 			if p := recover(); p != nil {
 				s.Log.Error("panic serving request", "route", route, "panic", p, "stack", string(debug.Stack()))
 				if sw.status == 0 {

@@ -88,6 +88,9 @@ var Settings = []Setting{
 	{"TRANSCEPT_UPLOAD_URL_TTL", "15m", "how long a presigned direct-to-bucket upload URL (`POST /lectures/uploads`) stays valid", false},
 	{"TRANSCEPT_EVAL_DATA", "", "evaluation data folder of `transcept eval` (SummEval, QMSum, audio clips; empty: `shared/data` beside the repository)", false},
 	{"K_SINK", "", "where the ingest function sends its CloudEvents (set by the SinkBinding of infra/eventing to the Broker)", false},
+	{"OTEL_TRACES_EXPORTER", "", "`otlp` turns tracing on (spans to the OTLP/HTTP endpoint), `none` keeps it off; the other standard `OTEL_*` variables are read by the OpenTelemetry SDK", false},
+	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector base URL (`http://otel-collector:4318`); when set, tracing is on", false},
+	{"OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", "", "OTLP/HTTP traces URL (`http://otel-collector:4318/v1/traces`), overriding OTEL_EXPORTER_OTLP_ENDPOINT for traces; when set, tracing is on", false},
 	{"TRANSCEPT_LOG_LEVEL", "info", "log level: debug, info, warn, error", false},
 	{"TRANSCEPT_LOG_FORMAT", "text", "log format: text or json", false},
 }

@@ -17,6 +17,8 @@ import (
 	sdk "github.com/cloudevents/sdk-go/v2"
 	"github.com/cloudevents/sdk-go/v2/binding"
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
+
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 // Broker is a local stand-in for a Knative Broker: it reads the Broker and
@@ -173,8 +175,19 @@ func (f *failure) Error() string {
 // reply event, if any, the Bus publishes.
 func (b *Broker) deliver(t TriggerSpec) Handler[message] {
 	target := b.url(t.Subscriber)
-	return func(ctx context.Context, m message) ([]message, error) {
-		reply, status, body, err := b.post(ctx, target, m.ce)
+	return func(ctx context.Context, m message) (_ []message, ferr error) {
+		ce := m.ce
+		if tracing.On() { // a span per delivery, the parent of the subscriber's
+			tp, ts := TraceContext(ce)
+			var end tracing.End
+			ctx, end = tracing.StartClient(tracing.Extract(ctx, tp, ts), "deliver "+t.Name,
+				tracing.String("transcept.trigger", t.Name), tracing.String("transcept.subscriber", t.Subscriber.Service),
+				tracing.String("cloudevents.event_type", ce.Type()), tracing.String("cloudevents.event_id", ce.ID()))
+			defer func() { end(ferr) }()
+			ce = ce.Clone()
+			SetTraceContext(ctx, &ce)
+		}
+		reply, status, body, err := b.post(ctx, target, ce)
 		if err == nil && status/100 == 2 {
 			if reply == nil {
 				return nil, nil

@@ -12,6 +12,7 @@ import (
 	cehttp "github.com/cloudevents/sdk-go/v2/protocol/http"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 // CloudEvent is a CloudEvents event: what a func-go CloudEvent function
@@ -26,16 +27,57 @@ func ToCloudEvent(e lecture.Event) (cloudevents.Event, error) {
 	ce.SetSource(e.Source)
 	ce.SetSubject(e.Subject)
 	ce.SetTime(e.Time)
+	if e.TraceParent != "" {
+		ce.SetExtension(ExtTraceParent, e.TraceParent)
+		if e.TraceState != "" {
+			ce.SetExtension(ExtTraceState, e.TraceState)
+		}
+	}
 	if err := ce.SetData(cloudevents.ApplicationJSON, e.Data); err != nil {
 		return ce, err
 	}
 	return ce, ce.Validate()
 }
 
+// The extension attributes of the CloudEvents distributed-tracing
+// extension: the W3C trace context of the span that emitted the event.
+const (
+	ExtTraceParent = "traceparent"
+	ExtTraceState  = "tracestate"
+)
+
+// TraceContext reads a CloudEvent's distributed-tracing extension.
+func TraceContext(ce cloudevents.Event) (traceparent, tracestate string) {
+	ext := ce.Extensions()
+	if v, ok := ext[ExtTraceParent].(string); ok {
+		traceparent = v
+	}
+	if v, ok := ext[ExtTraceState].(string); ok {
+		tracestate = v
+	}
+	return traceparent, tracestate
+}
+
+// SetTraceContext sets a CloudEvent's distributed-tracing extension to the
+// span context of ctx (nothing when tracing is off or ctx has no span).
+func SetTraceContext(ctx context.Context, ce *cloudevents.Event) {
+	tp, ts := tracing.Inject(ctx)
+	if tp == "" {
+		return
+	}
+	ce.SetExtension(ExtTraceParent, tp)
+	if ts != "" {
+		ce.SetExtension(ExtTraceState, ts)
+	} else if _, ok := ce.Extensions()[ExtTraceState]; ok {
+		ce.SetExtension(ExtTraceState, nil)
+	}
+}
+
 // FromCloudEvent reads one of our events out of a CloudEvent, checking that
 // its type is ours and its data is a reference with a lecture id.
 func FromCloudEvent(ce cloudevents.Event) (lecture.Event, error) {
 	e := lecture.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Subject: ce.Subject(), Time: ce.Time()}
+	e.TraceParent, e.TraceState = TraceContext(ce)
 	known := false
 	for _, t := range lecture.EventTypes {
 		known = known || t == e.Type

@@ -10,6 +10,7 @@ import (
 	"strings"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 // NewBus makes the deliverer of pipeline events that `transcept serve`
@@ -141,7 +142,7 @@ func (c *Config) LocalTriggers(stages map[string]LocalStage) ([]Trigger[lecture.
 			continue
 		}
 		found[t.Subscriber.Service] = true
-		out = append(out, Trigger[lecture.Event]{Name: st.Name, Match: MatchEvent(t.Filter), Handler: st.Handler})
+		out = append(out, Trigger[lecture.Event]{Name: st.Name, Match: MatchEvent(t.Filter), Handler: Traced(st.Name, st.Handler)})
 	}
 	for svc := range stages {
 		if !found[svc] {
@@ -155,4 +156,45 @@ func (c *Config) LocalTriggers(stages map[string]LocalStage) ([]Trigger[lecture.
 type LocalStage struct {
 	Name    string
 	Handler Handler[lecture.Event]
+}
+
+// Traced runs a stage's handler in a span "stage <name>", a child of the
+// span that emitted the event (its traceparent); the events the stage
+// returns carry the stage span's trace context in turn, so that one upload
+// is one trace through the Bus, and through its journal across restarts.
+func Traced(name string, h Handler[lecture.Event]) Handler[lecture.Event] {
+	return func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
+		if !tracing.On() {
+			return h(ctx, e)
+		}
+		ctx, end := StartStage(ctx, name, e)
+		next, err := h(ctx, e)
+		end(err)
+		Stamp(ctx, next)
+		return next, err
+	}
+}
+
+// StartStage starts the span of one stage run on e: "stage <name>", a child
+// of e's trace context, with the lecture id and the event's type and id.
+func StartStage(ctx context.Context, name string, e lecture.Event) (context.Context, tracing.End) {
+	if !tracing.On() {
+		return ctx, func(error) {}
+	}
+	ctx = tracing.Extract(ctx, e.TraceParent, e.TraceState)
+	return tracing.StartConsumer(ctx, "stage "+name,
+		tracing.String("transcept.stage", name), tracing.String("transcept.lecture_id", e.Data.LectureID),
+		tracing.String("cloudevents.event_type", e.Type), tracing.String("cloudevents.event_id", e.ID))
+}
+
+// Stamp sets the trace context of events to ctx's span (nothing when
+// tracing is off): the events a stage emits inherit its span.
+func Stamp(ctx context.Context, events []lecture.Event) {
+	tp, ts := tracing.Inject(ctx)
+	if tp == "" {
+		return
+	}
+	for i := range events {
+		events[i].TraceParent, events[i].TraceState = tp, ts
+	}
 }

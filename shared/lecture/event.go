@@ -47,6 +47,11 @@ type Event struct {
 	Subject string    `json:"subject,omitempty"`
 	Time    time.Time `json:"time"`
 	Data    Ref       `json:"data"`
+	// TraceParent and TraceState are the W3C trace context of the span
+	// that emitted the event (the CloudEvents distributed-tracing
+	// extension); empty when tracing is off.
+	TraceParent string `json:"traceparent,omitempty"`
+	TraceState  string `json:"tracestate,omitempty"`
 }
 
 // NewEvent makes an event with a fresh id.

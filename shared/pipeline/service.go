@@ -23,6 +23,7 @@ import (
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
+	"github.com/transcept/transcept/shared/tracing"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -162,7 +163,13 @@ func (s *Service) Summarize(ctx context.Context, tr *lecture.Transcript, opts le
 		}
 	}
 	v, err, _ := s.flight.Do(key, func() (any, error) {
-		out, err := s.Summarizer.Summarize(ctx, sents, opts)
+		mctx, end := modelSpan(ctx, "summarize", s.Summarizer.Name(), s.Summarizer.Model())
+		out, err := s.Summarizer.Summarize(mctx, sents, opts)
+		if err == nil && out != nil && tracing.On() {
+			tracing.Annotate(mctx, tracing.Int("transcept.model.input_sentences", len(sents)), tracing.Int("transcept.model.input_words", out.InputWords),
+				tracing.Int("transcept.model.output_words", out.OutputWords), tracing.Int("transcept.model.bullets", len(out.Bullets)))
+		}
+		end(err)
 		if err != nil {
 			return nil, err
 		}
@@ -220,7 +227,10 @@ func (s *Service) cacheGet(ctx context.Context, key string) ([]byte, bool) {
 	if s.Cache == nil {
 		return nil, false
 	}
-	b, ok, err := s.Cache.Get(ctx, key)
+	cctx, end := s.cacheSpan(ctx, "get")
+	b, ok, err := s.Cache.Get(cctx, key)
+	tracing.Annotate(cctx, tracing.Bool("transcept.cache.hit", ok))
+	end(err)
 	switch {
 	case err != nil:
 		s.Metrics.CountCache(s.Cache.Name(), "error")
@@ -239,7 +249,10 @@ func (s *Service) cacheSet(ctx context.Context, key string, b []byte) {
 	if s.Cache == nil {
 		return
 	}
-	if err := s.Cache.Set(ctx, key, b, s.CacheTTL); err != nil {
+	cctx, end := s.cacheSpan(ctx, "set")
+	err := s.Cache.Set(cctx, key, b, s.CacheTTL)
+	end(err)
+	if err != nil {
 		s.Metrics.CountCache(s.Cache.Name(), "error")
 		s.Log.Warn("cache write failed", "cache", s.Cache.Name(), "err", err)
 	}
@@ -251,11 +264,16 @@ func (s *Service) putJSON(ctx context.Context, id, name string, v any) error {
 	if err != nil {
 		return lecture.Wrap(lecture.EINTERNAL, err, "encoding %s", name)
 	}
-	return s.Store.Put(ctx, lecture.BucketPreprocessed, id+"/"+name, bytes.NewReader(b), int64(len(b)), "application/json")
+	ctx, end := storeSpan(ctx, "put", lecture.BucketPreprocessed, id+"/"+name)
+	err = s.Store.Put(ctx, lecture.BucketPreprocessed, id+"/"+name, bytes.NewReader(b), int64(len(b)), "application/json")
+	end(err)
+	return err
 }
 
 // getJSON reads an artifact of the lecture into v.
-func (s *Service) getJSON(ctx context.Context, id, name string, v any) error {
+func (s *Service) getJSON(ctx context.Context, id, name string, v any) (err error) {
+	ctx, end := storeSpan(ctx, "get", lecture.BucketPreprocessed, id+"/"+name)
+	defer func() { end(err) }()
 	rc, err := s.Store.Get(ctx, lecture.BucketPreprocessed, id+"/"+name)
 	if err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
+	"github.com/transcept/transcept/shared/tracing"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -60,7 +61,7 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 	}
 	s.record(ctx, l, catalogue.Lecture{Bytes: int64(len(u.Data))})
 	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data))})
-	return l, ev, nil
+	return l, stamp(ctx, ev), nil
 }
 
 // rawName keeps a safe version of the uploaded file's name: the characters
@@ -422,9 +423,23 @@ func (s *Service) answer(ctx context.Context, ix *retrieval.Index, q string, onT
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("answer", start, err) }()
 	if s.LM != nil {
-		return s.LM.Answer(ctx, ix, q, onToken)
+		mctx, end := modelSpan(ctx, "answer", s.LM.Name(), "")
+		tokens := 0
+		if tracing.On() && onToken != nil { // streamed tokens, counted for the span
+			inner := onToken
+			onToken = func(t string) { tokens++; inner(t) }
+		}
+		defer func() {
+			if tokens > 0 {
+				tracing.Annotate(mctx, tracing.Int("transcept.model.output_tokens", tokens))
+			}
+			end(err)
+		}()
+		return s.LM.Answer(mctx, ix, q, onToken)
 	}
-	return s.Answerer.Answer(ctx, ix, q)
+	mctx, end := modelSpan(ctx, "answer", s.Answerer.Name(), "")
+	defer func() { end(err) }()
+	return s.Answerer.Answer(mctx, ix, q)
 }
 
 const maxIndexes = 64
@@ -548,7 +563,7 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (lecture
 	} else if err != nil {
 		return lecture.Event{}, err
 	}
-	return lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash, Size: info.Size}), nil
+	return stamp(ctx, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash, Size: info.Size})), nil
 }
 
 // Preload loads a lecture's index into memory ahead of its first question.

@@ -18,6 +18,7 @@ import (
 
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 // ArtifactProgress records how far a long stage has come.
@@ -48,7 +49,12 @@ func (s *Service) TranscribeFile(ctx context.Context, file string, opts lecture.
 	if progress == nil {
 		progress = func(float64, float64) {}
 	}
-	tr, err = s.Transcriber.Transcribe(ctx, file, opts, progress)
+	mctx, end := modelSpan(ctx, "transcribe", s.Transcriber.Name(), s.Transcriber.Model())
+	tr, err = s.Transcriber.Transcribe(mctx, file, opts, progress)
+	if err == nil && tr != nil && tracing.On() {
+		tracing.Annotate(mctx, tracing.Int("transcept.model.segments", len(tr.Segments)), tracing.String("transcept.model.language", tr.Language))
+	}
+	end(err)
 	if err != nil {
 		return nil, err
 	}
@@ -198,7 +204,7 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title, owner str
 		return nil, lecture.Event{}, err
 	}
 	s.record(ctx, l, catalogue.Lecture{Bytes: n, MediaType: mediaType(name), Seconds: seconds, MediaSeconds: seconds})
-	return l, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n}), nil
+	return l, stamp(ctx, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n})), nil
 }
 
 // MediaName is the object name a recording uploaded as name is stored

@@ -28,6 +28,7 @@ var adapters = map[string]string{
 	"github.com/cloudevents/sdk-go":       "shared/eventing",
 	"modernc.org/sqlite":                  "shared/catalogue/sqlite",
 	"github.com/jackc/pgx":                "shared/catalogue/postgres",
+	"go.opentelemetry.io":                 "shared/tracing",
 }
 
 type pkg struct {
