@@ -22,9 +22,11 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/chromedp"
 
+	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/web"
 	"github.com/transcept/transcept/tests/testkit/svctest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // chromium finds Debian's chromium (or another Chrome) for the browser
@@ -670,3 +672,71 @@ The Carnot efficiency depends only on the temperatures of the hot and cold reser
 00:00:30,000 --> 00:00:40,000
 Living systems keep their order by exporting entropy to their surroundings.
 `
+
+// TestWebAppRecording uploads a real recording (jfk.flac) through the page
+// to a server with a random-weight Whisper: the lecture page gets a player
+// fed by GET /lectures/{id}/media, and a click on a summary bullet (or a
+// sentence) moves the player to its start and highlights the sentence.
+func TestWebAppRecording(t *testing.T) {
+	if _, err := ort.Init(); err != nil {
+		svctest.Missing(t, "ONNX Runtime not available (make ort): %v", err)
+	}
+	clip := filepath.Join(eval.DataDir(), "audio", "jfk.flac")
+	if _, err := os.Stat(clip); err != nil {
+		svctest.Missing(t, "evaluation data missing: %v", err)
+	}
+	exe := chromium(t)
+	model := filepath.Join(t.TempDir(), "whisper-tiny")
+	if err := testmodels.WriteWhisper(model, testmodels.TinyWhisper()); err != nil {
+		t.Fatal(err)
+	}
+	bin := buildBinary(t)
+	base := serve(t, bin, "TRANSCEPT_WHISPER_MODEL="+model, "TRANSCEPT_LANGUAGE=en")
+	ctx := browser(t, exe)
+
+	run(t, ctx, "upload the recording", chromedp.Navigate(base+"/upload"), chromedp.WaitReady(chromedp.ID("drop")),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{clip}),
+		chromedp.SetValue(chromedp.ID("title"), "JFK"),
+		chromedp.Click(chromedp.ID("send")))
+	waitJS(t, ctx, "processing reaches ready", `!document.getElementById("open").hidden || !document.getElementById("failure").hidden`, 3*time.Minute)
+	if msg := evalJS[string](t, ctx, `document.getElementById("failure").textContent`); msg != "" {
+		t.Fatalf("processing failed: %s", msg)
+	}
+	run(t, ctx, "open the lecture", chromedp.Click(chromedp.ID("open")))
+	waitJS(t, ctx, "the lecture page loads", `document.body.dataset.loaded === "1"`, 20*time.Second)
+	if tag := evalJS[string](t, ctx, `(document.getElementById("player") || {tagName: ""}).tagName`); tag != "AUDIO" {
+		t.Fatalf("player is %q, want AUDIO", tag)
+	}
+	waitJS(t, ctx, "the player has the recording's metadata", `document.getElementById("player").readyState >= 1`, 20*time.Second)
+	if d := evalJS[float64](t, ctx, `document.getElementById("player").duration`); d < 10 || d > 12 {
+		t.Errorf("player duration %.2f s, want about 11 s", d)
+	}
+	// A timed bullet if the random Whisper's words gave one, else a sentence.
+	target := `[...document.querySelectorAll("#summary li.bullet")].find(b => +b.dataset.start > 0.5)`
+	if !evalJS[bool](t, ctx, "!!"+target) {
+		target = `[...document.querySelectorAll("#transcript li.seg")].find(s => +s.dataset.start > 0.5)`
+	}
+	if !evalJS[bool](t, ctx, "!!"+target) {
+		t.Skipf("the random-weight transcript has no timed sentence after 0.5 s: %s", evalJS[string](t, ctx, `document.getElementById("transcript").innerText`))
+	}
+	start := evalJS[float64](t, ctx, "+"+target+".dataset.start")
+	t.Logf("clicking %s at %.2f s", strings.Split(strings.Split(target, `"`)[1], " ")[1], start)
+	run(t, ctx, "click it", chromedp.Click(chromedp.JSPath(target+".firstChild")))
+	waitJS(t, ctx, "the player seeks", fmt.Sprintf(`Math.abs(document.getElementById("player").currentTime - %f) <= 0.5`, start), 5*time.Second)
+	want := evalJS[int](t, ctx, fmt.Sprintf(sentenceAtJS, start))
+	if cur := evalJS[int](t, ctx, `+(document.querySelector("#transcript li.current") || {dataset: {i: -1}}).dataset.i`); cur != want {
+		t.Errorf("after seeking to %.2f s sentence %d is highlighted, want %d", start, cur, want)
+	}
+	// Follow-along: the player's own seek moves the highlight.
+	to := evalJS[float64](t, ctx, `Math.max(...[...document.querySelectorAll("#transcript li.seg")].map(s => +s.dataset.start)) + 0.2`)
+	want = evalJS[int](t, ctx, fmt.Sprintf(sentenceAtJS, to))
+	run(t, ctx, "seek the player", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](fmt.Sprintf(`document.getElementById("player").currentTime = %f; true`, to))(ctx, tg)
+		return err
+	}))
+	waitJS(t, ctx, "the highlight follows", fmt.Sprintf(`+(document.querySelector("#transcript li.current") || {dataset: {i: -1}}).dataset.i === %d`, want), 5*time.Second)
+}
+
+// sentenceAtJS is the index of the sentence playing at %f, by a linear
+// scan: the latest start at or before it (the last such sentence on ties).
+const sentenceAtJS = `((t) => { let best = -1, bs = -Infinity; document.querySelectorAll("#transcript li.seg").forEach((s, i) => { const v = Math.max(0, +s.dataset.start); if (v <= t + 0.001 && v >= bs) { bs = v; best = i } }); return best })(%f)`

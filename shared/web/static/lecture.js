@@ -6,18 +6,18 @@
 (function () {
   const { api, el, clock, notice, activate, sse, watch, withShare, download, share, signinURL } = window.T;
   const $ = (x) => document.getElementById(x);
-  let id = "", title = "", player = null, segs = [], starts = [], items = [], current = -1;
+  let id = "", title = "", player = null, segs = [], starts = [], sorted = [], order = [], items = [], current = -1;
   const session = []; // the Q&A of this visit, for the Markdown export
 
   // at is the index of the sentence playing at t: the last one starting at
-  // or before t (binary search over the start times).
+  // or before t (binary search over the sorted start times).
   function at(t) {
-    let lo = 0, hi = starts.length - 1, ans = -1;
+    let lo = 0, hi = sorted.length - 1, ans = -1;
     while (lo <= hi) {
       const mid = (lo + hi) >> 1;
-      if (starts[mid] <= t + 1e-3) { ans = mid; lo = mid + 1; } else hi = mid - 1;
+      if (sorted[mid] <= t + 1e-3) { ans = mid; lo = mid + 1; } else hi = mid - 1;
     }
-    return ans;
+    return ans < 0 ? -1 : order[ans];
   }
 
   // highlight marks sentence i (class and aria-current only: no layout
@@ -59,6 +59,9 @@
   function renderTranscript(tr) {
     segs = (tr.segments || []).filter((s) => s.text);
     starts = segs.map((s) => (s.start >= 0 ? s.start : 0));
+    // Sentences come in time order; sorting keeps the search right if not.
+    order = starts.map((_, i) => i).sort((a, b) => starts[a] - starts[b] || a - b);
+    sorted = order.map((i) => starts[i]);
     const ol = $("transcript");
     const frag = document.createDocumentFragment();
     items = segs.map((s, i) => {
