@@ -1,0 +1,231 @@
+package tests
+
+import (
+	"compress/gzip"
+	"encoding/hex"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	coltrace "go.opentelemetry.io/proto/otlp/collector/trace/v1"
+	common "go.opentelemetry.io/proto/otlp/common/v1"
+	"google.golang.org/protobuf/proto"
+)
+
+// otlpSpan is what the receiver keeps of one span.
+type otlpSpan struct {
+	service, name     string
+	trace, id, parent string
+	attrs             map[string]string
+}
+
+// otlpReceiver is an OTLP/HTTP trace receiver (POST /v1/traces, protobuf),
+// the test's collector.
+type otlpReceiver struct {
+	mu    sync.Mutex
+	spans []otlpSpan
+	srv   *httptest.Server
+}
+
+func startOTLPReceiver(t *testing.T) *otlpReceiver {
+	r := &otlpReceiver{}
+	r.srv = httptest.NewServer(http.HandlerFunc(r.serve))
+	t.Cleanup(r.srv.Close)
+	return r
+}
+
+func attrString(v *common.AnyValue) string {
+	switch x := v.GetValue().(type) {
+	case *common.AnyValue_StringValue:
+		return x.StringValue
+	case *common.AnyValue_IntValue:
+		return strconv.FormatInt(x.IntValue, 10)
+	case *common.AnyValue_BoolValue:
+		return strconv.FormatBool(x.BoolValue)
+	case *common.AnyValue_DoubleValue:
+		return strconv.FormatFloat(x.DoubleValue, 'g', -1, 64)
+	default:
+		return ""
+	}
+}
+
+func (r *otlpReceiver) serve(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodPost || req.URL.Path != "/v1/traces" {
+		http.Error(w, "POST /v1/traces", http.StatusNotFound)
+		return
+	}
+	var body io.Reader = req.Body
+	if req.Header.Get("Content-Encoding") == "gzip" {
+		zr, err := gzip.NewReader(req.Body)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		body = zr
+	}
+	b, err := io.ReadAll(body)
+	if err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	var ex coltrace.ExportTraceServiceRequest
+	if err := proto.Unmarshal(b, &ex); err != nil {
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	r.mu.Lock()
+	for _, rs := range ex.GetResourceSpans() {
+		service := ""
+		for _, a := range rs.GetResource().GetAttributes() {
+			if a.GetKey() == "service.name" {
+				service = attrString(a.GetValue())
+			}
+		}
+		for _, ss := range rs.GetScopeSpans() {
+			for _, s := range ss.GetSpans() {
+				sp := otlpSpan{service: service, name: s.GetName(), trace: hex.EncodeToString(s.GetTraceId()),
+					id: hex.EncodeToString(s.GetSpanId()), parent: hex.EncodeToString(s.GetParentSpanId()), attrs: map[string]string{}}
+				for _, a := range s.GetAttributes() {
+					sp.attrs[a.GetKey()] = attrString(a.GetValue())
+				}
+				r.spans = append(r.spans, sp)
+			}
+		}
+	}
+	r.mu.Unlock()
+	out, _ := proto.Marshal(&coltrace.ExportTraceServiceResponse{})
+	w.Header().Set("Content-Type", "application/x-protobuf")
+	_, _ = w.Write(out)
+}
+
+func (r *otlpReceiver) all() []otlpSpan {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]otlpSpan(nil), r.spans...)
+}
+
+// One upload through the functions yields one trace: a span per stage in
+// each function's process (service.name transcept-<function>), each stage's
+// span a child of a span of the process that emitted its event.
+func TestTracingFunctionsEndToEnd(t *testing.T) {
+	text, _ := meetingText(t, "Bed002.json")
+	rcv := startOTLPReceiver(t)
+	c := startClusterEnv(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + rcv.srv.URL, "OTEL_TRACES_EXPORTER=otlp",
+		"OTEL_BSP_SCHEDULE_DELAY=100"}, nil)
+
+	const id = "traced01"
+	c.upload(id, "meeting.txt", []byte(text))
+	c.waitArtifact(id, "summary.json", 60*time.Second)
+	c.waitArtifact(id, "index.json", 30*time.Second)
+
+	stages := []string{"ingest", "transcribe", "segment", "summarize", "index"}
+	var spans []otlpSpan
+	var traceID string
+	complete := func() bool {
+		spans = rcv.all()
+		traceID = ""
+		for _, s := range spans {
+			if s.name == "stage ingest" && s.attrs["transcept.lecture_id"] == id {
+				traceID = s.trace
+			}
+		}
+		if traceID == "" {
+			return false
+		}
+		for _, st := range stages {
+			found := false
+			for _, s := range spans {
+				found = found || (s.trace == traceID && s.name == "stage "+st && s.service == "transcept-"+st)
+			}
+			if !found {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(15 * time.Second)
+	for !complete() && time.Now().Before(deadline) {
+		time.Sleep(100 * time.Millisecond)
+	}
+
+	byID := map[string]otlpSpan{}
+	traces := map[string]bool{}
+	for _, s := range spans {
+		if s.trace == traceID {
+			byID[s.id] = s
+		}
+		if strings.HasPrefix(s.name, "stage ") && s.attrs["transcept.lecture_id"] == id {
+			traces[s.trace] = true
+		}
+	}
+	if traceID == "" || len(traces) != 1 {
+		t.Fatalf("the upload's stage spans are in %d traces, want 1 (%d spans received)", len(traces), len(spans))
+	}
+	services := map[string]bool{}
+	for _, s := range byID {
+		services[s.service] = true
+	}
+	for i, st := range stages {
+		var mine []otlpSpan
+		for _, s := range byID {
+			if s.name == "stage "+st {
+				mine = append(mine, s)
+			}
+		}
+		if len(mine) == 0 {
+			var have []string
+			for s := range services {
+				have = append(have, s)
+			}
+			sort.Strings(have)
+			t.Fatalf("trace %s has no span \"stage %s\" (services: %v)", traceID, st, have)
+		}
+		for _, s := range mine {
+			if s.service != "transcept-"+st {
+				t.Errorf("stage %s span from service %q", st, s.service)
+			}
+			if s.attrs["transcept.lecture_id"] != id {
+				t.Errorf("stage %s span: lecture id %q", st, s.attrs["transcept.lecture_id"])
+			}
+			if i == 0 {
+				continue
+			}
+			// Later stages: the parent is in the trace, in another process
+			// (the previous function, or the broker when it traces too).
+			p, ok := byID[s.parent]
+			if !ok {
+				t.Errorf("stage %s: parent span %s is not in the trace", st, s.parent)
+			} else if p.service == s.service {
+				t.Errorf("stage %s: parent %q is in the same process, want the emitter's", st, p.name)
+			}
+		}
+	}
+	// Model runs and store calls are spans of their stage's process.
+	want := map[string]string{"model summarize": "transcept-summarize", "store put": "transcept-segment", "store get": "transcept-summarize"}
+	for name, svc := range want {
+		found := false
+		for _, s := range byID {
+			found = found || (s.name == name && s.service == svc)
+		}
+		if !found {
+			t.Errorf("no span %q from %s in the trace", name, svc)
+		}
+	}
+	for _, s := range byID {
+		if s.name == "model summarize" && (s.attrs["transcept.model.engine"] == "" || s.attrs["transcept.model.output_words"] == "") {
+			t.Errorf("model span without engine or output size: %v", s.attrs)
+		}
+	}
+	t.Logf("trace %s: %d spans from %d services", traceID, len(byID), len(services))
+	if t.Failed() {
+		for _, s := range byID {
+			t.Logf("  %s %q %s <- %s %v", s.service, s.name, s.id, s.parent, s.attrs)
+		}
+	}
+}
