@@ -193,7 +193,7 @@ func TestWebApp(t *testing.T) {
 	start := time.Now()
 	run(t, ctx, "upload the meeting",
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{meeting}),
-		chromedp.SetValue(chromedp.ID("title"), "Bed002 meeting"),
+		chromedp.SetValue(chromedp.ID("title"), "Bed002 <i>meeting</i>"),
 		chromedp.Click(chromedp.ID("send")))
 	waitJS(t, ctx, "processing reaches ready", `!document.getElementById("open").hidden`, 60*time.Second)
 	t.Logf("upload to ready through the page: %s", time.Since(start).Round(time.Millisecond))
@@ -281,6 +281,19 @@ func TestWebApp(t *testing.T) {
 		t.Errorf("decline text %q", txt)
 	}
 
+	// The Q&A session export: Markdown built in the page as a Blob.
+	run(t, ctx, "export the Q&A", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`window.blobs = []; const create = URL.createObjectURL; URL.createObjectURL = (b) => { window.blobs.push(b); return create(b) }; true`)(ctx, tg)
+		return err
+	}), chromedp.Click(chromedp.ID("export-qa")))
+	md, err := chromedp.Run(ctx, chromedp.Evaluate[string](`window.blobs[0].text()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatalf("the Q&A export: %v", err)
+	}
+	if !strings.Contains(md, "## What is the belief net?") || !strings.Contains(md, "## Who won the football world cup in 1966?\n\nThis lecture does not cover that.") || !strings.Contains(md, "- [") {
+		t.Errorf("Q&A Markdown:\n%s", md)
+	}
+
 	// The SRT export is the API's SRT.
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`fetch([...document.querySelectorAll("#exports a")].find(a => a.textContent === "Transcript SRT").href).then(r => r.text())`, chromedp.EvalAwaitPromise))
 	if err != nil {
@@ -293,8 +306,11 @@ func TestWebApp(t *testing.T) {
 	// The library lists it, and its search finds it by a transcript word.
 	run(t, ctx, "open the library", chromedp.Navigate(base+"/?q=belief"))
 	waitJS(t, ctx, "the library lists the meeting", `document.querySelectorAll("#lectures li").length === 1`, 10*time.Second)
-	if title := evalJS[string](t, ctx, `document.querySelector("#lectures li a").textContent`); title != "Bed002 meeting" {
+	if title := evalJS[string](t, ctx, `document.querySelector("#lectures li a").textContent`); title != "Bed002 <i>meeting</i>" {
 		t.Errorf("library title %q", title)
+	}
+	if evalJS[int](t, ctx, `document.querySelectorAll("#lectures i").length`) != 0 {
+		t.Error("the title's markup became elements")
 	}
 
 	axe := axeSource(t)
@@ -693,6 +709,37 @@ func TestWebAppRecording(t *testing.T) {
 	bin := buildBinary(t)
 	base := serve(t, bin, "TRANSCEPT_WHISPER_MODEL="+model, "TRANSCEPT_LANGUAGE=en")
 	ctx := browser(t, exe)
+
+	// A PDF renamed .mp3: a plain refusal, nothing in the library.
+	fake := filepath.Join(t.TempDir(), "slides.mp3")
+	if err := os.WriteFile(fake, append([]byte("%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"), bytes.Repeat([]byte{0xd3, 0x17, 0x42}, 3000)...), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	run(t, ctx, "upload a PDF named .mp3", chromedp.Navigate(base+"/upload"), chromedp.WaitReady(chromedp.ID("drop")),
+		chromedp.SetUploadFiles(chromedp.ID("file"), []string{fake}),
+		chromedp.Click(chromedp.ID("send")))
+	waitJS(t, ctx, "the PDF is refused", `!document.getElementById("failure").hidden || !document.getElementById("open").hidden`, 2*time.Minute)
+	msg := evalJS[string](t, ctx, `document.getElementById("failure").textContent`)
+	t.Logf("a PDF named .mp3: %q", msg)
+	if msg == "" {
+		t.Fatal("a PDF named .mp3 was accepted")
+	}
+	if !strings.Contains(msg, "stage") && !strings.Contains(msg, "refused") {
+		t.Errorf("the message names neither a stage nor a refusal: %q", msg)
+	}
+	// ffmpeg may decode such bytes as noise, so the server may have made a
+	// failed lecture: the page removes it on request.
+	if evalJS[bool](t, ctx, `!document.getElementById("discard").hidden`) {
+		run(t, ctx, "remove the failed upload", chromedp.Click(chromedp.ID("discard")))
+		waitJS(t, ctx, "removed", `document.getElementById("result").textContent.includes("removed")`, 10*time.Second)
+	}
+	var list struct {
+		Lectures []map[string]any `json:"lectures"`
+	}
+	getJSON(t, base+"/lectures", &list)
+	for _, l := range list.Lectures {
+		t.Errorf("the refused PDF left a lecture behind: %v", l)
+	}
 
 	run(t, ctx, "upload the recording", chromedp.Navigate(base+"/upload"), chromedp.WaitReady(chromedp.ID("drop")),
 		chromedp.SetUploadFiles(chromedp.ID("file"), []string{clip}),

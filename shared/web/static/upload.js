@@ -7,7 +7,7 @@
   const { cfg, el, bytes, watch, signinURL } = window.T;
   const STAGES = [["transcribe", "Transcribe"], ["segment", "Segment"], ["summarize", "Summarize"], ["index", "Index"]];
   const MEDIA = /\.(wav|mp3|m4a|aac|ogg|oga|opus|flac|webm|mp4|m4v|mov|mkv|avi|wma|amr|3gp)$/i;
-  let file = null, stop = null;
+  let file = null, stop = null, failedId = "";
 
   const $ = (id) => document.getElementById(id);
 
@@ -70,13 +70,15 @@
       let stage = "";
       for (const [k, name] of STAGES) if (st[k] && st[k].status === "failed") stage = name;
       const why = (l.error && l.error.message) || (stage && st[stage.toLowerCase()].message) || "no reason was given";
-      fail((stage ? "Processing failed at the " + stage.toLowerCase() + " stage: " : "Processing failed: ") + why);
+      fail((stage ? "Processing failed at the " + stage.toLowerCase() + " stage: " : "Processing failed: ") + why, l.id);
     } else {
       $("result").textContent = "Processing…";
     }
   }
 
-  function fail(msg) {
+  function fail(msg, id) {
+    failedId = id || "";
+    $("discard").hidden = !failedId;
     const f = $("failure");
     f.textContent = msg;
     f.hidden = false;
@@ -100,10 +102,12 @@
       return;
     }
     if (stop) stop();
+    await discard(); // a retry replaces the failed lecture
     $("send").disabled = true;
     $("progress").hidden = false;
     $("failure").hidden = true;
     $("retry").hidden = true;
+    $("discard").hidden = true;
     $("open").hidden = true;
     $("result").textContent = "Uploading…";
     stageRows();
@@ -144,7 +148,23 @@
     xhr.send(fd);
   }
 
+  // discard deletes the failed lecture, so that nothing half-made stays in
+  // the library.
+  async function discard() {
+    if (!failedId) return;
+    const id = failedId;
+    failedId = "";
+    $("discard").hidden = true;
+    try {
+      await window.T.api("/lectures/" + encodeURIComponent(id), { method: "DELETE" });
+      $("result").textContent = "The failed upload was removed.";
+    } catch (e) {
+      if (e.status !== 404) $("failure").textContent += " (It could not be removed: " + e.message + ")";
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    $("discard").addEventListener("click", async () => { await discard(); $("retry").hidden = true; });
     const lim = [];
     if (cfg.max_upload_bytes) lim.push("transcripts up to " + bytes(cfg.max_upload_bytes));
     if (cfg.max_media_bytes) lim.push("recordings up to " + bytes(cfg.max_media_bytes));
