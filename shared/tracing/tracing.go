@@ -15,7 +15,6 @@ package tracing
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -45,16 +44,16 @@ var (
 )
 
 // Configured reports whether the environment asks for traces:
-// OTEL_TRACES_EXPORTER=otlp, or an OTLP endpoint set and the exporter not
-// "none".
+// OTEL_TRACES_EXPORTER set to anything but "none" (Setup accepts only
+// otlp), or, with it unset, an OTLP endpoint.
 func Configured() bool {
 	switch strings.TrimSpace(strings.ToLower(config.Get("OTEL_TRACES_EXPORTER"))) {
 	case "none":
 		return false
-	case "otlp":
-		return true
+	case "":
+		return config.Get("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || config.Get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
 	}
-	return config.Get("OTEL_EXPORTER_OTLP_ENDPOINT") != "" || config.Get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT") != ""
+	return true
 }
 
 // Setup starts tracing for the process as service (the resource's
@@ -164,7 +163,9 @@ func start(ctx context.Context, name string, kind trace.SpanKind, attrs []Attr) 
 	if t == nil {
 		return ctx, noEnd
 	}
-	ctx, span := t.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(attrs...))
+	// A copy: attrs itself does not escape, so a call site's attribute
+	// list stays on its stack, and tracing off allocates nothing.
+	ctx, span := t.Start(ctx, name, trace.WithSpanKind(kind), trace.WithAttributes(append([]Attr(nil), attrs...)...))
 	return ctx, func(err error) {
 		if err != nil {
 			span.RecordError(err)
@@ -179,7 +180,7 @@ func Annotate(ctx context.Context, attrs ...Attr) {
 	if !on.Load() {
 		return
 	}
-	trace.SpanFromContext(ctx).SetAttributes(attrs...)
+	trace.SpanFromContext(ctx).SetAttributes(append([]Attr(nil), attrs...)...)
 }
 
 // Inject returns the W3C trace context of ctx's span: what a CloudEvent's
@@ -202,13 +203,6 @@ func Extract(ctx context.Context, traceparent, tracestate string) context.Contex
 		return ctx
 	}
 	return prop.Extract(ctx, propagation.MapCarrier{"traceparent": traceparent, "tracestate": tracestate})
-}
-
-// InjectHTTP writes ctx's trace context into outgoing request headers.
-func InjectHTTP(ctx context.Context, h http.Header) {
-	if on.Load() {
-		prop.Inject(ctx, propagation.HeaderCarrier(h))
-	}
 }
 
 // StartHTTP starts the server span of a request, a child of the
@@ -243,16 +237,3 @@ func StartHTTP(r *http.Request, route, method string) (*http.Request, func(statu
 }
 
 func noStatus(int) {}
-
-// Join combines shutdown funcs (errors joined).
-func Join(fs ...func(context.Context) error) func(context.Context) error {
-	return func(ctx context.Context) error {
-		var errs []error
-		for _, f := range fs {
-			if f != nil {
-				errs = append(errs, f(ctx))
-			}
-		}
-		return errors.Join(errs...)
-	}
-}
