@@ -557,7 +557,16 @@ func TestWebAppNumbers(t *testing.T) {
 	waitJS(t, ctx, "the library lists", `document.querySelectorAll("#lectures li").length === 20`, 20*time.Second)
 	ms = evalJS[float64](t, ctx, `performance.now()`)
 	bytes := evalJS[float64](t, ctx, `performance.getEntriesByType("resource").concat(performance.getEntriesByType("navigation")).reduce((a, e) => a + (e.transferSize || 0), 0)`)
-	t.Logf("library page in chromium: listed after %.0f ms, %.0f bytes transferred", ms, bytes)
+	t.Logf("library page in chromium: listed after %.0f ms, %.0f bytes transferred; %d of 20 still processing", ms, bytes,
+		evalJS[int](t, ctx, `[...document.querySelectorAll("#lectures .badge")].filter(b => b.textContent !== "ready").length`))
+	// Live status: every listed lecture turns ready without a reload.
+	waitJS(t, ctx, "the listed lectures turn ready", `[...document.querySelectorAll("#lectures .badge")].every(b => b.textContent === "ready")`, 3*time.Minute)
+	// Paging with the cursor: the next 20, older, none twice.
+	run(t, ctx, "show older lectures", chromedp.Click(chromedp.ID("more")))
+	waitJS(t, ctx, "40 listed", `document.querySelectorAll("#lectures li").length === 40`, 10*time.Second)
+	if n := evalJS[int](t, ctx, `new Set([...document.querySelectorAll("#lectures li")].map(l => l.dataset.id)).size`); n != 40 {
+		t.Errorf("%d distinct lectures in 40 rows", n)
+	}
 
 }
 

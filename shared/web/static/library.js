@@ -33,16 +33,36 @@
       el("a", { class: "lt", href: "/l/" + encodeURIComponent(l.id), text: l.title || l.id }),
       el("span", { class: "meta" },
         b,
-        el("span", { text: l.seconds ? clock(l.seconds) : "" }),
+        el("span", { class: "dur", text: l.seconds ? clock(l.seconds) : "" }),
         el("time", { datetime: l.created_at || "", text: date(l.created_at) })));
-    if (l.status !== "ready" && l.status !== "failed" && live < LIVE) {
-      live++;
-      watch(l.id, (s) => {
-        b.className = "badge s-" + s.status;
-        b.textContent = statusText(s);
-      });
+    const show = (s) => {
+      b.className = "badge s-" + s.status;
+      b.textContent = statusText(s);
+      if (s.seconds && !li.querySelector(".dur").textContent) li.querySelector(".dur").textContent = clock(s.seconds);
+    };
+    if (l.status !== "ready" && l.status !== "failed") {
+      if (live < LIVE) {
+        live++; // pushed over server-sent events
+        watch(l.id, (s) => { show(s); if (s.status === "ready" || s.status === "failed") live--; });
+      } else {
+        polled.set(l.id, show); // the rest: polled every few seconds
+      }
     }
     return li;
+  }
+
+  const polled = new Map();
+  async function poll() {
+    for (const [id, show] of [...polled].slice(0, 20)) {
+      try {
+        const s = await api("/lectures/" + encodeURIComponent(id));
+        show(s);
+        if (s.status === "ready" || s.status === "failed") polled.delete(id);
+      } catch (e) {
+        if (e.status === 404) polled.delete(id);
+      }
+    }
+    setTimeout(poll, 3000);
   }
 
   async function more() {
@@ -74,5 +94,6 @@
     document.getElementById("q").value = q;
     document.getElementById("more").addEventListener("click", more);
     more();
+    setTimeout(poll, 3000);
   });
 })();
