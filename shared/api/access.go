@@ -100,6 +100,9 @@ func (s *Server) webRoutes() []Route {
 	var rs []Route
 	for _, p := range web.Pages {
 		rs = append(rs, Route{p.Pattern, public, func(w http.ResponseWriter, r *http.Request) error {
+			if p.Pattern == "GET /{$}" {
+				w.Header().Add("Vary", "Accept")
+			}
 			if p.Pattern == "GET /{$}" && !strings.Contains(r.Header.Get("Accept"), "text/html") {
 				// "/" is the library for browsers; API clients get the
 				// "no route" answer they got before the web app.
