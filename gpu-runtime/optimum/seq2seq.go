@@ -75,6 +75,19 @@ func exists(path string) bool {
 // ONNX Runtime: configs, the tokenizer, the .onnx files' inputs and outputs,
 // and that the tokenizer's ids fit the model's vocabulary.
 func CheckSeq2Seq(dir string) (*Seq2SeqFiles, *tokenizer.Tokenizer, error) {
+	return CheckSeq2SeqDType(dir, "")
+}
+
+// CheckSeq2SeqDType is CheckSeq2Seq for the files of one dtype (fp32, q8,
+// q4, fp16: see DTypeFile); "" is fp32.
+func CheckSeq2SeqDType(dir, dtype string) (*Seq2SeqFiles, *tokenizer.Tokenizer, error) {
+	name := func(base string) string {
+		p, _ := DTypeFile(filepath.Join(dir, "onnx", base), dtype)
+		return p
+	}
+	if _, err := DTypeSuffix(dtype); err != nil {
+		return nil, nil, err
+	}
 	c, g, err := readConfigs(dir)
 	if err != nil {
 		return nil, nil, err
@@ -87,7 +100,10 @@ func CheckSeq2Seq(dir string) (*Seq2SeqFiles, *tokenizer.Tokenizer, error) {
 		return nil, nil, lecture.Errorf(lecture.EINVALID, "%s: decoder_layers is missing", cfgPath)
 	}
 	f := &Seq2SeqFiles{Dir: dir, Config: c, Generation: g, Layers: c.DecoderLayers,
-		Encoder: filepath.Join(dir, "onnx", "encoder_model.onnx")}
+		Encoder: name("encoder_model.onnx")}
+	if dtype != "" && dtype != "fp32" && !exists(f.Encoder) {
+		return nil, nil, missingDType(dir, dtype, f.Encoder)
+	}
 	enc, err := ort.Inspect(f.Encoder)
 	if err != nil {
 		return nil, nil, err
@@ -100,9 +116,12 @@ func CheckSeq2Seq(dir string) (*Seq2SeqFiles, *tokenizer.Tokenizer, error) {
 		return nil, nil, err
 	}
 
-	merged := filepath.Join(dir, "onnx", "decoder_model_merged.onnx")
-	plain := filepath.Join(dir, "onnx", "decoder_model.onnx")
-	withPast := filepath.Join(dir, "onnx", "decoder_with_past_model.onnx")
+	merged := name("decoder_model_merged.onnx")
+	plain := name("decoder_model.onnx")
+	withPast := name("decoder_with_past_model.onnx")
+	if dtype != "" && dtype != "fp32" && !exists(merged) && !exists(plain) {
+		return nil, nil, missingDType(dir, dtype, merged)
+	}
 	var dec *onnxpb.Info
 	switch {
 	case exists(merged):
@@ -187,7 +206,12 @@ type Seq2Seq struct {
 
 // LoadSeq2Seq checks the folder (CheckSeq2Seq) and builds its sessions.
 func LoadSeq2Seq(dir string, o ort.Options) (*Seq2Seq, error) {
-	f, tok, err := CheckSeq2Seq(dir)
+	return LoadSeq2SeqDType(dir, "", o)
+}
+
+// LoadSeq2SeqDType is LoadSeq2Seq for the files of one dtype ("" is fp32).
+func LoadSeq2SeqDType(dir, dtype string, o ort.Options) (*Seq2Seq, error) {
+	f, tok, err := CheckSeq2SeqDType(dir, dtype)
 	if err != nil {
 		return nil, err
 	}
