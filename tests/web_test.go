@@ -305,6 +305,8 @@ func TestWebApp(t *testing.T) {
 		t.Errorf("decline text %q", txt)
 	}
 
+	screenshot(t, ctx, "lecture-qa-1440-light.png")
+
 	// The Q&A session export: Markdown built in the page as a Blob.
 	run(t, ctx, "export the Q&A", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
 		_, err := chromedp.Evaluate[bool](`window.blobs = []; const create = URL.createObjectURL; URL.createObjectURL = (b) => { window.blobs.push(b); return create(b) }; true`)(ctx, tg)
