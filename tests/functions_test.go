@@ -126,7 +126,8 @@ type cluster struct {
 func startCluster(t *testing.T) *cluster { return startClusterEnv(t, nil, nil) }
 
 // startClusterEnv is startCluster with extra environment: common for every
-// function, per[name] for the named function only (after common, so it wins).
+// function, per[name] for the named function only (after common, so it wins);
+// per["broker"] for the broker.
 func startClusterEnv(t *testing.T, common []string, per map[string][]string) *cluster {
 	bin := buildBinary(t)
 	rd := svctest.StartRedis(t)
@@ -154,7 +155,7 @@ func startClusterEnv(t *testing.T, common []string, per map[string][]string) *cl
 	for _, n := range names[1:] {
 		args = append(args, "--route", "transcept-"+n+"="+c.urls[n])
 	}
-	c.procs["broker"] = startProc(t, "broker", args, nil)
+	c.procs["broker"] = startProc(t, "broker", args, per["broker"])
 	for _, n := range names {
 		e := append([]string{"LISTEN_ADDRESS=" + addrs[n]}, env...)
 		if n == "ingest" {

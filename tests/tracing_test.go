@@ -112,12 +112,14 @@ func (r *otlpReceiver) all() []otlpSpan {
 
 // One upload through the functions yields one trace: a span per stage in
 // each function's process (service.name transcept-<function>), each stage's
-// span a child of a span of the process that emitted its event.
+// span a child of the broker's delivery span, itself a child of the stage
+// that emitted the event (trace context carried in the CloudEvents'
+// traceparent extension).
 func TestTracingFunctionsEndToEnd(t *testing.T) {
 	text, _ := meetingText(t, "Bed002.json")
 	rcv := startOTLPReceiver(t)
-	c := startClusterEnv(t, []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + rcv.srv.URL, "OTEL_TRACES_EXPORTER=otlp",
-		"OTEL_BSP_SCHEDULE_DELAY=100"}, nil)
+	otel := []string{"OTEL_EXPORTER_OTLP_ENDPOINT=" + rcv.srv.URL, "OTEL_TRACES_EXPORTER=otlp", "OTEL_BSP_SCHEDULE_DELAY=100"}
+	c := startClusterEnv(t, otel, map[string][]string{"broker": otel})
 
 	const id = "traced01"
 	c.upload(id, "meeting.txt", []byte(text))
@@ -196,13 +198,19 @@ func TestTracingFunctionsEndToEnd(t *testing.T) {
 			if i == 0 {
 				continue
 			}
-			// Later stages: the parent is in the trace, in another process
-			// (the previous function, or the broker when it traces too).
+			// Later stages: the parent is the broker's delivery, whose
+			// parent is the stage that emitted the event, in its process.
 			p, ok := byID[s.parent]
 			if !ok {
 				t.Errorf("stage %s: parent span %s is not in the trace", st, s.parent)
-			} else if p.service == s.service {
-				t.Errorf("stage %s: parent %q is in the same process, want the emitter's", st, p.name)
+				continue
+			}
+			if p.service != "transcept-broker" || !strings.HasPrefix(p.name, "deliver ") {
+				t.Errorf("stage %s: parent %q of %s, want the broker's delivery", st, p.name, p.service)
+				continue
+			}
+			if pp, ok := byID[p.parent]; !ok || !strings.HasPrefix(pp.name, "stage ") || pp.service == s.service || pp.service == p.service {
+				t.Errorf("stage %s: the delivery's parent %q (%s) is not the emitting stage", st, pp.name, pp.service)
 			}
 		}
 	}
