@@ -23,6 +23,7 @@ import (
 	"github.com/chromedp/cdproto/emulation"
 	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/eval"
@@ -276,6 +277,14 @@ func TestWebApp(t *testing.T) {
 	run(t, ctx, "Enter on a sentence", chromedp.Focus(chromedp.CSS("#transcript li.seg:nth-child(5) .line")), chromedp.KeyEvent("\r"))
 	if cur := evalJS[int](t, ctx, `+document.querySelector("#transcript li.current").dataset.i`); cur != 4 {
 		t.Errorf("Enter on sentence 4 highlights %d", cur)
+	}
+	// The transcript is one tab stop; the arrow keys move within it.
+	run(t, ctx, "ArrowDown twice, Enter", chromedp.KeyEvent(kb.ArrowDown+kb.ArrowDown+"\r"))
+	if cur := evalJS[int](t, ctx, `+document.querySelector("#transcript li.current").dataset.i`); cur != 6 {
+		t.Errorf("two ArrowDowns and Enter from sentence 4 highlight %d, want 6", cur)
+	}
+	if n := evalJS[int](t, ctx, `document.querySelectorAll("#transcript [tabindex='0']").length`); n != 1 {
+		t.Errorf("the transcript has %d tab stops, want 1", n)
 	}
 
 	// An on-topic question: tokens, then the answer with citation chips.

@@ -32,8 +32,17 @@
     if (i >= 0 && items[i]) {
       items[i].classList.add("current");
       items[i].setAttribute("aria-current", "true");
+      rove(i);
       if (scroll) reveal(i);
     }
+  }
+
+  let stop = 0; // the sentence that takes the transcript's one tab stop
+  function rove(i) {
+    if (!items[i] || i === stop) return;
+    if (items[stop]) items[stop].firstChild.tabIndex = -1;
+    items[i].firstChild.tabIndex = 0;
+    stop = i;
   }
 
   function reveal(i) {
@@ -65,7 +74,7 @@
     const ol = $("transcript");
     const frag = document.createDocumentFragment();
     items = segs.map((s, i) => {
-      const line = el("div", { class: "line", role: "button", tabindex: "0",
+      const line = el("div", { class: "line", role: "button", tabindex: i === 0 ? "0" : "-1",
         "aria-label": (s.start >= 0 ? "At " + clock(s.start) + ": " : "") + s.text },
       el("span", { class: "ts", text: s.start >= 0 ? clock(s.start) : "" }),
       el("span", { class: "tx", text: (s.speaker ? s.speaker + ": " : "") + s.text }));
@@ -80,8 +89,21 @@
       if (li) seek(starts[+li.dataset.i]);
     };
     ol.addEventListener("click", go);
+    // One tab stop for the whole transcript (roving tabindex): the arrow
+    // keys, Home and End move between sentences.
     ol.addEventListener("keydown", (e) => {
-      if ((e.key === "Enter" || e.key === " ") && e.target.matches(".line")) { e.preventDefault(); go(e); }
+      if (!e.target.matches(".line")) return;
+      const i = +e.target.parentNode.dataset.i;
+      let j = -1;
+      if (e.key === "Enter" || e.key === " ") { e.preventDefault(); go(e); return; }
+      if (e.key === "ArrowDown") j = Math.min(items.length - 1, i + 1);
+      else if (e.key === "ArrowUp") j = Math.max(0, i - 1);
+      else if (e.key === "Home") j = 0;
+      else if (e.key === "End") j = items.length - 1;
+      if (j < 0) return;
+      e.preventDefault();
+      rove(j);
+      items[j].firstChild.focus();
     });
     if (!items.length) ol.append(el("li", { class: "muted", text: "The transcript is empty." }));
   }
