@@ -20,6 +20,7 @@ const modelsHelp = `Usage: transcept models list
        transcept models pull [NAME...] [options]
        transcept models merge-lora --adapter PEFT_DIR --model DIR --out DIR
        transcept models convert-lora --adapter PEFT_DIR --out FILE.onnx_adapter [--graph-scale S]
+       transcept models quantize DIR --dtype q8|q4 [--block 32|64|128] [--symmetric] [--out DIR]   (see models quantize --help)
        transcept models push|list NAME|alias|history ...   (the model registry: see models push --help)
 
 list shows the models Transcept knows: name, repository, revision, what it
@@ -56,6 +57,9 @@ var modelList = catalog.List
 func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if isRegistryCommand(args) {
 		return cmdRegistry(ctx, args, stdout, stderr)
+	}
+	if len(args) > 0 && (args[0] == "quantize" || args[0] == "quantize-quality") {
+		return cmdQuantize(args, stdout, stderr)
 	}
 	fs := newFlags("models", modelsHelp, stderr)
 	all := fs.Bool("all", false, "pull every known model")
@@ -127,7 +131,7 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		}
 		return nil
 	}
-	return usageError{msg: fmt.Sprintf("unknown subcommand %q: want %s", pos[0], strings.Join([]string{"list", "pull", "merge-lora", "convert-lora", "push", "alias", "history"}, ", "))}
+	return usageError{msg: fmt.Sprintf("unknown subcommand %q: want %s", pos[0], strings.Join([]string{"list", "pull", "merge-lora", "convert-lora", "quantize", "quantize-quality", "push", "alias", "history"}, ", "))}
 }
 
 // loraCommand runs merge-lora and convert-lora.

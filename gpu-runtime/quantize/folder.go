@@ -146,7 +146,7 @@ func copyFile(from, to string) error {
 func (r *Record) Summary() []string {
 	var out []string
 	for _, f := range r.Files {
-		out = append(out, fmt.Sprintf("%s -> %s: %d MatMuls quantised, %d skipped, %.1f MB -> %.1f MB (%.0f%%)",
+		out = append(out, fmt.Sprintf("%s -> %s: %d nodes quantised, %d skipped, %.1f MB -> %.1f MB (%.0f%%)",
 			f.In, f.Out, len(f.Quantized), len(f.Skipped), float64(f.BytesBefore)/1e6, float64(f.BytesAfter)/1e6, 100*float64(f.BytesAfter)/float64(f.BytesBefore)))
 	}
 	sort.Strings(out)

@@ -11,8 +11,9 @@
 //     zero_points input) or asymmetric (packed zero points).
 //
 // A MatMul whose B is Transpose(perm=[1,0]) of a constant initializer (a
-// tied lm_head) counts as constant. Gather embeddings stay float32, and so
-// does Gemm (reported as skipped). Everything else in the model is kept
+// tied lm_head) counts as constant. Gather embeddings stay float32 unless
+// QuantizeEmbeddings (then uint8 with a scale per row, for either dtype);
+// Gemm stays float32 (reported as skipped). Everything else in the model is kept
 // byte for byte.
 package quantize
 
@@ -36,6 +37,10 @@ type Options struct {
 	// KeepEmbeddings leaves MatMuls over an embedding (a weight a Gather
 	// also reads, or its transpose: the tied lm_head) in float32.
 	KeepEmbeddings bool
+	// QuantizeEmbeddings also stores Gather tables (token and position
+	// embeddings) as uint8 with a scale per row, dequantised after the
+	// Gather; off, they stay float32.
+	QuantizeEmbeddings bool
 	// AccuracyLevel is MatMulNBits' accuracy_level (0: float32 compute; 4:
 	// int8 compute of A).
 	AccuracyLevel int
@@ -212,6 +217,7 @@ type node struct {
 	name, op, domain string
 	inputs, outputs  []string
 	perm             []int64
+	axis             int64
 	graphs           [][]byte
 }
 
@@ -257,6 +263,8 @@ func decodeNode(p []byte) (node, error) {
 						n.perm = append(n.perm, int64(v))
 						i += k
 					}
+				case name == "axis" && a.Num == 3 && a.Wire == 0:
+					n.axis = int64(a.Varint())
 				case name == "perm" && a.Num == onnxpb.FieldAttrInts && a.Wire == 0:
 					n.perm = append(n.perm, int64(a.Varint()))
 				}

@@ -58,6 +58,15 @@ func (q *quantizer) eligible(n node) (*weight, bool, string) {
 	return w, tr, ""
 }
 
+// gatherTable is the constant table a Gather over axis 0 reads, when
+// embeddings are quantised.
+func (q *quantizer) gatherTable(n node) *weight {
+	if !q.o.QuantizeEmbeddings || n.op != "Gather" || n.domain != "" || n.axis != 0 || len(n.inputs) != 2 || len(n.outputs) != 1 {
+		return nil
+	}
+	return q.s.weights[n.inputs[0]]
+}
+
 // plan counts the inputs the rewrite removes, so that a Transpose only the
 // rewritten MatMuls read, and a float32 weight nothing else reads, go.
 func (q *quantizer) plan(g []byte) error {
@@ -75,6 +84,9 @@ func (q *quantizer) plan(g []byte) error {
 		}
 		if _, _, why := q.eligible(n); why == "" {
 			q.gone[n.inputs[1]]++
+		}
+		if q.gatherTable(n) != nil {
+			q.gone[n.inputs[0]]++
 		}
 		for _, sub := range n.graphs {
 			if err := q.plan(sub); err != nil {
@@ -119,6 +131,16 @@ func (q *quantizer) graph(g []byte, main bool) ([]byte, error) {
 				return nil, err
 			}
 			if q.droppedTranspose(n) {
+				continue
+			}
+			if t := q.gatherTable(n); t != nil {
+				nodes, err := q.gather(n, t)
+				if err != nil {
+					return nil, err
+				}
+				for i := range nodes {
+					out = onnxpb.AppendBytes(out, onnxpb.FieldGraphNode, onnxpb.MarshalNode(&nodes[i]))
+				}
 				continue
 			}
 			w, tr, why := q.eligible(n)
@@ -388,4 +410,68 @@ func quantizeNBits(name string, k, n int, at func(i, j int) float32, bits, block
 		qw.tensors = append(qw.tensors, onnxpb.Tensor{Name: zn, DataType: onnxpb.Uint8, Dims: []int64{int64(n), int64(zpRow)}, Raw: zps})
 	}
 	return qw
+}
+
+// gather replaces Gather(table, ids) with a Gather of the uint8 table
+// (symmetric, zero point 128, a scale per row) and of the row scales, then
+// (q − 128)·scale.
+func (q *quantizer) gather(n node, w *weight) ([]onnxpb.Node, error) {
+	key := w.name + "_rows"
+	qw := q.done[key]
+	if qw == nil {
+		vals, err := w.values(q.path)
+		if err != nil {
+			return nil, err
+		}
+		rows, cols := int(w.dims[0]), int(w.dims[1])
+		raw := make([]byte, rows*cols)
+		scales := make([]float32, rows)
+		for r := range rows {
+			var m float64
+			for c := range cols {
+				m = math.Max(m, math.Abs(float64(vals[r*cols+c])))
+			}
+			s := m / 127
+			if s == 0 {
+				s = 1
+			}
+			scales[r] = float32(s)
+			for c := range cols {
+				v := math.RoundToEven(float64(vals[r*cols+c])/float64(scales[r])) + 128
+				raw[r*cols+c] = uint8(min(255, max(1, v)))
+			}
+		}
+		qn, sn, zn := key+"_quantized", key+"_scale", key+"_zero_point"
+		qw = &qweight{k: rows, n: cols, names: []string{qn, sn, zn}, tensors: []onnxpb.Tensor{
+			{Name: qn, DataType: onnxpb.Uint8, Dims: []int64{int64(rows), int64(cols)}, Raw: raw},
+			{Name: sn, DataType: onnxpb.Float, Dims: []int64{int64(rows), 1}, Float32: scales},
+			{Name: zn, DataType: onnxpb.Float, Float32: []float32{128}},
+		}}
+		var dd, yy float64
+		for r := range rows {
+			for c := range cols {
+				a := float64(vals[r*cols+c])
+				b := (float64(raw[r*cols+c]) - 128) * float64(scales[r])
+				dd += (a - b) * (a - b)
+				yy += a * a
+			}
+		}
+		q.rel[key] = math.Sqrt(dd / max(yy, 1e-30))
+		q.cos[key] = 1 - q.rel[key]*q.rel[key]/2 // ≈ cosine of table and its rounding
+		q.done[key] = qw
+		q.inits = append(q.inits, qw.tensors...)
+		q.res.WeightBytesBefore += int64(4 * rows * cols)
+		q.res.WeightBytesAfter += int64(len(raw) + 4*rows + 4)
+	}
+	y, ids := n.outputs[0], n.inputs[1]
+	p := y
+	q.res.Quantized = append(q.res.Quantized, Node{Node: n.name, Op: "Gather", Weight: w.name, K: qw.k, N: qw.n,
+		As: "Gather(uint8)+Gather(scales)", RelErr: q.rel[key], Cosine: q.cos[key]})
+	return []onnxpb.Node{
+		{OpType: "Gather", Name: p + "/gather_q", Inputs: []string{qw.names[0], ids}, Outputs: []string{p + "/q"}},
+		{OpType: "Cast", Name: p + "/cast", Inputs: []string{p + "/q"}, Outputs: []string{p + "/qf"}, Attrs: []onnxpb.Attr{onnxpb.AInt("to", int64(onnxpb.Float))}},
+		{OpType: "Sub", Name: p + "/center", Inputs: []string{p + "/qf", qw.names[2]}, Outputs: []string{p + "/c"}},
+		{OpType: "Gather", Name: p + "/gather_scale", Inputs: []string{qw.names[1], ids}, Outputs: []string{p + "/s"}},
+		{OpType: "Mul", Name: n.name, Inputs: []string{p + "/c", p + "/s"}, Outputs: []string{y}},
+	}, nil
 }
