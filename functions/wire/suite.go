@@ -133,6 +133,16 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	if lm != nil {
 		svc.LM = lm
 	}
+	svc.ModelVersions = map[string]string{"summarize": models.Label("TRANSCEPT_SUMMARY_MODEL", sum.Model())} // what model spans report
+	if tx != nil {
+		svc.ModelVersions["transcribe"] = models.Label("TRANSCEPT_WHISPER_MODEL", tx.Model())
+	}
+	if ans.Embedder != nil {
+		svc.ModelVersions["embed"] = models.Label("TRANSCEPT_EMBED_MODEL", ans.Embedder.Model())
+	}
+	if lm != nil {
+		svc.ModelVersions["answer"] = models.Label("TRANSCEPT_QA_MODEL", filepath.Base(c.QAModel))
+	}
 	cat, err := OpenCatalogue(ctx, c.Accounts.DatabaseURL, c.StoreDir)
 	if err != nil {
 		return nil, err

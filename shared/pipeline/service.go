@@ -70,6 +70,10 @@ type Service struct {
 	Ratio       float64
 	CacheTTL    time.Duration
 	Now         func() time.Time
+	// ModelVersions names the model each task runs ("summarize",
+	// "transcribe", "answer"): the registry's name@version when a setting
+	// named the registry; model-run spans carry it.
+	ModelVersions map[string]string
 
 	flight  singleflight.Group
 	ixMu    sync.Mutex
@@ -163,7 +167,7 @@ func (s *Service) Summarize(ctx context.Context, tr *lecture.Transcript, opts le
 		}
 	}
 	v, err, _ := s.flight.Do(key, func() (any, error) {
-		mctx, end := modelSpan(ctx, "summarize", s.Summarizer.Name(), s.Summarizer.Model())
+		mctx, end := s.modelSpan(ctx, "summarize", s.Summarizer.Name(), s.Summarizer.Model())
 		out, err := s.Summarizer.Summarize(mctx, sents, opts)
 		if err == nil && out != nil && tracing.On() {
 			tracing.Annotate(mctx, tracing.Int("transcept.model.input_sentences", len(sents)), tracing.Int("transcept.model.input_words", out.InputWords),

@@ -232,7 +232,7 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e lecture.Event) (out [
 			return err
 		}
 		if s.Answerer.Embedder != nil {
-			if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
+			if err := s.embed(ctx, ix); err != nil {
 				return err
 			}
 		}
@@ -412,7 +412,7 @@ func (s *Service) AskTextStream(ctx context.Context, tr *lecture.Transcript, que
 		return nil, err
 	}
 	if s.Answerer.Embedder != nil {
-		if err := ix.Embed(ctx, s.Answerer.Embedder); err != nil {
+		if err := s.embed(ctx, ix); err != nil {
 			return nil, err
 		}
 	}
@@ -423,7 +423,7 @@ func (s *Service) answer(ctx context.Context, ix *retrieval.Index, q string, onT
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("answer", start, err) }()
 	if s.LM != nil {
-		mctx, end := modelSpan(ctx, "answer", s.LM.Name(), "")
+		mctx, end := s.modelSpan(ctx, "answer", s.LM.Name(), "")
 		tokens := 0
 		if tracing.On() && onToken != nil { // streamed tokens, counted for the span
 			inner := onToken
@@ -437,7 +437,7 @@ func (s *Service) answer(ctx context.Context, ix *retrieval.Index, q string, onT
 		}()
 		return s.LM.Answer(mctx, ix, q, onToken)
 	}
-	mctx, end := modelSpan(ctx, "answer", s.Answerer.Name(), "")
+	mctx, end := s.modelSpan(ctx, "answer", s.Answerer.Name(), "")
 	defer func() { end(err) }()
 	return s.Answerer.Answer(mctx, ix, q)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/tracing"
 )
 
@@ -33,12 +34,24 @@ func (s *Service) cacheSpan(ctx context.Context, op string) (context.Context, tr
 	return tracing.StartClient(ctx, "cache "+op, tracing.String("transcept.cache.op", op), tracing.String("transcept.cache", s.Cache.Name()))
 }
 
-// modelSpan starts the span of a model run: the task, the engine and its
-// model identity (the registry version when it came from the registry).
-func modelSpan(ctx context.Context, task, engine, model string) (context.Context, tracing.End) {
+// modelSpan starts the span of a model run: the task, the engine, its
+// model identity and the registry version it resolved to (ModelVersions).
+func (s *Service) modelSpan(ctx context.Context, task, engine, model string) (context.Context, tracing.End) {
 	if !tracing.On() {
 		return ctx, func(error) {}
 	}
+	version := s.ModelVersions[task]
+	if version == "" {
+		version = model
+	}
 	return tracing.Start(ctx, "model "+task, tracing.String("transcept.model.task", task),
-		tracing.String("transcept.model.engine", engine), tracing.String("transcept.model.name", model))
+		tracing.String("transcept.model.engine", engine), tracing.String("transcept.model.name", model),
+		tracing.String("transcept.model.version", version))
+}
+
+// embed runs the embedding model over an index's chunks, in a model span.
+func (s *Service) embed(ctx context.Context, ix *retrieval.Index) (err error) {
+	ctx, end := s.modelSpan(ctx, "embed", "embeddings", s.Answerer.Embedder.Model())
+	defer func() { end(err) }()
+	return ix.Embed(ctx, s.Answerer.Embedder)
 }

@@ -49,7 +49,7 @@ func (s *Service) TranscribeFile(ctx context.Context, file string, opts lecture.
 	if progress == nil {
 		progress = func(float64, float64) {}
 	}
-	mctx, end := modelSpan(ctx, "transcribe", s.Transcriber.Name(), s.Transcriber.Model())
+	mctx, end := s.modelSpan(ctx, "transcribe", s.Transcriber.Name(), s.Transcriber.Model())
 	tr, err = s.Transcriber.Transcribe(mctx, file, opts, progress)
 	if err == nil && tr != nil && tracing.On() {
 		tracing.Annotate(mctx, tracing.Int("transcept.model.segments", len(tr.Segments)), tracing.String("transcept.model.language", tr.Language))
