@@ -776,8 +776,15 @@ func TestWebAppRecording(t *testing.T) {
 		t.Errorf("the message names neither a stage nor a refusal: %q", msg)
 	}
 	// ffmpeg may decode such bytes as noise, so the server may have made a
-	// failed lecture: the page removes it on request.
+	// failed lecture: the library says why, and the upload page removes it
+	// on request.
 	if evalJS[bool](t, ctx, `!document.getElementById("discard").hidden`) {
+		lib, cancel := chromedp.NewContext(ctx)
+		if err := chromedp.Do(lib, chromedp.Navigate(base+"/")); err != nil {
+			t.Fatal(err)
+		}
+		waitJS(t, lib, "the library says why it failed", `document.querySelector("#lectures .why") && document.querySelector("#lectures .why").textContent.startsWith("Failed at the ")`, 10*time.Second)
+		cancel()
 		run(t, ctx, "remove the failed upload", chromedp.Click(chromedp.ID("discard")))
 		waitJS(t, ctx, "removed", `document.getElementById("result").textContent.includes("removed")`, 10*time.Second)
 	}

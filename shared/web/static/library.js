@@ -34,7 +34,8 @@
       el("span", { class: "meta" },
         b,
         el("span", { class: "dur", text: l.seconds ? clock(l.seconds) : "" }),
-        el("time", { datetime: l.created_at || "", text: date(l.created_at) })));
+        el("time", { datetime: l.created_at || "", text: date(l.created_at) })),
+      l.status === "failed" && l.error ? el("p", { class: "why", text: "Failed" + (l.stage ? " at the " + l.stage + " stage" : "") + ": " + l.error }) : null);
     const show = (s) => {
       b.className = "badge s-" + s.status;
       b.textContent = statusText(s);
