@@ -55,7 +55,10 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 		return nil, lecture.Event{}, err
 	}
 	key := lecture.Key(id, name)
-	if err := s.Store.Put(ctx, lecture.BucketRaw, key, bytes.NewReader(u.Data), int64(len(u.Data)), "text/plain; charset=utf-8"); err != nil {
+	pctx, end := storeSpan(ctx, "put", lecture.BucketRaw, key)
+	err := s.Store.Put(pctx, lecture.BucketRaw, key, bytes.NewReader(u.Data), int64(len(u.Data)), "text/plain; charset=utf-8")
+	end(err)
+	if err != nil {
 		_ = s.Store.Delete(ctx, lecture.BucketPreprocessed, id+"/"+ArtifactLecture)
 		return nil, lecture.Event{}, err
 	}
@@ -123,7 +126,9 @@ func (s *Service) HandleUploaded(ctx context.Context, e lecture.Event) (out []le
 // readTranscript reads the raw input: a transcript file is parsed, a
 // recording transcribed.
 func (s *Service) readTranscript(ctx context.Context, e lecture.Event) (*lecture.Transcript, error) {
-	rc, err := s.Store.Get(ctx, e.Data.Bucket, e.Data.Key)
+	sctx, end := storeSpan(ctx, "get", e.Data.Bucket, e.Data.Key)
+	rc, err := s.Store.Get(sctx, e.Data.Bucket, e.Data.Key)
+	end(err)
 	if err != nil {
 		return nil, err
 	}
@@ -526,7 +531,9 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (lecture
 	if strings.HasPrefix(id, "_") {
 		return lecture.Event{}, lecture.Errorf(lecture.EINVALID, "object %s/%s: lecture ids starting with _ are reserved", bucket, key)
 	}
-	info, err := s.Store.Stat(ctx, bucket, key)
+	sctx, end := storeSpan(ctx, "stat", bucket, key)
+	info, err := s.Store.Stat(sctx, bucket, key)
+	end(err)
 	if err != nil {
 		return lecture.Event{}, err
 	}

@@ -199,7 +199,10 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title, owner str
 	if err := s.putJSON(ctx, id, ArtifactLecture, l); err != nil {
 		return nil, lecture.Event{}, err
 	}
-	if err := s.Store.Put(ctx, lecture.BucketRaw, key, f, n, mediaType(name)); err != nil {
+	pctx, end := storeSpan(ctx, "put", lecture.BucketRaw, key)
+	err = s.Store.Put(pctx, lecture.BucketRaw, key, f, n, mediaType(name))
+	end(err)
+	if err != nil {
 		_ = s.Store.Delete(context.WithoutCancel(ctx), lecture.BucketPreprocessed, lecture.Key(id, ArtifactLecture))
 		return nil, lecture.Event{}, err
 	}

@@ -54,7 +54,9 @@ func (s *Service) copyTwin(ctx context.Context, e lecture.Event, key, stage, art
 	if !ok || twin == e.Data.LectureID || lecture.ValidateLectureID(twin) != nil {
 		return false
 	}
-	rc, err := s.Store.Get(ctx, lecture.BucketPreprocessed, lecture.Key(twin, artifact))
+	gctx, end := storeSpan(ctx, "get", lecture.BucketPreprocessed, lecture.Key(twin, artifact))
+	rc, err := s.Store.Get(gctx, lecture.BucketPreprocessed, lecture.Key(twin, artifact))
+	end(err)
 	if err != nil {
 		return false
 	}
@@ -78,7 +80,10 @@ func (s *Service) copyTwin(ctx context.Context, e lecture.Event, key, stage, art
 	if err != nil {
 		return false
 	}
-	if err := s.Store.Put(ctx, lecture.BucketPreprocessed, lecture.Key(e.Data.LectureID, artifact), bytes.NewReader(out), int64(len(out)), "application/json"); err != nil {
+	pctx, end := storeSpan(ctx, "put", lecture.BucketPreprocessed, lecture.Key(e.Data.LectureID, artifact))
+	err = s.Store.Put(pctx, lecture.BucketPreprocessed, lecture.Key(e.Data.LectureID, artifact), bytes.NewReader(out), int64(len(out)), "application/json")
+	end(err)
+	if err != nil {
 		return false
 	}
 	s.Metrics.CountReused(stage)
