@@ -94,3 +94,12 @@ func TestTracingServePath(t *testing.T) {
 		t.Error("no store span")
 	}
 }
+
+// A cached POST /summarize with tracing on (spans batched to an exporter
+// that drops them): compare with BenchmarkCachedSummarize, tracing off.
+func BenchmarkCachedSummarizeTraced(b *testing.B) {
+	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(tracetest.NewNoopExporter()))
+	off := tracing.Use(tp)
+	defer func() { off(); _ = tp.Shutdown(context.Background()) }()
+	b.Run("lines=20", func(b *testing.B) { benchCached(b, 20) })
+}
