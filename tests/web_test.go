@@ -294,6 +294,21 @@ func TestWebApp(t *testing.T) {
 		run(t, ctx, "ask "+q, chromedp.SetValue(chromedp.ID("question"), q), chromedp.Click(chromedp.ID("ask-btn")))
 		waitJS(t, ctx, "the answer to "+q, fmt.Sprintf(`document.querySelectorAll("#chat .msg.a").length > %d && document.querySelectorAll("#chat .msg.a")[%d].dataset.final === "1"`, n, n), 30*time.Second)
 	}
+	// No layout shift while an answer streams: the question is sent by a
+	// script (not input, which would excuse shifts) and shifts are summed.
+	run(t, ctx, "watch layout shifts", chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`window.shift = 0; new PerformanceObserver((l) => { for (const e of l.getEntries()) window.shift += e.value }).observe({type: "layout-shift"}); true`)(ctx, tg)
+		return err
+	}))
+	run(t, ctx, "ask by script", chromedp.SetValue(chromedp.ID("question"), "What about the intermediate nodes?"), chromedp.Func(func(ctx context.Context, tg *chromedp.Target) error {
+		_, err := chromedp.Evaluate[bool](`document.getElementById("ask").requestSubmit(); true`)(ctx, tg)
+		return err
+	}))
+	waitJS(t, ctx, "the scripted answer", `[...document.querySelectorAll("#chat .msg.a")].pop().dataset.final === "1"`, 30*time.Second)
+	time.Sleep(200 * time.Millisecond)
+	if cls := evalJS[float64](t, ctx, `window.shift`); cls > 0.001 {
+		t.Errorf("layout shift %.4f while an answer streamed, want 0", cls)
+	}
 	ask("What is the belief net?")
 	last := `[...document.querySelectorAll("#chat .msg.a")].pop()`
 	if n := evalJS[string](t, ctx, last+`.dataset.tokensBeforeAnswer`); n == "" || n == "0" {
