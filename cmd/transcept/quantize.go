@@ -43,7 +43,7 @@ func cmdQuantize(args []string, stdout, stderr io.Writer) error {
 	sym := fs.Bool("symmetric", false, "quantize q4: symmetric blocks (no zero points)")
 	keep := fs.Bool("keep-embeddings", false, "quantize: leave MatMuls over an embedding (the tied lm_head) float32")
 	emb := fs.Bool("quantize-embeddings", false, "quantize: also store Gather embeddings as uint8 with a scale per row")
-	acc := fs.Int("accuracy-level", 0, "quantize q4: MatMulNBits accuracy_level (0: float32 compute, 4: int8)")
+	acc := fs.Int("accuracy-level", 4, "quantize q4: MatMulNBits accuracy_level (0: float32 compute; 4: int8 compute, 2× faster decoder steps here at the same logits)")
 	out := fs.String("out", "", "quantize: output folder (default: beside the float32 files)")
 	dtypes := fs.String("dtypes", "q8,q4", "quantize-quality: the dtypes to measure")
 	qdir := fs.String("quantized", "", "quantize-quality: the folder with the dtypes' files (default DIR)")

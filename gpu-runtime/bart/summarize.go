@@ -71,6 +71,9 @@ type Options struct {
 	// copy of each .onnx file for fast loads; skipping weight prepacking).
 	OptimizedCacheDir string
 	NoPrepack         bool
+	// DType is which of the folder's files to load: fp32 (""), q8, q4 or
+	// fp16 (see optimum.DTypeFile).
+	DType string
 	// WindowTokens is the most tokens one window holds, <s> and </s>
 	// included; 0 means DefaultWindowTokens. It is capped at the model's
 	// max_position_embeddings.
@@ -147,7 +150,7 @@ func Load(dir string, o Options) (*Summarizer, error) {
 	}
 	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: o.IntraOpThreads, InterOpThreads: o.InterOpThreads,
 		Optimization: o.Optimization, CUDA: o.CUDA, CUDADevice: o.CUDADevice, Logger: o.Logger,
-		OptimizedCacheDir: o.OptimizedCacheDir, NoPrepack: o.NoPrepack})
+		OptimizedCacheDir: o.OptimizedCacheDir, NoPrepack: o.NoPrepack, DType: o.DType})
 	if err != nil {
 		return nil, err
 	}

@@ -62,7 +62,10 @@ func checkModel(dir string) (*Files, error) {
 	return f, err
 }
 
-func checkFiles(dir string) (*Files, *onnxpb.Info, error) {
+func checkFiles(dir string) (*Files, *onnxpb.Info, error) { return checkFilesDType(dir, "") }
+
+// checkFilesDType is checkFiles for the files of dtype ("" is fp32).
+func checkFilesDType(dir, dtype string) (*Files, *onnxpb.Info, error) {
 	c, g, err := readConfigs(dir)
 	if err != nil {
 		return nil, nil, err
@@ -76,6 +79,12 @@ func checkFiles(dir string) (*Files, *onnxpb.Info, error) {
 	}
 	f := &Files{Dir: dir, Config: c, Generation: g, Layers: c.Layers, KVHeads: c.KVHeads, HeadDim: c.HeadDim,
 		Vocab: c.VocabSize, Model: filepath.Join(dir, "onnx", "model.onnx")}
+	if f.Model, err = optimum.DTypeFile(f.Model, dtype); err != nil {
+		return nil, nil, err
+	}
+	if err := optimum.CheckDTypeFiles(dir, dtype, f.Model); err != nil {
+		return nil, nil, err
+	}
 	info, err := ort.Inspect(f.Model)
 	if err != nil {
 		return nil, nil, err
@@ -185,7 +194,7 @@ func Load(dir string, o ort.Options) (*Model, error) {
 		}
 		o.ConfigEntries = entries
 	}
-	f, info, err := checkFiles(dir)
+	f, info, err := checkFilesDType(dir, o.DType)
 	if err != nil {
 		return nil, err
 	}

@@ -55,3 +55,17 @@ func missingDType(dir, dtype, file string) error {
 	return lecture.Errorf(lecture.ENOTFOUND, "model folder %s has no %s weights: %s is missing (make them with: transcept models quantize %s --dtype %s)",
 		dir, dtype, file, dir, dtype)
 }
+
+// CheckDTypeFiles says which of files is missing when dtype is not fp32
+// (whose files the loaders' own checks report).
+func CheckDTypeFiles(dir, dtype string, files ...string) error {
+	if dtype == "" || dtype == "fp32" {
+		return nil
+	}
+	for _, f := range files {
+		if !exists(f) {
+			return missingDType(dir, dtype, f)
+		}
+	}
+	return nil
+}

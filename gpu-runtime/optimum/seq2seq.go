@@ -204,9 +204,10 @@ type Seq2Seq struct {
 	DecoderWithPast *ort.Session // nil when Merged
 }
 
-// LoadSeq2Seq checks the folder (CheckSeq2Seq) and builds its sessions.
+// LoadSeq2Seq checks the folder (CheckSeq2Seq) and builds its sessions,
+// from the files of o.DType.
 func LoadSeq2Seq(dir string, o ort.Options) (*Seq2Seq, error) {
-	return LoadSeq2SeqDType(dir, "", o)
+	return LoadSeq2SeqDType(dir, o.DType, o)
 }
 
 // LoadSeq2SeqDType is LoadSeq2Seq for the files of one dtype ("" is fp32).

@@ -21,6 +21,8 @@ type Record struct {
 	Symmetric   bool          `json:"symmetric"`
 	Scales      string        `json:"scales"`
 	KeepEmbed   bool          `json:"keep_embeddings,omitempty"`
+	Embeddings  bool          `json:"quantize_embeddings,omitempty"`
+	Accuracy    int           `json:"accuracy_level,omitempty"`
 	Made        string        `json:"made"`
 	BytesBefore int64         `json:"bytes_before"`
 	BytesAfter  int64         `json:"bytes_after"`
@@ -59,10 +61,10 @@ func Folder(dir, out string, o Options) (*Record, error) {
 			return nil, err
 		}
 	}
-	rec := &Record{DType: o.DType, Symmetric: o.Symmetric || o.DType == "q8", KeepEmbed: o.KeepEmbeddings,
+	rec := &Record{DType: o.DType, Symmetric: o.Symmetric || o.DType == "q8", KeepEmbed: o.KeepEmbeddings, Embeddings: o.QuantizeEmbeddings,
 		Made: time.Now().UTC().Format(time.RFC3339)}
 	if o.DType == "q4" {
-		rec.Bits, rec.Block = o.Bits, o.Block
+		rec.Bits, rec.Block, rec.Accuracy = o.Bits, o.Block, o.AccuracyLevel
 		rec.Scales = fmt.Sprintf("per block of %d along K, per output column", o.Block)
 	} else {
 		rec.Bits = 8

@@ -8,9 +8,11 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/transcept/transcept/gpu-runtime/causal"
 	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/quantize"
+	"github.com/transcept/transcept/gpu-runtime/whisper"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
@@ -135,5 +137,50 @@ func TestQuantizedBART(t *testing.T) {
 	}
 	if qs[1].TokenAgreement < 0.5 {
 		t.Errorf("q8: greedy agreement %.2f < 0.5", qs[1].TokenAgreement)
+	}
+}
+
+// TestDTypeLoaders: the Whisper and decoder-only loaders open the dtype's
+// files (ort.Options.DType), which load and run in ONNX Runtime after the
+// rewrite, and name the missing file when a dtype has none.
+func TestDTypeLoaders(t *testing.T) {
+	needORT(t)
+	wdir := filepath.Join(t.TempDir(), "whisper")
+	if err := testmodels.WriteWhisper(wdir, testmodels.TinyWhisper()); err != nil {
+		t.Fatal(err)
+	}
+	qdir := filepath.Join(t.TempDir(), "qwen")
+	if err := testmodels.WriteQwen2(qdir, testmodels.TinyQwen()); err != nil {
+		t.Fatal(err)
+	}
+	for _, dir := range []string{wdir, qdir} {
+		if _, err := quantize.Folder(dir, "", quantize.Options{DType: "q8"}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	w, err := whisper.LoadModel(wdir, ort.Options{IntraOpThreads: 1, DType: "q8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p := w.Encoder.Path(); filepath.Base(p) != "encoder_model_quantized.onnx" {
+		t.Errorf("whisper q8 encoder: %s", p)
+	}
+	w.Close()
+	if _, err := whisper.LoadModel(wdir, ort.Options{DType: "q4"}); lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(err.Error(), "encoder_model_q4.onnx") {
+		t.Errorf("whisper without q4 files: %v", err)
+	}
+	m, err := causal.Load(qdir, ort.Options{IntraOpThreads: 1, DType: "q8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if filepath.Base(m.Files.Model) != "model_quantized.onnx" {
+		t.Errorf("causal q8: %s", m.Files.Model)
+	}
+	m.Session.Close()
+	if _, err := causal.Load(qdir, ort.Options{DType: "q4"}); lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(err.Error(), "model_q4.onnx") {
+		t.Errorf("causal without q4 files: %v", err)
+	}
+	if _, err := causal.Load(qdir, ort.Options{DType: "int3"}); lecture.ErrorCode(err) != lecture.EINVALID {
+		t.Errorf("unknown dtype: %v", err)
 	}
 }

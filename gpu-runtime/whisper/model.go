@@ -78,7 +78,10 @@ type Model struct {
 }
 
 // checkFolder reads the configs, tokenizer and .onnx signatures.
-func checkFolder(dir string) (*Model, error) {
+func checkFolder(dir string) (*Model, error) { return checkFolderDType(dir, "") }
+
+// checkFolderDType is checkFolder for the files of dtype ("" is fp32).
+func checkFolderDType(dir, dtype string) (*Model, error) {
 	m := &Model{Dir: dir}
 	if _, err := optimum.ReadJSON(filepath.Join(dir, "config.json"), &m.Config, false); err != nil {
 		return nil, err
@@ -122,7 +125,11 @@ func checkFolder(dir string) (*Model, error) {
 	if m.Tokenizer, err = tokenizer.Load(dir); err != nil {
 		return nil, err
 	}
-	enc, err := ort.Inspect(filepath.Join(dir, "onnx", "encoder_model.onnx"))
+	encPath, decPath, err := dtypeFiles(dir, dtype)
+	if err != nil {
+		return nil, err
+	}
+	enc, err := ort.Inspect(encPath)
 	if err != nil {
 		return nil, err
 	}
@@ -130,7 +137,7 @@ func checkFolder(dir string) (*Model, error) {
 		Outputs: map[string]onnxpb.DataType{"last_hidden_state": onnxpb.Float}}).Check(enc); err != nil {
 		return nil, err
 	}
-	dec, err := ort.Inspect(filepath.Join(dir, "onnx", "decoder_model_merged.onnx"))
+	dec, err := ort.Inspect(decPath)
 	if err != nil {
 		return nil, err
 	}
@@ -158,13 +165,17 @@ func cacheNames(prefix string, i int) [4]string {
 
 // LoadModel checks a Whisper folder and builds its two sessions.
 func LoadModel(dir string, o ort.Options) (*Model, error) {
-	m, err := checkFolder(dir)
+	m, err := checkFolderDType(dir, o.DType)
+	if err != nil {
+		return nil, err
+	}
+	encPath, decPath, err := dtypeFiles(dir, o.DType)
 	if err != nil {
 		return nil, err
 	}
 	o.InputNames, o.OutputNames = nil, nil
-	if m.Encoder, err = ort.NewSession(filepath.Join(dir, "onnx", "encoder_model.onnx"), o); err == nil {
-		m.Decoder, m.lightCache, err = loadDecoder(filepath.Join(dir, "onnx", "decoder_model_merged.onnx"), o, m.Heads, m.HeadDim)
+	if m.Encoder, err = ort.NewSession(encPath, o); err == nil {
+		m.Decoder, m.lightCache, err = loadDecoder(decPath, o, m.Heads, m.HeadDim)
 	}
 	if err != nil {
 		m.Close()
@@ -643,4 +654,19 @@ func lightBranch(g []byte, empty map[int]bool, nOut, heads, headDim int) ([]byte
 		out = protowire.AppendBytes(out, n)
 	}
 	return out, true
+}
+
+// dtypeFiles are the encoder and merged decoder files of dtype ("" is
+// fp32); a quantised dtype whose files are missing is an error naming them.
+func dtypeFiles(dir, dtype string) (enc, dec string, err error) {
+	if enc, err = optimum.DTypeFile(filepath.Join(dir, "onnx", "encoder_model.onnx"), dtype); err != nil {
+		return "", "", err
+	}
+	if dec, err = optimum.DTypeFile(filepath.Join(dir, "onnx", "decoder_model_merged.onnx"), dtype); err != nil {
+		return "", "", err
+	}
+	if err := optimum.CheckDTypeFiles(dir, dtype, enc, dec); err != nil {
+		return "", "", err
+	}
+	return enc, dec, nil
 }

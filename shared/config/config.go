@@ -39,6 +39,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
 	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`); or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for a summary model exported with LoRA inputs, activated per request (optional; merge a PEFT adapter into a plain export with `transcept models merge-lora` instead)", false},
+	{"TRANSCEPT_SUMMARY_DTYPE", "fp32", "which weights of TRANSCEPT_SUMMARY_MODEL to load: `fp32`, `q8` (`onnx/*_quantized.onnx`), `q4` (`onnx/*_q4.onnx`) or `fp16` (`onnx/*_fp16.onnx`); make q8/q4 files with `transcept models quantize`", false},
 	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
 	{"TRANSCEPT_ORT_CACHE_DIR", "", "folder for optimised copies of the summary and Whisper models (ONNX Runtime format, written once, memory-mapped at load: a cold start in seconds instead of tens of seconds); empty turns it off", false},
 	{"TRANSCEPT_ORT_LIB", "", "ONNX Runtime shared library to load (`libonnxruntime.so.1`); empty: the tools cache (`make ort`), then /usr/local/lib and /usr/lib", false},
@@ -48,6 +49,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
 	{"TRANSCEPT_MODEL_CACHE_DIR", "./models/.registry", "where model settings of the form `registry://NAME@ALIAS` (or `@VERSION`) are downloaded and verified at start, as `<dir>/<name>/<version>/`", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted; or `registry://NAME@ALIAS` for a model registry version", false},
+	{"TRANSCEPT_WHISPER_DTYPE", "fp32", "which weights of TRANSCEPT_WHISPER_MODEL to load: `fp32`, `q8`, `q4` or `fp16` (file names as for TRANSCEPT_SUMMARY_DTYPE)", false},
 	{"TRANSCEPT_VAD", "auto", "voice-activity detection before Whisper (Silero VAD): `auto` (on when its model is installed), `on` (required), `off`", false},
 	{"TRANSCEPT_VAD_MODEL", "", "Silero VAD `.onnx` file (empty: the tools cache, where `make vad` puts it)", false},
 	{"TRANSCEPT_FFMPEG", "", "ffmpeg program that decodes recordings (empty: `ffmpeg` on PATH)", false},
@@ -55,6 +57,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_VAD_THRESHOLD", "0.5", "speech probability above which a 32 ms frame counts as speech", false},
 	{"TRANSCEPT_EMBED_MODEL", "", "sentence-embedding ONNX folder (BERT/MiniLM, Optimum layout); adds embedding ranking to BM25 by reciprocal rank fusion; or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_QA_MODEL", "", "decoder-only instruct ONNX folder (Qwen2.5-Instruct, Phi-3.5-mini; Optimum layout) for grounded, cited answers; the extractive answerer without it; or `registry://NAME@ALIAS` for a model registry version", false},
+	{"TRANSCEPT_QA_DTYPE", "fp32", "which weights of TRANSCEPT_QA_MODEL to load: `fp32`, `q8`, `q4` or `fp16` (`onnx/model.onnx`, `model_quantized.onnx`, `model_q4.onnx`, `model_fp16.onnx`)", false},
 	{"TRANSCEPT_QA_SPIN", "false", "let ONNX Runtime's worker threads spin between operators in the instruct LM: faster decoding on a dedicated node (1.37× instead of 1.19× transformers.js's speed in `tests/reference/causal-bench.sh`), much slower when other work shares the cores", false},
 	{"TRANSCEPT_LANGUAGE", "", "default language of recordings (ISO 639-1 such as `en`; empty lets the model detect it)", false},
 	{"TRANSCEPT_MAX_MEDIA_BYTES", "4294967296", "largest accepted recording in bytes (4 GiB), streamed to the object store", false},
@@ -107,36 +110,39 @@ type Config struct {
 	SummaryRatio   float64
 	SummaryModel   string
 	SummaryAdapter string
-	ORTThreads     int
-	ORTCacheDir    string
-	ORTPrepack     bool
-	ModelsDir      string
-	ModelsURL      string
-	ModelCacheDir  string // registry:// model settings are fetched here
-	ChunkTokens    int
-	QAMinCoverage  float64
-	MaxUploadBytes int64
-	MaxMediaBytes  int64
-	WhisperModel   string
-	VAD            string  // auto, on or off
-	VADModel       string  // Silero VAD .onnx; "" finds it
-	VADThreshold   float64 // speech probability threshold
-	EmbedModel     string
-	QAModel        string
-	QASpin         bool
-	Language       string
-	Workers        int
-	SmallJobBytes  int64
-	QueueLease     time.Duration
-	StageTimeout   time.Duration
-	StagePerMiB    time.Duration
-	RequestTimeout time.Duration
-	BodyTimeout    time.Duration
-	IdleTimeout    time.Duration
-	ShutdownGrace  time.Duration
-	LogLevel       string
-	LogFormat      string
-	Accounts       Accounts
+	// SummaryDType, WhisperDType and QADType choose the models' weight
+	// files: fp32, q8, q4 or fp16.
+	SummaryDType, WhisperDType, QADType string
+	ORTThreads                          int
+	ORTCacheDir                         string
+	ORTPrepack                          bool
+	ModelsDir                           string
+	ModelsURL                           string
+	ModelCacheDir                       string // registry:// model settings are fetched here
+	ChunkTokens                         int
+	QAMinCoverage                       float64
+	MaxUploadBytes                      int64
+	MaxMediaBytes                       int64
+	WhisperModel                        string
+	VAD                                 string  // auto, on or off
+	VADModel                            string  // Silero VAD .onnx; "" finds it
+	VADThreshold                        float64 // speech probability threshold
+	EmbedModel                          string
+	QAModel                             string
+	QASpin                              bool
+	Language                            string
+	Workers                             int
+	SmallJobBytes                       int64
+	QueueLease                          time.Duration
+	StageTimeout                        time.Duration
+	StagePerMiB                         time.Duration
+	RequestTimeout                      time.Duration
+	BodyTimeout                         time.Duration
+	IdleTimeout                         time.Duration
+	ShutdownGrace                       time.Duration
+	LogLevel                            string
+	LogFormat                           string
+	Accounts                            Accounts
 }
 
 // Accounts holds the sign-in, database, quota and CORS settings.
@@ -312,6 +318,14 @@ func FromMap(m map[string]string) (*Config, error) {
 	if c.QASpin, err = strconv.ParseBool(get("TRANSCEPT_QA_SPIN")); err != nil {
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_QA_SPIN=%q: want true or false", get("TRANSCEPT_QA_SPIN")))
 	}
+	dtype := func(k string) string {
+		v := strings.ToLower(get(k))
+		if v != "fp32" && v != "q8" && v != "q4" && v != "fp16" {
+			errs = append(errs, fmt.Sprintf("%s=%q: want fp32, q8, q4 or fp16", k, get(k)))
+		}
+		return v
+	}
+	c.SummaryDType, c.WhisperDType, c.QADType = dtype("TRANSCEPT_SUMMARY_DTYPE"), dtype("TRANSCEPT_WHISPER_DTYPE"), dtype("TRANSCEPT_QA_DTYPE")
 	if c.ORTPrepack, err = strconv.ParseBool(get("TRANSCEPT_ORT_PREPACK")); err != nil {
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_ORT_PREPACK=%q: want true or false", get("TRANSCEPT_ORT_PREPACK")))
 	}
