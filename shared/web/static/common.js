@@ -194,9 +194,7 @@
     };
     if (window.EventSource) {
       es = new EventSource(withShare("/lectures/" + encodeURIComponent(id) + "/events"));
-      let got = false;
       es.addEventListener("status", (e) => {
-        got = true;
         let l;
         try { l = JSON.parse(e.data); } catch (_) { return; }
         fn(l);
@@ -207,7 +205,6 @@
         es.close();
         poll();
       };
-      void got;
     } else {
       poll();
     }

@@ -2,8 +2,7 @@
 // provider's button where configured.
 "use strict";
 (function () {
-  const { cfg, el } = window.T;
-  void el;
+  const { cfg } = window.T;
   function safeNext(n) {
     return n && n.startsWith("/") && !n.startsWith("//") && !n.startsWith("/\\") ? n : "/";
   }
