@@ -17,7 +17,7 @@ import (
 )
 
 const modelsHelp = `Usage: transcept models list
-       transcept models pull [NAME...] [options]
+       transcept models pull [NAME...] [--dtype q8|q4|fp16] [options]
        transcept models merge-lora --adapter PEFT_DIR --model DIR --out DIR
        transcept models convert-lora --adapter PEFT_DIR --out FILE.onnx_adapter [--graph-scale S]
        transcept models quantize DIR --dtype q8|q4 [--block 32|64|128] [--symmetric] [--out DIR]   (see models quantize --help)
@@ -31,6 +31,9 @@ tokenizer.json, onnx/*.onnx) into TRANSCEPT_MODELS_DIR (default ./models),
 with progress on stderr. An interrupted download resumes where it stopped;
 every file is checked against its pinned size and sha256 before it is moved
 into place. Without NAME it pulls the default set (marked * by list).
+--dtype q8|q4|fp16 fetches the hub's onnx/*_quantized.onnx, *_q4.onnx or
+*_fp16.onnx instead of the fp32 files (point the runtime at them with
+TRANSCEPT_SUMMARY_DTYPE and the like).
 TRANSCEPT_MODELS_URL names a mirror with the hub's layout
 (<url>/<owner>/<repo>/resolve/<revision>/<path>).
 
@@ -68,6 +71,7 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 	adapter := fs.String("adapter", "", "merge-lora, convert-lora: the PEFT adapter folder")
 	modelDir := fs.String("model", "", "merge-lora: the Optimum export folder to merge into")
 	out := fs.String("out", "", "merge-lora: the new folder; convert-lora: the .onnx_adapter file")
+	dtype := fs.String("dtype", "", "pull: the hub's quantised or half-precision files instead of fp32 (q8, q4, fp16)")
 	graphScale := fs.Float64("graph-scale", 1, "convert-lora: the scale the export's LoRA branch multiplies by")
 	pos, err := parse(fs, args)
 	if err != nil {
@@ -123,6 +127,9 @@ func cmdModels(ctx context.Context, args []string, stdout, stderr io.Writer) err
 			return err
 		}
 		for _, m := range want {
+			if m, err = catalog.WithDType(m, *dtype); err != nil {
+				return err
+			}
 			dir, err := p.Pull(ctx, m)
 			if err != nil {
 				return err
