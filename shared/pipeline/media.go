@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"errors"
+	"net/http"
 	"path"
 	"strings"
 	"syscall"
@@ -33,6 +34,34 @@ func IsMedia(name string, head []byte) bool {
 		return true
 	}
 	return false
+}
+
+// NotMedia names what a file is when its first bytes show it is a known
+// kind of document rather than a recording ("a PDF document"), "" when
+// they do not. ffmpeg decodes some such files as noise (a PDF named .mp3
+// passes as MPEG audio), which would only fail later as a lecture with no
+// words; their signatures never start a recording.
+func NotMedia(head []byte) string {
+	switch {
+	case bytes.HasPrefix(head, []byte("\x7fELF")), bytes.HasPrefix(head, []byte("MZ")):
+		return "a program"
+	case bytes.HasPrefix(head, []byte("%PDF-")):
+		return "a PDF document"
+	}
+	ct := http.DetectContentType(head)
+	switch {
+	case strings.HasPrefix(ct, "application/zip"), strings.HasPrefix(ct, "application/x-gzip"), strings.HasPrefix(ct, "application/x-rar"):
+		return "an archive or office document"
+	case strings.HasPrefix(ct, "image/"):
+		return "an image"
+	case strings.HasPrefix(ct, "text/html"), strings.HasPrefix(ct, "text/xml"):
+		return "a web page"
+	case strings.HasPrefix(ct, "text/"):
+		return "text (upload transcripts as .txt, .srt, .vtt or .json)"
+	case strings.HasPrefix(ct, "application/postscript"):
+		return "a PostScript document"
+	}
+	return ""
 }
 
 // MediaType is the content type a recording named name is served with.

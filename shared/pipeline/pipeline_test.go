@@ -191,7 +191,7 @@ func TestTranscriptionProgressInStatus(t *testing.T) {
 	bt := &blockingTranscriber{release: make(chan struct{})}
 	svc.Transcriber, svc.MaxMediaBytes = bt, 1<<20
 	ctx := context.Background()
-	_, ev, err := svc.CreateMediaLecture(ctx, "lecture.ogg", "", "", strings.NewReader("OggS and then some audio bytes"))
+	_, ev, err := svc.CreateMediaLecture(ctx, "lecture.ogg", "", "", strings.NewReader("OggS\x00\x02 and then some audio bytes"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -232,7 +232,7 @@ func TestMediaUploadValidation(t *testing.T) {
 	svc.Probe = func(ctx context.Context, path string) (float64, error) {
 		return 0, lecture.Errorf(lecture.EINVALID, "%s has no audio track", path)
 	}
-	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", "", strings.NewReader("xyz")); lecture.ErrorCode(err) != lecture.EUNSUPPORTED ||
+	if _, _, err := svc.CreateMediaLecture(context.Background(), "a.wav", "", "", strings.NewReader("\x00\x01xyz")); lecture.ErrorCode(err) != lecture.EUNSUPPORTED ||
 		!strings.Contains(err.Error(), "a.wav has no audio track") || strings.Contains(err.Error(), os.TempDir()) {
 		t.Errorf("unprobeable recording: %v", err)
 	}

@@ -167,6 +167,12 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title, owner str
 	if n == 0 {
 		return nil, lecture.Event{}, lecture.Errorf(lecture.EINVALID, "the recording is empty (0 bytes)")
 	}
+	head := make([]byte, 512)
+	if k, _ := f.ReadAt(head, 0); k > 0 {
+		if what := NotMedia(head[:k]); what != "" {
+			return nil, lecture.Event{}, lecture.Errorf(lecture.EUNSUPPORTED, "%s is %s, not a recording; send an audio or video recording (wav, mp3, m4a, ogg, flac, mp4, mkv, webm) or a transcript", name, what)
+		}
+	}
 	var seconds float64
 	if s.Probe != nil {
 		if seconds, err = s.Probe(ctx, f.Name()); err != nil {
