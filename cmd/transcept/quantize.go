@@ -71,9 +71,13 @@ func cmdQuantize(args []string, stdout, stderr io.Writer) error {
 	if *dtype == "" {
 		return usageError{msg: "give --dtype q8 or q4"}
 	}
-	rec, err := quantize.Folder(pos[1], *out, quantize.Options{DType: *dtype, Bits: *bits, Block: *block, Symmetric: *sym, KeepEmbeddings: *keep, QuantizeEmbeddings: *emb, AccuracyLevel: *acc})
-	if err != nil {
+	o := quantize.Options{DType: *dtype, Bits: *bits, Block: *block, Symmetric: *sym, KeepEmbeddings: *keep, QuantizeEmbeddings: *emb, AccuracyLevel: *acc}
+	if err := o.Check(); err != nil {
 		return usageError{msg: err.Error()}
+	}
+	rec, err := quantize.Folder(pos[1], *out, o)
+	if err != nil {
+		return err
 	}
 	for _, l := range rec.Summary() {
 		fmt.Fprintln(stdout, l)

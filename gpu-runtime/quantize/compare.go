@@ -23,6 +23,10 @@ type Quality struct {
 	// equal tokens from the start.
 	TokenAgreement, Prefix float64
 	Steps                  int
+	// Margin is float32's mean gap between the best and the second-best
+	// first-step logit, in standard deviations of that row's logits: how
+	// far apart greedy's choices are (small on random weights).
+	Margin float64
 	// MsPerToken is the greedy generation's wall time per generated token
 	// (encoder included), one run.
 	MsPerToken float64
@@ -109,13 +113,31 @@ func Compare(dir, qdir string, dtypes []string, o CompareOptions) ([]Quality, er
 	if err != nil {
 		return nil, err
 	}
-	out := []Quality{{DType: "fp32", LogitCosine: 1, TokenAgreement: 1, Prefix: float64(o.Steps), Steps: o.Steps, MsPerToken: refMs, StepMs: stepMs["fp32"], Bytes: refBytes}}
+	var margin float64
+	for _, row := range ref.FirstLogits {
+		var mean, sq float64
+		b1, b2 := math.Inf(-1), math.Inf(-1)
+		for _, v := range row {
+			x := float64(v)
+			mean += x
+			sq += x * x
+			if x > b1 {
+				b1, b2 = x, b1
+			} else if x > b2 {
+				b2 = x
+			}
+		}
+		mean /= float64(len(row))
+		sd := math.Sqrt(max(sq/float64(len(row))-mean*mean, 1e-30))
+		margin += (b1 - b2) / sd / float64(len(ref.FirstLogits))
+	}
+	out := []Quality{{DType: "fp32", Margin: margin, LogitCosine: 1, TokenAgreement: 1, Prefix: float64(o.Steps), Steps: o.Steps, MsPerToken: refMs, StepMs: stepMs["fp32"], Bytes: refBytes}}
 	for _, d := range dtypes {
 		res, ms, size, _, err := run(d)
 		if err != nil {
 			return nil, err
 		}
-		q := Quality{DType: d, Steps: o.Steps, MsPerToken: ms, StepMs: stepMs[d], Bytes: size}
+		q := Quality{DType: d, Margin: margin, Steps: o.Steps, MsPerToken: ms, StepMs: stepMs[d], Bytes: size}
 		var dd, yy, qq, yq float64
 		for r := range ref.FirstLogits {
 			for i, a := range ref.FirstLogits[r] {
@@ -154,6 +176,7 @@ func WriteTable(w io.Writer, qs []Quality) {
 	fmt.Fprintln(w, "| dtype | model files | logits rel. error | logits cosine | greedy tokens equal | equal prefix (of steps) | ms/token | decoder step ms |")
 	fmt.Fprintln(w, "|---|---|---|---|---|---|---|---|")
 	base := float64(qs[0].Bytes)
+	defer fmt.Fprintf(w, "\nfp32's first-step top-1 margin: %.3f standard deviations of the logits\n", qs[0].Margin)
 	for _, q := range qs {
 		fmt.Fprintf(w, "| %s | %.1f MB (%.0f%%) | %.4f | %.5f | %.1f%% | %.1f / %d | %.2f | %.2f |\n", q.DType, float64(q.Bytes)/1e6, 100*float64(q.Bytes)/base,
 			q.LogitRelErr, q.LogitCosine, 100*q.TokenAgreement, q.Prefix, q.Steps, q.MsPerToken, q.StepMs)

@@ -46,6 +46,10 @@ type Options struct {
 	AccuracyLevel int
 }
 
+// Check reports options that make no quantisation (an unknown dtype, bits
+// or block).
+func (o Options) Check() error { return o.norm() }
+
 func (o *Options) norm() error {
 	switch o.DType {
 	case "q8":
