@@ -115,6 +115,18 @@ func Use(tp trace.TracerProvider) func() {
 	}
 }
 
+// Flush exports the spans ended so far (a host that freezes the process
+// between invocations, such as AWS Lambda, calls it after each one).
+func Flush(ctx context.Context) error {
+	mu.Lock()
+	tp := provider
+	mu.Unlock()
+	if tp == nil {
+		return nil
+	}
+	return tp.ForceFlush(ctx)
+}
+
 // On reports whether tracing is on in this process.
 func On() bool { return on.Load() }
 

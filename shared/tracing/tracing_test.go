@@ -61,6 +61,9 @@ func TestOffIsANoOp(t *testing.T) {
 	} else {
 		end(200)
 	}
+	if err := Flush(ctx); err != nil {
+		t.Error(err)
+	}
 	if err := shutdown(ctx); err != nil {
 		t.Error(err)
 	}

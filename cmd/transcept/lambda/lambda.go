@@ -13,6 +13,8 @@ import (
 	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/transcept/transcept/shared/tracing"
 )
 
 // HTTP adapts an http.Handler to API Gateway HTTP API (payload 2.0) events.
@@ -46,6 +48,7 @@ func HTTP(h http.Handler) func(context.Context, events.APIGatewayV2HTTPRequest) 
 		}
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
+		_ = tracing.Flush(ctx) // the process may be frozen until the next event
 		resp := events.APIGatewayV2HTTPResponse{StatusCode: w.Code, Headers: map[string]string{}}
 		for k, v := range w.Header() {
 			resp.Headers[k] = strings.Join(v, ",")
