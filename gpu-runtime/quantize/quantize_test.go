@@ -150,7 +150,9 @@ func TestDTypeLoaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	qdir := filepath.Join(t.TempDir(), "qwen")
-	if err := testmodels.WriteQwen2(qdir, testmodels.TinyQwen()); err != nil {
+	qc := testmodels.TinyQwen()
+	qc.ExternalData = true // weights in model.onnx_data: read from there, written inline
+	if err := testmodels.WriteQwen2(qdir, qc); err != nil {
 		t.Fatal(err)
 	}
 	for _, dir := range []string{wdir, qdir} {
