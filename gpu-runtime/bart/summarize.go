@@ -168,6 +168,9 @@ func Load(dir string, o Options) (*Summarizer, error) {
 		s.Close()
 		return nil, err
 	}
+	if o.DType != "" && o.DType != "fp32" {
+		s.id += ":" + o.DType // other weights, other summaries: other cache keys
+	}
 	if adapterID != "" {
 		s.id += "+" + adapterID
 	}
@@ -248,8 +251,9 @@ func (s *Summarizer) Close() error {
 // Name is "bart".
 func (s *Summarizer) Name() string { return Engine }
 
-// Model is the model's identity, "<folder name>@<hash>" with
-// "+<adapter file name>@<hash>" when an adapter is active: the hash covers
+// Model is the model's identity, "<folder name>@<hash>" (":q8" and the like
+// after it for quantised weights) with "+<adapter file name>@<hash>" when an
+// adapter is active: the hash covers
 // config.json, generation_config.json, the tokenizer files and the sizes of
 // the .onnx files (and the record of a merged adapter, lora.MergePEFT), so
 // two replicas with the same files agree and a re-export or another adapter

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/transcept/transcept/gpu-runtime/bart"
 	"github.com/transcept/transcept/gpu-runtime/causal"
 	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
@@ -184,5 +185,32 @@ func TestDTypeLoaders(t *testing.T) {
 	}
 	if _, err := causal.Load(qdir, ort.Options{DType: "int3"}); lecture.ErrorCode(err) != lecture.EINVALID {
 		t.Errorf("unknown dtype: %v", err)
+	}
+}
+
+// TestSummarizerDType: the BART summariser loads q8 weights through
+// bart.Options.DType and its identity (part of the summary cache keys)
+// says so.
+func TestSummarizerDType(t *testing.T) {
+	needORT(t)
+	dir := tinyBART(t)
+	if _, err := quantize.Folder(dir, "", quantize.Options{DType: "q8"}); err != nil {
+		t.Fatal(err)
+	}
+	fp, err := bart.Load(dir, bart.Options{IntraOpThreads: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fp.Close()
+	q, err := bart.Load(dir, bart.Options{IntraOpThreads: 1, DType: "q8"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.Close()
+	if fp.Model() == q.Model() || !strings.HasSuffix(q.Model(), ":q8") {
+		t.Errorf("identities %q and %q", fp.Model(), q.Model())
+	}
+	if _, err := bart.Load(dir, bart.Options{DType: "q4"}); lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(err.Error(), "encoder_model_q4.onnx") {
+		t.Errorf("missing q4: %v", err)
 	}
 }
