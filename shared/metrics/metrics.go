@@ -1,7 +1,7 @@
 // Package metrics is Transcept's one Prometheus registry and its collectors,
 // the only package that imports the Prometheus client: the rest of the code
 // reports through its methods (ObserveRequest, ObserveStage, CountCache,
-// SetEngine, CountEvent, CountReused, QueueDepth).
+// SetEngine, SetModelLoad, CountLecture, CountEvent, CountReused, QueueDepth).
 package metrics
 
 import (
@@ -25,6 +25,8 @@ type Metrics struct {
 	engine        *prometheus.GaugeVec     // stage, engine, model, provider
 	events        *prometheus.CounterVec   // type, outcome: ok|retry|dead_letter|interrupted
 	reused        *prometheus.CounterVec   // stage
+	modelLoad     *prometheus.GaugeVec     // stage
+	lectures      *prometheus.CounterVec   // outcome: uploaded|ready|failed
 }
 
 // New makes a registry with the Go and process collectors and ours.
@@ -55,9 +57,15 @@ func New() *Metrics {
 		reused: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transcept_stage_reused_total", Help: "Stage results copied from an identical upload instead of computed again, by stage.",
 		}, []string{"stage"}),
+		modelLoad: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "transcept_model_load_seconds", Help: "Seconds the engine of each stage took to load at start.",
+		}, []string{"stage"}),
+		lectures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "transcept_lectures_total", Help: "Lectures through the pipeline funnel by outcome (uploaded, ready, failed), each counted once per lecture by the process that saw the transition.",
+		}, []string{"outcome"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, m.stageDuration, m.cache, m.engine, m.events, m.reused)
+		m.requests, m.latency, m.stageDuration, m.cache, m.engine, m.events, m.reused, m.modelLoad, m.lectures)
 	return m
 }
 
@@ -103,6 +111,37 @@ func (m *Metrics) SetEngine(stage, engine, model, provider string) {
 	m.engine.WithLabelValues(stage, engine, model, provider).Set(1)
 }
 
+// SetModelLoad records how long a stage's engine took to load (stage is
+// one of transcribe, summarize, embed, answer).
+func (m *Metrics) SetModelLoad(stage string, took time.Duration) {
+	if m == nil {
+		return
+	}
+	m.modelLoad.WithLabelValues(stage).Set(took.Seconds())
+}
+
+// Lecture funnel outcomes for CountLecture.
+const (
+	LectureUploaded = "uploaded"
+	LectureReady    = "ready"
+	LectureFailed   = "failed"
+)
+
+// CountLecture counts one lecture reaching a funnel outcome: uploaded,
+// ready or failed (any other value is counted as "other", keeping the
+// label bounded).
+func (m *Metrics) CountLecture(outcome string) {
+	if m == nil {
+		return
+	}
+	switch outcome {
+	case LectureUploaded, LectureReady, LectureFailed:
+	default:
+		outcome = "other"
+	}
+	m.lectures.WithLabelValues(outcome).Inc()
+}
+
 // CountEvent counts one pipeline event handled, by type and outcome (ok,
 // retry, dead_letter, interrupted, error, sent).
 func (m *Metrics) CountEvent(typ, outcome string) {
@@ -131,6 +170,10 @@ func (m *Metrics) Value(name string, labels ...string) float64 {
 		c, err = m.events.GetMetricWithLabelValues(labels...)
 	case "transcept_stage_reused_total":
 		c, err = m.reused.GetMetricWithLabelValues(labels...)
+	case "transcept_model_load_seconds":
+		c, err = m.modelLoad.GetMetricWithLabelValues(labels...)
+	case "transcept_lectures_total":
+		c, err = m.lectures.GetMetricWithLabelValues(labels...)
 	default:
 		return 0
 	}

@@ -18,6 +18,11 @@ func TestMethodsReport(t *testing.T) {
 	m.CountEvent("transcept.lecture.uploaded", "ok")
 	m.CountReused("index")
 	m.ObserveStage("index", time.Now(), errors.New("x"))
+	m.SetModelLoad("summarize", 1500*time.Millisecond)
+	m.CountLecture(LectureUploaded)
+	m.CountLecture(LectureUploaded)
+	m.CountLecture(LectureReady)
+	m.CountLecture("anything")
 	for _, c := range []struct {
 		name   string
 		labels []string
@@ -28,6 +33,11 @@ func TestMethodsReport(t *testing.T) {
 		{"transcept_engine_info", []string{"summarize", "extractive", "", "cpu"}, 1},
 		{"transcept_events_total", []string{"transcept.lecture.uploaded", "ok"}, 1},
 		{"transcept_stage_reused_total", []string{"index"}, 1},
+		{"transcept_model_load_seconds", []string{"summarize"}, 1.5},
+		{"transcept_lectures_total", []string{"uploaded"}, 2},
+		{"transcept_lectures_total", []string{"ready"}, 1},
+		{"transcept_lectures_total", []string{"failed"}, 0},
+		{"transcept_lectures_total", []string{"other"}, 1},
 		{"transcept_nothing", nil, 0},
 	} {
 		if got := m.Value(c.name, c.labels...); got != c.want {
