@@ -86,15 +86,21 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	} else {
 		cache = mem.New(c.CacheBytes)
 	}
+	// transcept_model_load_seconds: how long each engine took to load (the
+	// extractive engines' ~0 is reported too).
+	loadStart := time.Now()
 	sum, err := Summarizer(c)
 	if err != nil {
 		return nil, err
 	}
+	m.SetModelLoad("summarize", time.Since(loadStart))
+	loadStart = time.Now()
 	tx, err := Transcriber(c)
 	if err != nil {
 		return nil, err
 	}
 	if tx != nil {
+		m.SetModelLoad("transcribe", time.Since(loadStart))
 		provider := "cpu"
 		if p, ok := tx.(interface{ Provider() ort.Provider }); ok {
 			provider = string(p.Provider())
@@ -104,10 +110,12 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	ans := retrieval.NewAnswerer()
 	ans.MinCoverage = c.QAMinCoverage
 	if c.EmbedModel != "" {
+		loadStart = time.Now()
 		e, err := embed.Load(c.EmbedModel, embed.Options{})
 		if err != nil {
 			return nil, err
 		}
+		m.SetModelLoad("embed", time.Since(loadStart))
 		ans.Embedder = e
 		m.SetEngine("embed", "embeddings", models.Label("TRANSCEPT_EMBED_MODEL", e.Model()), string(e.Provider()))
 		log.Info("embedding model loaded", "model", e.Model(), "dim", e.Dim(), "provider", e.Provider())
@@ -120,9 +128,11 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 	m.SetEngine("answer", ans.Name(), "", "cpu")
 	var lm *rag.LMAnswerer
 	if c.QAModel != "" {
+		loadStart = time.Now()
 		if lm, err = rag.Load(c.QAModel, qaOptions(c)); err != nil {
 			return nil, err
 		}
+		m.SetModelLoad("answer", time.Since(loadStart))
 		lm.Retrieval = ans // the same coverage rule and embeddings
 		m.SetEngine("answer", lm.Name(), models.Label("TRANSCEPT_QA_MODEL", filepath.Base(c.QAModel)), string(lm.Model.Session.Provider()))
 		log.Info("question-answering model loaded", "model", c.QAModel)
