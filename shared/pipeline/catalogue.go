@@ -8,6 +8,7 @@ import (
 
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
 )
 
 // Catalogue is the part of the lecture catalogue the pipeline writes: a
@@ -67,6 +68,9 @@ func (s *Service) sync(ctx context.Context, id string) error {
 		return err
 	}
 	hadText := row.Words > 0
+	if l.Status == lecture.StatusReady && row.Status != lecture.StatusReady {
+		s.countLecture(id, metrics.LectureReady) // the row's previous status: a redelivery after a restart counts nothing
+	}
 	row.ID, row.Title, row.Status, row.UpdatedAt = l.ID, l.Title, l.Status, l.UpdatedAt
 	if l.Owner != "" {
 		row.Owner = l.Owner

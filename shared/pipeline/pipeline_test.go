@@ -13,6 +13,7 @@ import (
 
 	"github.com/transcept/transcept/shared/cache/mem"
 	"github.com/transcept/transcept/shared/cache/redis"
+	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/metrics"
@@ -253,5 +254,77 @@ func TestMediaUploadValidation(t *testing.T) {
 	}
 	if !pipeline.IsMedia("upload", []byte("\x1a\x45\xdf\xa3rest")) || !pipeline.IsMedia("u", []byte("RIFF\x00\x00\x00\x00WAVEfmt ")) || pipeline.IsMedia("u", []byte("WEBVTT\n")) {
 		t.Error("magic-byte detection")
+	}
+}
+
+// memCatalogue is a Catalogue in a map.
+type memCatalogue struct {
+	mu   sync.Mutex
+	rows map[string]catalogue.Lecture
+}
+
+func (c *memCatalogue) PutLecture(_ context.Context, l catalogue.Lecture) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.rows[l.ID] = l
+	return nil
+}
+
+func (c *memCatalogue) GetLecture(_ context.Context, id string) (catalogue.Lecture, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	l, ok := c.rows[id]
+	if !ok {
+		return l, lecture.Errorf(lecture.ENOTFOUND, "no lecture %s", id)
+	}
+	return l, nil
+}
+
+func (c *memCatalogue) SetTranscript(context.Context, string, string) error { return nil }
+
+func (c *memCatalogue) DeleteLecture(_ context.Context, id string) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.rows, id)
+	return nil
+}
+
+func TestFunnelCountsEachLectureOnce(t *testing.T) {
+	svc, _, _ := newService(t, mem.New(1<<20))
+	svc.Catalogue = &memCatalogue{rows: map[string]catalogue.Lecture{}}
+	ctx := context.Background()
+	_, ev, err := svc.CreateLecture(ctx, pipeline.Upload{Name: "thermo.txt", Data: []byte(lectureText)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	run := func(e lecture.Event, h func(context.Context, lecture.Event) ([]lecture.Event, error)) lecture.Event {
+		out, err := h(ctx, e)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("%s: %v %v", e.Type, out, err)
+		}
+		return out[0]
+	}
+	for range 2 { // the second time: Knative's redelivery
+		tev := run(ev, svc.HandleUploaded)
+		cev := run(tev, svc.HandleTranscript)
+		var wg sync.WaitGroup
+		wg.Go(func() { svc.HandleChunksSummarize(ctx, cev) })
+		wg.Go(func() { svc.HandleChunksIndex(ctx, cev) })
+		wg.Wait()
+	}
+	_, ev2, err := svc.CreateLecture(ctx, pipeline.Upload{Name: "other.txt", Data: []byte(lectureText + "Prof: More.\n")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cause := lecture.Errorf(lecture.EINTERNAL, "boom")
+	for range 2 {
+		if err := svc.DeadLetter(ctx, ev2, cause); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for outcome, want := range map[string]float64{"uploaded": 2, "ready": 1, "failed": 1} {
+		if got := svc.Metrics.Value("transcept_lectures_total", outcome); got != want {
+			t.Errorf("transcept_lectures_total{outcome=%q} = %v, want %v", outcome, got, want)
+		}
 	}
 }

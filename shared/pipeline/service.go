@@ -78,6 +78,24 @@ type Service struct {
 	flight  singleflight.Group
 	ixMu    sync.Mutex
 	indexes map[string]*retrieval.Index // lecture id -> loaded index (bounded)
+	// counted holds "outcome/lecture id" for the funnel outcomes this
+	// process has counted (ready, failed), so that summarize and index
+	// ending together, or two dead letters, count a lecture once.
+	counted sync.Map
+}
+
+// countLecture counts a lecture reaching a funnel outcome
+// (transcept_lectures_total) once per process. Each process counts the
+// transitions it sees: locally one process sees them all; on Knative each
+// function counts its own (uploads in the gateway, ready in summarize or
+// index, failed wherever the dead letter lands).
+func (s *Service) countLecture(id, outcome string) {
+	if outcome != metrics.LectureUploaded {
+		if _, dup := s.counted.LoadOrStore(outcome+"/"+id, struct{}{}); dup {
+			return
+		}
+	}
+	s.Metrics.CountLecture(outcome)
 }
 
 // GroundedAnswerer answers from a lecture's index with a language model,

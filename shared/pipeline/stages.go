@@ -15,6 +15,7 @@ import (
 
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
 	"github.com/transcept/transcept/shared/tracing"
@@ -63,6 +64,7 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 		return nil, lecture.Event{}, err
 	}
 	s.record(ctx, l, catalogue.Lecture{Bytes: int64(len(u.Data))})
+	s.countLecture(id, metrics.LectureUploaded)
 	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data))})
 	return l, stamp(ctx, ev), nil
 }
@@ -258,6 +260,7 @@ func (s *Service) DeadLetter(ctx context.Context, e lecture.Event, cause error) 
 		s.Log.Error("dead-letter record not written", "lecture", e.Data.LectureID, "err", err)
 		return err
 	}
+	s.countLecture(e.Data.LectureID, metrics.LectureFailed)
 	s.Sync(ctx, e.Data.LectureID)
 	return nil
 }
@@ -567,6 +570,7 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (lecture
 			return lecture.Event{}, err
 		}
 		s.record(ctx, &l, extra)
+		s.countLecture(id, metrics.LectureUploaded)
 	} else if err != nil {
 		return lecture.Event{}, err
 	}

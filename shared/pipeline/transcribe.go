@@ -18,6 +18,7 @@ import (
 
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/tracing"
 )
 
@@ -213,6 +214,7 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title, owner str
 		return nil, lecture.Event{}, err
 	}
 	s.record(ctx, l, catalogue.Lecture{Bytes: n, MediaType: mediaType(name), Seconds: seconds, MediaSeconds: seconds})
+	s.countLecture(id, metrics.LectureUploaded)
 	return l, stamp(ctx, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n})), nil
 }
 
