@@ -133,6 +133,13 @@ func TestLiveMetricsAndDashboards(t *testing.T) {
 	}
 	scrape, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
+	// The funnel saw the lecture uploaded and ready, once each; the
+	// summariser's load time is reported.
+	for _, want := range []string{`transcept_lectures_total{outcome="uploaded"} 1`, `transcept_lectures_total{outcome="ready"} 1`, `transcept_model_load_seconds{stage="summarize"}`} {
+		if !bytes.Contains(scrape, []byte(want)) {
+			t.Errorf("the live scrape lacks %s", want)
+		}
+	}
 	check := exec.Command(promtool, "check", "metrics")
 	check.Stdin = bytes.NewReader(scrape)
 	if out, err := check.CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
