@@ -32,7 +32,7 @@ func prepare(data []byte) (b []byte, base int, err error) {
 		if len(data)%2 != 0 {
 			return nil, 0, lecture.Errorf(lecture.EINVALID, "transcript is UTF-16 with an odd number of bytes (%d); the file is truncated or not UTF-16: save it as UTF-8", len(data))
 		}
-		data = u
+		data = trimBOM(u) // a second mark after the UTF-16 one, as Detect reads it
 	} else if t := trimBOM(data); len(t) != len(data) {
 		base = len(data) - len(t)
 		data = t
