@@ -301,6 +301,8 @@ var metricNames = map[string]bool{
 	"transcept_cache_requests_total":          true,
 	"transcept_engine_info":                   true,
 	"transcept_events_total":                  true,
+	"transcept_lectures_total":                true,
+	"transcept_model_load_seconds":            true,
 }
 
 var metricRef = regexp.MustCompile(`\btranscept_[a-z_]+`)
