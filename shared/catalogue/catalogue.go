@@ -13,6 +13,9 @@ package catalogue
 
 import (
 	"context"
+	"encoding/base64"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
@@ -221,4 +224,24 @@ func Window(counter string, t time.Time) time.Time {
 	default:
 		return t.Truncate(time.Minute)
 	}
+}
+
+// EncodeCursor is the opaque Page.Next of a page ending at a lecture
+// created at at (kept to the microsecond) with id: both adapters page by
+// (created_at, id), so a cursor from one reads in the other.
+func EncodeCursor(at time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at.UnixMicro(), 10) + ":" + id))
+}
+
+// DecodeCursor reads a cursor of EncodeCursor; anything else is EINVALID.
+func DecodeCursor(c string) (time.Time, string, error) {
+	b, err := base64.RawURLEncoding.DecodeString(c)
+	if err == nil {
+		if at, id, ok := strings.Cut(string(b), ":"); ok {
+			if n, err := strconv.ParseInt(at, 10, 64); err == nil {
+				return time.UnixMicro(n).UTC(), id, nil
+			}
+		}
+	}
+	return time.Time{}, "", lecture.Errorf(lecture.EINVALID, "invalid cursor")
 }

@@ -246,15 +246,12 @@ func scan(dir string) ([]File, error) {
 	return files, nil
 }
 
-// Who is the default author of a push or alias move: $USER@hostname.
+// Who is the default author of a push or alias move: the OS user @ host
+// (an identity of the process, not a setting).
 func Who() string {
-	u := os.Getenv("USER")
-	if u == "" {
-		if cu, err := user.Current(); err == nil && cu.Username != "" {
-			u = cu.Username
-		} else {
-			u = "unknown"
-		}
+	u := "unknown"
+	if cu, err := user.Current(); err == nil && cu.Username != "" {
+		u = cu.Username
 	}
 	h, _ := os.Hostname()
 	if h == "" {

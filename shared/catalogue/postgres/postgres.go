@@ -22,7 +22,6 @@ package postgres
 import (
 	"context"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -544,7 +543,7 @@ func (db *DB) ListLectures(ctx context.Context, q catalogue.ListQuery) (catalogu
 		where = append(where, `owner = `+arg(q.Owner))
 	}
 	if q.Cursor != "" {
-		at, id, err := decodeCursor(q.Cursor)
+		at, id, err := catalogue.DecodeCursor(q.Cursor)
 		if err != nil {
 			return page, err
 		}
@@ -605,25 +604,9 @@ func collectPage(rows pgx.Rows, page catalogue.Page, limit int) (catalogue.Page,
 	if len(page.Lectures) > limit {
 		page.Lectures = page.Lectures[:limit]
 		last := page.Lectures[limit-1]
-		page.Next = encodeCursor(last.CreatedAt.UnixMicro(), last.ID)
+		page.Next = catalogue.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return page, nil
-}
-
-func encodeCursor(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
-}
-
-func decodeCursor(c string) (time.Time, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil {
-		if at, id, ok := strings.Cut(string(b), ":"); ok {
-			if n, err := strconv.ParseInt(at, 10, 64); err == nil {
-				return time.UnixMicro(n).UTC(), id, nil
-			}
-		}
-	}
-	return time.Time{}, "", lecture.Errorf(lecture.EINVALID, "invalid cursor")
 }
 
 // SetTranscript replaces the lecture's searchable transcript text.

@@ -20,7 +20,6 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -612,12 +611,13 @@ func (db *DB) ListLectures(ctx context.Context, q catalogue.ListQuery) (catalogu
 		args = append(args, m)
 	}
 	if q.Cursor != "" {
-		at, id, err := decodeCursor(q.Cursor)
+		at, id, err := catalogue.DecodeCursor(q.Cursor)
 		if err != nil {
 			return page, err
 		}
+		us := at.UnixMicro() // created_at is stored as microseconds
 		where = append(where, `(created_at < ? OR (created_at = ? AND id < ?))`)
-		args = append(args, at, at, id)
+		args = append(args, us, us, id)
 	}
 	query := `SELECT ` + lectureCols + ` FROM lectures`
 	if len(where) > 0 {
@@ -643,7 +643,7 @@ func (db *DB) ListLectures(ctx context.Context, q catalogue.ListQuery) (catalogu
 	if len(page.Lectures) > limit {
 		page.Lectures = page.Lectures[:limit]
 		last := page.Lectures[limit-1]
-		page.Next = encodeCursor(last.CreatedAt.UnixMicro(), last.ID)
+		page.Next = catalogue.EncodeCursor(last.CreatedAt, last.ID)
 	}
 	return page, nil
 }
@@ -657,22 +657,6 @@ func matchQuery(q string) string {
 		words[i] = `"` + w + `"`
 	}
 	return strings.Join(words, " AND ")
-}
-
-func encodeCursor(at int64, id string) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(strconv.FormatInt(at, 10) + ":" + id))
-}
-
-func decodeCursor(c string) (int64, string, error) {
-	b, err := base64.RawURLEncoding.DecodeString(c)
-	if err == nil {
-		if at, id, ok := strings.Cut(string(b), ":"); ok {
-			if n, err := strconv.ParseInt(at, 10, 64); err == nil {
-				return n, id, nil
-			}
-		}
-	}
-	return 0, "", lecture.Errorf(lecture.EINVALID, "invalid cursor")
 }
 
 // SetTranscript replaces the lecture's searchable transcript text.
