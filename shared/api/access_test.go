@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,7 +17,6 @@ import (
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/auth"
 	"github.com/transcept/transcept/shared/catalogue"
-	"github.com/transcept/transcept/shared/config"
 	"github.com/transcept/transcept/shared/web"
 )
 
@@ -39,22 +37,11 @@ type authEnv struct {
 
 func newAuthEnv(t *testing.T, settings map[string]string) *authEnv {
 	t.Helper()
-	root := t.TempDir()
-	m := map[string]string{"TRANSCEPT_STORE_DIR": root, "TRANSCEPT_MAX_UPLOAD_BYTES": "1048576", "TRANSCEPT_AUTH": "on"}
+	m := map[string]string{"TRANSCEPT_AUTH": "on"}
 	for k, v := range settings {
 		m[k] = v
 	}
-	c, err := config.FromMap(m)
-	if err != nil {
-		t.Fatal(err)
-	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := wire.New(context.Background(), c, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	bus := s.StartBus()
-	bus.Backoff = time.Millisecond
+	s, bus, _ := newSuite(t, m)
 	h, err := s.API(context.Background(), bus.Publish)
 	if err != nil {
 		t.Fatal(err)

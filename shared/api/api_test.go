@@ -20,6 +20,7 @@ import (
 	"github.com/transcept/transcept/functions/wire"
 	"github.com/transcept/transcept/shared/api"
 	"github.com/transcept/transcept/shared/config"
+	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 )
 
@@ -32,6 +33,18 @@ type env struct {
 
 func newEnv(t *testing.T, settings map[string]string) *env {
 	t.Helper()
+	s, bus, root := newSuite(t, settings)
+	h := &api.Server{Svc: s.Service, Publish: bus.Publish, Metrics: s.Metrics, Log: s.Log, MaxBody: s.Config.MaxUploadBytes,
+		Ready: func() error { return s.Ready(context.Background()) }}
+	srv := httptest.NewServer(h.Handler())
+	t.Cleanup(func() { srv.Close(); s.Close() })
+	return &env{t: t, srv: srv, root: root, s: s}
+}
+
+// newSuite wires a suite over a fresh store folder (1 MiB upload limit)
+// with the settings, and starts its broker with fast retries.
+func newSuite(t *testing.T, settings map[string]string) (*wire.Suite, *eventing.Bus[lecture.Event], string) {
+	t.Helper()
 	root := t.TempDir()
 	m := map[string]string{"TRANSCEPT_STORE_DIR": root, "TRANSCEPT_MAX_UPLOAD_BYTES": "1048576"}
 	for k, v := range settings {
@@ -41,18 +54,13 @@ func newEnv(t *testing.T, settings map[string]string) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	s, err := wire.New(context.Background(), c, log)
+	s, err := wire.New(context.Background(), c, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
 	bus := s.StartBus()
 	bus.Backoff = time.Millisecond
-	h := &api.Server{Svc: s.Service, Publish: bus.Publish, Metrics: s.Metrics, Log: log, MaxBody: c.MaxUploadBytes,
-		Ready: func() error { return s.Ready(context.Background()) }}
-	srv := httptest.NewServer(h.Handler())
-	t.Cleanup(func() { srv.Close(); s.Close() })
-	return &env{t: t, srv: srv, root: root, s: s}
+	return s, bus, root
 }
 
 func (e *env) do(method, path, ctype string, body io.Reader) (int, map[string]any, string) {
