@@ -131,7 +131,7 @@ func (s *Server) qa(w http.ResponseWriter, r *http.Request) error {
 		return err
 	}
 	if req.LectureID != "" {
-		row, err := s.lectureRow(r.Context(), req.LectureID)
+		row, err := s.lectureOwner(r.Context(), req.LectureID)
 		if err != nil {
 			return err
 		}
