@@ -201,26 +201,32 @@ func TestLiveMetricsAndDashboards(t *testing.T) {
 		time.Sleep(1100 * time.Millisecond)
 	}
 
-	d, err := os.ReadFile("../infra/monitoring/dashboards/transcept.json")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var dash struct {
-		Panels []struct {
-			Title   string
-			Targets []struct{ Expr string }
-		}
-	}
-	if err := json.Unmarshal(d, &dash); err != nil {
-		t.Fatal(err)
+	files, _ := filepath.Glob("../infra/monitoring/dashboards/*.json")
+	if len(files) == 0 {
+		t.Fatal("no dashboards in infra/monitoring/dashboards")
 	}
 	var queries []string
-	for _, pn := range dash.Panels {
-		for _, tg := range pn.Targets {
-			// Grafana's variables as the local Prometheus has them: no
-			// Kubernetes service label, a short rate window.
-			q := strings.NewReplacer(`$service`, `.*`, `$__rate_interval`, `1m`).Replace(tg.Expr)
-			queries = append(queries, pn.Title+"\x00"+q)
+	for _, file := range files {
+		d, err := os.ReadFile(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var dash struct {
+			Panels []struct {
+				Title   string
+				Targets []struct{ Expr string }
+			}
+		}
+		if err := json.Unmarshal(d, &dash); err != nil {
+			t.Fatalf("%s: %v", file, err)
+		}
+		for _, pn := range dash.Panels {
+			for _, tg := range pn.Targets {
+				// Grafana's variables as the local Prometheus has them: no
+				// Kubernetes service label, a short rate window.
+				q := strings.NewReplacer(`$service`, `.*`, `$__rate_interval`, `1m`).Replace(tg.Expr)
+				queries = append(queries, filepath.Base(file)+": "+pn.Title+"\x00"+q)
+			}
 		}
 	}
 	rb, _ := os.ReadFile(rules)
