@@ -194,7 +194,9 @@ func Beam(m *optimum.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error
 
 // stepper is one decoder step over rows of decoder ids (all the same
 // length). From the second step on, parent[i] is the row of the previous
-// step that row i continues (beam search reorders its cache by it). It
+// step that row i continues (beam search reorders its cache by it); when
+// inputs left the batch, parent is shorter than the previous step's rows
+// (the cache and encoder states keep those rows only). It
 // returns the logits of each row's next token, rows × vocab.
 type stepper interface {
 	next(ids [][]int, parent []int) ([]float32, error)
@@ -206,7 +208,13 @@ type modelStepper struct {
 }
 
 func (s *modelStepper) next(ids [][]int, parent []int) ([]float32, error) {
-	if parent != nil && !s.noCache {
+	switch {
+	case parent != nil && len(parent) != s.r.b:
+		// inputs left the batch: the encoder states go too, cache or not
+		if err := s.r.gather(parent); err != nil {
+			return nil, err
+		}
+	case parent != nil && !s.noCache:
 		if err := s.r.reorder(parent); err != nil {
 			return nil, err
 		}
@@ -406,7 +414,61 @@ func topK(scores []float64, k int, buf []int) []int {
 
 // beamSearch is the search over a stepper for batch inputs.
 func beamSearch(st stepper, batch int, s *beamSettings) (*Result, error) {
+	hyps, first, _, err := beamCore(st, batch, s, nil)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{FirstLogits: first}
+	longest := 0
+	for b := range batch {
+		for _, h := range hyps[b].best(s.numReturn) {
+			res.IDs = append(res.IDs, h.ids)
+			res.Scores = append(res.Scores, h.score)
+			longest = max(longest, len(h.ids))
+		}
+	}
+	for i, row := range res.IDs {
+		for len(row) < longest {
+			row = append(row, s.PadTokenID)
+		}
+		res.IDs[i] = row
+	}
+	return res, nil
+}
+
+// beamRows is beam search with one best sequence per input, each input
+// cancelled alone when its done channel (done may be nil) closes.
+func beamRows(st stepper, done []<-chan struct{}, s *beamSettings) ([]Output, error) {
+	hyps, first, cancelled, err := beamCore(st, len(done), s, done)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Output, len(done))
+	for b := range out {
+		if b < len(first) {
+			out[b].FirstLogits = first[b]
+		}
+		if cancelled[b] {
+			out[b].Err = errCancelled()
+			continue
+		}
+		h := hyps[b].best(1)[0]
+		out[b].IDs, out[b].Score = h.ids, h.score
+	}
+	return out, nil
+}
+
+// beamCore runs the search and returns each input's hypotheses and
+// first-step logits (of its first beam). An input leaves the batch (its
+// beams are dropped from the decoder's rows, run.gather) once it is done
+// or cancelled (cancel[b] closed, when cancel is not nil); cancelled
+// inputs are reported and their hypotheses are not to be used.
+func beamCore(st stepper, batch int, s *beamSettings, cancel []<-chan struct{}) ([]hypotheses, [][]float32, []bool, error) {
 	k := s.numBeams
+	active := make([]int, batch) // the inputs whose beams are the decoder's rows, in order
+	for b := range active {
+		active[b] = b
+	}
 	rows := batch * k
 	ids := make([][]int, rows)
 	scores := make([]float64, rows)
@@ -421,28 +483,76 @@ func beamSearch(st stepper, batch int, s *beamSettings) (*Result, error) {
 		hyps[i].worst = 1e9
 	}
 	done := make([]bool, batch)
+	cancelled := make([]bool, batch)
+	isCancelled := func(b int) bool {
+		if cancel == nil || cancel[b] == nil {
+			return false
+		}
+		select {
+		case <-cancel[b]:
+			return true
+		default:
+			return false
+		}
+	}
 	keep := max(2, 1+len(s.EOSTokenIDs)) * k
-	res := &Result{}
 	var (
+		first  [][]float32
 		parent []int
 		lp     []float64
 		buf    []int
 	)
 	for cur := 1; cur < s.MaxLength; cur++ {
+		// inputs done or cancelled leave the batch before this step
+		var still []int
+		for _, b := range active {
+			if !done[b] && isCancelled(b) {
+				cancelled[b], done[b] = true, true
+			}
+			if !done[b] {
+				still = append(still, b)
+			}
+		}
+		if len(still) == 0 {
+			break
+		}
+		if len(still) < len(active) {
+			pos := make(map[int]int, len(active))
+			for i, b := range active {
+				pos[b] = i
+			}
+			var p []int
+			var nids [][]int
+			var nscores []float64
+			for _, b := range still {
+				for j := range k {
+					r := pos[b]*k + j
+					nids, nscores = append(nids, ids[r]), append(nscores, scores[r])
+					if parent != nil {
+						p = append(p, parent[r])
+					} else {
+						p = append(p, r)
+					}
+				}
+			}
+			ids, scores, parent, active = nids, nscores, p, still
+			rows = len(active) * k
+		}
 		logits, err := st.next(ids, parent)
 		if err != nil {
-			return nil, err
+			return nil, nil, nil, err
 		}
 		v := len(logits) / rows
 		if v*rows != len(logits) || v == 0 {
-			return nil, lecture.Errorf(lecture.EINTERNAL, "decoder gave %d logits for %d rows", len(logits), rows)
+			return nil, nil, nil, lecture.Errorf(lecture.EINTERNAL, "decoder gave %d logits for %d rows", len(logits), rows)
 		}
 		if cur == 1 {
-			for i := range batch {
-				res.FirstLogits = append(res.FirstLogits, slices.Clone(logits[i*k*v:(i*k+1)*v]))
+			first = make([][]float32, batch)
+			for i, b := range active {
+				first[b] = slices.Clone(logits[i*k*v : (i*k+1)*v])
 			}
 		}
-		if lp == nil {
+		if len(lp) < rows*v {
 			lp = make([]float64, rows*v)
 		}
 		for r := range rows {
@@ -456,27 +566,20 @@ func beamSearch(st stepper, batch int, s *beamSettings) (*Result, error) {
 		nextParent := make([]int, rows)
 		nextTok := make([]int, rows)
 		nextScores := make([]float64, rows)
-		all := true
-		for b := range batch {
-			if done[b] {
-				for j := range k {
-					nextParent[b*k+j], nextTok[b*k+j] = b*k, s.PadTokenID
-				}
-				continue
-			}
-			flatScores := lp[b*k*v : (b+1)*k*v]
+		for i, b := range active {
+			flatScores := lp[i*k*v : (i+1)*k*v]
 			buf = topK(flatScores, keep, buf)
 			n := 0
 			for rank, c := range buf {
 				beam, tok := c/v, c%v
-				r := b*k + beam
+				r := i*k + beam
 				if s.IsEOS(tok) {
 					if rank >= k {
 						continue
 					}
 					hyps[b].add(append(slices.Clone(ids[r]), tok), flatScores[c], cur, s)
 				} else {
-					nextParent[b*k+n], nextTok[b*k+n], nextScores[b*k+n] = r, tok, flatScores[c]
+					nextParent[i*k+n], nextTok[i*k+n], nextScores[i*k+n] = r, tok, flatScores[c]
 					n++
 				}
 				if n == k {
@@ -484,39 +587,23 @@ func beamSearch(st stepper, batch int, s *beamSettings) (*Result, error) {
 				}
 			}
 			if n < k {
-				return nil, lecture.Errorf(lecture.EINTERNAL, "beam search: only %d of %d beams could continue (vocabulary %d)", n, k, v)
+				return nil, nil, nil, lecture.Errorf(lecture.EINTERNAL, "beam search: only %d of %d beams could continue (vocabulary %d)", n, k, v)
 			}
 			done[b] = hyps[b].done(flatScores[buf[0]], cur+1, s)
-			all = all && done[b]
 		}
 		next := make([][]int, rows)
 		for r := range rows {
 			next[r] = append(slices.Clip(ids[nextParent[r]]), nextTok[r])
 		}
 		ids, scores, parent = next, nextScores, nextParent
-		if all {
-			break
-		}
 	}
-	longest := 0
-	for b := range batch {
+	for i, b := range active {
 		if !done[b] {
 			for j := range k {
-				r := b*k + j
+				r := i*k + j
 				hyps[b].add(ids[r], scores[r], len(ids[r])-1, s)
 			}
 		}
-		for _, h := range hyps[b].best(s.numReturn) {
-			res.IDs = append(res.IDs, h.ids)
-			res.Scores = append(res.Scores, h.score)
-			longest = max(longest, len(h.ids))
-		}
 	}
-	for i, row := range res.IDs {
-		for len(row) < longest {
-			row = append(row, s.PadTokenID)
-		}
-		res.IDs[i] = row
-	}
-	return res, nil
+	return hyps, first, cancelled, nil
 }

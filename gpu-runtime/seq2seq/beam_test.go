@@ -369,10 +369,12 @@ func TestBeamBatchRowsIndependent(t *testing.T) {
 		alone = append(alone, res.IDs...)
 		scores = append(scores, res.Scores...)
 	}
-	res, err := beamSearch(&batchFake{seeds: []uint64{0, 1, 2}, vocab: 12, beams: 3}, 3, &s)
+	fake := &batchFake{seeds: []uint64{0, 1, 2}, vocab: 12, beams: 3}
+	res, err := beamSearch(fake, 3, &s)
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Logf("decoder rows per step: %v", fake.rows)
 	for i := range alone {
 		got, want := res.IDs[i], alone[i]
 		for len(want) < len(got) {
@@ -384,16 +386,35 @@ func TestBeamBatchRowsIndependent(t *testing.T) {
 	}
 }
 
-// batchFake is a random fakeModel per input (rows i*beams… belong to input i).
+// batchFake is a random fakeModel per input (rows i*beams… belong to input
+// i at the first step; then each row belongs to its parent's input, as the
+// decoder's cache rows follow parent when inputs leave the batch).
 type batchFake struct {
 	seeds        []uint64
 	vocab, beams int
+	input        []int // the input of each row of the last step
+	rows         []int // rows per step
 }
 
 func (b *batchFake) next(ids [][]int, parent []int) ([]float32, error) {
+	if b.input == nil {
+		for r := range ids {
+			b.input = append(b.input, r/b.beams)
+		}
+	} else {
+		in := make([]int, len(parent))
+		for r, p := range parent {
+			in[r] = b.input[p]
+		}
+		b.input = in
+	}
+	if len(ids) != len(b.input) {
+		return nil, fmt.Errorf("%d rows, parent %d", len(ids), len(b.input))
+	}
+	b.rows = append(b.rows, len(ids))
 	var out []float32
 	for r, row := range ids {
-		f := &fakeModel{vocab: b.vocab, random: true, seed: b.seeds[r/b.beams]}
+		f := &fakeModel{vocab: b.vocab, random: true, seed: b.seeds[b.input[r]]}
 		out = append(out, f.logits(row)...)
 	}
 	return out, nil

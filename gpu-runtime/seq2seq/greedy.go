@@ -7,6 +7,7 @@ package seq2seq
 
 import (
 	"math"
+	"slices"
 
 	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
@@ -124,50 +125,214 @@ func Pad(rows [][]int, pad int) (ids, mask [][]int) {
 }
 
 // Greedy generates for a batch of encoder inputs (rows of equal length,
-// mask 1 for tokens and 0 for padding).
+// mask 1 for tokens and 0 for padding). A row that ends (EOS) leaves the
+// batch: the decoder runs on the rows still generating only.
 func Greedy(m *optimum.Seq2Seq, inputIDs, mask [][]int, o Options) (*Result, error) {
-	b := len(inputIDs)
 	if err := checkBatch(m, inputIDs, mask); err != nil {
 		return nil, err
 	}
-	seqLen := len(inputIDs[0])
 	s := resolve(m.Generation, o)
-	r := newRun(m, b, &o)
-	defer r.close()
-	if err := r.encode(flat(inputIDs), flat(mask), b, seqLen, 1); err != nil {
+	rows := make([]rowSettings, len(inputIDs))
+	for i := range rows {
+		rows[i].settings = s
+	}
+	out, err := greedy(m, inputIDs, mask, rows, &o)
+	if err != nil {
 		return nil, err
 	}
-	res := &Result{IDs: make([][]int, b)}
-	done := make([]bool, b)
-	for i := range res.IDs {
-		res.IDs[i] = []int{s.DecoderStartTokenID}
+	res := &Result{}
+	longest := 0
+	for _, r := range out {
+		longest = max(longest, len(r.IDs))
 	}
-	for curLen := 1; curLen < s.MaxLength; curLen++ {
-		logits, err := r.step(res.IDs, o.NoCache)
+	for _, r := range out {
+		row := r.IDs
+		for len(row) < longest {
+			row = append(row, s.PadTokenID)
+		}
+		res.IDs = append(res.IDs, row)
+		res.FirstLogits = append(res.FirstLogits, r.FirstLogits)
+	}
+	return res, nil
+}
+
+// Input is one request's row of a batched generation (GenerateRows): its
+// encoder ids without padding, and what belongs to it alone.
+type Input struct {
+	IDs []int
+	// MaxLength and MinLength override Options' (and the folder's) for this
+	// row alone; 0 keeps them. Greedy only: beam search takes the batch's.
+	MaxLength, MinLength int
+	// Done, when closed, ends this row before the next decoder step (its
+	// requester went away); the other rows go on. Its Output has the
+	// tokens generated so far and Err says it was cancelled.
+	Done <-chan struct{}
+}
+
+// Output is one row's generation.
+type Output struct {
+	// IDs: the decoder start token, the generated tokens up to and
+	// including EOS (no padding). Beam search: the best hypothesis.
+	IDs []int
+	// FirstLogits are the row's raw logits of the first decoder step (nil
+	// when it was cancelled before).
+	FirstLogits []float32
+	// Score is beam search's length-penalised score (0 from greedy).
+	Score float64
+	// Err is this row's failure alone (cancelled); nil when it generated.
+	Err error
+}
+
+// rowSettings are one row's resolved settings and cancellation.
+type rowSettings struct {
+	settings
+	done <-chan struct{}
+}
+
+// cancelled reports whether the row's Done is closed.
+func (r *rowSettings) cancelled() bool {
+	if r.done == nil {
+		return false
+	}
+	select {
+	case <-r.done:
+		return true
+	default:
+		return false
+	}
+}
+
+// errCancelled is a row's Err when its Done closed.
+func errCancelled() error {
+	return lecture.Errorf(lecture.EUNAVAILABLE, "generation cancelled: the request went away")
+}
+
+// greedy decodes the padded batch, each row by its own settings. Rows
+// leave the batch when they end, reach their max length or are cancelled
+// (run.gather), so the rest never pay for them; each row's ids are those it
+// gets alone.
+func greedy(m *optimum.Seq2Seq, inputIDs, mask [][]int, rows []rowSettings, o *Options) ([]Output, error) {
+	b := len(inputIDs)
+	r := newRun(m, b, o)
+	defer r.close()
+	if err := r.encode(flat(inputIDs), flat(mask), b, len(inputIDs[0]), 1); err != nil {
+		return nil, err
+	}
+	out := make([]Output, b)
+	active := make([]int, b) // the input row of each decoder row
+	ended := make([]bool, b)
+	for i := range out {
+		out[i].IDs = []int{rows[i].DecoderStartTokenID}
+		active[i] = i
+	}
+	keep := make([]int, 0, b)
+	ids := make([][]int, 0, b)
+	for curLen := 1; ; curLen++ {
+		keep, ids = keep[:0], ids[:0]
+		for k, a := range active {
+			switch {
+			case ended[a] || curLen >= rows[a].MaxLength:
+			case rows[a].cancelled():
+				out[a].Err = errCancelled()
+			default:
+				keep = append(keep, k)
+				ids = append(ids, out[a].IDs)
+			}
+		}
+		if len(keep) == 0 {
+			return out, nil
+		}
+		if len(keep) < len(active) {
+			if err := r.gather(keep); err != nil {
+				return nil, err
+			}
+			next := make([]int, len(keep))
+			for k, p := range keep {
+				next[k] = active[p]
+			}
+			active = next
+		}
+		logits, err := r.step(ids, o.NoCache)
 		if err != nil {
 			return nil, err
 		}
-		v := len(logits) / b
-		all := true
-		for i := range b {
-			row := logits[i*v : (i+1)*v]
+		v := len(logits) / len(active)
+		for k, a := range active {
+			row := logits[k*v : (k+1)*v]
 			if curLen == 1 {
-				res.FirstLogits = append(res.FirstLogits, append([]float32(nil), row...))
+				out[a].FirstLogits = slices.Clone(row)
 			}
-			next := s.PadTokenID
-			if !done[i] {
-				s.process(row, curLen)
-				next = optimum.Argmax(row)
-				done[i] = s.IsEOS(next)
-			}
-			res.IDs[i] = append(res.IDs[i], next)
-			all = all && done[i]
-		}
-		if all {
-			break
+			rows[a].process(row, curLen)
+			next := optimum.Argmax(row)
+			out[a].IDs = append(out[a].IDs, next)
+			ended[a] = rows[a].IsEOS(next)
 		}
 	}
-	return res, nil
+}
+
+// GenerateRows generates for inputs of any lengths (padded here into one
+// batch): the encoder runs once over the batch, the decoder steps run on
+// every row still generating, and finished rows leave the batch. Greedy or
+// beam search as Options over the folder's generation config ask (beam:
+// num_return_sequences must be 1, and rows may not set their own lengths).
+// Each row's ids are those it gets alone; a row's Done cancels that row
+// only (its Output.Err says so). The error is for the whole batch (a bad
+// input, ONNX Runtime failing).
+func GenerateRows(m *optimum.Seq2Seq, in []Input, o Options) ([]Output, error) {
+	folder, err := readBeam(m.Dir)
+	if err != nil {
+		return nil, err
+	}
+	s, err := resolveBeam(m.Generation, folder, o)
+	if err != nil {
+		return nil, err
+	}
+	enc := make([][]int, len(in))
+	for i, x := range in {
+		if len(x.IDs) == 0 {
+			return nil, lecture.Errorf(lecture.EINVALID, "input row %d has no ids", i)
+		}
+		if x.MaxLength < 0 || x.MinLength < 0 {
+			return nil, lecture.Errorf(lecture.EINVALID, "input row %d: max length %d and min length %d must not be negative", i, x.MaxLength, x.MinLength)
+		}
+		enc[i] = x.IDs
+	}
+	ids, mask := Pad(enc, max(s.PadTokenID, 0))
+	if err := checkBatch(m, ids, mask); err != nil {
+		return nil, err
+	}
+	if s.numBeams > 1 {
+		for i, x := range in {
+			if x.MaxLength > 0 || x.MinLength > 0 {
+				return nil, lecture.Errorf(lecture.EINVALID, "input row %d sets its own lengths: beam search takes the batch's (Options.MaxLength, MinLength)", i)
+			}
+		}
+		if s.numReturn != 1 {
+			return nil, lecture.Errorf(lecture.EINVALID, "GenerateRows returns one sequence per row, not num_return_sequences %d", s.numReturn)
+		}
+		done := make([]<-chan struct{}, len(in))
+		for i, x := range in {
+			done[i] = x.Done
+		}
+		r := newRun(m, len(in)*s.numBeams, &o)
+		defer r.close()
+		if err := r.encode(flat(ids), flat(mask), len(in), len(ids[0]), s.numBeams); err != nil {
+			return nil, err
+		}
+		return beamRows(&modelStepper{r: r, noCache: o.NoCache}, done, &s)
+	}
+	rows := make([]rowSettings, len(in))
+	for i, x := range in {
+		ro := o
+		if x.MaxLength > 0 {
+			ro.MaxLength = x.MaxLength
+		}
+		if x.MinLength > 0 {
+			ro.MinLength = x.MinLength
+		}
+		rows[i] = rowSettings{settings: resolve(m.Generation, ro), done: x.Done}
+	}
+	return greedy(m, ids, mask, rows, &o)
 }
 
 // checkBatch refuses empty, ragged or too long batches.

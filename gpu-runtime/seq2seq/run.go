@@ -1,6 +1,7 @@
 package seq2seq
 
 import (
+	"slices"
 	"strings"
 
 	"github.com/transcept/transcept/gpu-runtime/optimum"
@@ -161,6 +162,67 @@ func (r *run) reorder(parent []int) error {
 	return nil
 }
 
+// gather shrinks the batch to the decoder rows keep (indices into the
+// current rows, in their new order): rows that finished or whose requester
+// went away stop costing anything from the next step on. The decoder
+// caches (self- and cross-attention), the encoder states and the encoder
+// mask are copied row by row into tensors of len(keep) rows; a keep of the
+// same length as the batch is a beam reorder (reorder: the self-attention
+// cache in place).
+func (r *run) gather(keep []int) error {
+	if len(keep) == r.b {
+		return r.reorder(keep)
+	}
+	if len(keep) == 0 || len(keep) > r.b {
+		return lecture.Errorf(lecture.EINTERNAL, "gather %d of %d decoder rows", len(keep), r.b)
+	}
+	for n, v := range r.past {
+		g, err := gatherRows[float32](v, keep, r.b)
+		if err != nil {
+			return lecture.Wrap(lecture.EINTERNAL, err, "cache %s", n)
+		}
+		v.Destroy()
+		r.past[n] = g
+	}
+	for _, v := range r.empty {
+		v.Destroy()
+	}
+	r.empty = nil
+	states, err := gatherRows[float32](r.encStates, keep, r.b)
+	if err != nil {
+		return err
+	}
+	mask, err := gatherRows[int64](r.encMask, keep, r.b)
+	if err != nil {
+		states.Destroy()
+		return err
+	}
+	r.encStates.Destroy()
+	r.encMask.Destroy()
+	r.encStates, r.encMask, r.b = states, mask, len(keep)
+	return nil
+}
+
+// gatherRows copies the rows keep of v (rows along its first dimension)
+// into a new tensor.
+func gatherRows[T ort.Element](v ort.Value, keep []int, rows int) (ort.Value, error) {
+	data, err := ort.Data[T](v)
+	if err != nil {
+		return ort.Value{}, err
+	}
+	shape := slices.Clone(v.Shape())
+	if len(shape) == 0 || shape[0] != int64(rows) || len(data)%rows != 0 {
+		return ort.Value{}, lecture.Errorf(lecture.EINTERNAL, "tensor of shape %v does not have %d rows", shape, rows)
+	}
+	size := len(data) / rows
+	out := make([]T, 0, len(keep)*size)
+	for _, p := range keep {
+		out = append(out, data[p*size:(p+1)*size]...)
+	}
+	shape[0] = int64(len(keep))
+	return ort.NewTensor(shape, out)
+}
+
 // execCached runs a cached decoder step into outputs allocated here in Go
 // memory, so ONNX Runtime writes each result once, in place, and nothing is
 // copied out afterwards: logits [b, q, vocab], the self-attention cache grown
@@ -223,6 +285,10 @@ func (r *run) execCached(sess *ort.Session, feeds map[string]ort.Value, q int, u
 	return out, nil
 }
 
+// stepHook, when set (by tests), is called before each decoder step with
+// the batch's rows.
+var stepHook func(rows int)
+
 // preallocate turns execCached on (a switch for comparing it with ONNX
 // Runtime's own output allocation in TestDecoderStepSpeed).
 var preallocate = true
@@ -278,6 +344,9 @@ func (r *run) emptyCache() (map[string]ort.Value, error) {
 // [batch × vocab]. With the cache it feeds only each row's last token after
 // the first step; without, every token so far.
 func (r *run) step(ids [][]int, noCache bool) ([]float32, error) {
+	if stepHook != nil {
+		stepHook(r.b)
+	}
 	usePast := !noCache && r.past != nil
 	t := len(ids[0])
 	var tokens []int64
