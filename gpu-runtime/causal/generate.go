@@ -250,6 +250,11 @@ func Generate(ctx context.Context, m *Model, prompts [][]int, o Options) (*Resul
 		}
 	}
 	res.Elapsed = time.Since(start)
+	n := 0
+	for _, t := range res.Tokens {
+		n += len(t)
+	}
+	lecture.CountTokens(ctx, n)
 	return res, nil
 }
 

@@ -375,6 +375,7 @@ func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, er
 				return nil, err
 			}
 			toks = p.ids[len(prompt):]
+			lecture.CountTokens(ctx, len(toks)) // every decoded token, fallbacks included
 			if len(toks) > 0 && toks[len(toks)-1] == eos {
 				toks = toks[:len(toks)-1]
 			}

@@ -1,7 +1,8 @@
 // Package metrics is Transcept's one Prometheus registry and its collectors,
 // the only package that imports the Prometheus client: the rest of the code
 // reports through its methods (ObserveRequest, ObserveStage, CountCache,
-// SetEngine, SetModelLoad, CountLecture, CountEvent, CountReused, QueueDepth).
+// SetEngine, SetModelLoad, CountLecture, CountStageLecture, ObserveModelRun,
+// CountEvent, CountReused, QueueDepth).
 package metrics
 
 import (
@@ -27,6 +28,9 @@ type Metrics struct {
 	reused        *prometheus.CounterVec   // stage
 	modelLoad     *prometheus.GaugeVec     // stage
 	lectures      *prometheus.CounterVec   // outcome: uploaded|ready|failed
+	stageLectures *prometheus.CounterVec   // stage, outcome: done|failed
+	modelRun      *prometheus.HistogramVec // task, engine, outcome
+	modelTokens   *prometheus.CounterVec   // task, engine
 }
 
 // New makes a registry with the Go and process collectors and ours.
@@ -63,9 +67,20 @@ func New() *Metrics {
 		lectures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "transcept_lectures_total", Help: "Lectures through the pipeline funnel by outcome (uploaded, ready, failed), each counted once per lecture by the process that saw the transition.",
 		}, []string{"outcome"}),
+		stageLectures: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "transcept_stage_lectures_total", Help: "Lectures through each pipeline stage by outcome (done, failed), each counted once per lecture and stage by the process that ran it: the funnel per stage.",
+		}, []string{"stage", "outcome"}),
+		modelRun: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "transcept_model_run_duration_seconds", Help: "Model runs (a summary, an answer, a transcription, an embedding pass) by task, engine and outcome (ok, error).",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 12),
+		}, []string{"task", "engine", "outcome"}),
+		modelTokens: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "transcept_model_tokens_total", Help: "Tokens the models generated, by task and engine; divided by the rate of transcept_model_run_duration_seconds_sum it is tokens per second.",
+		}, []string{"task", "engine"}),
 	}
 	r.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		m.requests, m.latency, m.stageDuration, m.cache, m.engine, m.events, m.reused, m.modelLoad, m.lectures)
+		m.requests, m.latency, m.stageDuration, m.cache, m.engine, m.events, m.reused, m.modelLoad, m.lectures,
+		m.stageLectures, m.modelRun, m.modelTokens)
 	return m
 }
 
@@ -142,6 +157,50 @@ func (m *Metrics) CountLecture(outcome string) {
 	m.lectures.WithLabelValues(outcome).Inc()
 }
 
+// Stage funnel outcomes for CountStageLecture.
+const (
+	StageDone   = "done"
+	StageFailed = "failed"
+)
+
+// CountStageLecture counts one lecture finishing a pipeline stage (done)
+// or dead-lettered in it (failed); stage is one of the pipeline's stages
+// (ingest, transcribe, segment, summarize, index; a dead letter of the
+// chunks event, which both summarize and index take, is "summarize/index"),
+// anything else "other".
+func (m *Metrics) CountStageLecture(stage, outcome string) {
+	if m == nil {
+		return
+	}
+	switch stage {
+	case "ingest", "transcribe", "segment", "summarize", "index", "summarize/index":
+	default:
+		stage = "other"
+	}
+	if outcome != StageDone {
+		outcome = StageFailed
+	}
+	m.stageLectures.WithLabelValues(stage, outcome).Inc()
+}
+
+// ObserveModelRun records one model run: how long it took, whether it
+// failed and how many tokens it generated (0 for engines that generate
+// none, such as the extractive ones). task is transcribe, summarize,
+// answer or embed; engine is the engine's name (a fixed set).
+func (m *Metrics) ObserveModelRun(task, engine string, took time.Duration, tokens int64, err error) {
+	if m == nil {
+		return
+	}
+	outcome := "ok"
+	if err != nil {
+		outcome = "error"
+	}
+	m.modelRun.WithLabelValues(task, engine, outcome).Observe(took.Seconds())
+	if tokens > 0 {
+		m.modelTokens.WithLabelValues(task, engine).Add(float64(tokens))
+	}
+}
+
 // CountEvent counts one pipeline event handled, by type and outcome (ok,
 // retry, dead_letter, interrupted, error, sent).
 func (m *Metrics) CountEvent(typ, outcome string) {
@@ -174,6 +233,10 @@ func (m *Metrics) Value(name string, labels ...string) float64 {
 		c, err = m.modelLoad.GetMetricWithLabelValues(labels...)
 	case "transcept_lectures_total":
 		c, err = m.lectures.GetMetricWithLabelValues(labels...)
+	case "transcept_stage_lectures_total":
+		c, err = m.stageLectures.GetMetricWithLabelValues(labels...)
+	case "transcept_model_tokens_total":
+		c, err = m.modelTokens.GetMetricWithLabelValues(labels...)
 	default:
 		return 0
 	}

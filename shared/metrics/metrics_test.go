@@ -23,6 +23,12 @@ func TestMethodsReport(t *testing.T) {
 	m.CountLecture(LectureUploaded)
 	m.CountLecture(LectureReady)
 	m.CountLecture("anything")
+	m.CountStageLecture("segment", StageDone)
+	m.CountStageLecture("summarize/index", "dead")
+	m.CountStageLecture("x", StageDone)
+	m.ObserveModelRun("summarize", "bart", 2*time.Second, 64, nil)
+	m.ObserveModelRun("summarize", "bart", time.Second, 36, nil)
+	m.ObserveModelRun("answer", "extractive", time.Millisecond, 0, errors.New("x"))
 	for _, c := range []struct {
 		name   string
 		labels []string
@@ -38,6 +44,11 @@ func TestMethodsReport(t *testing.T) {
 		{"transcept_lectures_total", []string{"ready"}, 1},
 		{"transcept_lectures_total", []string{"failed"}, 0},
 		{"transcept_lectures_total", []string{"other"}, 1},
+		{"transcept_stage_lectures_total", []string{"segment", "done"}, 1},
+		{"transcept_stage_lectures_total", []string{"summarize/index", "failed"}, 1},
+		{"transcept_stage_lectures_total", []string{"other", "done"}, 1},
+		{"transcept_model_tokens_total", []string{"summarize", "bart"}, 100},
+		{"transcept_model_tokens_total", []string{"answer", "extractive"}, 0},
 		{"transcept_nothing", nil, 0},
 	} {
 		if got := m.Value(c.name, c.labels...); got != c.want {
@@ -47,7 +58,11 @@ func TestMethodsReport(t *testing.T) {
 	w := httptest.NewRecorder()
 	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(w.Body)
-	if !strings.Contains(string(body), `transcept_stage_duration_seconds_count{outcome="error",stage="index"} 1`) {
-		t.Errorf("exposition lacks the stage duration:\n%s", body)
+	for _, want := range []string{`transcept_stage_duration_seconds_count{outcome="error",stage="index"} 1`,
+		`transcept_model_run_duration_seconds_sum{engine="bart",outcome="ok",task="summarize"} 3`,
+		`transcept_model_run_duration_seconds_count{engine="extractive",outcome="error",task="answer"} 1`} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("exposition lacks %s:\n%s", want, body)
+		}
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"log/slog"
+	"net/http/httptest"
 	"os"
 	"strings"
 	"sync"
@@ -326,5 +327,52 @@ func TestFunnelCountsEachLectureOnce(t *testing.T) {
 		if got := svc.Metrics.Value("transcept_lectures_total", outcome); got != want {
 			t.Errorf("transcept_lectures_total{outcome=%q} = %v, want %v", outcome, got, want)
 		}
+	}
+	// The funnel per stage: each stage done once for the first lecture,
+	// the second failed in transcribe (its uploaded event dead-lettered).
+	for _, c := range []struct {
+		stage, outcome string
+		want           float64
+	}{
+		{"transcribe", "done", 1}, {"segment", "done", 1}, {"summarize", "done", 1}, {"index", "done", 1},
+		{"transcribe", "failed", 1}, {"segment", "failed", 0},
+	} {
+		if got := svc.Metrics.Value("transcept_stage_lectures_total", c.stage, c.outcome); got != c.want {
+			t.Errorf("transcept_stage_lectures_total{stage=%q,outcome=%q} = %v, want %v", c.stage, c.outcome, got, c.want)
+		}
+	}
+}
+
+// tokenSummarizer generates n tokens per summary, as a model engine reports
+// them (lecture.CountTokens).
+type tokenSummarizer struct {
+	lecture.Summarizer
+	n int
+}
+
+func (s tokenSummarizer) Name() string { return "bart" }
+func (s tokenSummarizer) Summarize(ctx context.Context, sents []lecture.Sentence, o lecture.SummarizeOptions) (*lecture.Summary, error) {
+	lecture.CountTokens(ctx, s.n)
+	return s.Summarizer.Summarize(ctx, sents, o)
+}
+
+// Model runs report their duration and generated tokens: tokens per second
+// on the dashboards; a cache hit runs no model and counts nothing.
+func TestModelRunMetrics(t *testing.T) {
+	svc, _, _ := newService(t, mem.New(1<<20))
+	svc.Summarizer = tokenSummarizer{Summarizer: extractive.New(), n: 37}
+	tr := parse(t)
+	for range 2 { // the second is a cache hit
+		if _, _, err := svc.Summarize(context.Background(), tr, lecture.SummarizeOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if got := svc.Metrics.Value("transcept_model_tokens_total", "summarize", "bart"); got != 37 {
+		t.Errorf("tokens = %v, want 37", got)
+	}
+	w := httptest.NewRecorder()
+	svc.Metrics.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
+	if want := `transcept_model_run_duration_seconds_count{engine="bart",outcome="ok",task="summarize"} 1`; !strings.Contains(w.Body.String(), want) {
+		t.Errorf("exposition lacks %s", want)
 	}
 }

@@ -98,6 +98,16 @@ func (s *Service) countLecture(id, outcome string) {
 	s.Metrics.CountLecture(outcome)
 }
 
+// countStage counts a lecture finishing a stage (done) or dead-lettered in
+// it (failed) once per process: transcept_stage_lectures_total, the funnel
+// per stage.
+func (s *Service) countStage(id, stage, outcome string) {
+	if _, dup := s.counted.LoadOrStore(stage+"/"+outcome+"/"+id, struct{}{}); dup {
+		return
+	}
+	s.Metrics.CountStageLecture(stage, outcome)
+}
+
 // GroundedAnswerer answers from a lecture's index with a language model,
 // streaming its text to onToken (which may be nil).
 type GroundedAnswerer interface {

@@ -18,7 +18,6 @@ import (
 	"github.com/transcept/transcept/shared/metrics"
 	"github.com/transcept/transcept/shared/retrieval"
 	"github.com/transcept/transcept/shared/text"
-	"github.com/transcept/transcept/shared/tracing"
 	"github.com/transcept/transcept/shared/transcript"
 )
 
@@ -106,6 +105,11 @@ func (s *Service) HandleUploaded(ctx context.Context, e lecture.Event) (out []le
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("transcribe", start, err) }()
 	id := e.Data.LectureID
+	defer func() {
+		if err == nil {
+			s.countStage(id, "transcribe", metrics.StageDone)
+		}
+	}()
 	var have lecture.Transcript
 	if s.getJSON(ctx, id, ArtifactTranscript, &have) == nil && have.ContentHash == e.Data.ContentHash {
 		return []lecture.Event{s.next(lecture.TranscriptReady, e, ArtifactTranscript)}, nil // redelivery: done already
@@ -161,6 +165,11 @@ func (s *Service) HandleTranscript(ctx context.Context, e lecture.Event) (out []
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("segment", start, err) }()
 	id := e.Data.LectureID
+	defer func() {
+		if err == nil {
+			s.countStage(id, "segment", metrics.StageDone)
+		}
+	}()
 	var have Chunks
 	if s.getJSON(ctx, id, ArtifactChunks, &have) == nil && have.ContentHash == e.Data.ContentHash && have.MaxTokens == s.ChunkTokens {
 		return []lecture.Event{s.next(lecture.ChunksReady, e, ArtifactChunks)}, nil
@@ -191,9 +200,14 @@ func (s *Service) HandleTranscript(ctx context.Context, e lecture.Event) (out []
 }
 
 // HandleChunksSummarize is the summarize stage.
-func (s *Service) HandleChunksSummarize(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
+func (s *Service) HandleChunksSummarize(ctx context.Context, e lecture.Event) (_ []lecture.Event, err error) {
 	id := e.Data.LectureID
 	defer s.Sync(ctx, id)
+	defer func() {
+		if err == nil {
+			s.countStage(id, "summarize", metrics.StageDone)
+		}
+	}()
 	var have SummaryArtifact
 	if s.getJSON(ctx, id, ArtifactSummary, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Summary != nil && have.ModelVersion == modelVersion(s.Summarizer) {
 		return []lecture.Event{s.next(lecture.SummaryReady, e, ArtifactSummary)}, nil
@@ -220,6 +234,11 @@ func (s *Service) HandleChunksIndex(ctx context.Context, e lecture.Event) (out [
 	start := time.Now()
 	defer func() { s.Metrics.ObserveStage("index", start, err) }()
 	id := e.Data.LectureID
+	defer func() {
+		if err == nil {
+			s.countStage(id, "index", metrics.StageDone)
+		}
+	}()
 	var have IndexArtifact
 	if s.getJSON(ctx, id, ArtifactIndex, &have) == nil && have.ContentHash == e.Data.ContentHash && have.Index != nil &&
 		(s.Answerer.Embedder == nil || have.EmbedModel == s.Answerer.Embedder.Model()) {
@@ -261,6 +280,7 @@ func (s *Service) DeadLetter(ctx context.Context, e lecture.Event, cause error) 
 		return err
 	}
 	s.countLecture(e.Data.LectureID, metrics.LectureFailed)
+	s.countStage(e.Data.LectureID, f.Stage, metrics.StageFailed)
 	s.Sync(ctx, e.Data.LectureID)
 	return nil
 }
@@ -432,17 +452,7 @@ func (s *Service) answer(ctx context.Context, ix *retrieval.Index, q string, onT
 	defer func() { s.Metrics.ObserveStage("answer", start, err) }()
 	if s.LM != nil {
 		mctx, end := s.modelSpan(ctx, "answer", s.LM.Name(), "")
-		tokens := 0
-		if tracing.On() && onToken != nil { // streamed tokens, counted for the span
-			inner := onToken
-			onToken = func(t string) { tokens++; inner(t) }
-		}
-		defer func() {
-			if tokens > 0 {
-				tracing.Annotate(mctx, tracing.Int("transcept.model.output_tokens", tokens))
-			}
-			end(err)
-		}()
+		defer func() { end(err) }()
 		return s.LM.Answer(mctx, ix, q, onToken)
 	}
 	mctx, end := s.modelSpan(ctx, "answer", s.Answerer.Name(), "")

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/retrieval"
@@ -34,19 +35,31 @@ func (s *Service) cacheSpan(ctx context.Context, op string) (context.Context, tr
 	return tracing.StartClient(ctx, "cache "+op, tracing.String("transcept.cache.op", op), tracing.String("transcept.cache", s.Cache.Name()))
 }
 
-// modelSpan starts the span of a model run: the task, the engine, its
-// model identity and the registry version it resolved to (ModelVersions).
+// modelSpan starts a model run: its span (the task, the engine, its model
+// identity and the registry version it resolved to, ModelVersions, and the
+// tokens generated) and its metrics (transcept_model_run_duration_seconds,
+// transcept_model_tokens_total), both recorded by the returned end.
 func (s *Service) modelSpan(ctx context.Context, task, engine, model string) (context.Context, tracing.End) {
-	if !tracing.On() {
-		return ctx, func(error) {}
+	start := time.Now()
+	ctx, tokens := lecture.WithTokenCount(ctx)
+	end := tracing.End(func(error) {})
+	if tracing.On() {
+		version := s.ModelVersions[task]
+		if version == "" {
+			version = model
+		}
+		ctx, end = tracing.Start(ctx, "model "+task, tracing.String("transcept.model.task", task),
+			tracing.String("transcept.model.engine", engine), tracing.String("transcept.model.name", model),
+			tracing.String("transcept.model.version", version))
 	}
-	version := s.ModelVersions[task]
-	if version == "" {
-		version = model
+	return ctx, func(err error) {
+		n := tokens.Load()
+		if n > 0 && tracing.On() {
+			tracing.Annotate(ctx, tracing.Int64("transcept.model.output_tokens", n))
+		}
+		end(err)
+		s.Metrics.ObserveModelRun(task, engine, time.Since(start), n, err)
 	}
-	return tracing.Start(ctx, "model "+task, tracing.String("transcept.model.task", task),
-		tracing.String("transcept.model.engine", engine), tracing.String("transcept.model.name", model),
-		tracing.String("transcept.model.version", version))
 }
 
 // embed runs the embedding model over an index's chunks, in a model span.

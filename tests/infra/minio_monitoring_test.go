@@ -303,6 +303,9 @@ var metricNames = map[string]bool{
 	"transcept_events_total":                  true,
 	"transcept_lectures_total":                true,
 	"transcept_model_load_seconds":            true,
+	"transcept_stage_lectures_total":          true,
+	"transcept_model_run_duration_seconds":    true,
+	"transcept_queue_jobs":                    true,
 }
 
 var metricRef = regexp.MustCompile(`\btranscept_[a-z_]+`)
