@@ -264,6 +264,7 @@ func (s *Suite) StartBus() *eventing.Bus[lecture.Event] {
 	b.Journal = eventing.StoreJournal{Store: s.Service.Store}
 	b.Lease = s.Config.QueueLease
 	b.SmallBytes = s.Config.SmallJobBytes
+	b.FairShare = s.Config.FairShare
 	b.Budget = func(j eventing.Job[lecture.Event]) time.Duration { return s.Config.StageBudget(j.Event.Data.Size) }
 	b.Unavailable = func(err error) bool { return lecture.ErrorCode(err) == lecture.EUNAVAILABLE }
 	s.Metrics.QueueDepth(func() float64 { return float64(b.Pending()) })

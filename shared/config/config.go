@@ -66,6 +66,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_MAX_UPLOAD_BYTES", "52428800", "largest accepted upload or request body in bytes (50 MiB)", false},
 	{"TRANSCEPT_WORKERS", "2", "pipeline stages run at once in `transcept serve` (plus one worker kept for small lectures, see TRANSCEPT_SMALL_JOB_BYTES)", false},
 	{"TRANSCEPT_SMALL_JOB_BYTES", "1048576", "lectures up to this input size have a pipeline worker of their own, so they never wait behind big ones (0 turns it off)", false},
+	{"TRANSCEPT_FAIR_SHARE", "30s", "with sign-in, each lecture a user already has queued or running pushes their next one back this long in `transcept serve`'s queue, so one user's flood of uploads does not starve others (0 turns it off: first come, first served)", false},
 	{"TRANSCEPT_QUEUE_LEASE", "1m", "how long a running pipeline stage holds its queued job before another process may take it over (renewed while it runs)", false},
 	{"TRANSCEPT_STAGE_TIMEOUT", "5m", "time budget of one pipeline stage run, plus TRANSCEPT_STAGE_TIMEOUT_PER_MIB for each MiB of the lecture's input; past it the run is cancelled and retried", false},
 	{"TRANSCEPT_STAGE_TIMEOUT_PER_MIB", "1m", "extra stage budget per MiB of input (a 100 MiB recording gets 5m + 100m)", false},
@@ -134,6 +135,7 @@ type Config struct {
 	Workers                             int
 	SmallJobBytes                       int64
 	QueueLease                          time.Duration
+	FairShare                           time.Duration
 	StageTimeout                        time.Duration
 	StagePerMiB                         time.Duration
 	RequestTimeout                      time.Duration
@@ -343,6 +345,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		return d
 	}
 	c.QueueLease = dur("TRANSCEPT_QUEUE_LEASE", time.Second)
+	c.FairShare = dur("TRANSCEPT_FAIR_SHARE", 0)
 	c.StageTimeout = dur("TRANSCEPT_STAGE_TIMEOUT", time.Second)
 	c.StagePerMiB = dur("TRANSCEPT_STAGE_TIMEOUT_PER_MIB", 0)
 	c.RequestTimeout = dur("TRANSCEPT_REQUEST_TIMEOUT", time.Second)

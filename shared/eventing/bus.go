@@ -29,6 +29,9 @@ type Meta struct {
 	// queued one for the same trigger (the lecture id of a pipeline event).
 	Key  string
 	Size int64 // a cost hint for scheduling and budgets; 0 when unknown
+	// Owner is who the work is for (the uploader's user id; "" when
+	// unknown): FairShare orders different owners' jobs fairly.
+	Owner string
 }
 
 // Job is one delivery of a message to one trigger: what a Journal keeps.
@@ -86,7 +89,11 @@ type Trigger[M any] struct {
 // deadline is its enqueue time plus its input size times AgeingPerMiB, so
 // small lectures overtake big ones but a big one's turn always comes. One
 // worker beyond the configured ones takes only jobs up to SmallBytes, so a
-// small lecture never waits behind big ones holding every worker.
+// small lecture never waits behind big ones holding every worker. Each job
+// an owner already has queued or running pushes that owner's next job's
+// deadline back by FairShare, so one user's flood does not starve others:
+// a newcomer's lecture runs after the flood's first job, not its last,
+// and the flood's jobs still age into their turn.
 type Bus[M any] struct {
 	Retries int           // deliveries after the first
 	Backoff time.Duration // first retry delay, doubled each time
@@ -106,6 +113,10 @@ type Bus[M any] struct {
 	// worker); AgeingPerMiB is the scheduling delay one MiB of input buys.
 	SmallBytes   int64
 	AgeingPerMiB time.Duration
+	// FairShare is the scheduling delay each job an owner already has
+	// queued or running adds to that owner's next one (0: first come,
+	// first served across owners).
+	FairShare time.Duration
 	// Budget, when set, bounds one delivery's run time.
 	Budget func(Job[M]) time.Duration
 	// Unavailable, when set, tells failures of a dependency (a full disk,
@@ -122,6 +133,7 @@ type Bus[M any] struct {
 	triggers []*Trigger[M]
 	dead     DeadLetter[M]
 	jobs     map[string]*entry[M] // queued, delayed or running, by job id
+	owned    map[string]int       // owner -> entries in jobs
 	big      queue[M]
 	small    queue[M]
 	wg       sync.WaitGroup // entries alive (Wait)
@@ -144,6 +156,7 @@ type entry[M any] struct {
 	next     *Job[M] // a newer message for the same job, arrived while it ran
 	deadline time.Time
 	small    bool
+	owner    string
 	index    int
 	timer    *time.Timer
 }
@@ -159,7 +172,7 @@ func New[M any](n int, log *slog.Logger, meta func(M) Meta) *Bus[M] {
 	_, _ = rand.Read(nonce[:])
 	host, _ := os.Hostname()
 	b := &Bus[M]{Retries: 3, Backoff: 100 * time.Millisecond, Log: log, Lease: time.Minute, MaxInterrupted: 5,
-		AgeingPerMiB: 2 * time.Second, UnavailableFor: 15 * time.Minute, MaxDelay: 30 * time.Second, meta: meta, jobs: map[string]*entry[M]{}, n: n,
+		AgeingPerMiB: 2 * time.Second, UnavailableFor: 15 * time.Minute, MaxDelay: 30 * time.Second, meta: meta, jobs: map[string]*entry[M]{}, owned: map[string]int{}, n: n,
 		owner: fmt.Sprintf("%s/%d/%s", host, os.Getpid(), hex.EncodeToString(nonce[:]))}
 	b.cond = sync.NewCond(&b.mu)
 	b.runCtx, b.cancel = context.WithCancel(context.Background())
@@ -258,8 +271,11 @@ func (b *Bus[M]) enqueue(j Job[M], t *Trigger[M]) {
 		b.scheduleLocked(e)
 		return
 	}
-	e := &entry[M]{job: j, t: t, index: -1}
+	e := &entry[M]{job: j, t: t, index: -1, owner: b.meta(j.Event).Owner}
 	b.jobs[id] = e
+	if e.owner != "" {
+		b.owned[e.owner]++
+	}
 	b.wg.Add(1)
 	b.scheduleLocked(e)
 }
@@ -268,6 +284,10 @@ func (b *Bus[M]) scheduleLocked(e *entry[M]) {
 	size := b.meta(e.job.Event).Size
 	e.small = b.SmallBytes > 0 && size <= b.SmallBytes
 	e.deadline = e.job.Enqueued.Add(time.Duration(float64(size) / (1 << 20) * float64(b.AgeingPerMiB)))
+	if e.owner != "" && b.FairShare > 0 {
+		ahead := b.owned[e.owner] - 1 // this owner's other jobs queued or running
+		e.deadline = e.deadline.Add(time.Duration(ahead) * b.FairShare)
+	}
 	if d := time.Until(e.job.NotBefore); d > 0 {
 		e.timer = time.AfterFunc(d, func() {
 			b.mu.Lock()
@@ -413,9 +433,19 @@ func (b *Bus[M]) finish(e *entry[M]) {
 		}
 		return
 	}
-	delete(b.jobs, b.jobID(e.job))
+	b.forgetLocked(e)
 	b.mu.Unlock()
 	b.wg.Done()
+}
+
+// forgetLocked removes a finished entry from the jobs and its owner's count.
+func (b *Bus[M]) forgetLocked(e *entry[M]) {
+	delete(b.jobs, b.jobID(e.job))
+	if e.owner != "" {
+		if b.owned[e.owner]--; b.owned[e.owner] <= 0 {
+			delete(b.owned, e.owner)
+		}
+	}
 }
 
 func (b *Bus[M]) run(e *entry[M]) {
@@ -566,7 +596,7 @@ func (b *Bus[M]) requeue(e *entry[M]) {
 	defer b.mu.Unlock()
 	e.running = false
 	if b.closed {
-		delete(b.jobs, b.jobID(e.job))
+		b.forgetLocked(e)
 		b.wg.Done()
 		return
 	}

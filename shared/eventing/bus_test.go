@@ -3,8 +3,10 @@ package eventing
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -328,6 +330,66 @@ func TestSchedulingSmallFirst(t *testing.T) {
 	}
 	close(hold)
 	r.Close()
+}
+
+// One owner's flood does not starve another: with FairShare, a lecture
+// from a second user, published after ten from the first, runs right after
+// the first user's running one, not after all ten; without it, it runs
+// last. Every job still runs, and the owner counts drain to nothing.
+func TestSchedulingFairBetweenOwners(t *testing.T) {
+	for _, c := range []struct {
+		share time.Duration
+		want  int // position of bob's lecture in the run order
+	}{{time.Minute, 1}, {0, 10}} {
+		b := durableBus(nil, 1)
+		b.FairShare = c.share
+		release := make(chan struct{})
+		var mu sync.Mutex
+		var order []string
+		b.Subscribe(lecture.LectureUploaded, "stage", func(ctx context.Context, e lecture.Event) ([]lecture.Event, error) {
+			if e.Data.LectureID == "alice-0" {
+				<-release
+			}
+			mu.Lock()
+			order = append(order, e.Data.LectureID)
+			mu.Unlock()
+			return nil, nil
+		})
+		_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "alice-0", Size: 1, Owner: "alice"}))
+		waitFor(t, "alice's first lecture to start", func() bool { b.mu.Lock(); defer b.mu.Unlock(); return b.jobs["alice-0.stage"].running })
+		for i := 1; i < 10; i++ {
+			_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: fmt.Sprintf("alice-%d", i), Size: 1, Owner: "alice"}))
+		}
+		time.Sleep(5 * time.Millisecond) // bob uploads later than all of alice's
+		_ = b.Publish(lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: "bob-0", Size: 1, Owner: "bob"}))
+		close(release)
+		b.Close()
+		if len(order) != 11 {
+			t.Fatalf("share %v: %d jobs ran, want 11: %v", c.share, len(order), order)
+		}
+		pos := slices.Index(order, "bob-0")
+		if pos != c.want {
+			t.Errorf("share %v: bob's lecture ran at position %d of %v, want %d", c.share, pos, order, c.want)
+		}
+		// Alice's own lectures keep their order among themselves.
+		var alice []string
+		for _, id := range order {
+			if strings.HasPrefix(id, "alice-") {
+				alice = append(alice, id)
+			}
+		}
+		for i, id := range alice {
+			if id != fmt.Sprintf("alice-%d", i) {
+				t.Errorf("share %v: alice's lectures out of order: %v", c.share, alice)
+				break
+			}
+		}
+		b.mu.Lock()
+		if len(b.owned) != 0 {
+			t.Errorf("share %v: owner counts left after every job finished: %v", c.share, b.owned)
+		}
+		b.mu.Unlock()
+	}
 }
 
 // A newer event for a lecture whose job is running is not lost: it runs

@@ -23,7 +23,7 @@ func NewBus(n int, log *slog.Logger) *Bus[lecture.Event] {
 
 // EventMeta describes a pipeline event to the Bus.
 func EventMeta(e lecture.Event) Meta {
-	return Meta{Type: e.Type, ID: e.ID, Key: e.Data.LectureID, Size: e.Data.Size}
+	return Meta{Type: e.Type, ID: e.ID, Key: e.Data.LectureID, Size: e.Data.Size, Owner: e.Data.Owner}
 }
 
 // JobID names a pipeline job: "<lecture_id>.<trigger>".

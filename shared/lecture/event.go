@@ -37,6 +37,9 @@ type Ref struct {
 	// for scheduling and work budgets; 0 when unknown.
 	Size   int64  `json:"size,omitempty"`
 	Reason string `json:"reason,omitempty"` // for transcept.lecture.failed
+	// Owner is the uploader's user id ("" in single-user mode): the local
+	// scheduler shares its workers fairly between owners.
+	Owner string `json:"owner,omitempty"`
 }
 
 // Event is one CloudEvent's worth of context and data.

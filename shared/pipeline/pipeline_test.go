@@ -376,3 +376,27 @@ func TestModelRunMetrics(t *testing.T) {
 		t.Errorf("exposition lacks %s", want)
 	}
 }
+
+// The uploader travels with every event of a lecture's pipeline, so the
+// local scheduler can share its workers fairly between users.
+func TestEventsCarryTheOwner(t *testing.T) {
+	svc, _, _ := newService(t, mem.New(1<<20))
+	ctx := context.Background()
+	_, ev, err := svc.CreateLecture(ctx, pipeline.Upload{Name: "thermo.txt", Data: []byte(lectureText), Owner: "u_alice"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, h := range []func(context.Context, lecture.Event) ([]lecture.Event, error){svc.HandleUploaded, svc.HandleTranscript} {
+		if ev.Data.Owner != "u_alice" {
+			t.Fatalf("%s carries owner %q", ev.Type, ev.Data.Owner)
+		}
+		out, err := h(ctx, ev)
+		if err != nil || len(out) != 1 {
+			t.Fatalf("%s: %v %v", ev.Type, out, err)
+		}
+		ev = out[0]
+	}
+	if ev.Type != lecture.ChunksReady || ev.Data.Owner != "u_alice" {
+		t.Errorf("%s carries owner %q", ev.Type, ev.Data.Owner)
+	}
+}

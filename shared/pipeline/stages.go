@@ -64,7 +64,7 @@ func (s *Service) CreateLecture(ctx context.Context, u Upload) (*lecture.Lecture
 	}
 	s.record(ctx, l, catalogue.Lecture{Bytes: int64(len(u.Data))})
 	s.countLecture(id, metrics.LectureUploaded)
-	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data))})
+	ev := lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: int64(len(u.Data)), Owner: u.Owner})
 	return l, stamp(ctx, ev), nil
 }
 
@@ -287,7 +287,7 @@ func (s *Service) DeadLetter(ctx context.Context, e lecture.Event, cause error) 
 
 func (s *Service) next(typ string, from lecture.Event, artifact string) lecture.Event {
 	id := from.Data.LectureID
-	return lecture.NewEvent(typ, lecture.Ref{LectureID: id, Bucket: lecture.BucketPreprocessed, Key: id + "/" + artifact, ContentHash: from.Data.ContentHash, Size: from.Data.Size})
+	return lecture.NewEvent(typ, lecture.Ref{LectureID: id, Bucket: lecture.BucketPreprocessed, Key: id + "/" + artifact, ContentHash: from.Data.ContentHash, Size: from.Data.Size, Owner: from.Data.Owner})
 }
 
 func modelVersion(sm lecture.Summarizer) string {
@@ -584,7 +584,7 @@ func (s *Service) Ingest(ctx context.Context, bucket, key, etag string) (lecture
 	} else if err != nil {
 		return lecture.Event{}, err
 	}
-	return stamp(ctx, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash, Size: info.Size})), nil
+	return stamp(ctx, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: bucket, Key: key, ContentHash: hash, Size: info.Size, Owner: l.Owner})), nil
 }
 
 // Preload loads a lecture's index into memory ahead of its first question.

@@ -215,7 +215,7 @@ func (s *Service) CreateMediaLecture(ctx context.Context, name, title, owner str
 	}
 	s.record(ctx, l, catalogue.Lecture{Bytes: n, MediaType: mediaType(name), Seconds: seconds, MediaSeconds: seconds})
 	s.countLecture(id, metrics.LectureUploaded)
-	return l, stamp(ctx, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n})), nil
+	return l, stamp(ctx, lecture.NewEvent(lecture.LectureUploaded, lecture.Ref{LectureID: id, Bucket: lecture.BucketRaw, Key: key, ContentHash: hash, Size: n, Owner: l.Owner})), nil
 }
 
 // MediaName is the object name a recording uploaded as name is stored
