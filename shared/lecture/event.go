@@ -26,6 +26,17 @@ var EventTypes = []string{LectureUploaded, TranscriptReady, ChunksReady, Summary
 // EventSource is the CloudEvents source of the events Transcept emits.
 const EventSource = "/transcept/pipeline"
 
+// Model lifecycle event types, sent by the nightly evaluation to the Broker
+// (K_SINK) for whoever subscribes (a training pipeline); their data is a
+// report summary, not a Ref, and no stage of the pipeline takes them.
+const (
+	ModelEvaluated   = "transcept.model.evaluated"
+	RetrainRequested = "transcept.model.retrain.requested"
+)
+
+// ModelEventSource is the CloudEvents source of the model lifecycle events.
+const ModelEventSource = "/transcept/eval"
+
 // Ref is the data of every event: where the object is and what it is.
 type Ref struct {
 	LectureID    string `json:"lecture_id"`

@@ -20,7 +20,7 @@ const (
 )
 
 // Buckets lists the buckets every store knows, in a fixed order.
-var Buckets = []string{BucketRaw, BucketPreprocessed, BucketModels}
+var Buckets = []string{BucketRaw, BucketPreprocessed, BucketModels, BucketEval}
 
 // ValidateBucket returns an EINVALID *Error unless bucket is one of Buckets.
 func ValidateBucket(bucket string) error {

@@ -11,6 +11,9 @@ const (
 	BucketRaw          = "raw-inputs"
 	BucketPreprocessed = "preprocessed"
 	BucketModels       = "models"
+	// BucketEval holds the evaluation set (seeded from shared/data), the
+	// nightly reports and the per-lecture input profiles drift is computed from.
+	BucketEval = "eval"
 )
 
 // ObjectInfo describes a stored object.

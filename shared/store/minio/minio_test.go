@@ -54,8 +54,8 @@ func TestEnsureBuckets(t *testing.T) {
 	for _, b := range buckets {
 		names = append(names, b.Name)
 	}
-	if strings.Join(names, ",") != "models,preprocessed,raw-inputs" {
-		t.Errorf("buckets = %v, want models, preprocessed, raw-inputs", names)
+	if strings.Join(names, ",") != "eval,models,preprocessed,raw-inputs" {
+		t.Errorf("buckets = %v, want eval, models, preprocessed, raw-inputs", names)
 	}
 	// A second New on existing buckets is fine, and so is a removed one.
 	if err := s.Client().RemoveBucket(ctx, lecture.BucketModels); err != nil {
