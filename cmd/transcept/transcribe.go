@@ -22,6 +22,7 @@ progress bar on stderr. Needs a Whisper model: TRANSCEPT_WHISPER_MODEL.
 Examples:
   transcept transcribe lecture.mp4 --format srt > lecture.srt
   transcept transcribe talk.m4a --language de --format vtt
+  transcept transcribe lecture.mp4 --batch 1      # the sequential long-form path
 `
 
 func cmdTranscribe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -29,12 +30,16 @@ func cmdTranscribe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	format := fs.String("format", "text", "output: text, srt, vtt, json or md")
 	language := fs.String("language", "", "language code such as en (default TRANSCEPT_LANGUAGE, or detect)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
+	batch := fs.Int("batch", 0, "30-second chunks decoded together (default TRANSCEPT_WHISPER_BATCH; 1: the sequential long-form path)")
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
 	}
 	if len(pos) != 1 {
 		return usageError{msg: "give exactly one recording FILE; see --help"}
+	}
+	if *batch < 0 || *batch > 256 {
+		return usageError{msg: fmt.Sprintf("--batch %d: want 1 to 256", *batch)}
 	}
 	f, err := transcript.ParseFormat(*format)
 	if err != nil || f == transcript.Auto {
@@ -51,7 +56,7 @@ func cmdTranscribe(ctx context.Context, args []string, stdout, stderr io.Writer)
 	if err != nil {
 		return err
 	}
-	opts := lecture.TranscribeOptions{Language: strings.ToLower(*language)}
+	opts := lecture.TranscribeOptions{Language: strings.ToLower(*language), Batch: *batch}
 	if opts.Language == "" {
 		opts.Language = s.Config.Language
 	}

@@ -234,7 +234,7 @@ func Transcriber(c *config.Config) (lecture.Transcriber, error) {
 		return nil, err
 	}
 	t, err := whisper.LoadWith(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads, OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.ORTPrepack, DType: c.WhisperDType},
-		whisper.TranscriberOptions{VAD: mode, VADModel: c.VADModel, VADThreshold: c.VADThreshold})
+		whisper.TranscriberOptions{VAD: mode, VADModel: c.VADModel, VADThreshold: c.VADThreshold, Batch: c.WhisperBatch})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,12 @@ type Transcriber struct {
 	VAD *VAD
 	// VADOptions for VAD; the zero value is WhisperVADOptions.
 	VADOptions VADOptions
+	// Batch is how many 30-second chunks are decoded together
+	// (TranscribeBatched, after the VAD merged the speech into chunks);
+	// 0 or 1 is the sequential long-form path (TranscribeStream: openai-
+	// whisper's seeking, token ids identical to transformers.js). A
+	// request's lecture.TranscribeOptions.Batch overrides it.
+	Batch int
 }
 
 var _ lecture.Transcriber = (*Transcriber)(nil)
@@ -71,6 +77,8 @@ type TranscriberOptions struct {
 	VADThreshold float64
 	// Logger receives the VAD decision; nil is slog.Default().
 	Logger *slog.Logger
+	// Batch is the Transcriber's Batch (TRANSCEPT_WHISPER_BATCH).
+	Batch int
 }
 
 // Load loads the Whisper folder dir for transcription, with Silero VAD when
@@ -120,7 +128,7 @@ func LoadWith(dir string, o ort.Options, to TranscriberOptions) (*Transcriber, e
 		vad.Close()
 		return nil, err
 	}
-	return &Transcriber{M: m, VAD: vad, VADOptions: vo}, nil
+	return &Transcriber{M: m, VAD: vad, VADOptions: vo, Batch: to.Batch}, nil
 }
 
 // Close frees the model and the VAD.
@@ -149,21 +157,32 @@ func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.
 			progress(done, total)
 		}
 	}
+	batch := t.Batch
+	if opts.Batch > 0 {
+		batch = opts.Batch
+	}
 	var tl *speechTimeline
+	var speech []SpeechSegment
+	var probs []float32
 	if t.VAD != nil {
 		vo := t.VADOptions
 		if vo == (VADOptions{}) {
 			vo = WhisperVADOptions()
 		}
+		if err := vo.Check(); err != nil {
+			return nil, err
+		}
 		s, err := audio.Open(ctx, path, t.Audio)
 		if err != nil {
 			return nil, err
 		}
-		speech, err := t.VAD.Detect(ctx, s.Next, vo)
+		var n int
+		probs, n, err = t.VAD.Probabilities(ctx, s.Next)
 		s.Close()
 		if err != nil {
 			return nil, err
 		}
+		speech = SpeechSegments(probs, n, vo)
 		if len(speech) == 0 {
 			total := s.Info().Duration.Seconds()
 			report(total, total)
@@ -193,17 +212,26 @@ func (t *Transcriber) Transcribe(ctx context.Context, path string, opts lecture.
 		lf.Temperatures = ts
 	}
 	last := 0.0
-	res, err := t.M.TranscribeStream(ctx, next, lf,
-		func(done float64) {
-			if tl != nil {
-				done = tl.original(done, true)
-				if total > 0 {
-					done = min(done, total)
-				}
+	doneFn := func(done float64) {
+		if tl != nil {
+			done = tl.original(done, true)
+			if total > 0 {
+				done = min(done, total)
 			}
-			last = max(last, done)
-			report(last, total)
-		})
+		}
+		last = max(last, done)
+		report(last, total)
+	}
+	var res *StreamResult
+	if batch > 1 {
+		var plan []Chunk
+		if tl != nil {
+			plan = PlanChunks(speech, probs)
+		}
+		res, err = t.M.TranscribeBatched(ctx, next, plan, lf, batch, doneFn)
+	} else {
+		res, err = t.M.TranscribeStream(ctx, next, lf, doneFn)
+	}
 	if err != nil {
 		return nil, err
 	}

@@ -50,6 +50,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_MODEL_CACHE_DIR", "./models/.registry", "where model settings of the form `registry://NAME@ALIAS` (or `@VERSION`) are downloaded and verified at start, as `<dir>/<name>/<version>/`", false},
 	{"TRANSCEPT_WHISPER_MODEL", "", "Whisper ONNX folder (Optimum layout) for transcribing recordings; without it only transcripts are accepted; or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_WHISPER_DTYPE", "fp32", "which weights of TRANSCEPT_WHISPER_MODEL to load: `fp32`, `q8`, `q4` or `fp16` (file names as for TRANSCEPT_SUMMARY_DTYPE)", false},
+	{"TRANSCEPT_WHISPER_BATCH", "8", "30-second chunks of one recording Whisper decodes together: after the VAD, speech is merged into chunks of at most 30 s cut at the longest silences, and each batch is one encoder run and one batched decoder (`transcept transcribe --batch N` per run); `1` is the sequential long-form path with openai-whisper's seeking, whose token ids equal transformers.js's", false},
 	{"TRANSCEPT_VAD", "auto", "voice-activity detection before Whisper (Silero VAD): `auto` (on when its model is installed), `on` (required), `off`", false},
 	{"TRANSCEPT_VAD_MODEL", "", "Silero VAD `.onnx` file (empty: the tools cache, where `make vad` puts it)", false},
 	{"TRANSCEPT_FFMPEG", "", "ffmpeg program that decodes recordings (empty: `ffmpeg` on PATH)", false},
@@ -125,6 +126,7 @@ type Config struct {
 	MaxUploadBytes                      int64
 	MaxMediaBytes                       int64
 	WhisperModel                        string
+	WhisperBatch                        int     // chunks decoded together; 1: the sequential path
 	VAD                                 string  // auto, on or off
 	VADModel                            string  // Silero VAD .onnx; "" finds it
 	VADThreshold                        float64 // speech probability threshold
@@ -305,6 +307,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		MaxUploadBytes: int64(num("TRANSCEPT_MAX_UPLOAD_BYTES", 1024, 1<<40)),
 		MaxMediaBytes:  int64(num("TRANSCEPT_MAX_MEDIA_BYTES", 1024, 1<<44)),
 		WhisperModel:   get("TRANSCEPT_WHISPER_MODEL"),
+		WhisperBatch:   int(num("TRANSCEPT_WHISPER_BATCH", 1, 256)),
 		VAD:            strings.ToLower(get("TRANSCEPT_VAD")),
 		VADModel:       get("TRANSCEPT_VAD_MODEL"),
 		VADThreshold:   num("TRANSCEPT_VAD_THRESHOLD", 0.01, 0.99),

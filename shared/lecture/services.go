@@ -63,6 +63,10 @@ type TranscribeOptions struct {
 	Language    string  `json:"language,omitempty"`
 	Task        string  `json:"task,omitempty"` // transcribe (default) or translate
 	Temperature float64 `json:"temperature,omitempty"`
+	// Batch is how many 30-second windows an engine that can batch decodes
+	// together for this request (1: the sequential exact-parity path; 0:
+	// the engine's setting, TRANSCEPT_WHISPER_BATCH).
+	Batch int `json:"batch,omitempty"`
 }
 
 // Progress reports how much of a long job is done, in the job's own units
