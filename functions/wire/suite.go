@@ -137,6 +137,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 		m.SetEngine("answer", lm.Name(), models.Label("TRANSCEPT_QA_MODEL", filepath.Base(c.QAModel)), string(lm.Model.Session.Provider()))
 		log.Info("question-answering model loaded", "model", c.QAModel)
 	}
+	sum, tx = withFaults(c, sum, tx) // off unless TRANSCEPT_FAULT_* are set (tests)
 	svc := &pipeline.Service{Store: st, Cache: cache, Summarizer: sum, Answerer: ans, Metrics: m, Log: log,
 		ChunkTokens: c.ChunkTokens, Ratio: c.SummaryRatio, CacheTTL: c.CacheTTL,
 		Transcriber: tx, Language: c.Language, MaxMediaBytes: c.MaxMediaBytes, Probe: probeRecording}

@@ -92,6 +92,11 @@ var Settings = []Setting{
 	{"TRANSCEPT_QUOTA_QA", "30", "questions a user may ask per minute; 0: no limit", false},
 	{"TRANSCEPT_UPLOAD_URL_TTL", "15m", "how long a presigned direct-to-bucket upload URL (`POST /lectures/uploads`) stays valid", false},
 	{"TRANSCEPT_EVAL_DATA", "", "evaluation data folder of `transcept eval` (SummEval, QMSum, audio clips; empty: `shared/data` beside the repository)", false},
+	{"TRANSCEPT_PROMETHEUS_URL", "http://127.0.0.1:9090", "Prometheus that `transcept rollout analyze` queries for the canary's error ratio and latency per revision (in a cluster: the kube-prometheus-stack service, e.g. `http://prometheus-operated.monitoring:9090`)", false},
+	{"TRANSCEPT_NAMESPACE", "transcept", "Kubernetes namespace of the functions' Knative Services, for `transcept rollout`", false},
+	{"KUBECONFIG", "", "kubeconfig file(s) `transcept rollout` reaches the cluster with, read by client-go's standard loading rules (empty: `~/.kube/config`, or the in-cluster service account)", false},
+	{"TRANSCEPT_FAULT_DELAY", "0s", "test only: time added to every run of the summary and transcription engines, to make a canary challenger slow (0s: off)", false},
+	{"TRANSCEPT_FAULT_ERROR_RATE", "0", "test only: share (0 to 1) of summary and transcription engine runs that fail with an internal error, a 500 from the function, to make a canary challenger fail (0: off)", false},
 	{"K_SINK", "", "where the ingest function sends its CloudEvents (set by the SinkBinding of infra/eventing to the Broker)", false},
 	{"OTEL_TRACES_EXPORTER", "", "`otlp` turns tracing on (spans to the OTLP/HTTP endpoint), `none` keeps it off; the other standard `OTEL_*` variables are read by the OpenTelemetry SDK", false},
 	{"OTEL_EXPORTER_OTLP_ENDPOINT", "", "OTLP/HTTP collector base URL (`http://otel-collector:4318`); when set, tracing is on", false},
@@ -147,6 +152,16 @@ type Config struct {
 	LogLevel                            string
 	LogFormat                           string
 	Accounts                            Accounts
+	Rollout                             Rollout
+}
+
+// Rollout holds the canary rollout settings and the fault injection that
+// tests of the canary analysis use.
+type Rollout struct {
+	PrometheusURL  string
+	Namespace      string
+	FaultDelay     time.Duration // added to every engine run (test only)
+	FaultErrorRate float64       // share of engine runs that fail (test only)
 }
 
 // Accounts holds the sign-in, database, quota and CORS settings.
@@ -373,6 +388,12 @@ func FromMap(m map[string]string) (*Config, error) {
 			RedirectURL:    get("TRANSCEPT_OIDC_REDIRECT_URL"),
 			AllowedDomains: splitList(strings.ToLower(get("TRANSCEPT_OIDC_ALLOWED_DOMAINS"))),
 		},
+	}
+	c.Rollout = Rollout{
+		PrometheusURL:  strings.TrimRight(get("TRANSCEPT_PROMETHEUS_URL"), "/"),
+		Namespace:      get("TRANSCEPT_NAMESPACE"),
+		FaultDelay:     dur("TRANSCEPT_FAULT_DELAY", 0),
+		FaultErrorRate: num("TRANSCEPT_FAULT_ERROR_RATE", 0, 1),
 	}
 	if c.Accounts.OIDC.Only, err = strconv.ParseBool(get("TRANSCEPT_OIDC_ONLY")); err != nil {
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_OIDC_ONLY=%q: want true or false", get("TRANSCEPT_OIDC_ONLY")))
