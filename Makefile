@@ -60,10 +60,8 @@ bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize, functi
 soak: ## Soak test, not in CI: transcept serve with Redis under mixed traffic for SOAK_DURATION (30m); RSS, goroutines, open files; fails on errors or unready uploads
 	bash tests/soak.sh
 
-bench-models: tools ## Model runtime against transformers.js, side by side (random-weight folders, written once; about 20 minutes): BART, Whisper, the instruct LM, log-mel, VAD
-	bash tests/reference/bart-bench.sh 3 64
-	bash tests/reference/whisper-bench-asr.sh 90
-	bash tests/reference/causal-bench.sh 64 3
+bench-models: tools ## Model runtime against transformers.js, side by side on the same fp32, q8 and q4 files and threads (random-weight folders, written and quantised once; about 30 minutes): BART, Whisper, the instruct LM, issue 16's quantisation goals; log-mel, VAD
+	bash tests/bench-models.sh $(BENCH_MODELS_DTYPES)
 	bash tests/reference/whisper-bench.sh
 	bash tests/reference/vad-bench.sh
 

@@ -88,8 +88,11 @@ func TestWhisperTinySizeSideBySide(t *testing.T) {
 // with Greedy options over the samples in $TRANSCEPT_BENCH_F32, every
 // window's token ids required equal to transformers.js's in
 // $TRANSCEPT_BENCH_REF (whisper-bench-asr.mjs's output) when given;
-// $TRANSCEPT_BENCH_THREADS sets the intra-op threads. It prints one line:
-// "whisper-bench-asr go: load_ms=… decode_ms=… tokens=… passes=…".
+// $TRANSCEPT_BENCH_THREADS sets the intra-op threads, $TRANSCEPT_BENCH_DTYPE
+// the folder's files (fp32, q8, q4, fp16). It prints one line:
+// "whisper-bench-asr go: load_ms=… decode_ms=… tokens=… passes=…
+// encoder_ms=… encoder_runs=… decoder_ms=… decoder_runs=…" (the times
+// inside each session's Run).
 // TRANSCEPT_BENCH_PASS_CACHE=1 loads the merged decoder unchanged (the
 // cross-attention cache copied through every step), for comparison.
 func TestLongFormBench(t *testing.T) {
@@ -108,12 +111,13 @@ func TestLongFormBench(t *testing.T) {
 	keepPassThrough = os.Getenv("TRANSCEPT_BENCH_PASS_CACHE") == "1"
 	defer func() { keepPassThrough = false }()
 	start := time.Now()
-	m, err := LoadModel(dir, ort.Options{IntraOpThreads: threads})
+	m, err := LoadModel(dir, ort.Options{IntraOpThreads: threads, DType: os.Getenv("TRANSCEPT_BENCH_DTYPE")})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	load := time.Since(start)
+	enc0, dec0 := m.Encoder.RunStats(), m.Decoder.RunStats()
 	var passes [][]int
 	m.onPass = func(ids []int) { passes = append(passes, slices.Clone(ids)) }
 	prompt, err := m.Prompt(DecodeOptions{Language: "en", Timestamps: true})
@@ -135,12 +139,14 @@ func TestLongFormBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	decode := time.Since(start)
+	enc, dec := m.Encoder.RunStats().Sub(enc0), m.Decoder.RunStats().Sub(dec0)
 	tokens := 0
 	for _, p := range passes {
 		tokens += len(p) - len(prompt)
 	}
-	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d\n",
-		float64(load.Microseconds())/1e3, float64(decode.Microseconds())/1e3, tokens, len(passes))
+	msOf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
+	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d encoder_ms=%.1f encoder_runs=%d decoder_ms=%.1f decoder_runs=%d\n",
+		msOf(load), msOf(decode), tokens, len(passes), msOf(enc.Time), enc.Runs, msOf(dec.Time), dec.Runs)
 	refPath := os.Getenv("TRANSCEPT_BENCH_REF")
 	if refPath == "" {
 		return

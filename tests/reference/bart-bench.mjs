@@ -2,16 +2,21 @@
 // onnxruntime-node, its default session options), the peer of
 // tests/testkit/cmd/bart-bench. Same input ids, same fixed output length:
 //
-//   node bart-bench.mjs MODEL_DIR IDS_JSON NEW_TOKENS RUNS
+//   node bart-bench.mjs MODEL_DIR IDS_JSON NEW_TOKENS RUNS [DTYPE [THREADS]]
 //
-// IDS_JSON is a JSON array of encoder input ids (one row). Prints one JSON
-// line: cold load (process start to ready), each generate() time, the time
-// inside session.run, peak RSS and the generated ids.
+// IDS_JSON is a JSON array of encoder input ids (one row). DTYPE (fp32,
+// q8, q4, fp16; default fp32) is transformers.js's dtype option: which
+// onnx/*.onnx files it loads. THREADS sets onnxruntime-node's intra-op
+// threads (default: its own). Prints one JSON line: cold load (process
+// start to ready), each generate() time, the time inside session.run, the
+// time to the first token (a one-token generate(): encoder and first
+// decoder step) and the mean cached decoder step, peak RSS and the
+// generated ids.
 import { readFileSync } from "node:fs";
 import { resolve } from "node:path";
 import { env, AutoModelForSeq2SeqLM, Tensor } from "@huggingface/transformers";
 
-const [dir, idsFile, newArg, runsArg] = process.argv.slice(2);
+const [dir, idsFile, newArg, runsArg, dtypeArg, threadsArg] = process.argv.slice(2);
 if (!dir || !idsFile) {
   console.error("usage: node bart-bench.mjs MODEL_DIR IDS_JSON [NEW_TOKENS] [RUNS]");
   process.exit(2);
@@ -20,7 +25,10 @@ const newTokens = Number(newArg ?? 64);
 const runs = Number(runsArg ?? 3);
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
-const model = await AutoModelForSeq2SeqLM.from_pretrained(resolve(dir), { dtype: "fp32" });
+const dtype = dtypeArg || "fp32";
+const threads = Number(threadsArg ?? 0);
+const session_options = threads > 0 ? { intraOpNumThreads: threads } : {};
+const model = await AutoModelForSeq2SeqLM.from_pretrained(resolve(dir), { dtype, session_options });
 const loadMs = process.uptime() * 1000; // process start to a model ready to generate
 
 // Time spent inside onnxruntime-node's session.run: all sessions, the
@@ -57,6 +65,10 @@ const times = [];
 const runShares = [];
 const encoderMs = [];
 const decoderStepMs = [];
+const ttftMs = [];
+const firstStepMs = [];
+const cachedStepMs = [];
+const first = { ...options, max_new_tokens: 1, min_new_tokens: 1 };
 let out;
 for (let i = 0; i <= runs; i++) {
   reset();
@@ -70,6 +82,14 @@ for (let i = 0; i <= runs; i++) {
     const dec = per.decoder_model_merged;
     encoderMs.push(per.model.ms);
     decoderStepMs.push(dec.ms / Math.max(dec.runs, 1));
+    const { ms: decMs, runs: decRuns } = dec;
+    // time to the first token: the same input, one new token
+    reset();
+    const t1 = performance.now();
+    await model.generate({ input_ids, attention_mask, ...first });
+    ttftMs.push(performance.now() - t1);
+    firstStepMs.push(dec.ms);
+    cachedStepMs.push((decMs - dec.ms) / Math.max(decRuns - dec.runs, 1));
   }
 }
 const generated = out.tolist()[0].map(Number);
@@ -81,6 +101,11 @@ console.log(
     outside_run: runShares,
     encoder_ms: encoderMs,
     decoder_step_ms: decoderStepMs,
+    ttft_ms: ttftMs,
+    first_step_ms: firstStepMs,
+    cached_step_ms: cachedStepMs,
+    dtype,
+    threads: threads || "default",
     new_tokens: generated.length - 1,
     peak_rss_bytes: process.resourceUsage().maxRSS * 1024,
     ids: generated,

@@ -37,7 +37,9 @@ const tokenizer = await AutoTokenizer.from_pretrained(id);
 // (unset: its default, as transformers.js users get it)
 const nodeThreads = Number(process.env.CAUSAL_BENCH_NODE_THREADS ?? 0);
 const session_options = nodeThreads > 0 ? { intraOpNumThreads: nodeThreads } : {};
-const model = await AutoModelForCausalLM.from_pretrained(id, { dtype: "fp32", session_options });
+// TRANSCEPT_BENCH_DTYPE: which onnx/model*.onnx to load (fp32, q8, q4, fp16)
+const dtype = process.env.TRANSCEPT_BENCH_DTYPE || "fp32";
+const model = await AutoModelForCausalLM.from_pretrained(id, { dtype, session_options });
 const loadMs = performance.now() - t0;
 
 const passages = [
@@ -120,6 +122,7 @@ const same = results.every((r) => r.ids.join() === results[0].ids.join());
 process.stdout.write(
   JSON.stringify({
     impl: "transformers.js",
+    dtype,
     threads: nodeThreads || "default",
     prompt_text: text,
     prompt_ids: promptIds,

@@ -21,7 +21,13 @@
 # intra-op threads spin between operators as ONNX Runtime does by default
 # (causal.Load turns that off). The folder is written once (fixed seed, about
 # 2 GB) under ${TRANSCEPT_BENCH_DIR:-~/.cache/transcept-bench}, never in the
-# repository.
+# repository. TRANSCEPT_BENCH_DTYPE (fp32, q8, q4, fp16; default fp32)
+# chooses the folder's files on both sides (transformers.js's dtype option;
+# make q8 and q4 files with `transcept models quantize`, as
+# tests/bench-models.sh does). TRANSCEPT_BENCH_OUT, when set, is a file to
+# which one JSON line per side (medians) is appended, for
+# tests/bench-models.sh's table; differing ids are then reported there
+# (the script still fails).
 set -euo pipefail
 new=${1:-64}
 runs=${2:-3}
@@ -39,16 +45,23 @@ if [[ ! -f $model/onnx/model.onnx_data || ! -f $model/.complete ]]; then
 fi
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
-echo "causal-bench: $model, $new new tokens, $runs runs after a warm-up, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
+dtype=${TRANSCEPT_BENCH_DTYPE:-fp32}
+export TRANSCEPT_BENCH_DTYPE=$dtype
+echo "causal-bench: $model, $dtype, $new new tokens, $runs runs after a warm-up, $(nproc) cores, load $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 (cd $ref && node causal-bench.mjs "$model" "$new" "$runs") >"$tmp/theirs.json"
 ours=()
+failed=0
 for th in "${threads[@]}"; do
 	TRANSCEPT_CAUSAL_BENCH_REF=$tmp/theirs.json TRANSCEPT_CAUSAL_BENCH_DIR=$model \
 		TRANSCEPT_CAUSAL_BENCH_RUNS=$runs TRANSCEPT_CAUSAL_BENCH_THREADS=$th \
 		go test -count=1 -timeout 60m -run '^TestBenchAgainstTransformersJS$' -v ./gpu-runtime/causal >"$tmp/ours-$th.log" 2>&1 || {
-		cat "$tmp/ours-$th.log" >&2
-		exit 1
+		grep -q '^causal-bench-result ' "$tmp/ours-$th.log" || {
+			cat "$tmp/ours-$th.log" >&2
+			exit 1
+		}
+		grep -A2 'ids differ' "$tmp/ours-$th.log" | cut -c1-600 >&2
+		failed=1
 	}
 	grep -E 'ours \(' "$tmp/ours-$th.log" | sed 's/^ *bench_test.go:[0-9]*: //' >&2
 	sed -n 's/^causal-bench-result //p' "$tmp/ours-$th.log" >"$tmp/ours-$th.json"
@@ -56,10 +69,11 @@ for th in "${threads[@]}"; do
 done
 echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
-python3 - "$tmp/theirs.json" "${ours[@]}" <<'PY'
+python3 - "${TRANSCEPT_BENCH_OUT:-}" "$tmp/theirs.json" "${ours[@]}" <<'PY'
 import json, sys
-t = json.load(open(sys.argv[1]))
-ours = [json.load(open(p)) for p in sys.argv[2:]]
+out = sys.argv[1]
+t = json.load(open(sys.argv[2]))
+ours = [json.load(open(p)) for p in sys.argv[3:]]
 o0 = ours[0]
 print(f"prompt {o0['prompt_tokens']} tokens, {o0['new_tokens']} new tokens (greedy, min = max); "
       f"ids identical to transformers.js: {all(o['ids_identical'] for o in ours) and t['runs_identical']}")
@@ -87,4 +101,15 @@ for o in ours:
     r2 = o["decode_tok_s"]["median"] / t["decode_tok_s"]["median"]
     print(f"goal >= 1.3x on time to first token and decode (medians), ours at {o['threads']} thread(s): "
           f"{r1:.2f}x / {r2:.2f}x: {'met' if r1 >= 1.3 and r2 >= 1.3 else 'NOT met'}")
+if out:
+    with open(out, "a") as f:
+        for side in [t] + ours:
+            mine = side is not t
+            f.write(json.dumps({
+                "model": "causal", "dtype": side.get("dtype") or "fp32", "peer": "transcept" if mine else "transformers.js",
+                "threads": side["threads"], "tok_s": side["decode_tok_s"]["median"], "ttft_ms": side["ttft_ms"]["median"],
+                "load_ms": side["load_ms"], "peak_rss_mb": side["peak_rss_mb"], "new_tokens": side["new_tokens"],
+                "ids_equal": side["ids_identical"] if mine else None, "first_difference": side.get("first_difference", -1),
+            }) + "\n")
 PY
+exit $failed

@@ -2,7 +2,7 @@
 // gpu-runtime/whisper's LongForm does it with Greedy options, for
 // tests/reference/whisper-bench-asr.sh.
 //
-//   node whisper-bench-asr.mjs MODEL_DIR IN.f32 [THREADS] > OUT_JSON
+//   node whisper-bench-asr.mjs MODEL_DIR IN.f32 [THREADS [DTYPE]] > OUT_JSON
 //
 // IN.f32 holds 16 kHz mono float32 little-endian samples. The
 // automatic-speech-recognition pipeline's processor and model are used as
@@ -14,14 +14,18 @@
 // generate() does not loop within the window) decodes it, and the next
 // window starts after the last complete segment (consecutive timestamp
 // pair), or after the window when there is none or the text ends with a
-// lone timestamp. THREADS sets intraOpNumThreads (default: onnxruntime's).
+// lone timestamp. THREADS sets intraOpNumThreads (default: onnxruntime's;
+// "" or 0 keeps it), DTYPE transformers.js's dtype (fp32, q8, q4, fp16:
+// which onnx/*.onnx files it loads; default fp32).
 // Output: {"passes": [{"seek": frames, "ids": [...]}], "tokens", "load_ms",
-// "decode_ms"}; times are measured here, model loading apart.
+// "decode_ms", "encoder_ms", "encoder_runs", "decoder_ms", "decoder_runs"};
+// times are measured here, model loading apart; the encoder and decoder
+// figures are the time inside each session's run.
 import { resolve } from 'node:path';
 import fs from 'node:fs';
 import { env, pipeline } from '@huggingface/transformers';
 
-const [dir, input, threads] = process.argv.slice(2);
+const [dir, input, threads, dtypeArg] = process.argv.slice(2);
 if (!dir || !input) {
   console.error('usage: node whisper-bench-asr.mjs MODEL_DIR IN.f32 [THREADS] > OUT_JSON');
   process.exit(2);
@@ -29,9 +33,24 @@ if (!dir || !input) {
 env.allowRemoteModels = false;
 env.allowLocalModels = true;
 const t0 = performance.now();
-const session_options = threads ? { intraOpNumThreads: Number(threads) } : {};
-const asr = await pipeline('automatic-speech-recognition', resolve(dir), { dtype: 'fp32', session_options });
+const session_options = Number(threads) > 0 ? { intraOpNumThreads: Number(threads) } : {};
+const asr = await pipeline('automatic-speech-recognition', resolve(dir), { dtype: dtypeArg || 'fp32', session_options });
 const loadMs = performance.now() - t0;
+// time inside each session's run: the encoder ("model") and the merged decoder
+const inside = {};
+for (const [name, s] of Object.entries(asr.model.sessions)) {
+  const run = s.run.bind(s);
+  const p = (inside[name] = { ms: 0, runs: 0 });
+  s.run = async (...args) => {
+    const t = performance.now();
+    try {
+      return await run(...args);
+    } finally {
+      p.ms += performance.now() - t;
+      p.runs++;
+    }
+  };
+}
 
 const b = fs.readFileSync(input);
 const audio = new Float32Array(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength));
@@ -72,4 +91,8 @@ for (let seek = 0; ;) {
   if (seek * hop >= audio.length) break;
 }
 const decodeMs = performance.now() - t1;
-process.stdout.write(JSON.stringify({ model: cfg.model_type, passes, tokens, load_ms: loadMs, decode_ms: decodeMs }) + '\n');
+const enc = inside.model ?? { ms: 0, runs: 0 }, dec = inside.decoder_model_merged ?? { ms: 0, runs: 0 };
+process.stdout.write(JSON.stringify({
+  model: cfg.model_type, passes, tokens, load_ms: loadMs, decode_ms: decodeMs,
+  encoder_ms: enc.ms, encoder_runs: enc.runs, decoder_ms: dec.ms, decoder_runs: dec.runs,
+}) + '\n');

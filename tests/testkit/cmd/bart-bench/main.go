@@ -3,11 +3,15 @@
 // transformers.js: one row of encoder input ids, a fixed number of new
 // tokens (min = max, forced EOS off), a warm-up then RUNS timed generations.
 //
-//	bart-bench -model DIR -ids IDS_JSON [-new 64] [-runs 3] [-threads N] [-cache DIR]
+//	bart-bench -model DIR -ids IDS_JSON [-new 64] [-runs 3] [-threads N] [-cache DIR] [-dtype q8]
 //
 // It prints one JSON line: cold load (process start to a model ready to
 // generate), each generation's time and the share of it spent outside
-// ONNX Runtime's Run, peak RSS and the generated ids.
+// ONNX Runtime's Run, the time to the first token (a one-token generation:
+// encoder and first decoder step) and the mean cached decoder step (the
+// generation's decoder Run time less the first step's, over the remaining
+// steps), peak RSS and the generated ids. -dtype loads the folder's q8, q4
+// or fp16 files (onnx/*_quantized.onnx, *_q4.onnx, *_fp16.onnx).
 package main
 
 import (
@@ -32,6 +36,10 @@ type result struct {
 	OutsideRun   []float64 `json:"outside_run"`
 	EncoderMs    []float64 `json:"encoder_ms"`      // inside the encoder's Run, per generation
 	DecoderMs    []float64 `json:"decoder_step_ms"` // inside the decoder's Run, mean per step
+	TTFTMs       []float64 `json:"ttft_ms"`         // a one-token generation (encoder + first decoder step)
+	FirstStepMs  []float64 `json:"first_step_ms"`   // its decoder Run (no cache: cross-attention keys and values built)
+	CachedStepMs []float64 `json:"cached_step_ms"`  // the generation's later decoder Runs, mean
+	DType        string    `json:"dtype"`
 	NewTokens    int       `json:"new_tokens"`
 	PeakRSSBytes int64     `json:"peak_rss_bytes"`
 	Threads      int       `json:"threads"`
@@ -47,6 +55,7 @@ func main() {
 	cache := flag.String("cache", "", "optimised-model cache folder (empty: build sessions from the .onnx files)")
 	opt := flag.String("opt", "all", "graph optimisation level: all, extended, basic or none")
 	noPrepack := flag.Bool("no-prepack", false, "skip weight prepacking (ort.Options.NoPrepack)")
+	dtype := flag.String("dtype", "fp32", "which files to load: fp32, q8, q4 or fp16")
 	loadOnly := flag.Bool("load-only", false, "stop once the model is loaded (print load time and RSS)")
 	entries := map[string]string{}
 	flag.Func("set", "ONNX Runtime session setting KEY=VALUE (repeatable)", func(s string) error {
@@ -71,7 +80,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	o := ort.Options{IntraOpThreads: *threads, Optimization: level, OptimizedCacheDir: *cache, NoPrepack: *noPrepack, ConfigEntries: entries}
+	o := ort.Options{IntraOpThreads: *threads, Optimization: level, OptimizedCacheDir: *cache, NoPrepack: *noPrepack, ConfigEntries: entries, DType: *dtype}
 	if *loadOnly {
 		*runs = 0
 	}
@@ -106,7 +115,8 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 	}
 	noEOS := -1
 	opts := seq2seq.Options{MaxLength: newTokens + 1, MinLength: newTokens + 1, ForcedEOS: &noEOS}
-	res := result{Peer: "transcept", LoadMs: ms(loaded), Threads: o.IntraOpThreads}
+	res := result{Peer: "transcept", LoadMs: ms(loaded), Threads: o.IntraOpThreads, DType: o.DType}
+	first := seq2seq.Options{MaxLength: 2, MinLength: 2, ForcedEOS: &noEOS}
 	for i := 0; i <= runs && runs > 0; i++ {
 		enc0, dec0 := m.Encoder.RunStats(), m.Decoder.RunStats()
 		t0 := time.Now()
@@ -125,6 +135,16 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 		res.OutsideRun = append(res.OutsideRun, 1-float64(inRun)/float64(took))
 		res.EncoderMs = append(res.EncoderMs, ms(enc.Time))
 		res.DecoderMs = append(res.DecoderMs, ms(dec.Time)/float64(max(dec.Runs, 1)))
+		// time to the first token: the same input, one new token
+		dec0 = m.Decoder.RunStats()
+		t0 = time.Now()
+		if _, err := seq2seq.Greedy(m, [][]int{ids}, [][]int{mask}, first); err != nil {
+			return err
+		}
+		res.TTFTMs = append(res.TTFTMs, ms(time.Since(t0)))
+		step := m.Decoder.RunStats().Sub(dec0)
+		res.FirstStepMs = append(res.FirstStepMs, ms(step.Time))
+		res.CachedStepMs = append(res.CachedStepMs, ms(dec.Time-step.Time)/float64(max(dec.Runs-step.Runs, 1)))
 	}
 	res.NewTokens = max(len(res.IDs)-1, 0)
 	if res.PeakRSSBytes, err = peakRSS(); err != nil {
