@@ -18,17 +18,35 @@ import (
 
 const module = "github.com/transcept/transcept"
 
-// adapters: each client library is imported by its one adapter package.
+// adapters: each client library is imported by its one adapter package;
+// the longest matching prefix names it (client_golang's api/ belongs to the
+// rollout's Prometheus adapter, the rest of client_golang to shared/metrics).
 var adapters = map[string]string{
-	"github.com/minio/minio-go":           "shared/store/minio",
-	"github.com/redis/go-redis":           "shared/cache/redis",
-	"github.com/yalue/onnxruntime_go":     "gpu-runtime/ort",
-	"github.com/prometheus/client_golang": "shared/metrics",
-	"github.com/prometheus/client_model":  "shared/metrics",
-	"github.com/cloudevents/sdk-go":       "shared/eventing",
-	"modernc.org/sqlite":                  "shared/catalogue/sqlite",
-	"github.com/jackc/pgx":                "shared/catalogue/postgres",
-	"go.opentelemetry.io":                 "shared/tracing",
+	"github.com/minio/minio-go":               "shared/store/minio",
+	"github.com/redis/go-redis":               "shared/cache/redis",
+	"github.com/yalue/onnxruntime_go":         "gpu-runtime/ort",
+	"github.com/prometheus/client_golang":     "shared/metrics",
+	"github.com/prometheus/client_model":      "shared/metrics",
+	"github.com/cloudevents/sdk-go":           "shared/eventing",
+	"modernc.org/sqlite":                      "shared/catalogue/sqlite",
+	"github.com/jackc/pgx":                    "shared/catalogue/postgres",
+	"go.opentelemetry.io":                     "shared/tracing",
+	"github.com/prometheus/client_golang/api": "shared/rollout/prometheus",
+	"github.com/prometheus/common":            "shared/rollout/prometheus",
+	"knative.dev/serving":                     "shared/rollout/knative",
+	"k8s.io/client-go":                        "shared/rollout/knative",
+	"github.com/expr-lang/expr":               "shared/rollout",
+}
+
+// adapterOf returns the library an import belongs to and its adapter
+// package, by the longest matching prefix ("" when none).
+func adapterOf(imp string) (lib, owner string) {
+	for l, o := range adapters {
+		if (imp == l || strings.HasPrefix(imp, l+"/")) && len(l) > len(lib) {
+			lib, owner = l, o
+		}
+	}
+	return lib, owner
 }
 
 type pkg struct {
@@ -70,10 +88,8 @@ func Check(pkgs []pkg) []string {
 					fail("nothing in production imports tests/")
 				}
 			}
-			for lib, owner := range adapters {
-				if (imp == lib || strings.HasPrefix(imp, lib+"/")) && from != owner {
-					fail(lib + " is imported by its one adapter package, " + owner)
-				}
+			if lib, owner := adapterOf(imp); lib != "" && from != owner {
+				fail(lib + " is imported by its one adapter package, " + owner)
 			}
 			if imp == "testing" {
 				switch {
@@ -146,6 +162,9 @@ func TestRulesCatchForbiddenImports(t *testing.T) {
 		{"shared/cache", "cache", "github.com/redis/go-redis/v9"},
 		{"shared/text", "text", "testing"},
 		{"tests/testkit/helpers", "helpers", "testing"},
+		{"shared/metrics", "metrics", "github.com/prometheus/client_golang/api/prometheus/v1"},
+		{"shared/rollout", "rollout", "knative.dev/serving/pkg/client/clientset/versioned"},
+		{"cmd/transcept", "main", "k8s.io/client-go/tools/clientcmd"},
 	} {
 		bad := Check([]pkg{{ImportPath: module + "/" + c.from, Name: c.name, Imports: []string{c.imp}}})
 		if len(bad) != 1 || !strings.Contains(bad[0], c.imp) || !strings.HasPrefix(bad[0], c.from+" ") {
@@ -158,6 +177,9 @@ func TestRulesCatchForbiddenImports(t *testing.T) {
 		{"shared/eventing", "eventing", "github.com/cloudevents/sdk-go/v2/event"},
 		{"tests/testkit/storetest", "storetest", "testing"},
 		{"cmd/transcept", "main", module + "/functions/gateway"},
+		{"shared/rollout/prometheus", "prometheus", "github.com/prometheus/client_golang/api/prometheus/v1"},
+		{"shared/metrics", "metrics", "github.com/prometheus/client_golang/prometheus/promhttp"},
+		{"shared/rollout/knative", "knative", "knative.dev/serving/pkg/client/clientset/versioned"},
 	} {
 		if bad := Check([]pkg{{ImportPath: module + "/" + ok.from, Name: ok.name, Imports: []string{ok.imp}}}); len(bad) != 0 {
 			t.Errorf("allowed import refused: %q", bad)
