@@ -24,6 +24,9 @@ Usage:
   transcept eval summarize|qmsum|retrieval|qa|wer
                                        score the engines on the evaluation data
   transcept models list|pull [NAME...] pinned ONNX model exports (download with resume and verification)
+  transcept rollout start|analyze|promote|abort|status --function F
+                                       canary rollout of a registry model on a Knative Service,
+                                       promoted or aborted by a Prometheus metric analysis
   transcept config                     list every setting, its value and default
   transcept function NAME              run one Knative function (gateway, ingest, transcribe,
                                        segment, summarize, index, answer)
@@ -88,6 +91,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		err = cmdBroker(ctx, rest, stdout, stderr)
 	case "models":
 		err = cmdModels(ctx, rest, stdout, stderr)
+	case "rollout":
+		err = cmdRollout(ctx, rest, stdout, stderr)
 	case "users":
 		err = cmdUsers(ctx, rest, stdin, stdout, stderr)
 	case "keys":
