@@ -9,8 +9,8 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/quantize"
 )
 
-const quantizeHelp = `Usage: transcept models quantize DIR --dtype q8|q4 [--block 32|64|128] [--symmetric] [--bits 4|8] [--keep-embeddings] [--quantize-embeddings] [--out DIR]
-       transcept models quantize-quality DIR [--dtypes q8,q4] [--quantized DIR] [--steps 64] [--rows 4] [--input-len 32]
+const quantizeHelp = `Usage: transcept models quantize DIR --dtype q8|q4|fp16 [--block 32|64|128] [--symmetric] [--bits 4|8] [--keep-embeddings] [--quantize-embeddings] [--out DIR]
+       transcept models quantize-quality DIR [--dtypes q8,q4,fp16] [--quantized DIR] [--steps 64] [--rows 4] [--input-len 32]
 
 quantize writes quantised copies of an Optimum folder's float32 ONNX files
 (onnx/encoder_model.onnx and the like) under the names the hub's ONNX repos
@@ -26,6 +26,14 @@ folder's other files (config.json, tokenizer, generation_config.json) are
 copied too. The run is recorded in quantize.json (dtype, block, per-MatMul
 error on a fixed input, sizes before and after).
 
+--dtype fp16 writes onnx/*_fp16.onnx: float16 weights and compute, with
+the graph's inputs and outputs kept float32 behind Casts (the runtime and
+transformers.js feed them as for fp32), values past ±65504 clamped,
+Softmax, LayerNormalization, reductions and squares kept in float32
+islands; quantize.json records the counts. fp16 is for GPUs: ONNX
+Runtime's CPU provider runs most fp16 ops in float32 between casts, slower
+than the fp32 files.
+
 Point the runtime at a dtype with TRANSCEPT_SUMMARY_DTYPE,
 TRANSCEPT_WHISPER_DTYPE or TRANSCEPT_QA_DTYPE (fp32, q8, q4, fp16).
 
@@ -37,7 +45,7 @@ prints a Markdown table.
 
 func cmdQuantize(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("models quantize", quantizeHelp, stderr)
-	dtype := fs.String("dtype", "", "quantize: q8 or q4")
+	dtype := fs.String("dtype", "", "quantize: q8, q4 or fp16")
 	block := fs.Int("block", 32, "quantize q4: block size along K (32, 64 or 128)")
 	bits := fs.Int("bits", 4, "quantize q4: bits per weight (4 or 8)")
 	sym := fs.Bool("symmetric", false, "quantize q4: symmetric blocks (no zero points)")
@@ -69,7 +77,17 @@ func cmdQuantize(args []string, stdout, stderr io.Writer) error {
 		return nil
 	}
 	if *dtype == "" {
-		return usageError{msg: "give --dtype q8 or q4"}
+		return usageError{msg: "give --dtype q8, q4 or fp16"}
+	}
+	if *dtype == "fp16" {
+		rec, err := quantize.FolderFP16(pos[1], *out)
+		if err != nil {
+			return err
+		}
+		for _, l := range rec.Summary() {
+			fmt.Fprintln(stdout, l)
+		}
+		return nil
 	}
 	o := quantize.Options{DType: *dtype, Bits: *bits, Block: *block, Symmetric: *sym, KeepEmbeddings: *keep, QuantizeEmbeddings: *emb, AccuracyLevel: *acc}
 	if err := o.Check(); err != nil {

@@ -39,7 +39,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARY_RATIO", "0.3", "share of the lecture's words a summary keeps (0.3 = 70% shorter)", false},
 	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`); or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for a summary model exported with LoRA inputs, activated per request (optional; merge a PEFT adapter into a plain export with `transcept models merge-lora` instead)", false},
-	{"TRANSCEPT_SUMMARY_DTYPE", "fp32", "which weights of TRANSCEPT_SUMMARY_MODEL to load: `fp32`, `q8` (`onnx/*_quantized.onnx`), `q4` (`onnx/*_q4.onnx`) or `fp16` (`onnx/*_fp16.onnx`); make q8/q4 files with `transcept models quantize`", false},
+	{"TRANSCEPT_SUMMARY_DTYPE", "fp32", "which weights of TRANSCEPT_SUMMARY_MODEL to load: `fp32`, `q8` (`onnx/*_quantized.onnx`), `q4` (`onnx/*_q4.onnx`) or `fp16` (`onnx/*_fp16.onnx`); make q8, q4 and fp16 files with `transcept models quantize`", false},
 	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
 	{"TRANSCEPT_ORT_CACHE_DIR", "", "folder for optimised copies of the summary and Whisper models (ONNX Runtime format, written once, memory-mapped at load: a cold start in seconds instead of tens of seconds); empty turns it off", false},
 	{"TRANSCEPT_ORT_LIB", "", "ONNX Runtime shared library to load (`libonnxruntime.so.1`); empty: the tools cache (`make ort`), then /usr/local/lib and /usr/lib", false},

@@ -1,7 +1,10 @@
 // Reference greedy generations from transformers.js (@huggingface/transformers
 // on onnxruntime-node) for an Optimum-layout seq2seq folder, loaded offline.
 //
-//   node seq2seq-greedy.mjs MODEL_DIR > OUT_JSON
+//   node seq2seq-greedy.mjs MODEL_DIR [DTYPE] > OUT_JSON
+//
+// DTYPE is transformers.js's dtype option (fp32 by default; fp16 loads
+// onnx/*_fp16.onnx).
 //
 // For each case (texts, generation options) it writes the tokenizer's
 // input_ids and attention_mask (padded batch), the generated ids
@@ -19,7 +22,7 @@ env.allowRemoteModels = false;
 env.allowLocalModels = true;
 const id = resolve(dir);
 const tokenizer = await AutoTokenizer.from_pretrained(id);
-const model = await AutoModelForSeq2SeqLM.from_pretrained(id, { dtype: "fp32" });
+const model = await AutoModelForSeq2SeqLM.from_pretrained(id, { dtype: process.argv[3] ?? "fp32" });
 
 const texts = [
   "the cat sat on the mat",
