@@ -162,11 +162,18 @@ func (p *Platform) Start(ctx context.Context, plan rollout.Plan) (string, string
 			c.Env = append(c.Env, corev1.EnvVar{Name: k, Value: plan.Env[k]})
 		}
 	}
+	var untag string // kn refuses a tag that is already in use
+	for _, t := range s.Spec.Traffic {
+		if t.Tag != "" {
+			untag += " --untag " + t.Tag
+		}
+	}
 	s.Spec.Traffic = split(champion, plan.Revision, plan.Percent)
 	if _, err := p.Client.ServingV1().Services(p.Namespace).Update(ctx, s, metav1.UpdateOptions{}); err != nil {
 		return "", "", nil, p.wrap(err, plan.Service, "starting the rollout")
 	}
 	kn := fmt.Sprintf("kn service update %s --namespace %s --revision-name %s", plan.Service, p.Namespace, plan.Revision)
+	kn += untag
 	for _, k := range names {
 		kn += fmt.Sprintf(" --env %s=%s", k, plan.Env[k])
 	}
