@@ -189,6 +189,12 @@ func writeRawRecord(path, dtype string, v any) error {
 
 // ConvertFP16File writes a float16 copy of the model at in to out (weights
 // inline; external data of the input is read).
+//
+// When half the input (model and data files) is past FP16InlineLimit, the
+// float16 weights go to out's external data file (out + "_data", as
+// model_fp16.onnx_data), so models past protobuf's 2 GB limit in float16
+// (a 1.5B-parameter LM and up) convert too; below it everything is
+// inline, the input's external data included.
 func ConvertFP16File(in, out string) (*FP16Stats, error) {
 	model, err := os.ReadFile(in)
 	if err != nil {
@@ -196,25 +202,44 @@ func ConvertFP16File(in, out string) (*FP16Stats, error) {
 	}
 	st := &FP16Stats{In: in, Out: out, Islands: map[string]int{}}
 	st.BytesBefore = fileBytes(in, model)
-	b, err := convertFP16(in, model, st)
+	c := &h16Conv{path: in, st: st}
+	data := out + "_data"
+	if st.BytesBefore/2 > FP16InlineLimit {
+		if c.ext, err = onnxpb.CreateExternal(data); err != nil {
+			return nil, err
+		}
+		defer c.ext.Close()
+	}
+	b, err := c.convert(model)
+	if err == nil && len(b) >= 2<<30 {
+		err = fmt.Errorf("the result is %d bytes, past protobuf's 2 GB limit", len(b))
+	}
+	if c.ext != nil {
+		if cerr := c.ext.Close(); err == nil {
+			err = cerr
+		}
+	} else {
+		os.Remove(data) // a stale one from an earlier run
+	}
 	if err != nil {
 		return nil, fmt.Errorf("fp16 %s: %w", in, err)
-	}
-	if len(b) >= 2<<30 {
-		return nil, fmt.Errorf("fp16 %s: the result is %d bytes, past protobuf's 2 GB limit", in, len(b))
 	}
 	if err := os.WriteFile(out, b, 0o644); err != nil {
 		return nil, err
 	}
-	st.BytesAfter = int64(len(b))
+	st.BytesAfter = fileBytes(out, b)
 	return st, nil
 }
+
+// FP16InlineLimit is the float16 size past which ConvertFP16File writes
+// the weights to an external data file.
+var FP16InlineLimit int64 = 3 << 29 // 1.5 GiB
 
 // ConvertFP16 converts a model's bytes (path: where its external data
 // lies).
 func ConvertFP16(path string, model []byte) ([]byte, *FP16Stats, error) {
 	st := &FP16Stats{In: path, Islands: map[string]int{}}
-	b, err := convertFP16(path, model, st)
+	b, err := (&h16Conv{path: path, st: st}).convert(model)
 	return b, st, err
 }
 
@@ -700,6 +725,7 @@ type h16Conv struct {
 	path string
 	st   *FP16Stats
 	seq  int
+	ext  *onnxpb.ExternalWriter // nil: weights inline
 }
 
 // scope is what a graph being written knows: renamed values (graph I/O
@@ -733,14 +759,13 @@ func (s *h16Scope) fp32(n string) (string, bool) {
 	return "", false
 }
 
-func convertFP16(path string, model []byte, st *FP16Stats) ([]byte, error) {
+func (c *h16Conv) convert(model []byte) ([]byte, error) {
 	top, err := onnxpb.Fields(model)
 	if err != nil {
 		return nil, err
 	}
 	var out []byte
 	found := false
-	c := &h16Conv{path: path, st: st}
 	for _, f := range top {
 		if !f.Bytes(onnxpb.FieldModelGraph) {
 			out = append(out, f.Raw...)
@@ -883,17 +908,16 @@ func (c *h16Conv) graph(g *h16Graph, parent *h16Scope, top bool) ([]byte, error)
 		out = append(out, f...)
 	}
 	for _, in := range g.inits {
-		b := in.raw
-		if in.isF32 {
-			if in.fp16 > 0 {
-				var err error
-				if b, err = c.tensor(in.raw); err != nil {
-					return nil, fmt.Errorf("initializer %s: %w", in.name, err)
-				}
-				c.st.Converted++
-			} else {
-				c.st.KeptFP32++
-			}
+		fp16 := in.isF32 && in.fp16 > 0
+		b, err := c.tensor(in.raw, fp16, true)
+		if err != nil {
+			return nil, fmt.Errorf("initializer %s: %w", in.name, err)
+		}
+		switch {
+		case fp16:
+			c.st.Converted++
+		case in.isF32:
+			c.st.KeptFP32++
 		}
 		out = onnxpb.AppendBytes(out, onnxpb.FieldGraphInit, b)
 	}
@@ -962,7 +986,7 @@ func (c *h16Conv) node(n *h16Node, ins, outs []string, s *h16Scope) ([]byte, err
 		case (n.op == "Constant" || n.op == "ConstantOfShape") && a.name == "value" && a.t != nil:
 			hasValue = true
 			if tensorType(a.t) == onnxpb.Float {
-				t, err := c.tensor(a.t)
+				t, err := c.tensor(a.t, true, false)
 				if err != nil {
 					return nil, err
 				}
@@ -1058,9 +1082,11 @@ func constFloats(a *h16Attr) ([]float32, []int64) {
 	return v, []int64{int64(len(v))}
 }
 
-// tensor converts a float32 TensorProto payload to float16 (raw data,
-// inline; external data is read from beside the model).
-func (c *h16Conv) tensor(p []byte) ([]byte, error) {
+// tensor converts a float32 TensorProto payload to float16 (when fp16) and
+// places its data: inline, or in the external data file being written (an
+// initializer, when there is one); data the input kept in its external
+// files is read from there.
+func (c *h16Conv) tensor(p []byte, fp16, initializer bool) ([]byte, error) {
 	fs, err := onnxpb.Fields(p)
 	if err != nil {
 		return nil, err
@@ -1069,9 +1095,42 @@ func (c *h16Conv) tensor(p []byte) ([]byte, error) {
 	var raw []byte
 	var ext *onnxpb.External
 	var keep []byte
+	var dims []int64
+	var name string
+	dt := onnxpb.Undefined
+	for _, f := range fs {
+		if f.Num == onnxpb.FieldTensorDataType && f.Wire == 0 {
+			dt = onnxpb.DataType(f.Varint())
+		}
+	}
+	if !fp16 {
+		external := false
+		for _, f := range fs {
+			external = external || f.Bytes(onnxpb.FieldTensorExternal)
+		}
+		if !external {
+			return p, nil // kept as it is
+		}
+	}
 	for _, f := range fs {
 		switch {
-		case f.Num == onnxpb.FieldTensorDims, f.Bytes(onnxpb.FieldTensorName), f.Num == fTensorSegment, f.Bytes(fTensorDocStr):
+		case f.Num == onnxpb.FieldTensorDims && f.Wire == 0:
+			dims = append(dims, int64(f.Varint()))
+			keep = append(keep, f.Raw...)
+		case f.Bytes(onnxpb.FieldTensorDims):
+			for i := 0; i < len(f.Payload); {
+				v, k := binary.Uvarint(f.Payload[i:])
+				if k <= 0 {
+					return nil, errors.New("bad dims")
+				}
+				dims = append(dims, int64(v))
+				i += k
+			}
+			keep = append(keep, f.Raw...)
+		case f.Bytes(onnxpb.FieldTensorName):
+			name = string(f.Payload)
+			keep = append(keep, f.Raw...)
+		case f.Num == fTensorSegment, f.Bytes(fTensorDocStr):
 			keep = append(keep, f.Raw...)
 		case f.Bytes(onnxpb.FieldTensorRaw):
 			raw = f.Payload
@@ -1112,6 +1171,16 @@ func (c *h16Conv) tensor(p []byte) ([]byte, error) {
 			return nil, err
 		}
 	}
+	if !fp16 {
+		// the input's external data, brought inline or into our data file
+		t := onnxpb.Tensor{Name: name, DataType: dt, Dims: dims, Raw: raw}
+		if c.ext != nil && initializer && len(raw) >= fp16ExternalMin {
+			if err := c.ext.Move(&t); err != nil {
+				return nil, err
+			}
+		}
+		return onnxpb.MarshalTensor(&t), nil
+	}
 	var half []byte
 	if raw != nil {
 		if len(raw)%4 != 0 {
@@ -1121,11 +1190,22 @@ func (c *h16Conv) tensor(p []byte) ([]byte, error) {
 	} else {
 		half = c.half(vals)
 	}
+	if c.ext != nil && initializer && len(half) >= fp16ExternalMin {
+		t := onnxpb.Tensor{Name: name, DataType: onnxpb.Float16, Dims: dims, Raw: half}
+		if err := c.ext.Move(&t); err != nil {
+			return nil, err
+		}
+		return onnxpb.MarshalTensor(&t), nil
+	}
 	out := keep
 	out = appendVarint(out, onnxpb.FieldTensorDataType, uint64(onnxpb.Float16))
 	out = onnxpb.AppendBytes(out, onnxpb.FieldTensorRaw, half)
 	return out, nil
 }
+
+// fp16ExternalMin: smaller tensors stay inline even with a data file (as
+// onnx's external data helper's size threshold does).
+const fp16ExternalMin = 1024
 
 // fp16 limits: the largest finite value and the smallest subnormal.
 const (

@@ -360,3 +360,61 @@ func TestFP16TransformersJS(t *testing.T) {
 		}
 	}
 }
+
+// TestFP16ExternalData: past FP16InlineLimit the float16 weights go to
+// onnx/model_fp16.onnx_data (the input's external data read, nothing left
+// pointing at it: the copy in another folder loads alone), and the model
+// generates what the inline one does.
+func TestFP16ExternalData(t *testing.T) {
+	needORT(t)
+	dir := filepath.Join(t.TempDir(), "qwen")
+	qc := testmodels.TinyQwen()
+	qc.ExternalData = true
+	if err := testmodels.WriteQwen2(dir, qc); err != nil {
+		t.Fatal(err)
+	}
+	inline := filepath.Join(t.TempDir(), "inline")
+	if _, err := quantize.FolderFP16(dir, inline); err != nil {
+		t.Fatal(err)
+	}
+	old := quantize.FP16InlineLimit
+	quantize.FP16InlineLimit = 0
+	defer func() { quantize.FP16InlineLimit = old }()
+	ext := filepath.Join(t.TempDir(), "external")
+	rec, err := quantize.FolderFP16(dir, ext)
+	if err != nil {
+		t.Fatal(err)
+	}
+	checkFP16Files(t, rec, dir, ext)
+	info, err := onnxpb.Inspect(filepath.Join(ext, "onnx", "model_fp16.onnx"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(info.External) == 0 {
+		t.Fatal("no external data")
+	}
+	for name, e := range info.External {
+		if e.Location != "model_fp16.onnx_data" {
+			t.Errorf("%s lies in %s", name, e.Location)
+		}
+	}
+	if err := info.CheckExternal(); err != nil {
+		t.Fatal(err)
+	}
+	var toks [2][][]int
+	for i, d := range []string{inline, ext} {
+		m, err := causal.Load(d, ort.Options{IntraOpThreads: 1, DType: "fp16"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := causal.Generate(context.Background(), m, [][]int{{5, 9, 13, 21}}, causal.Options{MaxNewTokens: 16, MinNewTokens: 16})
+		m.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		toks[i] = res.Tokens
+	}
+	if !intsEqual(toks[0][0], toks[1][0]) {
+		t.Errorf("inline %v, external %v", toks[0], toks[1])
+	}
+}
