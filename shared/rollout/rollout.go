@@ -286,8 +286,14 @@ func (r *Rollouts) Start(ctx context.Context, o StartOptions) (*Record, error) {
 	}
 	if n := len(log); n > 0 && log[n-1].State == StateAnalyzing {
 		cur := log[n-1]
+		since := cur.At
+		for _, r := range log {
+			if r.Seq == cur.Rollout {
+				since = r.At
+			}
+		}
 		return nil, lecture.Errorf(lecture.ECONFLICT, "rollout #%d of %s (%s@%s on %s) is in progress since %s: promote or abort it first",
-			cur.Rollout, fn.Name, cur.Model, cur.Challenger.Version, cur.Challenger.Revision, log[cur.Rollout-1].At.Format(time.RFC3339))
+			cur.Rollout, fn.Name, cur.Model, cur.Challenger.Version, cur.Challenger.Revision, since.Format(time.RFC3339))
 	}
 	v, err := r.Registry.Resolve(ctx, o.Model)
 	if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -80,19 +81,9 @@ func traffic(s *servingv1.Service) string {
 		if tt.Percent != nil {
 			pct = *tt.Percent
 		}
-		parts = append(parts, tt.Tag+"="+tt.RevisionName+":"+itoa(pct))
+		parts = append(parts, tt.Tag+"="+tt.RevisionName+":"+strconv.FormatInt(pct, 10))
 	}
 	return strings.Join(parts, " ")
-}
-
-func itoa(n int64) string {
-	if n < 0 {
-		return "-" + itoa(-n)
-	}
-	if n < 10 {
-		return string(rune('0' + n))
-	}
-	return itoa(n/10) + string(rune('0'+n%10))
 }
 
 func envValue(s *servingv1.Service, name string) string {
