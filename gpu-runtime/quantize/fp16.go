@@ -644,6 +644,30 @@ func (g *h16Graph) analyse() error {
 			g.types[v.name] = v.elem
 		}
 	}
+	// a mask Add read only by Softmax joins it: scores + mask in float16
+	// turn −65504 + a negative score into −inf, and a row masked whole into
+	// NaN (float32 keeps −65504 − s finite, as the float32 model's
+	// −3.4e38 − s is)
+	readers := map[string][]*h16Node{}
+	for _, n := range g.nodes {
+		for _, in := range n.inputs {
+			readers[in] = append(readers[in], n)
+		}
+	}
+	for _, v := range g.outputs {
+		readers[v.name] = append(readers[v.name], nil)
+	}
+	feedsSoftmax := func(n *h16Node) bool {
+		if (n.op != "Add" && n.op != "Sub") || len(n.outputs) != 1 || len(readers[n.outputs[0]]) == 0 {
+			return false
+		}
+		for _, r := range readers[n.outputs[0]] {
+			if r == nil || (r.op != "Softmax" && r.op != "LogSoftmax") {
+				return false
+			}
+		}
+		return true
+	}
 	for _, n := range g.nodes {
 		for _, a := range n.attrs {
 			for _, sub := range a.g {
@@ -671,6 +695,8 @@ func (g *h16Graph) analyse() error {
 				n.island = true
 			case n.op == "Mul" && len(n.inputs) == 2 && n.inputs[0] == n.inputs[1] && g.typeOf(n.inputs[0]) == onnxpb.Float:
 				n.island = true // a square
+			case feedsSoftmax(n) && g.typeOf(n.outputs[0]) == onnxpb.Float:
+				n.island = true
 			case fp16Joins[n.op]:
 				made, ok := false, true
 				for _, in := range n.inputs {

@@ -11,8 +11,9 @@ import (
 )
 
 // TestFP16Islands: RMSNorm over values near 1000 (x² ≈ 1e6, past fp16's
-// 65504), a LayerNormalization and a Softmax: the converted graph computes
-// x², its mean, +ε, √ and 1/√, the layer norm and the softmax in float32
+// 65504), a LayerNormalization and a masked Softmax: the converted graph
+// computes x², its mean, +ε, √ and 1/√, the layer norm, the mask's Add and
+// the softmax in float32
 // (their float inputs typed float32 in the converted graph, the norm's
 // weights kept float32), the MatMul in float16, keeps float32 I/O, and in
 // ONNX Runtime gives float32's result within fp16's rounding.
@@ -40,9 +41,10 @@ func TestFP16Islands(t *testing.T) {
 			{OpType: "Mul", Inputs: []string{"x", "inv"}, Outputs: []string{"normed"}},
 			{OpType: "MatMul", Inputs: []string{"normed", "W"}, Outputs: []string{"h"}},
 			{OpType: "LayerNormalization", Inputs: []string{"h", "gamma", "beta"}, Outputs: []string{"ln"}, Attrs: []onnxpb.Attr{onnxpb.AInt("axis", -1)}},
-			{OpType: "Softmax", Inputs: []string{"ln"}, Outputs: []string{"p"}, Attrs: []onnxpb.Attr{onnxpb.AInt("axis", -1)}},
+			{OpType: "Add", Inputs: []string{"ln", "mask"}, Outputs: []string{"masked"}},
+			{OpType: "Softmax", Inputs: []string{"masked"}, Outputs: []string{"p"}, Attrs: []onnxpb.Attr{onnxpb.AInt("axis", -1)}},
 		},
-		Initializers: []onnxpb.Tensor{f("eps", 1e-6), f("one", 1), {Name: "W", DataType: onnxpb.Float, Dims: []int64{d, d}, Float32: w}, f("gamma", ones...), f("beta", zeros...)},
+		Initializers: []onnxpb.Tensor{f("eps", 1e-6), f("one", 1), {Name: "W", DataType: onnxpb.Float, Dims: []int64{d, d}, Float32: w}, f("gamma", ones...), f("beta", zeros...), f("mask", 0, 0, -3.4e38, 0, 0, -3.4e38, 0, 0)},
 		Inputs:       []onnxpb.ValueInfo{{Name: "x", ElemType: onnxpb.Float, Shape: onnxpb.D(2, d)}},
 		Outputs:      []onnxpb.ValueInfo{{Name: "p", ElemType: onnxpb.Float, Shape: onnxpb.D(2, d)}, {Name: "normed", ElemType: onnxpb.Float, Shape: onnxpb.D(2, d)}},
 	}
@@ -56,8 +58,9 @@ func TestFP16Islands(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("%+v", st)
-	// eps, one, gamma and beta are read by islands only: kept float32
-	if st.Converted != 1 || st.KeptFP32 != 4 {
+	// eps, one, gamma, beta and the mask are read by islands only: kept
+	// float32
+	if st.Converted != 1 || st.KeptFP32 != 5 || st.Clamped != 0 {
 		t.Errorf("initializers: %d fp16, %d fp32; want W alone fp16", st.Converted, st.KeptFP32)
 	}
 	b, _ := os.ReadFile(out)
