@@ -212,6 +212,7 @@ by default objects go to ./data and the cache is in memory.
 
   curl -s localhost:8080/summarize -d '{"text": "..."}'
   curl -s localhost:8080/lectures -F file=@lecture.srt
+  curl -s -X POST localhost:8080/eval   # the nightly evaluation now (loopback only)
 `
 
 func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -274,7 +275,7 @@ func cmdServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	// The first line on stdout says where we listen (tests start us on port 0).
 	fmt.Fprintf(stdout, "transcept listening on http://%s\n", ln.Addr())
-	hs := &http.Server{Handler: srv.Handler(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout}
+	hs := &http.Server{Handler: withEval(srv.Handler(), s, log), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: c.IdleTimeout}
 	if c.AuthRequired() {
 		log.Info("sign-in required", "addr", c.Addr, "oidc", c.Accounts.OIDC.Issuer != "")
 	}

@@ -16,7 +16,7 @@ import (
 	"github.com/transcept/transcept/shared/retrieval"
 )
 
-const evalHelp = `Usage: transcept eval summarize|qmsum|retrieval|qa|wer|gate [options]
+const evalHelp = `Usage: transcept eval summarize|qmsum|retrieval|qa|wer|gate|seed [options]
 
 Scores the embedded engines on the evaluation data (../shared/data beside the
 repository, or --data DIR, or TRANSCEPT_EVAL_DATA) with the same ROUGE code
@@ -32,11 +32,15 @@ repository, or --data DIR, or TRANSCEPT_EVAL_DATA) with the same ROUGE code
   wer         word error rate of the configured Whisper model on jfk, FLEURS
               and (apt install pocketsphinx-testdata) LibriVox clips
   gate        candidate against baseline, exit 1 on a regression: see eval gate --help
+  seed        keep the eval set in the store (gate, nightly evaluation): see eval seed --help
 `
 
 func cmdEval(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if len(args) > 0 && args[0] == "gate" {
 		return cmdEvalGate(ctx, args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "seed" {
+		return cmdEvalSeed(ctx, args[1:], stdout, stderr)
 	}
 	fs := newFlags("eval", evalHelp, stderr)
 	data := fs.String("data", "", "evaluation data folder (default: TRANSCEPT_EVAL_DATA or ../shared/data)")

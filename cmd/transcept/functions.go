@@ -32,6 +32,7 @@ LISTEN_ADDRESS (default [::]:8080). NAME is one of:
   ingest      MinIO bucket notifications to CloudEvents for K_SINK
   transcribe  segment  summarize  index   pipeline stages (CloudEvents)
   answer      POST /qa
+  eval        the nightly evaluation (its PingSource's event)
 `
 
 func cmdFunction(ctx context.Context, args []string, stdout, stderr io.Writer) error {

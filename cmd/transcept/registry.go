@@ -10,6 +10,7 @@ import (
 	"sort"
 
 	"github.com/transcept/transcept/functions/answer"
+	evalfn "github.com/transcept/transcept/functions/eval"
 	"github.com/transcept/transcept/functions/gateway"
 	"github.com/transcept/transcept/functions/index"
 	"github.com/transcept/transcept/functions/ingest"
@@ -52,6 +53,7 @@ var registry = map[string]functionSpec{
 	"summarize":  {"summarize", kindCloudEvent, func() (instance, *metrics.Metrics) { f := summarize.New(); return f, f.Metrics }, "transcept-summarize"},
 	"index":      {"index", kindCloudEvent, func() (instance, *metrics.Metrics) { f := index.New(); return f, f.Metrics }, "transcept-index"},
 	"answer":     {"answer", kindHTTP, func() (instance, *metrics.Metrics) { f := answer.New(); return f, f.Metrics }, "transcept-answer"},
+	"eval":       {"eval", kindCloudEvent, func() (instance, *metrics.Metrics) { f := evalfn.New(); return f, f.Metrics }, "transcept-eval"},
 }
 
 // functionNames lists the functions in a stable order.

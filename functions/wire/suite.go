@@ -26,6 +26,7 @@ import (
 	"github.com/transcept/transcept/shared/cache/redis"
 	"github.com/transcept/transcept/shared/catalogue"
 	"github.com/transcept/transcept/shared/config"
+	"github.com/transcept/transcept/shared/evalset"
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/extractive"
 	"github.com/transcept/transcept/shared/lecture"
@@ -159,6 +160,7 @@ func NewWithMetrics(ctx context.Context, c *config.Config, log *slog.Logger, m *
 		return nil, err
 	}
 	svc.Catalogue = cat
+	svc.Inputs = &evalset.Recorder{Store: st, Metrics: m, Log: log} // input drift measures
 	log.Info("transcept ready to start", "store", storeName(c), "cache", cache.Name(), "summarizer", sum.Name(), "answerer", ans.Name())
 	return &Suite{Config: c, Log: log, Metrics: m, Service: svc, Catalogue: cat, Models: models}, nil
 }

@@ -91,7 +91,10 @@ var Settings = []Setting{
 	{"TRANSCEPT_QUOTA_JOBS", "4", "lectures of one user processing at once; 0: no limit", false},
 	{"TRANSCEPT_QUOTA_QA", "30", "questions a user may ask per minute; 0: no limit", false},
 	{"TRANSCEPT_UPLOAD_URL_TTL", "15m", "how long a presigned direct-to-bucket upload URL (`POST /lectures/uploads`) stays valid", false},
-	{"TRANSCEPT_EVAL_DATA", "", "evaluation data folder of `transcept eval` (SummEval, QMSum, audio clips; empty: `shared/data` beside the repository)", false},
+	{"TRANSCEPT_EVAL_DATA", "", "evaluation data folder of `transcept eval` (SummEval, QMSum, audio clips; empty: `shared/data` beside the repository); when set, `eval gate` and the nightly evaluation read it instead of the eval set in the store", false},
+	{"TRANSCEPT_EVAL_CACHE_DIR", "./models/.eval", "where the eval set kept in the store (`transcept eval seed`) is downloaded and verified for the gate and the nightly evaluation, as `<dir>/<version>/`", false},
+	{"TRANSCEPT_DRIFT_THRESHOLD", "0.25", "population stability index of the last day's lectures against the eval set (words per lecture, out-of-vocabulary share) above which the nightly evaluation emits `transcept.model.retrain.requested`", false},
+	{"TRANSCEPT_DRIFT_MIN_LECTURES", "20", "lectures the last day must have for the nightly evaluation to score drift (fewer: no score; two samples of one distribution of n and m items show a PSI near (bins-1)(1/n+1/m), so small samples read as drift)", false},
 	{"TRANSCEPT_PROMETHEUS_URL", "http://127.0.0.1:9090", "Prometheus that `transcept rollout analyze` queries for the canary's error ratio and latency per revision (in a cluster: the kube-prometheus-stack service, e.g. `http://prometheus-operated.monitoring:9090`)", false},
 	{"TRANSCEPT_NAMESPACE", "transcept", "Kubernetes namespace of the functions' Knative Services, for `transcept rollout`", false},
 	{"KUBECONFIG", "", "kubeconfig file(s) `transcept rollout` reaches the cluster with, read by client-go's standard loading rules (empty: `~/.kube/config`, or the in-cluster service account)", false},
@@ -128,6 +131,7 @@ type Config struct {
 	ModelCacheDir                       string // registry:// model settings are fetched here
 	ChunkTokens                         int
 	QAMinCoverage                       float64
+	Quality                             Quality
 	MaxUploadBytes                      int64
 	MaxMediaBytes                       int64
 	WhisperModel                        string
@@ -162,6 +166,13 @@ type Rollout struct {
 	Namespace      string
 	FaultDelay     time.Duration // added to every engine run (test only)
 	FaultErrorRate float64       // share of engine runs that fail (test only)
+}
+
+// Quality holds the nightly evaluation's and input drift's settings.
+type Quality struct {
+	EvalCacheDir     string
+	DriftThreshold   float64
+	DriftMinLectures int
 }
 
 // Accounts holds the sign-in, database, quota and CORS settings.
@@ -394,6 +405,11 @@ func FromMap(m map[string]string) (*Config, error) {
 		Namespace:      get("TRANSCEPT_NAMESPACE"),
 		FaultDelay:     dur("TRANSCEPT_FAULT_DELAY", 0),
 		FaultErrorRate: num("TRANSCEPT_FAULT_ERROR_RATE", 0, 1),
+	}
+	c.Quality = Quality{
+		EvalCacheDir:     get("TRANSCEPT_EVAL_CACHE_DIR"),
+		DriftThreshold:   num("TRANSCEPT_DRIFT_THRESHOLD", 0, 100),
+		DriftMinLectures: int(num("TRANSCEPT_DRIFT_MIN_LECTURES", 0, 1e6)),
 	}
 	if c.Accounts.OIDC.Only, err = strconv.ParseBool(get("TRANSCEPT_OIDC_ONLY")); err != nil {
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_OIDC_ONLY=%q: want true or false", get("TRANSCEPT_OIDC_ONLY")))

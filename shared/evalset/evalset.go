@@ -30,6 +30,7 @@ import (
 
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/shared/lecture"
+	"github.com/transcept/transcept/shared/registry/gate"
 	"github.com/transcept/transcept/shared/text"
 )
 
@@ -69,13 +70,17 @@ type Item struct {
 	SHA256 string `json:"sha256"`
 }
 
-// Profile is the set's input distribution: per text document (SummEval
-// article, QMSum meeting), its words and its out-of-vocabulary share
-// measured leave-one-out (against the vocabulary of the other documents,
-// as a lecture the set has never seen is measured).
+// Profile is the set's input distribution: the words of each text
+// document (SummEval article, QMSum meeting) and the out-of-vocabulary
+// shares of held-out documents (the SummEval articles and QMSum meetings
+// after the selection, as many as it holds, measured against the set's
+// vocabulary as an unseen lecture is). Without held-out documents the
+// shares are the set's own, leave-one-out (against the vocabulary of the
+// other documents).
 type Profile struct {
-	Words []int     `json:"words"`
-	OOV   []float64 `json:"oov"`
+	Words   []int     `json:"words"`
+	OOV     []float64 `json:"oov"`
+	HeldOut int       `json:"held_out"` // documents behind OOV; 0: leave-one-out
 }
 
 // Manifest describes one version of the eval set.
@@ -251,7 +256,7 @@ func Seed(ctx context.Context, st lecture.ObjectStore, dataDir string, sel Selec
 			return nil, false, err
 		}
 	}
-	vocab, profile, err := vocabulary(dataDir, srcs)
+	vocab, profile, err := vocabulary(dataDir, sel, srcs)
 	if err != nil {
 		return nil, false, err
 	}
@@ -448,8 +453,12 @@ func documents(srcs []source) ([]string, error) {
 
 // vocabulary computes the set's vocabulary (its MaxVocabulary most frequent
 // tokens) and its profile.
-func vocabulary(_ string, srcs []source) ([]string, Profile, error) {
+func vocabulary(dataDir string, sel Selection, srcs []source) ([]string, Profile, error) {
 	docs, err := documents(srcs)
+	if err != nil {
+		return nil, Profile{}, err
+	}
+	held, err := heldOut(dataDir, sel, srcs)
 	if err != nil {
 		return nil, Profile{}, err
 	}
@@ -479,7 +488,7 @@ func vocabulary(_ string, srcs []source) ([]string, Profile, error) {
 	for _, w := range words {
 		vocab[w] = true
 	}
-	var p Profile
+	p := Profile{HeldOut: len(held)}
 	for i, d := range docs {
 		n, out := 0, 0
 		for t, c := range counts[i] {
@@ -489,10 +498,74 @@ func vocabulary(_ string, srcs []source) ([]string, Profile, error) {
 			}
 		}
 		p.Words = append(p.Words, text.WordCount(d))
-		if n > 0 {
+		if n > 0 && len(held) == 0 {
 			p.OOV = append(p.OOV, float64(out)/float64(n))
+		}
+	}
+	for _, d := range held {
+		if o := OOVShare(d, vocab); o >= 0 {
+			p.OOV = append(p.OOV, o)
 		}
 	}
 	sort.Strings(words)
 	return words, p, nil
+}
+
+// heldOut reads the documents after the selection: as many SummEval
+// articles as it holds (the next ones), and as many QMSum ALL/val meetings
+// as it holds that it does not hold.
+func heldOut(dataDir string, sel Selection, srcs []source) ([]string, error) {
+	var out []string
+	if n := sel.SummEvalItems; n > 0 {
+		items, err := eval.LoadSummEval(filepath.Join(dataDir, "summeval", "summeval100.jsonl"))
+		if err != nil {
+			return nil, err
+		}
+		for _, it := range items[min(n, len(items)):min(2*n, len(items))] {
+			out = append(out, it.Source)
+		}
+	}
+	have := map[string]bool{}
+	for _, s := range srcs {
+		if strings.HasPrefix(s.item.Path, "qmsum/") {
+			have[path.Base(s.item.Path)] = true
+		}
+	}
+	if len(have) > 0 {
+		paths, _ := filepath.Glob(filepath.Join(dataDir, "qmsum", "ALL", "val", "*.json"))
+		sort.Strings(paths)
+		n := 0
+		for _, p := range paths {
+			if have[filepath.Base(p)] || n == len(have) {
+				continue
+			}
+			mt, err := eval.LoadQMSumFile(p)
+			if err != nil {
+				return nil, err
+			}
+			var b strings.Builder
+			for _, t := range mt.Turns {
+				b.WriteString(t.Content)
+				b.WriteByte('\n')
+			}
+			out = append(out, b.String())
+			n++
+		}
+	}
+	return out, nil
+}
+
+// Policy fits a gate policy to the set: a part the set does not hold (no
+// QMSum Academic meetings) is not asked for.
+func (m *Manifest) Policy(p gate.Policy) gate.Policy {
+	academic := 0
+	for _, it := range m.Items {
+		if strings.HasPrefix(it.Path, "qmsum/Academic/") {
+			academic++
+		}
+	}
+	if academic == 0 {
+		p.QMSumMeetings = 0 // none
+	}
+	return p
 }

@@ -118,7 +118,9 @@ func TestSeedMaterialize(t *testing.T) {
 				meetings[filepath.Base(it.Path)] = true
 			}
 		}
-		if n := 3 + len(meetings); len(cur.Profile.Words) != n || len(cur.Profile.OOV) != n { // 3 articles, each meeting once
+		// Words of 3 articles and each meeting once; OOV shares of as many
+		// held-out documents (the next 3 articles, another meeting).
+		if n := 3 + len(meetings); len(cur.Profile.Words) != n || len(cur.Profile.OOV) != n || cur.Profile.HeldOut != n {
 			t.Fatalf("profile %+v: want %d documents", cur.Profile, n)
 		}
 		for _, o := range cur.Profile.OOV {

@@ -18,7 +18,7 @@ import (
 // quality holds the collectors of this file for one Metrics.
 type quality struct {
 	score     *prometheus.GaugeVec     // task, model, version, metric
-	latency   *prometheus.GaugeVec     // task, model, version, quantile
+	latency   *prometheus.GaugeVec     // task, model, version, percentile
 	lastRun   *prometheus.GaugeVec     // task
 	runs      *prometheus.CounterVec   // task, outcome
 	drift     *prometheus.GaugeVec     // stage, feature
@@ -50,8 +50,8 @@ func (m *Metrics) quality() *quality {
 			Name: "transcept_eval_score", Help: "The nightly evaluation's score of each champion on the eval set by task, model, version and metric (rouge1, rouge2, rougeL, coverage, decline, wer; points, x100).",
 		}, []string{"task", "model", "version", "metric"}),
 		latency: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "transcept_eval_latency_seconds", Help: "The nightly evaluation's per-item latency of each champion by task, model, version and quantile (0.5, 0.95).",
-		}, []string{"task", "model", "version", "quantile"}),
+			Name: "transcept_eval_latency_seconds", Help: "The nightly evaluation's per-item latency of each champion by task, model, version and percentile (p50, p95; not a summary's quantile label, which promtool reserves).",
+		}, []string{"task", "model", "version", "percentile"}),
 		lastRun: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "transcept_eval_last_run_timestamp_seconds", Help: "When the nightly evaluation of a task last finished successfully (Unix seconds).",
 		}, []string{"task"}),
@@ -103,12 +103,31 @@ func (m *Metrics) SetEvalRun(r EvalRun, at time.Time) {
 		return
 	}
 	q := m.quality()
+	// Only the champion evaluated last is exported per task and model: a
+	// version replaced by a new champion stops being reported.
+	q.score.DeletePartialMatch(prometheus.Labels{"task": r.Task, "model": r.Model})
+	q.latency.DeletePartialMatch(prometheus.Labels{"task": r.Task, "model": r.Model})
 	for metric, v := range r.Scores {
 		q.score.WithLabelValues(r.Task, r.Model, r.Version, metric).Set(v)
 	}
-	q.latency.WithLabelValues(r.Task, r.Model, r.Version, "0.5").Set(r.P50.Seconds())
-	q.latency.WithLabelValues(r.Task, r.Model, r.Version, "0.95").Set(r.P95.Seconds())
+	q.latency.WithLabelValues(r.Task, r.Model, r.Version, "p50").Set(r.P50.Seconds())
+	q.latency.WithLabelValues(r.Task, r.Model, r.Version, "p95").Set(r.P95.Seconds())
 	q.lastRun.WithLabelValues(r.Task).Set(float64(at.Unix()))
+}
+
+// InitEvalRuns exports transcept_eval_runs_total at 0 for the tasks and
+// both outcomes, so that the first failed run of a process (a function
+// started for one nightly run) is an increase Prometheus can see.
+func (m *Metrics) InitEvalRuns(tasks ...string) {
+	if m == nil {
+		return
+	}
+	q := m.quality()
+	for _, t := range tasks {
+		q.runs.WithLabelValues(t, "ok")
+		q.runs.WithLabelValues(t, "error")
+	}
+	q.retrain.WithLabelValues("drift")
 }
 
 // CountEvalRun counts one nightly evaluation of a task: outcome ok or error.

@@ -74,6 +74,8 @@ type Service struct {
 	// "transcribe", "answer"): the registry's name@version when a setting
 	// named the registry; model-run spans carry it.
 	ModelVersions map[string]string
+	// Inputs measures each lecture's input for drift (nil: not measured).
+	Inputs InputRecorder
 
 	flight  singleflight.Group
 	ixMu    sync.Mutex

@@ -191,7 +191,11 @@ func (s *Service) HandleTranscript(ctx context.Context, e lecture.Event) (out []
 			return err
 		}
 		ch := Chunks{LectureID: id, ContentHash: e.Data.ContentHash, MaxTokens: s.ChunkTokens, Sentences: sents, Chunks: chunks}
-		return s.putJSON(ctx, id, ArtifactChunks, ch)
+		if err := s.putJSON(ctx, id, ArtifactChunks, ch); err != nil {
+			return err
+		}
+		s.observeInput(ctx, id, &tr)
+		return nil
 	})
 	if err != nil {
 		return nil, err
