@@ -29,7 +29,7 @@ retry() { # retry TRIES CMD...: MinIO and its webhook target may still be starti
 log "waiting for MinIO"
 retry 60 mc ready local
 
-for b in raw-inputs preprocessed models; do
+for b in raw-inputs preprocessed models eval; do
 	mc mb --ignore-existing "local/$b"
 done
 

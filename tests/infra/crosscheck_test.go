@@ -370,8 +370,9 @@ func TestFuncYAML(t *testing.T) {
 		if fy.Deploy == nil || fy.Deploy.Options == nil || fy.Deploy.Options.Scale == nil || fy.Deploy.Options.Scale.Min == nil || *fy.Deploy.Options.Scale.Min != 0 {
 			t.Errorf("%s: deploy.options.scale.min must be 0", rel)
 		}
-		// The pipeline stages take only CloudEvents; gateway, ingest (MinIO's
-		// webhook) and answer (POST /qa, plus index.ready events) are HTTP.
+		// The pipeline stages (and eval, its PingSource's) take only
+		// CloudEvents; gateway, ingest (MinIO's webhook) and answer (POST /qa,
+		// plus index.ready events) are HTTP.
 		wantInvoke := "http"
 		if isCloudEventSubscriber(m, fy.Name) && !httpFunctions[fy.Name] {
 			wantInvoke = "cloudevent"
@@ -407,6 +408,11 @@ func TestFuncYAML(t *testing.T) {
 var httpFunctions = map[string]bool{gatewayName: true, ingestName: true, "transcept-answer": true}
 
 func isCloudEventSubscriber(m *manifests, service string) bool {
+	for _, ps := range m.PingSources { // the eval function takes its PingSource's events
+		if ps.Spec.Sink.Ref != nil && ps.Spec.Sink.Ref.Name == service && ps.Spec.Sink.URI == nil {
+			return true
+		}
+	}
 	for _, tr := range m.Triggers {
 		if tr.Spec.Subscriber.Ref != nil && tr.Spec.Subscriber.Ref.Name == service && tr.Spec.Subscriber.URI == nil {
 			return true
@@ -550,4 +556,56 @@ func (f *funcYAML) problems() []string {
 		}
 	}
 	return out
+}
+
+// TestNightlyEval: a PingSource sends one event a night to the eval
+// Service (cluster-local, in infra/), whose SinkBinding points K_SINK at the
+// Broker for the events it sends; the eval function takes the PingSource's
+// event type.
+func TestNightlyEval(t *testing.T) {
+	m := load(t)
+	const evalName = "transcept-eval"
+	ps, ok := m.PingSources["transcept-eval-nightly"]
+	if !ok {
+		t.Fatal("no PingSource transcept-eval-nightly")
+	}
+	fields := strings.Fields(ps.Spec.Schedule)
+	if len(fields) != 5 || fields[2] != "*" || fields[3] != "*" || fields[4] != "*" || strings.ContainsAny(fields[0]+fields[1], "*/,-") {
+		t.Errorf("schedule %q: want once a day at a fixed minute and hour", ps.Spec.Schedule)
+	}
+	if ps.Spec.Timezone != "Etc/UTC" {
+		t.Errorf("timezone %q: want Etc/UTC (the reports are filed by UTC day)", ps.Spec.Timezone)
+	}
+	ref := ps.Spec.Sink.Ref
+	if !isServiceRef(ref) || ref.Name != evalName || m.Services[evalName] == nil {
+		t.Fatalf("PingSource sink %+v: want the Service %s in infra/", ps.Spec.Sink, evalName)
+	}
+	if m.Services[evalName].Labels[visibilityLabel] != "cluster-local" {
+		t.Errorf("%s must be cluster-local: only its PingSource calls it", evalName)
+	}
+	sb, ok := m.SinkBindings[evalName]
+	if !ok || sb.Spec.Subject.Name != evalName || sb.Spec.Sink.Ref == nil || sb.Spec.Sink.Ref.Kind != "Broker" || sb.Spec.Sink.Ref.Name != brokerName {
+		t.Fatalf("no SinkBinding from %s to the Broker %s", evalName, brokerName)
+	}
+	if m.Services[evalName].Labels["bindings.knative.dev/include"] != "true" {
+		t.Errorf("Service %s lacks the label bindings.knative.dev/include=true", evalName)
+	}
+	// The eval function takes the PingSource's events (and no pipeline Trigger feeds it).
+	if !strings.Contains(readFile(t, "functions/eval/function.go"), `PingType = "dev.knative.sources.ping"`) {
+		t.Errorf("functions/eval does not take dev.knative.sources.ping events")
+	}
+	for name, tr := range m.Triggers {
+		if tr.Spec.Subscriber.Ref != nil && tr.Spec.Subscriber.Ref.Name == evalName {
+			t.Errorf("Trigger %s delivers pipeline events to %s", name, evalName)
+		}
+	}
+}
+
+func readFile(t *testing.T, rel string) string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), filepath.FromSlash(rel)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }

@@ -14,7 +14,7 @@ import (
 )
 
 // gpuStages are the functions that run on GPU nodes.
-var gpuStages = map[string]bool{"transcept-transcribe": true, "transcept-summarize": true}
+var gpuStages = map[string]bool{"transcept-transcribe": true, "transcept-summarize": true, "transcept-eval": true}
 
 // servingContext builds the context Knative's webhook would validate with:
 // our config-features and config-defaults (from infra/knative/), the default
@@ -100,6 +100,16 @@ func TestKnativeValidate(t *testing.T) {
 		sb.SetDefaults(ctx)
 		if err := sb.Validate(ctx); err != nil {
 			t.Errorf("SinkBinding %s: %v", name, err)
+		}
+	}
+	if len(m.PingSources) == 0 {
+		t.Errorf("no PingSource (the nightly evaluation's)")
+	}
+	for name, ps := range m.PingSources {
+		ps = ps.DeepCopy()
+		ps.SetDefaults(ctx)
+		if err := ps.Validate(ctx); err != nil {
+			t.Errorf("PingSource %s: %v", name, err)
 		}
 	}
 }

@@ -90,6 +90,7 @@ type manifests struct {
 	Brokers      map[string]*eventingv1.Broker
 	Triggers     map[string]*eventingv1.Trigger
 	SinkBindings map[string]*sourcesv1.SinkBinding
+	PingSources  map[string]*sourcesv1.PingSource
 	ConfigMaps   map[string]*corev1.ConfigMap // by namespace/name
 	Jobs         map[string]*batchv1.Job
 	PodMonitors  []*podMonitor
@@ -119,7 +120,8 @@ func loadInfra(dir string) (*manifests, error) {
 	m := &manifests{
 		Services: map[string]*servingv1.Service{}, Brokers: map[string]*eventingv1.Broker{},
 		Triggers: map[string]*eventingv1.Trigger{}, SinkBindings: map[string]*sourcesv1.SinkBinding{},
-		ConfigMaps: map[string]*corev1.ConfigMap{}, Jobs: map[string]*batchv1.Job{},
+		PingSources: map[string]*sourcesv1.PingSource{},
+		ConfigMaps:  map[string]*corev1.ConfigMap{}, Jobs: map[string]*batchv1.Job{},
 	}
 	docs, images, err := readKustomization(dir, 0)
 	if err != nil {
@@ -299,6 +301,12 @@ func (m *manifests) decode(d doc) error {
 			return err
 		}
 		m.SinkBindings[sb.Name] = &sb
+	case "sources.knative.dev/v1/PingSource":
+		var ps sourcesv1.PingSource
+		if err := strict(d, &ps); err != nil {
+			return err
+		}
+		m.PingSources[ps.Name] = &ps
 	case "v1/ConfigMap":
 		var cm corev1.ConfigMap
 		if err := strict(d, &cm); err != nil {

@@ -60,7 +60,7 @@ func TestMinIOPolicies(t *testing.T) {
 	get := func(b, k string) req { return req{"s3:GetObject", obj(b, k)} }
 	put := func(b, k string) req { return req{"s3:PutObject", obj(b, k)} }
 	raw, model := "raw-inputs", "models"
-	pre := "preprocessed"
+	pre, ev := "preprocessed", "eval"
 	cases := map[string]struct{ allow, deny []req }{
 		"ingest": {
 			allow: []req{get(raw, id+"/lecture.srt")},
@@ -71,8 +71,19 @@ func TestMinIOPolicies(t *testing.T) {
 			deny:  []req{put(raw, id+"/x"), put(pre, id+"/summary.json"), put(model, "x")},
 		},
 		"segment": {
-			allow: []req{get(pre, id+"/transcript.json"), put(pre, id+"/chunks.json")},
-			deny:  []req{get(raw, id+"/lecture.srt"), put(pre, id+"/transcript.json"), put(pre, id+"/summary.json")},
+			allow: []req{get(pre, id+"/transcript.json"), put(pre, id+"/chunks.json"),
+				get(ev, "set/current.json"), get(ev, "set-0123456789abcdef/vocabulary.txt"), put(ev, "drift-2026-12-03/"+id+".json")},
+			deny: []req{get(raw, id+"/lecture.srt"), put(pre, id+"/transcript.json"), put(pre, id+"/summary.json"),
+				put(ev, "set/current.json"), get(ev, "set-0123456789abcdef/audio,jfk.flac"), put(ev, "reports-2026-12-03/x.json")},
+		},
+		// The nightly evaluation reads the eval set, the input profiles and
+		// the models, writes its reports there and beside registry versions.
+		"eval": {
+			allow: []req{get(ev, "set/current.json"), get(ev, "set-0123456789abcdef/audio,jfk.flac"), get(ev, "drift-2026-12-03/"+id+".json"),
+				put(ev, "reports-2026-12-03/summarize-bart-x.json"), get(model, "bart/abc=onnx,encoder_model.onnx"), put(model, "bart/0123.report.20261203T030000.000000000Z.json"),
+				{"s3:ListBucket", "arn:aws:s3:::eval"}},
+			deny: []req{put(ev, "set/current.json"), put(ev, "set-0123456789abcdef/manifest.json"), put(model, "bart/abc=onnx,encoder_model.onnx"),
+				put(model, "bart/alias.champion.000001.json"), get(pre, id+"/transcript.json"), get(raw, id+"/lecture.srt")},
 		},
 		"summarize": {
 			allow: []req{get(pre, id+"/chunks.json"), put(pre, id+"/summary.json"), get(model, "bart/onnx/decoder_model_merged.onnx")},
@@ -133,8 +144,8 @@ func TestMinIOPolicies(t *testing.T) {
 				}
 			}
 			for _, r := range st.Resource {
-				if !regexp.MustCompile(`^arn:aws:s3:::(raw-inputs|preprocessed|models)(/.*)?$`).MatchString(r) {
-					t.Errorf("%s.json: resource %s outside the three buckets", fn, r)
+				if !regexp.MustCompile(`^arn:aws:s3:::(raw-inputs|preprocessed|models|eval)(/.*)?$`).MatchString(r) {
+					t.Errorf("%s.json: resource %s outside the four buckets", fn, r)
 				}
 			}
 		}
@@ -198,7 +209,7 @@ func TestMinIOSetup(t *testing.T) {
 		t.Fatal("no ConfigMap transcept-minio-scripts")
 	}
 	setup := scripts.Data["setup.sh"]
-	for _, want := range []string{"local/$b", "raw-inputs preprocessed models", "mc admin policy create", "mc admin user add", "mc admin policy attach",
+	for _, want := range []string{"local/$b", "raw-inputs preprocessed models eval", "mc admin policy create", "mc admin user add", "mc admin policy attach",
 		"arn:minio:sqs::TRANSCEPT:webhook", `mc event add local/raw-inputs "$ARN" --event put`} {
 		if !strings.Contains(setup, want) {
 			t.Errorf("setup.sh lacks %q", want)
