@@ -317,6 +317,18 @@ var metricNames = map[string]bool{
 	"transcept_stage_lectures_total":          true,
 	"transcept_model_run_duration_seconds":    true,
 	"transcept_queue_jobs":                    true,
+	// The nightly evaluation and input drift (shared/metrics/eval.go).
+	"transcept_eval_score":                      true,
+	"transcept_eval_latency_seconds":            true,
+	"transcept_eval_last_run_timestamp_seconds": true,
+	"transcept_eval_runs_total":                 true,
+	"transcept_eval_set_items":                  true,
+	"transcept_drift_score":                     true,
+	"transcept_retrain_requests_total":          true,
+	"transcept_input_words":                     true,
+	"transcept_input_language_total":            true,
+	"transcept_input_no_speech_ratio":           true,
+	"transcept_input_oov_ratio":                 true,
 }
 
 var metricRef = regexp.MustCompile(`\btranscept_[a-z_]+`)
