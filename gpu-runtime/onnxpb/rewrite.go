@@ -86,9 +86,10 @@ func Fields(msg []byte) ([]Field, error) {
 // [batch, seq, …]. Generation needs nothing else from a prompt step, and
 // the projection onto a large vocabulary for every prompt position is much
 // of that step's work (Hugging Face's generate() does the same with
-// logits_to_keep). The declared shape of output gets 1 on axis 1.
-// Everything else, external data references included, is kept byte for
-// byte.
+// logits_to_keep). When output is a Cast or Identity of another value (an
+// fp16 model's float32 logits), the node making that value gets the Slice.
+// The declared shape of output gets 1 on axis 1. Everything else, external
+// data references included, is kept byte for byte.
 func LastPositionOnly(model []byte, output string) ([]byte, error) {
 	top, err := Fields(model)
 	if err != nil {
@@ -120,6 +121,29 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 		return nil, fmt.Errorf("onnxpb: graph: %w", err)
 	}
 	const prefix = "transcept_last_position"
+	// through Casts and Identities to the node computing the values (an
+	// fp16 model's float32 logits are a Cast of its float16 ones, made by
+	// the lm_head)
+	target := output
+	producer := map[string]Node{}
+	for _, f := range fields {
+		if f.Num == graphNode && f.Wire == wireBytes {
+			node, err := decodeNodeIO(f.Payload)
+			if err != nil {
+				return nil, err
+			}
+			for _, o := range node.Outputs {
+				producer[o] = node
+			}
+		}
+	}
+	for range 8 {
+		p, ok := producer[target]
+		if !ok || (p.OpType != "Cast" && p.OpType != "Identity") || len(p.Inputs) == 0 || producer[p.Inputs[0]].OpType == "" {
+			break
+		}
+		target = p.Inputs[0]
+	}
 	var out buf
 	rewritten := false
 	for _, f := range fields {
@@ -129,7 +153,7 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 			if err != nil {
 				return nil, err
 			}
-			if !slices.Contains(node.Outputs, output) {
+			if !slices.Contains(node.Outputs, target) {
 				out = append(out, f.Raw...)
 				continue
 			}
