@@ -19,6 +19,8 @@ import (
 	"github.com/transcept/transcept/shared/eventing"
 	"github.com/transcept/transcept/shared/lecture"
 	"github.com/transcept/transcept/shared/registry/gate"
+	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // eventSink is a CloudEvents receiver that keeps what it is sent.
@@ -149,5 +151,64 @@ func TestEvalSeedGateAndNightly(t *testing.T) {
 		if b, err := os.ReadFile(p); err != nil || !strings.Contains(string(b), `"task": "`+d.Task+`"`) {
 			t.Errorf("report %s: %v", d.Report, err)
 		}
+	}
+}
+
+// A registry champion is what the nightly run evaluates for its task: the
+// tiny random BART at tiny@champion gets the gate's numbers as its gauges,
+// labelled with its name and version, and its report is stored with the
+// version; the task without a champion (qa) runs the configured engine.
+func TestNightlyChampion(t *testing.T) {
+	needData(t)
+	orttest.Need(t)
+	t.Setenv("TRANSCEPT_EVAL_DATA", "")
+	cli := inStore(t)
+	t.Setenv("TRANSCEPT_EVAL_CACHE_DIR", t.TempDir())
+	if code, out, errs := cli("eval", "seed", "--data", eval.DataDir(), "--summeval", "3", "--qmsum", "-1", "--qa", "1", "--no-audio"); code != 0 {
+		t.Fatalf("seed: %d %s%s", code, out, errs)
+	}
+	dir := filepath.Join(t.TempDir(), "tiny-bart")
+	if err := testmodels.WriteBART(dir, testmodels.Tiny()); err != nil {
+		t.Fatal(err)
+	}
+	_, v, _ := cli("models", "push", dir, "--name", "tiny")
+	v = strings.TrimSpace(v)
+	if code, _, errs := cli("models", "alias", "tiny@champion", v); code != 0 {
+		t.Fatal(errs)
+	}
+	code, stdout, errs := cli("eval", "gate", "--task", "summarize", "--candidate", "tiny@champion", "--baseline", "extractive", "--no-store", "--policy", writeFile(t, "p.json", `{"version":1}`))
+	var r gate.Report
+	if err := json.Unmarshal([]byte(stdout), &r); err != nil || r.Candidate.Metrics.Items != 3 {
+		t.Fatalf("gate: exit %d %v %+v\n%s", code, err, r.Candidate, errs)
+	}
+
+	f := evalfn.New()
+	ctx := context.Background()
+	if err := f.Start(ctx, map[string]string{"TRANSCEPT_STORE_DIR": os.Getenv("TRANSCEPT_STORE_DIR"), "TRANSCEPT_EVAL_CACHE_DIR": t.TempDir(),
+		"TRANSCEPT_MODEL_CACHE_DIR": os.Getenv("TRANSCEPT_MODEL_CACHE_DIR"), "TRANSCEPT_LOG_LEVEL": "warn"}); err != nil {
+		t.Fatal(err)
+	}
+	defer f.Stop(ctx)
+	n, err := f.Run(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for metric, w := range map[string]float64{"rouge1": r.Candidate.Metrics.Rouge1, "rougeL": r.Candidate.Metrics.RougeL} {
+		if g := f.Metrics.QualityValue("transcept_eval_score", gate.Summarize, "tiny", v, metric); g != w {
+			t.Errorf("tiny@%s %s = %g, the gate says %g", v, metric, g, w)
+		}
+	}
+	var tasks []string
+	for _, rep := range n.Reports {
+		tasks = append(tasks, rep.Task+":"+rep.Model+"@"+rep.Version)
+		if rep.Task == gate.Summarize && !strings.HasPrefix(rep.RegistryKey, "tiny/"+v+".report.") {
+			t.Errorf("the champion's report is not stored with its version: %q", rep.RegistryKey)
+		}
+	}
+	if strings.Join(tasks, " ") != "summarize:tiny@"+v+" qa:extractive@builtin" {
+		t.Errorf("evaluated %v, want the champion for summarize and the configured engine for qa", tasks)
+	}
+	if _, show, _ := cli("models", "list"); !strings.Contains(show, "tiny") {
+		t.Errorf("models list: %s", show)
 	}
 }
