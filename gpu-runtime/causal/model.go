@@ -1,12 +1,15 @@
 package causal
 
 import (
+	"bufio"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
+	"syscall"
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/optimum"
@@ -233,10 +236,6 @@ func Load(dir string, o ort.Options) (*Model, error) {
 	return &Model{Files: f, Tokenizer: tr.tok, Session: s, lastOnly: lastOnly}, nil
 }
 
-// lastLogitsRewriteLimit bounds the model files rewritten in memory: larger
-// ones (weights inside the .onnx) load as they are.
-const lastLogitsRewriteLimit = 256 << 20
-
 // lastLogits turns the rewrite on (tests turn it off to compare).
 var lastLogits = true
 
@@ -248,24 +247,33 @@ var lastLogits = true
 // reads external data only from the model file's own folder (links are
 // resolved and checked), so the copy goes in a temporary folder with hard
 // links to the data files, or else, as a hidden temporary file, beside the
-// model. cleanup removes it once the session is built. Where no copy can
-// be made (a read-only folder on another file system), path is the model
-// itself and lastOnly false: the same results, more work.
+// model. The model is memory-mapped and the copy written from the mapping,
+// so a file that holds its weights (a quantised model_q4.onnx of hundreds
+// of MB) costs no second copy in memory, only the write. cleanup removes
+// the copy once the session is built. Where no copy can be made (a
+// read-only folder on another file system), path is the model itself and
+// lastOnly false: the same results, more work.
 func lastLogitsModel(modelPath string, info *onnxpb.Info) (path string, lastOnly bool, cleanup func()) {
 	none := func() {}
-	st, err := os.Stat(modelPath)
-	if !lastLogits || err != nil || st.Size() > lastLogitsRewriteLimit {
+	if !lastLogits {
 		return modelPath, false, none
 	}
-	b, err := os.ReadFile(modelPath)
+	b, unmap, err := mapModel(modelPath)
 	if err != nil {
 		return modelPath, false, none
 	}
-	rw, err := onnxpb.LastPositionOnly(b, "logits")
-	if err != nil {
-		return modelPath, false, none
+	defer unmap()
+	write := func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		if err := onnxpb.WriteLastPositionOnly(bw, b, "logits"); err != nil {
+			return err
+		}
+		return bw.Flush()
 	}
-	if p, c, err := linkedCopy(modelPath, info, rw); err == nil {
+	if err := onnxpb.WriteLastPositionOnly(io.Discard, b, "logits"); err != nil {
+		return modelPath, false, none // not rewritable: the model as it is
+	}
+	if p, c, err := linkedCopy(modelPath, info, write); err == nil {
 		return p, true, c
 	}
 	f, err := os.CreateTemp(filepath.Dir(modelPath), ".transcept-last-logits-*.onnx")
@@ -273,7 +281,7 @@ func lastLogitsModel(modelPath string, info *onnxpb.Info) (path string, lastOnly
 		return modelPath, false, none
 	}
 	cleanup = func() { os.Remove(f.Name()) }
-	_, err = f.Write(rw)
+	err = write(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -284,16 +292,44 @@ func lastLogitsModel(modelPath string, info *onnxpb.Info) (path string, lastOnly
 	return f.Name(), true, cleanup
 }
 
-// linkedCopy writes the rewritten model into a new temporary folder with
-// hard links to its external data files.
-func linkedCopy(modelPath string, info *onnxpb.Info, rw []byte) (string, func(), error) {
+// mapModel maps a model file read-only.
+func mapModel(path string) ([]byte, func(), error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return nil, nil, err
+	}
+	if st.Size() == 0 || st.Size() != int64(int(st.Size())) {
+		return nil, nil, fmt.Errorf("%s: %d bytes", path, st.Size())
+	}
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	if err != nil {
+		return nil, nil, err
+	}
+	return b, func() { syscall.Munmap(b) }, nil
+}
+
+// linkedCopy writes the rewritten model (write) into a new temporary
+// folder with hard links to its external data files.
+func linkedCopy(modelPath string, info *onnxpb.Info, write func(io.Writer) error) (string, func(), error) {
 	tmp, err := os.MkdirTemp("", "transcept-causal-")
 	if err != nil {
 		return "", nil, err
 	}
 	cleanup := func() { os.RemoveAll(tmp) }
 	path := filepath.Join(tmp, filepath.Base(modelPath))
-	if err := os.WriteFile(path, rw, 0o600); err != nil {
+	f, err := os.OpenFile(path, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+	if err == nil {
+		err = write(f)
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+	}
+	if err != nil {
 		cleanup()
 		return "", nil, err
 	}

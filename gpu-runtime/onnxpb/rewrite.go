@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"io"
 	"math"
 	"slices"
 )
@@ -91,22 +92,56 @@ func Fields(msg []byte) ([]Field, error) {
 // The declared shape of output gets 1 on axis 1. Everything else, external
 // data references included, is kept byte for byte.
 func LastPositionOnly(model []byte, output string) ([]byte, error) {
+	pieces, err := lastPositionPieces(model, output)
+	if err != nil {
+		return nil, err
+	}
+	return slices.Concat(pieces...), nil
+}
+
+// WriteLastPositionOnly writes LastPositionOnly's rewrite of model to w
+// without building a second copy of it in memory: the unchanged fields
+// (the weights held inside the file among them) are written straight from
+// model, which may be a memory-mapped file.
+func WriteLastPositionOnly(w io.Writer, model []byte, output string) error {
+	pieces, err := lastPositionPieces(model, output)
+	if err != nil {
+		return err
+	}
+	for _, p := range pieces {
+		if _, err := w.Write(p); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// lastPositionPieces is the rewritten model as consecutive pieces: slices
+// of model for what is kept, new bytes for what changed.
+func lastPositionPieces(model []byte, output string) ([][]byte, error) {
 	top, err := Fields(model)
 	if err != nil {
 		return nil, fmt.Errorf("onnxpb: model: %w", err)
 	}
-	var out buf
+	var out [][]byte
 	found := false
 	for _, f := range top {
 		if f.Num != modelGraph || f.Wire != wireBytes {
-			out = append(out, f.Raw...)
+			out = append(out, f.Raw)
 			continue
 		}
 		g, err := lastPositionGraph(f.Payload, output)
 		if err != nil {
 			return nil, err
 		}
-		out.bytes(modelGraph, g)
+		size := 0
+		for _, p := range g {
+			size += len(p)
+		}
+		var head buf
+		head.tag(modelGraph, wireBytes)
+		head = binary.AppendUvarint(head, uint64(size))
+		out = append(append(out, head), g...)
 		found = true
 	}
 	if !found {
@@ -115,7 +150,7 @@ func LastPositionOnly(model []byte, output string) ([]byte, error) {
 	return out, nil
 }
 
-func lastPositionGraph(graph []byte, output string) ([]byte, error) {
+func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 	fields, err := Fields(graph)
 	if err != nil {
 		return nil, fmt.Errorf("onnxpb: graph: %w", err)
@@ -144,7 +179,7 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 		}
 		target = p.Inputs[0]
 	}
-	var out buf
+	var out [][]byte
 	rewritten := false
 	for _, f := range fields {
 		switch {
@@ -154,14 +189,15 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 				return nil, err
 			}
 			if !slices.Contains(node.Outputs, target) {
-				out = append(out, f.Raw...)
+				out = append(out, f.Raw)
 				continue
 			}
 			if len(node.Inputs) == 0 {
 				return nil, fmt.Errorf("onnxpb: node %q making %q has no input", node.Name, output)
 			}
 			last := prefix + "/" + node.Inputs[0]
-			out.msg(graphNode, func(p *buf) {
+			var b buf
+			b.msg(graphNode, func(p *buf) {
 				writeNode(p, &Node{OpType: "Slice", Name: prefix,
 					Inputs: []string{node.Inputs[0], prefix + "/starts", prefix + "/ends", prefix + "/axes"}, Outputs: []string{last}})
 			})
@@ -177,7 +213,8 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 				}
 				n = append(n, x.Raw...)
 			}
-			out.bytes(graphNode, n)
+			b.bytes(graphNode, n)
+			out = append(out, b)
 			rewritten = true
 		case f.Num == graphOutput && f.Wire == wireBytes:
 			v, err := decodeValueInfo(f.Payload)
@@ -187,25 +224,28 @@ func lastPositionGraph(graph []byte, output string) ([]byte, error) {
 			if v.Name == output && len(v.Shape) >= 2 {
 				v.Shape = slices.Clone(v.Shape)
 				v.Shape[1] = Dim{Value: 1}
-				out.msg(graphOutput, func(p *buf) { writeValueInfo(p, v) })
+				var b buf
+				b.msg(graphOutput, func(p *buf) { writeValueInfo(p, v) })
+				out = append(out, b)
 				continue
 			}
-			out = append(out, f.Raw...)
+			out = append(out, f.Raw)
 		default:
-			out = append(out, f.Raw...)
+			out = append(out, f.Raw)
 		}
 	}
 	if !rewritten {
 		return nil, fmt.Errorf("onnxpb: no node makes %q", output)
 	}
+	var b buf
 	for _, c := range []struct {
 		name string
 		v    int64
 	}{{"starts", -1}, {"ends", math.MaxInt64}, {"axes", 1}} {
 		t := Tensor{Name: prefix + "/" + c.name, DataType: Int64, Dims: []int64{1}, Int64: []int64{c.v}}
-		out.msg(graphInitializer, func(p *buf) { writeTensor(p, &t) })
+		b.msg(graphInitializer, func(p *buf) { writeTensor(p, &t) })
 	}
-	return out, nil
+	return append(out, b), nil
 }
 
 // decodeNodeIO reads a NodeProto's name, inputs and outputs.

@@ -1,6 +1,7 @@
 package onnxpb_test
 
 import (
+	"bytes"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +48,10 @@ func TestLastPositionOnly(t *testing.T) {
 	rw, err := onnxpb.LastPositionOnly(b, "logits")
 	if err != nil {
 		t.Fatal(err)
+	}
+	var streamed bytes.Buffer
+	if err := onnxpb.WriteLastPositionOnly(&streamed, b, "logits"); err != nil || !bytes.Equal(streamed.Bytes(), rw) {
+		t.Errorf("WriteLastPositionOnly: %d bytes (err %v), LastPositionOnly %d bytes: want the same bytes", streamed.Len(), err, len(rw))
 	}
 	last := filepath.Join(dir, "last.onnx")
 	os.WriteFile(last, rw, 0o644)
