@@ -108,38 +108,45 @@ const f = (x, d = 1) => (x == null || Number.isNaN(x) ? "–" : x.toFixed(d));
 const dtypes = [...new Set(rows.map((r) => r.dtype).filter(Boolean))];
 const names = { bart: "BART (DistilBART-6-6 size)", whisper: "Whisper (tiny size)", causal: "instruct LM (Qwen2.5-0.5B size)" };
 console.log(`\n${threads} intra-op thread(s) each side, ${cores} cores, load average at the end ${load}\n`);
-console.log("| model | dtype | tok/s transformers.js | tok/s ours | × | TTFT ms transformers.js | TTFT ms ours | × | ms/token transformers.js | ms/token ours | peak RSS MB transformers.js / ours | token ids |");
-console.log("|---|---|---|---|---|---|---|---|---|---|---|---|");
+console.log("| model | dtype | tok/s transformers.js / ours | × | TTFT ms transformers.js / ours | × | ms/token transformers.js / ours | CPU ms/token transformers.js / ours | × | CPU to first token ms | × | peak RSS MB | token ids |");
+console.log("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
 const goal = [];
 for (const model of ["bart", "whisper", "causal"]) {
   for (const dtype of dtypes) {
     const js = get(model, dtype, "transformers.js"), us = get(model, dtype, "transcept");
-    if (!js || !us) { console.log(`| ${names[model]} | ${dtype} | no result | | | | | | | | | |`); continue; }
+    if (!js || !us) { console.log(`| ${names[model]} | ${dtype} | no result | | | | | | | | | | |`); continue; }
     // BART: encoder + first step (a one-token generation); Whisper: the
     // encoder's run per 30 s window; LM: prompt to first token
     const ttft = (r) => (model === "whisper" ? r.encoder_ms : r.ttft_ms);
     const step = (r) => (model === "bart" ? r.cached_step_ms : model === "whisper" ? r.decoder_step_ms : 1000 / r.tok_s);
     const rt = us.tok_s / js.tok_s, rf = ttft(js) / ttft(us);
+    const rc = js.cpu_ms_per_token / us.cpu_ms_per_token, rfc = js.ttft_cpu_ms / us.ttft_cpu_ms;
     const ids = us.ids_equal ? "identical" : `differ${us.first_difference >= 0 ? ` from token ${us.first_difference}` : ""}`;
-    console.log(`| ${names[model]} | ${dtype} | ${f(js.tok_s)} | ${f(us.tok_s)} | ${f(rt, 2)} | ${f(ttft(js), 0)}${model === "whisper" ? " (encoder)" : ""} | ${f(ttft(us), 0)} | ${f(rf, 2)} | ${f(step(js), 2)} | ${f(step(us), 2)} | ${f(js.peak_rss_mb, 0)} / ${f(us.peak_rss_mb, 0)} | ${ids} |`);
-    if (dtype !== "fp32") goal.push([`${names[model]} ${dtype}: ≥ 1.3× transformers.js tok/s and TTFT`, `${f(rt, 2)}× / ${f(rf, 2)}×`, rt >= 1.3 && rf >= 1.3]);
+    console.log(`| ${names[model]} | ${dtype} | ${f(js.tok_s)} / ${f(us.tok_s)} | ${f(rt, 2)} | ${f(ttft(js), 0)} / ${f(ttft(us), 0)}${model === "whisper" ? " (encoder)" : ""} | ${f(rf, 2)} | ${f(step(js), 1)} / ${f(step(us), 1)} | ${f(js.cpu_ms_per_token, 1)} / ${f(us.cpu_ms_per_token, 1)} | ${f(rc, 2)} | ${f(js.ttft_cpu_ms, 0)} / ${f(us.ttft_cpu_ms, 0)} | ${f(rfc, 2)} | ${f(js.peak_rss_mb, 0)} / ${f(us.peak_rss_mb, 0)} | ${ids} |`);
+    if (dtype !== "fp32") goal.push([`${names[model]} ${dtype}: ≥ 1.3× transformers.js tok/s and TTFT`, `wall ${f(rt, 2)}× / ${f(rf, 2)}×; CPU time ${f(rc, 2)}× / ${f(rfc, 2)}×`, rt >= 1.3 && rf >= 1.3]);
   }
 }
+console.log("\nBART: generation of 64 tokens from 512 input ids; TTFT a one-token generation (encoder and first decoder step), ms/token the cached decoder step. Whisper: long-form greedy with timestamps; TTFT column the encoder's run per 30 s window, ms/token the decoder's run per token. LM: RAG-like prompt of 517 tokens, 64 new tokens; ms/token from decode tok/s. CPU: the process's CPU time (every thread) over the same spans, steadier than wall time on shared cores. Medians of the runs.");
 const step = (d) => get("bart", d, "transcept")?.cached_step_ms;
+const stepCPU = (d) => get("bart", d, "transcept")?.cached_step_cpu_ms;
 const loads = (d) => rows.filter((r) => r.model === "bart-load" && r.dtype === d);
 const rss = (d) => median(loads(d).map((r) => r.peak_rss_bytes / 2 ** 20));
 const cold = (d) => median(loads(d).map((r) => r.load_ms));
+const coldCPU = (d) => median(loads(d).map((r) => r.load_cpu_ms));
 if (step("fp32")) {
   for (const [d, want] of [["q8", 1.8], ["q4", 3]]) {
-    if (step(d)) goal.push([`BART cached decoder step, ${d} vs our fp32: ≥ ${want}×`, `${f(step("fp32"))} → ${f(step(d))} ms: ${f(step("fp32") / step(d), 2)}×`, step("fp32") / step(d) >= want]);
+    if (!step(d)) continue;
+    const w = step("fp32") / step(d), c = stepCPU("fp32") / stepCPU(d);
+    goal.push([`BART cached decoder step, ${d} vs our fp32: ≥ ${want}×`, `wall ${f(step("fp32"))} → ${f(step(d))} ms: ${f(w, 2)}×; CPU time ${f(stepCPU("fp32"))} → ${f(stepCPU(d))} ms: ${f(c, 2)}×`, w >= want]);
   }
 }
 if (loads("fp32").length && loads("q4").length) {
   goal.push(["loaded q4 BART resident set ≤ 35% of fp32 (peak RSS after load, prepacked)", `${f(rss("q4"), 0)} / ${f(rss("fp32"), 0)} MB: ${f((100 * rss("q4")) / rss("fp32"), 0)}%`, rss("q4") <= 0.35 * rss("fp32")]);
 }
 if (loads("q4").length) {
-  goal.push(["q4 BART cold load from the ORT cache ≤ 1 s (process start to ready, median of 3)", `${f(cold("q4"), 0)} ms (fp32 ${f(cold("fp32"), 0)} ms, q8 ${f(cold("q8"), 0)} ms)`, cold("q4") <= 1000]);
+  goal.push(["q4 BART cold load from the ORT cache ≤ 1 s (process start to ready, median of 3)", `wall ${f(cold("q4"), 0)} ms, CPU time ${f(coldCPU("q4"), 0)} ms (fp32 ${f(cold("fp32"), 0)} / ${f(coldCPU("fp32"), 0)} ms, q8 ${f(cold("q8"), 0)} / ${f(coldCPU("q8"), 0)} ms)`, cold("q4") <= 1000]);
 }
+console.log("\nVerdicts are on wall time (medians); the CPU-time figures say what the code costs when other work shares the cores.");
 console.log("\n| issue 16 goal | measured | |\n|---|---|---|");
 for (const [g, m, ok] of goal) console.log(`| ${g} | ${m} | ${ok ? "met" : "**not met**"} |`);
 EOF

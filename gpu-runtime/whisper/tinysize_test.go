@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"syscall"
 	"testing"
 	"time"
 
@@ -91,8 +92,9 @@ func TestWhisperTinySizeSideBySide(t *testing.T) {
 // $TRANSCEPT_BENCH_THREADS sets the intra-op threads, $TRANSCEPT_BENCH_DTYPE
 // the folder's files (fp32, q8, q4, fp16). It prints one line:
 // "whisper-bench-asr go: load_ms=… decode_ms=… tokens=… passes=…
-// encoder_ms=… encoder_runs=… decoder_ms=… decoder_runs=…" (the times
-// inside each session's Run).
+// encoder_ms=… encoder_runs=… decoder_ms=… decoder_runs=… decode_cpu_ms=…"
+// (the times inside each session's Run; the process's CPU time over the
+// decoding).
 // TRANSCEPT_BENCH_PASS_CACHE=1 loads the merged decoder unchanged (the
 // cross-attention cache copied through every step), for comparison.
 func TestLongFormBench(t *testing.T) {
@@ -134,19 +136,30 @@ func TestLongFormBench(t *testing.T) {
 		rest = rest[n:]
 		return b, nil
 	}
+	// the process's CPU time (every thread): steadier than wall time on a
+	// machine shared with other work
+	procCPU := func() time.Duration {
+		var ru syscall.Rusage
+		if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+			t.Fatal(err)
+		}
+		return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+	}
+	cpu0 := procCPU()
 	start = time.Now()
 	if _, err := m.LongForm(context.Background(), next, Greedy(DecodeOptions{Language: "en"}), nil); err != nil {
 		t.Fatal(err)
 	}
 	decode := time.Since(start)
+	decodeCPU := procCPU() - cpu0
 	enc, dec := m.Encoder.RunStats().Sub(enc0), m.Decoder.RunStats().Sub(dec0)
 	tokens := 0
 	for _, p := range passes {
 		tokens += len(p) - len(prompt)
 	}
 	msOf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
-	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d encoder_ms=%.1f encoder_runs=%d decoder_ms=%.1f decoder_runs=%d\n",
-		msOf(load), msOf(decode), tokens, len(passes), msOf(enc.Time), enc.Runs, msOf(dec.Time), dec.Runs)
+	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d encoder_ms=%.1f encoder_runs=%d decoder_ms=%.1f decoder_runs=%d decode_cpu_ms=%.1f\n",
+		msOf(load), msOf(decode), tokens, len(passes), msOf(enc.Time), enc.Runs, msOf(dec.Time), dec.Runs, msOf(decodeCPU))
 	refPath := os.Getenv("TRANSCEPT_BENCH_REF")
 	if refPath == "" {
 		return

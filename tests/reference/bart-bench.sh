@@ -68,10 +68,11 @@ const rows = fs.readFileSync(process.argv[2], "utf8").trim().split("\n").map(JSO
 const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const peers = {};
 for (const r of rows) {
-  const p = (peers[r.peer] ??= { gen: [], out: [], enc: [], dec: [], ttft: [], first: [], cached: [], load: [], rss: [], ids: r.ids, tokens: r.new_tokens, dtype: r.dtype, threads: r.threads });
+  const p = (peers[r.peer] ??= { gen: [], out: [], enc: [], dec: [], ttft: [], first: [], cached: [], gcpu: [], tcpu: [], load: [], rss: [], ids: r.ids, tokens: r.new_tokens, dtype: r.dtype, threads: r.threads });
   p.gen.push(...r.gen_ms); p.out.push(...r.outside_run); p.load.push(r.load_ms); p.rss.push(r.peak_rss_bytes);
   p.enc.push(...r.encoder_ms); p.dec.push(...r.decoder_step_ms);
   p.ttft.push(...r.ttft_ms); p.first.push(...r.first_step_ms); p.cached.push(...r.cached_step_ms);
+  p.gcpu.push(...r.gen_cpu_ms); p.tcpu.push(...r.ttft_cpu_ms);
   if (JSON.stringify(p.ids) !== JSON.stringify(r.ids)) p.unstable = true;
 }
 const js = peers["transformers.js"];
@@ -87,7 +88,8 @@ for (const [name, p] of Object.entries(peers)) {
     const first = p.ids.findIndex((id, i) => id !== js.ids[i]);
     fs.appendFileSync(process.argv[3], JSON.stringify({
       model: "bart", dtype: p.dtype, peer: name, threads: p.threads, tok_s: tps, ttft_ms: median(p.ttft), encoder_ms: median(p.enc),
-      first_step_ms: median(p.first), cached_step_ms: median(p.cached), load_ms: median(p.load), peak_rss_mb: Math.max(...p.rss) / 2 ** 20,
+      first_step_ms: median(p.first), cached_step_ms: median(p.cached), ttft_cpu_ms: median(p.tcpu), cpu_ms_per_token: median(p.gcpu) / p.tokens,
+      cached_step_cpu_ms: (median(p.gcpu) - median(p.tcpu)) / Math.max(p.tokens - 1, 1), load_ms: median(p.load), peak_rss_mb: Math.max(...p.rss) / 2 ** 20,
       new_tokens: p.tokens, ids_equal: name === "transformers.js" ? null : same, first_difference: same ? -1 : first,
     }) + "\n");
   }
@@ -96,6 +98,7 @@ for (const [name, p] of Object.entries(peers)) {
   if (name === "transformers.js") continue;
   console.log(`${name} / transformers.js: tok/s ${fmt(p.tps / js.tps, 2)}x, time to first token ${fmt(median(js.ttft) / median(p.ttft), 2)}x (goal ≥ 1.3x), cold load ${fmt(median(js.load) / median(p.load), 1)}x faster (goal ≤ 3000 ms: ${fmt(median(p.load))} ms), peak RSS ${fmt(Math.max(...p.rss) / Math.max(...js.rss), 2)}x`);
 }
+for (const [name, p] of Object.entries(peers)) console.log(`${name}: CPU time (every thread) per generation ${fmt(median(p.gcpu))} ms (${fmt(median(p.gcpu) / p.tokens, 1)} ms/token), to the first token ${fmt(median(p.tcpu))} ms`);
 console.log(`generated ids (${js.tokens} new): ${JSON.stringify(js.ids.slice(0, 12))}…`);
 const bad = Object.entries(peers).filter(([n, p]) => n !== "transformers.js" && (JSON.stringify(p.ids) !== JSON.stringify(js.ids) || p.unstable));
 if (bad.length) {

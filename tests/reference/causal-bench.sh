@@ -108,6 +108,7 @@ if out:
             f.write(json.dumps({
                 "model": "causal", "dtype": side.get("dtype") or "fp32", "peer": "transcept" if mine else "transformers.js",
                 "threads": side["threads"], "tok_s": side["decode_tok_s"]["median"], "ttft_ms": side["ttft_ms"]["median"],
+                "ttft_cpu_ms": side["ttft_cpu_ms"]["median"], "cpu_ms_per_token": side["decode_cpu_ms_per_token"]["median"],
                 "load_ms": side["load_ms"], "peak_rss_mb": side["peak_rss_mb"], "new_tokens": side["new_tokens"],
                 "ids_equal": side["ids_identical"] if mine else None, "first_difference": side.get("first_difference", -1),
             }) + "\n")

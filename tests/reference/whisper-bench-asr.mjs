@@ -18,7 +18,8 @@
 // "" or 0 keeps it), DTYPE transformers.js's dtype (fp32, q8, q4, fp16:
 // which onnx/*.onnx files it loads; default fp32).
 // Output: {"passes": [{"seek": frames, "ids": [...]}], "tokens", "load_ms",
-// "decode_ms", "encoder_ms", "encoder_runs", "decoder_ms", "decoder_runs"};
+// "decode_ms", "decode_cpu_ms", "encoder_ms", "encoder_runs", "decoder_ms",
+// "decoder_runs"} (decode_cpu_ms: the process's CPU time over the decoding);
 // times are measured here, model loading apart; the encoder and decoder
 // figures are the time inside each session's run.
 import { resolve } from 'node:path';
@@ -64,6 +65,8 @@ const opts = gen.is_multilingual ? { language: 'en', task: 'transcribe' } : {};
 
 const passes = [];
 let tokens = 0;
+const cpuMs = () => { const u = process.cpuUsage(); return (u.user + u.system) / 1000; };
+const c1 = cpuMs();
 const t1 = performance.now();
 for (let seek = 0; ;) {
   const window = audio.subarray(seek * hop, seek * hop + chunk);
@@ -91,8 +94,9 @@ for (let seek = 0; ;) {
   if (seek * hop >= audio.length) break;
 }
 const decodeMs = performance.now() - t1;
+const decodeCpuMs = cpuMs() - c1;
 const enc = inside.model ?? { ms: 0, runs: 0 }, dec = inside.decoder_model_merged ?? { ms: 0, runs: 0 };
 process.stdout.write(JSON.stringify({
-  model: cfg.model_type, passes, tokens, load_ms: loadMs, decode_ms: decodeMs,
+  model: cfg.model_type, passes, tokens, load_ms: loadMs, decode_ms: decodeMs, decode_cpu_ms: decodeCpuMs,
   encoder_ms: enc.ms, encoder_runs: enc.runs, decoder_ms: dec.ms, decoder_runs: dec.runs,
 }) + '\n');

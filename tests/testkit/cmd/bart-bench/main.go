@@ -22,6 +22,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/transcept/transcept/gpu-runtime/optimum"
@@ -32,11 +33,14 @@ import (
 type result struct {
 	Peer         string    `json:"peer"`
 	LoadMs       float64   `json:"load_ms"`
+	LoadCPUMs    float64   `json:"load_cpu_ms"` // the process's CPU time up to a loaded model
 	GenMs        []float64 `json:"gen_ms"`
 	OutsideRun   []float64 `json:"outside_run"`
 	EncoderMs    []float64 `json:"encoder_ms"`      // inside the encoder's Run, per generation
 	DecoderMs    []float64 `json:"decoder_step_ms"` // inside the decoder's Run, mean per step
+	GenCPUMs     []float64 `json:"gen_cpu_ms"`      // the process's CPU time (every thread) over each generation
 	TTFTMs       []float64 `json:"ttft_ms"`         // a one-token generation (encoder + first decoder step)
+	TTFTCPUMs    []float64 `json:"ttft_cpu_ms"`     // its CPU time
 	FirstStepMs  []float64 `json:"first_step_ms"`   // its decoder Run (no cache: cross-attention keys and values built)
 	CachedStepMs []float64 `json:"cached_step_ms"`  // the generation's later decoder Runs, mean
 	DType        string    `json:"dtype"`
@@ -115,13 +119,15 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 	}
 	noEOS := -1
 	opts := seq2seq.Options{MaxLength: newTokens + 1, MinLength: newTokens + 1, ForcedEOS: &noEOS}
-	res := result{Peer: "transcept", LoadMs: ms(loaded), Threads: o.IntraOpThreads, DType: o.DType}
+	res := result{Peer: "transcept", LoadMs: ms(loaded), LoadCPUMs: cpuMs(), Threads: o.IntraOpThreads, DType: o.DType}
 	first := seq2seq.Options{MaxLength: 2, MinLength: 2, ForcedEOS: &noEOS}
 	for i := 0; i <= runs && runs > 0; i++ {
 		enc0, dec0 := m.Encoder.RunStats(), m.Decoder.RunStats()
+		cpu0 := cpuMs()
 		t0 := time.Now()
 		out, err := seq2seq.Greedy(m, [][]int{ids}, [][]int{mask}, opts)
 		took := time.Since(t0)
+		cpu := cpuMs() - cpu0
 		if err != nil {
 			return err
 		}
@@ -132,16 +138,19 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 			continue // warm-up
 		}
 		res.GenMs = append(res.GenMs, ms(took))
+		res.GenCPUMs = append(res.GenCPUMs, cpu)
 		res.OutsideRun = append(res.OutsideRun, 1-float64(inRun)/float64(took))
 		res.EncoderMs = append(res.EncoderMs, ms(enc.Time))
 		res.DecoderMs = append(res.DecoderMs, ms(dec.Time)/float64(max(dec.Runs, 1)))
 		// time to the first token: the same input, one new token
 		dec0 = m.Decoder.RunStats()
+		cpu0 = cpuMs()
 		t0 = time.Now()
 		if _, err := seq2seq.Greedy(m, [][]int{ids}, [][]int{mask}, first); err != nil {
 			return err
 		}
 		res.TTFTMs = append(res.TTFTMs, ms(time.Since(t0)))
+		res.TTFTCPUMs = append(res.TTFTCPUMs, cpuMs()-cpu0)
 		step := m.Decoder.RunStats().Sub(dec0)
 		res.FirstStepMs = append(res.FirstStepMs, ms(step.Time))
 		res.CachedStepMs = append(res.CachedStepMs, ms(dec.Time-step.Time)/float64(max(dec.Runs-step.Runs, 1)))
@@ -154,6 +163,16 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// cpuMs is the process's user + system CPU time (every thread), in ms: on
+// a machine shared with other work, steadier than wall time.
+func cpuMs() float64 {
+	var ru syscall.Rusage
+	if syscall.Getrusage(syscall.RUSAGE_SELF, &ru) != nil {
+		return 0
+	}
+	return float64(ru.Utime.Nano()+ru.Stime.Nano()) / 1e6
+}
 
 // sinceProcessStart is the time since the kernel started this process
 // (/proc/self/stat start time against /proc/uptime; 10 ms resolution).
