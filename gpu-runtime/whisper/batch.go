@@ -170,8 +170,9 @@ func (c *chunkReader) fill() error {
 
 // TranscribeBatched transcribes the samples that next yields (16 kHz mono,
 // io.EOF at the end) chunk by chunk as plan says (nil: consecutive 30 s
-// pieces), decoding batch chunks at a time: the encoder runs once over
-// the batch, the decoder steps all its rows together (each row its own
+// pieces), decoding batch chunks at a time: the encoder runs over the
+// batch (one run on a GPU, a window a run on the CPU: encoderRows), the
+// decoder steps all its rows together (each row its own
 // tokens, timestamps on; a row that ends leaves the batch), and each row
 // that fails the temperature fallback's checks is decoded again, with the
 // other failing rows, at the next temperature. There is no seeking: a chunk
@@ -321,22 +322,65 @@ func (m *Model) decodeChunks(ctx context.Context, feats []float32, chunks []Chun
 	return out, nil
 }
 
-// encodeBatch runs the encoder once over b windows of features end to end.
+// encoderRunRows, when above 0, caps the windows of one encoder run (tests
+// and benchmarks); 0 is encoderRows's choice.
+var encoderRunRows = 0
+
+// encoderRows is how many windows one encoder run takes: the whole batch on
+// a GPU; on the CPU one, since the encoder's matrix products are large
+// enough at one window to keep the cores busy, and a batch of eight would
+// hold eight windows' attention scores (for whisper-tiny 54 MB a head and
+// layer each) for no gain in speed.
+func (m *Model) encoderRows(b int) int {
+	if encoderRunRows > 0 {
+		return min(encoderRunRows, b)
+	}
+	if m.Encoder.Provider() == ort.ProviderCUDA {
+		return b
+	}
+	return 1
+}
+
+// encodeBatch runs the encoder over b windows of features end to end (in
+// runs of encoderRows windows) and returns the hidden states of all b.
 func (m *Model) encodeBatch(feats []float32, b int) (ort.Value, error) {
-	in, err := ort.NewTensor([]int64{int64(b), int64(m.Features.NMels()), ChunkFrames}, feats)
-	if err != nil {
-		return ort.Value{}, err
-	}
-	defer in.Destroy()
-	out := []ort.Value{{}}
-	if err := m.Encoder.Run([]ort.Value{in}, out); err != nil {
-		return ort.Value{}, err
-	}
-	if sh := out[0].Shape(); len(sh) != 3 || sh[0] != int64(b) {
+	per := m.encoderRows(b)
+	nFeat := len(feats) / b
+	var all []float32
+	var shape []int64
+	for i := 0; i < b; i += per {
+		k := min(per, b-i)
+		in, err := ort.NewTensor([]int64{int64(k), int64(m.Features.NMels()), ChunkFrames}, feats[i*nFeat:(i+k)*nFeat])
+		if err != nil {
+			return ort.Value{}, err
+		}
+		out := []ort.Value{{}}
+		err = m.Encoder.Run([]ort.Value{in}, out)
+		in.Destroy()
+		if err != nil {
+			return ort.Value{}, err
+		}
+		sh := out[0].Shape()
+		if len(sh) != 3 || sh[0] != int64(k) {
+			out[0].Destroy()
+			return ort.Value{}, lecture.Errorf(lecture.EINTERNAL, "whisper encoder gave %v for a batch of %d", sh, k)
+		}
+		if k == b {
+			return out[0], nil // one run: its output as it is
+		}
+		data, err := ort.Data[float32](out[0])
+		if err != nil {
+			out[0].Destroy()
+			return ort.Value{}, err
+		}
+		if all == nil {
+			shape = []int64{int64(b), sh[1], sh[2]}
+			all = make([]float32, 0, b*len(data)/k)
+		}
+		all = append(all, data...)
 		out[0].Destroy()
-		return ort.Value{}, lecture.Errorf(lecture.EINTERNAL, "whisper encoder gave %v for a batch of %d", sh, b)
 	}
-	return out[0], nil
+	return ort.NewTensor(shape, all)
 }
 
 // decodeRows decodes the rows of states (of which there are n) as one

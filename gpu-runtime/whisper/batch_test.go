@@ -46,7 +46,8 @@ func chunkFeatures(m *Model, x []float32, plan []Chunk) []float32 {
 // give every chunk the token ids it gets decoded alone, and alone (one
 // row) the batched decoder gives the ids of the sequential path's
 // decoder (decodeOnce): greedy and with the temperature fallback, with the
-// lightened decoder and with the merged decoder as written.
+// lightened decoder and with the merged decoder as written, the encoder
+// run a window at a time (the CPU's choice) and four at a time.
 func TestBatchedRowsMatchAlone(t *testing.T) {
 	for _, pass := range []bool{false, true} {
 		name := "light"
@@ -55,7 +56,10 @@ func TestBatchedRowsMatchAlone(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			keepPassThrough = pass
-			defer func() { keepPassThrough = false }()
+			if pass {
+				encoderRunRows = 4 // encoder runs of 4 and 2 windows
+			}
+			defer func() { keepPassThrough, encoderRunRows = false, 0 }()
 			m := tinyModel(t)
 			if m.lightCache == pass {
 				t.Fatalf("lightCache %v", m.lightCache)
@@ -122,6 +126,8 @@ func TestTranscribeBatched(t *testing.T) {
 	x := slices.Concat(make([]float32, 5*SampleRate), speechClips(t, 2), make([]float32, 7*SampleRate))
 	path := filepath.Join(t.TempDir(), "lecture.wav")
 	writeWAV(t, path, x)
+	encoderRunRows = 3 // one encoder run per batch, as on a GPU
+	defer func() { encoderRunRows = 0 }()
 	tr := &Transcriber{M: m, VAD: v, Batch: 3}
 	var last float64
 	got, err := tr.Transcribe(context.Background(), path, lecture.TranscribeOptions{Language: "en"}, func(done, total float64) {

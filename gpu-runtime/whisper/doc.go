@@ -12,6 +12,9 @@
 //     (segments.go);
 //   - long-form transcription by 30-second windows with seeking and
 //     temperature fallback, as openai-whisper does (transcribe.go);
+//   - batched long-form transcription: the speech merged into chunks of at
+//     most 30 s, several chunks encoded and decoded as one batch, finished
+//     rows leaving it, temperature fallback per row (batch.go);
 //   - Silero voice-activity detection ahead of it, so that only speech is
 //     decoded (vad.go, vadsegments.go).
 package whisper
