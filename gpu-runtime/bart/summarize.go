@@ -31,6 +31,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"time"
 	"unicode"
 
 	"github.com/transcept/transcept/gpu-runtime/lora"
@@ -48,7 +49,7 @@ const Engine = "bart"
 // Defaults of Options.
 const (
 	DefaultWindowTokens = 512
-	DefaultBatchSize    = 4
+	DefaultBatchSize    = 8
 	DefaultMaxPasses    = 2
 )
 
@@ -78,9 +79,12 @@ type Options struct {
 	// included; 0 means DefaultWindowTokens. It is capped at the model's
 	// max_position_embeddings.
 	WindowTokens int
-	// BatchSize is the most windows per generation call; 0 means
-	// DefaultBatchSize.
+	// BatchSize is the most windows per generation call, gathered from
+	// one lecture and from concurrent requests; 0 means DefaultBatchSize.
 	BatchSize int
+	// BatchWait is how long the first window queued waits for others to
+	// share its batch; 0 means DefaultBatchWait, negative not at all.
+	BatchWait time.Duration
 	// MaxPasses bounds map plus reduce passes; 0 means DefaultMaxPasses.
 	MaxPasses int
 	// MaxLength and MinLength override generation_config.json's max_length
@@ -100,6 +104,7 @@ type Summarizer struct {
 	passes  int
 	gen     seq2seq.Options
 	log     *slog.Logger
+	g       *gatherer
 }
 
 // Load checks and loads the model folder dir (and the adapter, when set);
@@ -125,7 +130,7 @@ func Load(dir string, o Options) (*Summarizer, error) {
 	// The folder is checked (without ONNX Runtime) before anything else is
 	// loaded, so a broken folder is reported as such even where the
 	// library is missing.
-	if _, _, err := optimum.CheckSeq2Seq(dir); err != nil {
+	if _, _, err := optimum.CheckSeq2SeqDType(dir, o.DType); err != nil {
 		return nil, err
 	}
 	s := &Summarizer{
@@ -174,7 +179,16 @@ func Load(dir string, o Options) (*Summarizer, error) {
 	if adapterID != "" {
 		s.id += "+" + adapterID
 	}
-	log.Info("summary model loaded", "model", s.id, "window_tokens", s.window, "batch", s.batch,
+	wait := o.BatchWait
+	switch {
+	case wait == 0:
+		wait = DefaultBatchWait
+	case wait < 0:
+		wait = 0
+	}
+	s.g = newGatherer(s.batch, wait, func(in []seq2seq.Input) ([]seq2seq.Output, error) { return generate(s.m, in, s.gen) })
+	s.g.start()
+	log.Info("summary model loaded", "model", s.id, "window_tokens", s.window, "batch", s.batch, "batch_wait", wait,
 		"provider", m.Encoder.Provider(), "num_beams", m.Generation.NumBeams, "adapter", o.Adapter)
 	return s, nil
 }
@@ -240,6 +254,9 @@ func nameList(names []string) string {
 
 // Close frees the model and the adapter.
 func (s *Summarizer) Close() error {
+	if s.g != nil {
+		s.g.stop()
+	}
 	var errs []error
 	if s.m != nil {
 		errs = append(errs, s.m.Close())
@@ -259,6 +276,9 @@ func (s *Summarizer) Name() string { return Engine }
 // two replicas with the same files agree and a re-export or another adapter
 // changes the summary cache keys.
 func (s *Summarizer) Model() string { return s.id }
+
+// Stats count the batches, windows and tokens generated since Load.
+func (s *Summarizer) Stats() GatherStats { return s.g.Stats() }
 
 // WindowTokens is the most tokens one window holds, special tokens included.
 func (s *Summarizer) WindowTokens() int { return s.window }
@@ -324,37 +344,17 @@ func (s *Summarizer) summarize(ctx context.Context, sents []lecture.Sentence, op
 	return out, passes, nil
 }
 
-// pass summarises sentences window by window, in batches.
+// pass summarises sentences window by window: the windows go to the
+// gatherer together, which batches them with each other and with the
+// windows of concurrent requests.
 func (s *Summarizer) pass(ctx context.Context, sents []lecture.Sentence) (pass, error) {
 	p := pass{windows: text.Chunk(sents, s.window, s.m.Tokenizer)}
-	p.outputs = make([]string, len(p.windows))
-	for lo := 0; lo < len(p.windows); lo += s.batch {
-		if err := ctx.Err(); err != nil {
-			return p, lecture.Wrap(lecture.EUNAVAILABLE, err, "summary cancelled")
-		}
-		hi := min(lo+s.batch, len(p.windows))
-		out, err := s.generateBatch(p.windows[lo:hi])
-		if err != nil {
-			return p, err
-		}
-		copy(p.outputs[lo:hi], out)
+	if err := ctx.Err(); err != nil {
+		return p, lecture.Wrap(lecture.EUNAVAILABLE, err, "summary cancelled")
 	}
-	seen := map[string]bool{}
-	for i, w := range p.windows {
-		for _, b := range bullets(p.outputs[i], seen) {
-			p.bullets = append(p.bullets, lecture.Bullet{Text: b, Span: w.Span})
-			p.words += text.WordCount(b)
-		}
-	}
-	return p, nil
-}
-
-// generateBatch encodes windows, pads them into one batch and decodes what
-// the model generates for each.
-func (s *Summarizer) generateBatch(ws []lecture.Chunk) ([]string, error) {
 	tok := s.m.Tokenizer
-	rows := make([][]int, len(ws))
-	for i, w := range ws {
+	rows := make([][]int, len(p.windows))
+	for i, w := range p.windows {
 		ids := tok.Encode(w.Text)
 		if len(ids) > s.window {
 			// text.Chunk counted conservatively; a window that still
@@ -365,20 +365,22 @@ func (s *Summarizer) generateBatch(ws []lecture.Chunk) ([]string, error) {
 		}
 		rows[i] = ids
 	}
-	pad := s.m.Generation.PadTokenID
-	if pad < 0 {
-		pad = max(tok.Special().PAD, 0)
-	}
-	ids, mask := seq2seq.Pad(rows, pad)
-	res, err := generate(s.m, ids, mask, s.gen)
+	gen, err := s.g.generate(ctx, rows)
 	if err != nil {
-		return nil, err
+		return p, err
 	}
-	out := make([]string, len(ws))
-	for i := range ws {
-		out[i] = strings.TrimSpace(tok.Decode(res.IDs[i]))
+	p.outputs = make([]string, len(p.windows))
+	for i, ids := range gen {
+		p.outputs[i] = strings.TrimSpace(tok.Decode(ids))
 	}
-	return out, nil
+	seen := map[string]bool{}
+	for i, w := range p.windows {
+		for _, b := range bullets(p.outputs[i], seen) {
+			p.bullets = append(p.bullets, lecture.Bullet{Text: b, Span: w.Span})
+			p.words += text.WordCount(b)
+		}
+	}
+	return p, nil
 }
 
 // bullets splits one window's generated text into sentences, dropping

@@ -9,8 +9,10 @@ import (
 	"os"
 	osexec "os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 
+	"github.com/transcept/transcept/gpu-runtime/bart"
 	"github.com/transcept/transcept/gpu-runtime/causal"
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
@@ -172,6 +174,16 @@ func TestFP16BART(t *testing.T) {
 	if err := json.Unmarshal(b, &recs); err != nil || recs["fp16"] == nil {
 		t.Fatalf("quantize.json: %v %s", err, b)
 	}
+	// the summariser loads them through its dtype, and says so in its
+	// identity (part of the summary cache keys)
+	sum, err := bart.Load(out, bart.Options{IntraOpThreads: 1, DType: "fp16"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasSuffix(sum.Model(), ":fp16") {
+		t.Errorf("summariser identity %q", sum.Model())
+	}
+	sum.Close()
 	qs, err := quantize.Compare(dir, out, []string{"fp16"}, quantize.CompareOptions{Seed: 1})
 	if err != nil {
 		t.Fatal(err)
