@@ -192,6 +192,15 @@ func Summarizer(c *config.Config) (lecture.Summarizer, error) {
 	return nil, lecture.Errorf(lecture.EINVALID, "unknown summarizer %q", c.Summarizer)
 }
 
+// batchWait is TRANSCEPT_BATCH_WAIT as bart.Options takes it (0 there is
+// the default; negative is no wait).
+func batchWait(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
 // bartSummarizer loads the abstractive engine from TRANSCEPT_SUMMARY_MODEL
 // (and TRANSCEPT_SUMMARY_ADAPTER): the model is loaded here, so a function
 // reports ready only once it can summarise. Every error says which setting
@@ -204,7 +213,8 @@ func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
 	}
 	s, err := bart.Load(c.SummaryModel, bart.Options{Adapter: c.SummaryAdapter, IntraOpThreads: c.ORTThreads,
 		OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.ORTPrepack, DType: c.SummaryDType,
-		WindowTokens: min(c.ChunkTokens, bart.DefaultWindowTokens), Logger: Logger(c)})
+		WindowTokens: min(c.ChunkTokens, bart.DefaultWindowTokens), BatchSize: c.BatchMax, BatchWait: batchWait(c.BatchWait),
+		Logger: Logger(c)})
 	if err != nil {
 		setting := "TRANSCEPT_SUMMARY_MODEL=" + c.SummaryModel
 		if c.SummaryAdapter != "" && strings.Contains(lecture.ErrorMessage(err), c.SummaryAdapter) {

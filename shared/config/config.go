@@ -40,6 +40,8 @@ var Settings = []Setting{
 	{"TRANSCEPT_SUMMARY_MODEL", "", "summary model folder for `bart` (Optimum ONNX export of BART-large-CNN or DistilBART-CNN, e.g. `models/distilbart-cnn-6-6` from `transcept models pull`); or `registry://NAME@ALIAS` for a model registry version", false},
 	{"TRANSCEPT_SUMMARY_ADAPTER", "", "ONNX Runtime LoRA adapter file (`.onnx_adapter`) for a summary model exported with LoRA inputs, activated per request (optional; merge a PEFT adapter into a plain export with `transcept models merge-lora` instead)", false},
 	{"TRANSCEPT_SUMMARY_DTYPE", "fp32", "which weights of TRANSCEPT_SUMMARY_MODEL to load: `fp32`, `q8` (`onnx/*_quantized.onnx`), `q4` (`onnx/*_q4.onnx`) or `fp16` (`onnx/*_fp16.onnx`); make q8, q4 and fp16 files with `transcept models quantize`", false},
+	{"TRANSCEPT_BATCH_MAX", "8", "most summary windows the `bart` engine generates together: windows of concurrent requests and of one lecture share one padded batch (the encoder runs once over it, finished rows leave the decoder's batch); 1 turns batching off; `containerConcurrency` in infra/serving/summarize.yaml matches it", false},
+	{"TRANSCEPT_BATCH_WAIT", "5ms", "how long the first queued summary window waits for others to share its batch (0: run at once with whatever is queued); windows queued while a batch runs go in the next one without waiting", false},
 	{"TRANSCEPT_ORT_THREADS", "0", "ONNX Runtime intra-op threads per session (0 = ONNX Runtime's choice, one per physical core)", false},
 	{"TRANSCEPT_ORT_CACHE_DIR", "", "folder for optimised copies of the summary and Whisper models (ONNX Runtime format, written once, memory-mapped at load: a cold start in seconds instead of tens of seconds); empty turns it off", false},
 	{"TRANSCEPT_ORT_LIB", "", "ONNX Runtime shared library to load (`libonnxruntime.so.1`); empty: the tools cache (`make ort`), then /usr/local/lib and /usr/lib", false},
@@ -123,6 +125,8 @@ type Config struct {
 	// SummaryDType, WhisperDType and QADType choose the models' weight
 	// files: fp32, q8, q4 or fp16.
 	SummaryDType, WhisperDType, QADType string
+	BatchMax                            int           // summary windows generated together
+	BatchWait                           time.Duration // how long a window waits for others
 	ORTThreads                          int
 	ORTCacheDir                         string
 	ORTPrepack                          bool
@@ -324,6 +328,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		SummaryModel:   get("TRANSCEPT_SUMMARY_MODEL"),
 		SummaryAdapter: get("TRANSCEPT_SUMMARY_ADAPTER"),
 		ORTThreads:     int(num("TRANSCEPT_ORT_THREADS", 0, 1024)),
+		BatchMax:       int(num("TRANSCEPT_BATCH_MAX", 1, 256)),
 		ORTCacheDir:    get("TRANSCEPT_ORT_CACHE_DIR"),
 		ModelsDir:      get("TRANSCEPT_MODELS_DIR"),
 		ModelsURL:      strings.TrimRight(get("TRANSCEPT_MODELS_URL"), "/"),
@@ -374,6 +379,7 @@ func FromMap(m map[string]string) (*Config, error) {
 		return d
 	}
 	c.QueueLease = dur("TRANSCEPT_QUEUE_LEASE", time.Second)
+	c.BatchWait = dur("TRANSCEPT_BATCH_WAIT", 0)
 	c.FairShare = dur("TRANSCEPT_FAIR_SHARE", 0)
 	c.StageTimeout = dur("TRANSCEPT_STAGE_TIMEOUT", time.Second)
 	c.StagePerMiB = dur("TRANSCEPT_STAGE_TIMEOUT_PER_MIB", 0)

@@ -307,8 +307,23 @@ func TestServices(t *testing.T) {
 			if spec.RuntimeClassName == nil || *spec.RuntimeClassName != "nvidia" {
 				t.Errorf("runtimeClassName must be nvidia")
 			}
-			if spec.ContainerConcurrency == nil || *spec.ContainerConcurrency != 1 {
-				t.Errorf("containerConcurrency must be 1 on a GPU stage")
+			// One request at a time per GPU pod, except where the engine
+			// batches concurrent requests: summarize gathers up to
+			// TRANSCEPT_BATCH_MAX windows into one batch, so it takes that
+			// many requests at once, and the autoscaler aims at it.
+			wantConcurrency := "1"
+			if fn == "summarize" {
+				e, ok := env["TRANSCEPT_BATCH_MAX"]
+				if !ok || e.Value == "" {
+					t.Errorf("summarize must set TRANSCEPT_BATCH_MAX, which its containerConcurrency matches")
+				}
+				wantConcurrency = e.Value
+			}
+			if spec.ContainerConcurrency == nil || strconv.FormatInt(*spec.ContainerConcurrency, 10) != wantConcurrency {
+				t.Errorf("containerConcurrency %v, want %s on this GPU stage", spec.ContainerConcurrency, wantConcurrency)
+			}
+			if ann["autoscaling.knative.dev/target"] != wantConcurrency {
+				t.Errorf("autoscaling target %q, want %s (its containerConcurrency)", ann["autoscaling.knative.dev/target"], wantConcurrency)
 			}
 			if spec.TimeoutSeconds == nil || time.Duration(*spec.TimeoutSeconds)*time.Second < lectureLength/3 {
 				t.Errorf("timeoutSeconds %v too short for a %s lecture", spec.TimeoutSeconds, lectureLength)
