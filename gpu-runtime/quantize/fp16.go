@@ -14,7 +14,11 @@ package quantize
 //     value_info and in subgraphs (If branches) become float16;
 //   - the main graph's float32 inputs and outputs keep float32: a Cast
 //     after each input and before each output, so callers feed and read
-//     float32 (past key/values, encoder states, logits, features);
+//     float32 (past key/values, encoder states, logits, features); outputs
+//     an If makes (the merged decoders') are cast in its branches instead,
+//     so the If keeps its output names and types, and a branch passing a
+//     graph input through (the cross-attention cache) hands on the float32
+//     input itself, uncast (Whisper's light decoder relies on both);
 //   - float32 islands: ops that lose too much in float16 (see fp16Islands)
 //     run in float32 between Casts; an initializer only islands read stays
 //     float32, and a value already available in float32 (an island's
@@ -805,7 +809,7 @@ func (c *h16Conv) convert(model []byte) ([]byte, error) {
 			return nil, err
 		}
 		markKeep(g)
-		gb, err := c.graph(g, nil, true)
+		gb, err := c.graph(g, nil, true, nil)
 		if err != nil {
 			return nil, err
 		}
@@ -828,7 +832,12 @@ func castNode(name, in, out string, to onnxpb.DataType) []byte {
 		Attrs: []onnxpb.Attr{onnxpb.AInt("to", int64(to))}})
 }
 
-func (c *h16Conv) graph(g *h16Graph, parent *h16Scope, top bool) ([]byte, error) {
+// graph converts g. keep are the positions of a branch's outputs that stay
+// float32 (an If's outputs that are the model's float32 outputs: the Cast
+// is made in each branch, so the If's outputs keep their names and types;
+// a branch passing a graph input through hands on the float32 input
+// itself, as Whisper's light decoder expects).
+func (c *h16Conv) graph(g *h16Graph, parent *h16Scope, top bool, keep map[int]bool) ([]byte, error) {
 	s := &h16Scope{parent: parent, g: g, rename: map[string]string{}, f32: map[string]string{}, local: map[string]bool{}}
 	for _, v := range g.inputs {
 		s.local[v.name] = true
@@ -844,6 +853,56 @@ func (c *h16Conv) graph(g *h16Graph, parent *h16Scope, top bool) ([]byte, error)
 	var nodes [][]byte
 	var tail [][]byte
 	isInput := map[string]bool{}
+	// the If outputs that are float32 graph outputs and nothing in this
+	// graph reads: their branches make them float32
+	ifKeep := map[*h16Node]map[int]bool{}
+	inBranch := map[string]bool{}
+	if top {
+		read := map[string]bool{}
+		for _, n := range g.nodes {
+			for _, in := range n.inputs {
+				read[in] = true
+			}
+		}
+		outs := map[string]bool{}
+		for _, v := range g.outputs {
+			if v.elem == onnxpb.Float && g.initBy[v.name] == nil {
+				outs[v.name] = true
+			}
+		}
+		for _, v := range g.inputs {
+			delete(outs, v.name)
+		}
+		for _, n := range g.nodes {
+			if n.op != "If" || n.domain != "" {
+				continue
+			}
+			for i, o := range n.outputs {
+				if outs[o] && !read[o] {
+					if ifKeep[n] == nil {
+						ifKeep[n] = map[int]bool{}
+					}
+					ifKeep[n][i] = true
+					inBranch[o] = true
+				}
+			}
+		}
+	}
+	// this branch's outputs that stay float32: the value each is made from
+	// (renamed when made here)
+	outName := map[int]string{}
+	for k, v := range g.outputs {
+		if !keep[k] || v.elem != onnxpb.Float {
+			continue
+		}
+		if s.local[v.name] && g.initBy[v.name] == nil && !slices.ContainsFunc(g.inputs, func(x h16VI) bool { return x.name == v.name }) {
+			h := c.uniq(v.name)
+			s.rename[v.name] = h
+			outName[k] = v.name
+		} else {
+			outName[k] = c.uniq(v.name)
+		}
+	}
 	if top {
 		for _, v := range g.inputs {
 			isInput[v.name] = true
@@ -859,6 +918,10 @@ func (c *h16Conv) graph(g *h16Graph, parent *h16Scope, top bool) ([]byte, error)
 		}
 		for _, v := range g.outputs {
 			if v.elem != onnxpb.Float || isInput[v.name] || g.initBy[v.name] != nil {
+				continue
+			}
+			if inBranch[v.name] {
+				c.st.IO = append(c.st.IO, v.name)
 				continue
 			}
 			h := c.uniq(v.name)
@@ -917,12 +980,30 @@ func (c *h16Conv) graph(g *h16Graph, parent *h16Scope, top bool) ([]byte, error)
 				outs[i] = f
 			}
 		}
-		b, err := c.node(n, ins, outs, s)
+		if n.op == "Identity" && len(ins) == 1 && len(outs) == 1 {
+			if f, ok := s.fp32(ins[0]); ok {
+				s.f32[outs[0]] = f // a copy of a value there is in float32
+			}
+		}
+		b, err := c.node(n, ins, outs, s, ifKeep[n])
 		if err != nil {
 			return nil, err
 		}
 		nodes = append(nodes, b)
 		nodes = append(nodes, after...)
+	}
+	for k, v := range g.outputs {
+		name, ok := outName[k]
+		if !ok {
+			continue
+		}
+		from := s.name(v.name)
+		if f, ok := s.fp32(from); ok {
+			nodes = append(nodes, onnxpb.MarshalNode(&onnxpb.Node{OpType: "Identity", Name: name + "/identity", Inputs: []string{f}, Outputs: []string{name}}))
+		} else {
+			nodes = append(nodes, castNode(name+"/cast", from, name, onnxpb.Float))
+			c.st.Casts++
+		}
 	}
 	nodes = append(nodes, tail...)
 
@@ -948,10 +1029,14 @@ func (c *h16Conv) graph(g *h16Graph, parent *h16Scope, top bool) ([]byte, error)
 		out = onnxpb.AppendBytes(out, onnxpb.FieldGraphInit, b)
 	}
 	io := func(field int, vs []h16VI, keep bool) {
-		for _, v := range vs {
+		for k, v := range vs {
 			name := v.name
 			if !top {
 				name = s.name(v.name)
+			}
+			if n, ok := outName[k]; ok && field == fGraphOutput {
+				out = onnxpb.AppendBytes(out, field, v.with(n, v.elem))
+				continue
 			}
 			if v.elem == onnxpb.Float && !keep {
 				out = onnxpb.AppendBytes(out, field, v.with(name, onnxpb.Float16))
@@ -985,7 +1070,7 @@ func markKeep(g *h16Graph) {
 
 // node writes n with its new inputs and outputs, its float attributes
 // made float16 (unless an island) and its subgraphs converted.
-func (c *h16Conv) node(n *h16Node, ins, outs []string, s *h16Scope) ([]byte, error) {
+func (c *h16Conv) node(n *h16Node, ins, outs []string, s *h16Scope, keep map[int]bool) ([]byte, error) {
 	var b []byte
 	for _, in := range ins {
 		b = onnxpb.AppendBytes(b, onnxpb.FieldNodeInput, []byte(in))
@@ -1003,7 +1088,7 @@ func (c *h16Conv) node(n *h16Node, ins, outs []string, s *h16Scope) ([]byte, err
 		switch {
 		case len(a.g) > 0:
 			var err error
-			if p, err = c.graphAttr(a, s); err != nil {
+			if p, err = c.graphAttr(a, s, keep); err != nil {
 				return nil, err
 			}
 		case n.island:
@@ -1046,7 +1131,7 @@ func (c *h16Conv) node(n *h16Node, ins, outs []string, s *h16Scope) ([]byte, err
 	return b, nil
 }
 
-func (c *h16Conv) graphAttr(a *h16Attr, s *h16Scope) ([]byte, error) {
+func (c *h16Conv) graphAttr(a *h16Attr, s *h16Scope, keep map[int]bool) ([]byte, error) {
 	fs, err := onnxpb.Fields(a.raw)
 	if err != nil {
 		return nil, err
@@ -1055,7 +1140,7 @@ func (c *h16Conv) graphAttr(a *h16Attr, s *h16Scope) ([]byte, error) {
 	k := 0
 	for _, f := range fs {
 		if f.Bytes(onnxpb.FieldAttrG) || f.Bytes(fAttrGraphs) {
-			gb, err := c.graph(a.g[k], s, false)
+			gb, err := c.graph(a.g[k], s, false, keep)
 			if err != nil {
 				return nil, err
 			}

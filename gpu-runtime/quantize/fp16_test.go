@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"log/slog"
 	"math"
 	"math/rand/v2"
 	"os"
@@ -227,11 +228,18 @@ func TestFP16WhisperQwen(t *testing.T) {
 		var ids [2][]int
 		var enc [2][]float32
 		for i, dtype := range []string{"fp32", "fp16"} {
-			m, err := whisper.LoadModel(wdir, ort.Options{IntraOpThreads: 1, DType: dtype})
+			var log bytes.Buffer
+			m, err := whisper.LoadModel(wdir, ort.Options{IntraOpThreads: 1, DType: dtype, Logger: slog.New(slog.NewTextHandler(&log, nil))})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer m.Close()
+			// the If's outputs keep their names and float32 (the casts are
+			// in the branches), so the decoder's light copy (no
+			// cross-attention cache pass-through) is made for fp16 too
+			if !strings.Contains(log.String(), "without cross-attention cache copies") {
+				t.Errorf("%s: whisper decoder loaded without its light copy:\n%s", dtype, log.String())
+			}
 			r := rand.New(rand.NewPCG(3, 4))
 			feats := make([]float32, m.Features.NMels()*whisper.ChunkFrames)
 			for j := range feats {
