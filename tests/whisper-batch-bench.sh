@@ -66,7 +66,6 @@ go test -c -o "$tmp/whisper.test" ./gpu-runtime/whisper
 echo "whisper-batch-bench: ${secs} s of speech clips with gaps, threads $threads, batches ${batches[*]}, $(nproc) cores, EOS bias $eos, embedding std $embed, model $model, $(date -u +%FT%TZ)" >&2
 rss() { awk -F': ' '/Maximum resident set size/ {print $2}' "$1"; }
 printf '%-10s %8s %9s %8s %7s %7s %8s %9s %9s %10s %6s\n' "" "chunks" "decode s" "CPU s" "tokens" "passes" "tok/s" "enc ms" "dec runs" "peak RSS" "load" >"$tmp/table"
-base=
 for b in "${batches[@]}"; do
 	load=$(cut -d' ' -f1 /proc/loadavg)
 	TRANSCEPT_BENCH_MODEL=$model TRANSCEPT_BENCH_F32=$f32 TRANSCEPT_BENCH_THREADS=$threads TRANSCEPT_BENCH_BATCH=$b TRANSCEPT_BENCH_IDS=$tmp/ids.$b \
@@ -82,13 +81,17 @@ for b in "${batches[@]}"; do
 	awk -v n="$name" -v c="$chunks" -v d="$(field decode_ms)" -v cpu="$(field decode_cpu_ms)" -v tok="$(field tokens)" -v p="$(field passes)" \
 		-v e="$(field encoder_ms)" -v dr="$(field decoder_runs)" -v r="$(rss "$tmp/time.$b")" -v l="$load" \
 		'BEGIN {printf "%-10s %8s %9.1f %8.1f %7d %7d %8.1f %9.0f %9d %6.0f MiB %6s\n", n, c, d / 1000, cpu / 1000, tok, p, tok / d * 1000, e, dr, r / 1024, l}' >>"$tmp/table"
-	[[ -z $base ]] && base=$(field decode_ms) && basename=$name
 	echo "$b $(field decode_ms) $(field decode_cpu_ms) $(rss "$tmp/time.$b")" >>"$tmp/sum"
 done
 cat "$tmp/table"
-read -r _ d0 c0 r0 < <(head -n 1 "$tmp/sum")
+# the ratios against the sequential path (batch 1), else the first run
+base=$(awk '$1 == 1' "$tmp/sum" | head -n 1)
+[[ -n $base ]] || base=$(head -n 1 "$tmp/sum")
+read -r b0 d0 c0 r0 <<<"$base"
+basename="batch $b0"
+[[ $b0 == 1 ]] && basename=sequential
 while read -r b d c r; do
-	[[ $b == "$(head -n 1 "$tmp/sum" | cut -d' ' -f1)" ]] && continue
+	[[ $b == "$b0" ]] && continue
 	awk -v b="$b" -v d="$d" -v c="$c" -v r="$r" -v d0="$d0" -v c0="$c0" -v r0="$r0" -v n="$basename" \
 		'BEGIN {printf "batch %s against %s: decode wall %.2fx faster, CPU %.2fx less, peak RSS %.2fx\n", b, n, d0 / d, c0 / c, r / r0}'
 done <"$tmp/sum"
