@@ -107,6 +107,7 @@ func TestExitCodesAndMessages(t *testing.T) {
 		{[]string{"transcribe", "/no/such.mp3"}, exitNotFound, "no such file"},
 		{[]string{"transcribe", empty}, exitInvalid, "empty"},
 		{[]string{"transcribe", garbage, "--format", "docx"}, exitUsage, "--format"},
+		{[]string{"transcribe", garbage, "--batch", "-1"}, exitUsage, "--batch"},
 		{[]string{"transcribe", garbage}, exitFailure, "TRANSCEPT_WHISPER_MODEL"},
 	}
 	for _, c := range cases {
