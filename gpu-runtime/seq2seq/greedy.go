@@ -275,8 +275,12 @@ func greedy(m *optimum.Seq2Seq, inputIDs, mask [][]int, rows []rowSettings, o *O
 // every row still generating, and finished rows leave the batch. Greedy or
 // beam search as Options over the folder's generation config ask (beam:
 // num_return_sequences must be 1, and rows may not set their own lengths).
-// Each row's ids are those it gets alone; a row's Done cancels that row
-// only (its Output.Err says so). The error is for the whole batch (a bad
+// Each row's ids are those it gets alone, for graphs whose rows are
+// computed independently (float32, fp16, MatMulNBits); a q8 graph's
+// DynamicQuantizeLinear takes one activation scale over the whole batch
+// tensor, so there a row's logits move with its batch and its ids can
+// differ from a lone run's. A row's Done cancels that row only (its
+// Output.Err says so). The error is for the whole batch (a bad
 // input, ONNX Runtime failing).
 func GenerateRows(m *optimum.Seq2Seq, in []Input, o Options) ([]Output, error) {
 	folder, err := readBeam(m.Dir)
