@@ -5,8 +5,11 @@ package whisper
 import (
 	"context"
 	"errors"
+	"io"
 	"math"
+	"math/rand/v2"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"testing"
 
@@ -248,5 +251,63 @@ func TestTranscribeBatchedCancel(t *testing.T) {
 	// the other rows of the batch may finish in the same step, no more
 	if passes > 4 {
 		t.Errorf("%d rows decoded after the cancel in the first batch of 4", passes)
+	}
+}
+
+// TestBatchedMemoryBounded is TestLongFormMemoryBounded for the batched
+// path at batch 8: an hour of audio in 30 s pieces on a small model whose
+// every chunk is silence after one decoder step; the Go heap in use stays
+// under 64 MiB and the resident set grows by under 48 MiB from the 15th
+// minute to the end.
+func TestBatchedMemoryBounded(t *testing.T) {
+	if testing.Short() {
+		t.Skip("an hour of audio (seconds of CPU)")
+	}
+	c := testmodels.TinyWhisper()
+	c.NoSpeechBias, c.EOSBias = 50, 50
+	m := tinyModelWith(t, c)
+	const total = 3600 * SampleRate
+	rng := rand.New(rand.NewPCG(1, 2))
+	sent := 0
+	next := func() ([]float32, error) {
+		if sent >= total {
+			return nil, io.EOF
+		}
+		b := make([]float32, min(SampleRate, total-sent))
+		for i := range b {
+			tm := float64(sent+i) / SampleRate
+			b[i] = float32(0.2*math.Sin(2*math.Pi*(200+float64(int(tm)%50)*10)*tm) + 0.05*rng.NormFloat64())
+		}
+		sent += len(b)
+		return b, nil
+	}
+	var heapMax uint64
+	var rss15, rssMax int64
+	batches := 0
+	done := func(s float64) {
+		batches++
+		var ms runtime.MemStats
+		runtime.ReadMemStats(&ms)
+		heapMax = max(heapMax, ms.HeapInuse)
+		r := residentBytes(t)
+		if s >= 15*60 && rss15 == 0 {
+			rss15 = r
+		}
+		rssMax = max(rssMax, r)
+	}
+	res, err := m.TranscribeBatched(context.Background(), next, nil, DefaultLongForm(), 8, done)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%d batches, %d segments; Go heap in use at most %.1f MiB; RSS %.1f MiB at 15 min, at most %.1f MiB",
+		batches, len(res.Segments), float64(heapMax)/(1<<20), float64(rss15)/(1<<20), float64(rssMax)/(1<<20))
+	if batches != 3600/30/8 {
+		t.Errorf("%d batches for an hour, want 15", batches)
+	}
+	if heapMax > 64<<20 {
+		t.Errorf("Go heap in use reached %.1f MiB, want under 64", float64(heapMax)/(1<<20))
+	}
+	if rss15 == 0 || rssMax-rss15 > 48<<20 {
+		t.Errorf("resident set grew from %.1f MiB (15 min) to %.1f MiB", float64(rss15)/(1<<20), float64(rssMax)/(1<<20))
 	}
 }
