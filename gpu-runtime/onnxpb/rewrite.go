@@ -172,9 +172,25 @@ func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 			}
 		}
 	}
+	// A dynamically quantised lm_head (q8, onnxruntime's quantize_dynamic
+	// layout) is Mul(Cast(MatMulInteger(A_q, B, a_zp, b_zp)), Mul(a_scale,
+	// b_scale)) with A_q, a_scale and a_zp from one DynamicQuantizeLinear:
+	// the walk goes on through the Mul and the Cast to the MatMulInteger, so
+	// the Slice takes A_q, the integers already quantised with the whole
+	// prompt's scale, and the last row comes out exactly as without it
+	// (slicing before DynamicQuantizeLinear would change that scale).
+	dynamicScale := func(n Node) bool {
+		if n.OpType != "Mul" || len(n.Inputs) != 2 || producer[n.Inputs[0]].OpType != "Cast" {
+			return false
+		}
+		c := producer[n.Inputs[0]]
+		s := producer[n.Inputs[1]]
+		return len(c.Inputs) == 1 && producer[c.Inputs[0]].OpType == "MatMulInteger" &&
+			s.OpType == "Mul" && len(s.Inputs) == 2 && producer[s.Inputs[0]].OpType == "DynamicQuantizeLinear"
+	}
 	for range 8 {
 		p, ok := producer[target]
-		if !ok || (p.OpType != "Cast" && p.OpType != "Identity") || len(p.Inputs) == 0 || producer[p.Inputs[0]].OpType == "" {
+		if !ok || (p.OpType != "Cast" && p.OpType != "Identity" && !dynamicScale(p)) || len(p.Inputs) == 0 || producer[p.Inputs[0]].OpType == "" {
 			break
 		}
 		target = p.Inputs[0]
