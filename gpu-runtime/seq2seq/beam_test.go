@@ -438,3 +438,33 @@ func TestResolveBeam(t *testing.T) {
 		}
 	}
 }
+
+// TestBeamDoneInputsLeaveBatch: inputs whose search ends early leave the
+// decoder's rows (fewer rows per step), and every input still gets what it
+// gets alone.
+func TestBeamDoneInputsLeaveBatch(t *testing.T) {
+	s := fakeSettings(3, 1, StopEarly, 12)
+	seeds := []uint64{0, 1, 2, 3, 4, 5}
+	fake := &batchFake{seeds: seeds, vocab: 12, beams: 3}
+	res, err := beamSearch(fake, len(seeds), &s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, seed := range seeds {
+		one := search(t, &fakeModel{vocab: 12, random: true, seed: seed}, s, 1)
+		trim := func(r []int) []int {
+			for len(r) > 1 && r[len(r)-1] == tPad {
+				r = r[:len(r)-1]
+			}
+			return r
+		}
+		got, want := trim(res.IDs[i]), trim(one.IDs[0])
+		if !slices.Equal(got, want) || res.Scores[i] != one.Scores[0] {
+			t.Errorf("input %d: batch %v %g, alone %v %g", i, got, res.Scores[i], want, one.Scores[0])
+		}
+	}
+	if fake.rows[0] != 3*len(seeds) || fake.rows[len(fake.rows)-1] >= fake.rows[0] {
+		t.Errorf("decoder rows per step %v: want %d first, then fewer as inputs end", fake.rows, 3*len(seeds))
+	}
+	t.Logf("decoder rows per step: %v", fake.rows)
+}
