@@ -19,6 +19,7 @@ import (
 
 	"github.com/transcept/transcept/shared/eval"
 	"github.com/transcept/transcept/tests/testkit/svctest"
+	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
 // promtool finds Debian's promtool (apt-get install prometheus).
@@ -109,9 +110,17 @@ func TestLiveMetricsAndDashboards(t *testing.T) {
 	// A small eval set in the store the server uses (its vocabulary is what
 	// the out-of-vocabulary share is measured against; POST /eval runs the
 	// nightly evaluation on it).
-	store := t.TempDir()
+	// The summaries come from a tiny random-weight BART on ONNX Runtime, so
+	// that model runs generate tokens (the tokens-per-second panel).
+	store, bart := t.TempDir(), t.TempDir()
+	tiny := testmodels.Tiny()
+	tiny.EOSBias = 0 // text for every window, however short (the tiny default ends most at once)
+	if err := testmodels.WriteBART(bart, tiny); err != nil {
+		t.Fatal(err)
+	}
 	env := []string{"TRANSCEPT_STORE_DIR=" + store, "TRANSCEPT_LOG_LEVEL=warn", "TRANSCEPT_EVAL_DATA=",
-		"TRANSCEPT_EVAL_CACHE_DIR=" + t.TempDir(), "TRANSCEPT_DRIFT_MIN_LECTURES=1"}
+		"TRANSCEPT_EVAL_CACHE_DIR=" + t.TempDir(), "TRANSCEPT_DRIFT_MIN_LECTURES=1",
+		"TRANSCEPT_SUMMARIZER=bart", "TRANSCEPT_SUMMARY_MODEL=" + bart}
 	data := eval.DataDir()
 	if data != "" {
 		seed := exec.Command(bin, "eval", "seed", "--data", data, "--summeval", "3", "--qmsum", "1", "--qa", "1", "--no-audio")
@@ -150,7 +159,8 @@ func TestLiveMetricsAndDashboards(t *testing.T) {
 	resp.Body.Close()
 	// The funnel saw the lecture uploaded and ready, once each; the
 	// summariser's load time is reported.
-	for _, want := range []string{`transcept_lectures_total{outcome="uploaded"} 1`, `transcept_lectures_total{outcome="ready"} 1`, `transcept_model_load_seconds{stage="summarize"}`} {
+	for _, want := range []string{`transcept_lectures_total{outcome="uploaded"} 1`, `transcept_lectures_total{outcome="ready"} 1`, `transcept_model_load_seconds{stage="summarize"}`,
+		`transcept_model_tokens_total{engine="bart",task="summarize"}`, `transcept_stage_lectures_total{outcome="done",stage="index"} 1`} {
 		if !bytes.Contains(scrape, []byte(want)) {
 			t.Errorf("the live scrape lacks %s", want)
 		}
@@ -181,7 +191,7 @@ func TestLiveMetricsAndDashboards(t *testing.T) {
 		}
 		scrape, _ = io.ReadAll(resp.Body)
 		resp.Body.Close()
-		for _, want := range []string{`transcept_eval_score{metric="rougeL",model="extractive",task="summarize",version="builtin"}`, `transcept_input_oov_ratio_count{stage="segment"} 2`,
+		for _, want := range []string{`transcept_eval_score{metric="rougeL",model="bart",task="summarize",version="`, `transcept_input_oov_ratio_count{stage="segment"} 2`,
 			`transcept_input_no_speech_ratio_count{stage="segment"} 1`, `transcept_drift_score{feature="words",stage="segment"}`} {
 			if !bytes.Contains(scrape, []byte(want)) {
 				t.Errorf("the live scrape after POST /eval lacks %s", want)

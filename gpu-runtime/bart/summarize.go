@@ -372,6 +372,7 @@ func (s *Summarizer) pass(ctx context.Context, sents []lecture.Sentence) (pass, 
 	p.outputs = make([]string, len(p.windows))
 	for i, ids := range gen {
 		p.outputs[i] = strings.TrimSpace(tok.Decode(ids))
+		lecture.CountTokens(ctx, len(ids)) // generated tokens, for tokens per second
 	}
 	seen := map[string]bool{}
 	for i, w := range p.windows {

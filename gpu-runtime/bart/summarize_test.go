@@ -126,9 +126,15 @@ func TestIdentityAndWindow(t *testing.T) {
 func TestMapOverWindows(t *testing.T) {
 	s := load(t, Options{BatchSize: 3})
 	sents := lectureSentences(30) // about 20 tokens each: many 64-token windows
-	sum, passes, err := s.summarize(context.Background(), sents, lecture.SummarizeOptions{Ratio: 1})
+	ctx, tokens := lecture.WithTokenCount(context.Background())
+	sum, passes, err := s.summarize(ctx, sents, lecture.SummarizeOptions{Ratio: 1})
 	if err != nil {
 		t.Fatal(err)
+	}
+	// Every window generated at least one token and at most the model's
+	// max_length (20): what the tokens-per-second metric counts.
+	if n, w := tokens.Load(), int64(len(passes[0].windows)); n < w || n > 20*w {
+		t.Errorf("%d generated tokens counted over %d windows", n, w)
 	}
 	if len(passes) != 1 {
 		t.Fatalf("%d passes with a budget of every input word, want 1", len(passes))

@@ -316,6 +316,7 @@ var metricNames = map[string]bool{
 	"transcept_model_load_seconds":            true,
 	"transcept_stage_lectures_total":          true,
 	"transcept_model_run_duration_seconds":    true,
+	"transcept_model_tokens_total":            true,
 	"transcept_queue_jobs":                    true,
 	// The nightly evaluation and input drift (shared/metrics/eval.go).
 	"transcept_eval_score":                      true,
