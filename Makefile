@@ -60,12 +60,13 @@ bench: ## Benchmarks: extractive summary, BM25 answer, cached /summarize, functi
 soak: ## Soak test, not in CI: transcept serve with Redis under mixed traffic for SOAK_DURATION (30m); RSS, goroutines, open files; fails on errors or unready uploads
 	bash tests/soak.sh
 
-bench-models: tools ## Model runtime against transformers.js, side by side on the same fp32, q8 and q4 files and threads (random-weight folders, written and quantised once; about 30 minutes): BART, Whisper, the instruct LM, issue 16's quantisation goals; log-mel, VAD; Whisper batched against sequential long-form (10 minutes of speech); 8 summary requests sequential against concurrent (batched), fp32 and q8
+bench-models: tools ## Model runtime against transformers.js, side by side on the same fp32, q8 and q4 files and threads (random-weight folders, written and quantised once; about 30 minutes): BART, Whisper, the instruct LM, issue 16's quantisation goals; log-mel, VAD; Whisper batched against sequential long-form (10 minutes of speech); 8 summary requests sequential against concurrent (batched), fp32 and q8; Whisper against whisper.cpp on the same weights (built from source into the tools cache)
 	bash tests/bench-models.sh $(BENCH_MODELS_DTYPES)
 	bash tests/reference/whisper-bench.sh
 	bash tests/reference/vad-bench.sh
 	bash tests/whisper-batch-bench.sh
 	bash tests/summary-batch-bench.sh
+	bash tests/whisper-cpp-bench.sh
 
 eval: build ## Score the embedded engines on SummEval, QMSum and retrieval (needs ../shared/data)
 	./$(BIN) eval summarize
