@@ -126,6 +126,31 @@ func (r *Recorder) Observe(ctx context.Context, id string, tr *lecture.Transcrip
 	}
 }
 
+// Forget deletes the input profile of a lecture measured between from and
+// to (a day's slack each side for clocks and redeliveries; at most the 31
+// days before to); a day without one is not an error.
+func (r *Recorder) Forget(ctx context.Context, id string, from, to time.Time) error {
+	if err := lecture.ValidateLectureID(id); err != nil {
+		return err
+	}
+	if to.IsZero() {
+		to = r.now()
+	}
+	if to.Before(from) || from.IsZero() {
+		from = to
+	}
+	if to.Sub(from) > 31*24*time.Hour { // a profile is written while the lecture processes
+		from = to.Add(-31 * 24 * time.Hour)
+	}
+	last := to.UTC().Add(24 * time.Hour)
+	for day := from.UTC().Add(-24 * time.Hour).Truncate(24 * time.Hour); !day.After(last); day = day.Add(24 * time.Hour) {
+		if err := r.Store.Delete(ctx, Bucket, profileKey(day, id)); err != nil && lecture.ErrorCode(err) != lecture.ENOTFOUND {
+			return err
+		}
+	}
+	return nil
+}
+
 // Recent reads the profiles of the lectures measured within window before now.
 func Recent(ctx context.Context, st lecture.ObjectStore, now time.Time, window time.Duration) ([]LectureProfile, error) {
 	var out []LectureProfile

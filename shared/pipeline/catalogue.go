@@ -195,6 +195,11 @@ func (s *Service) DeleteLecture(ctx context.Context, id string) error {
 	}
 	s.forgetCached(ctx, l)
 	s.forgetIndex(id)
+	if s.Inputs != nil { // the lecture's input profile (drift measures)
+		if err := s.Inputs.Forget(ctx, id, l.CreatedAt, l.UpdatedAt); err != nil {
+			return err
+		}
+	}
 	raw, err := s.Store.List(ctx, lecture.BucketRaw, id+"/")
 	if err != nil {
 		return err

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"time"
 
 	"github.com/transcept/transcept/shared/lecture"
 )
@@ -11,6 +12,9 @@ import (
 // the input drift measures, evalset.Recorder).
 type InputRecorder interface {
 	Observe(ctx context.Context, lectureID string, tr *lecture.Transcript)
+	// Forget deletes what was kept of a lecture measured between from and
+	// to (its creation and last update), when the lecture is deleted.
+	Forget(ctx context.Context, lectureID string, from, to time.Time) error
 }
 
 // observeInput hands a transcript to the input recorder, when there is one.
