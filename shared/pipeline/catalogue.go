@@ -53,19 +53,36 @@ func (s *Service) Sync(ctx context.Context, id string) {
 		return
 	}
 	ctx = context.WithoutCancel(ctx)
-	if err := s.sync(ctx, id); err != nil && lecture.ErrorCode(err) != lecture.ENOTFOUND {
-		s.Log.Warn("catalogue row not updated", "lecture", id, "err", err)
+	// Two stages ending together (summarize and index, in two processes)
+	// each compose the status and write it: the one that read the store
+	// first may write last, a stale "processing" over "ready". So after
+	// writing, read the status again and write once more when it moved;
+	// the stage that finished last reads every artifact before its write,
+	// and this re-read comes after that write.
+	for range 3 {
+		wrote, err := s.sync(ctx, id)
+		if err != nil {
+			if lecture.ErrorCode(err) != lecture.ENOTFOUND {
+				s.Log.Warn("catalogue row not updated", "lecture", id, "err", err)
+			}
+			return
+		}
+		l, err := s.Lecture(ctx, id)
+		if err != nil || l.Status == wrote {
+			return
+		}
 	}
 }
 
-func (s *Service) sync(ctx context.Context, id string) error {
+// sync writes the lecture's row and returns the status it wrote.
+func (s *Service) sync(ctx context.Context, id string) (lecture.Status, error) {
 	l, err := s.Lecture(ctx, id)
 	if err != nil {
-		return err
+		return "", err
 	}
 	row, err := s.Catalogue.GetLecture(ctx, id)
 	if err != nil && lecture.ErrorCode(err) != lecture.ENOTFOUND {
-		return err
+		return "", err
 	}
 	hadText := row.Words > 0
 	if l.Status == lecture.StatusReady && row.Status != lecture.StatusReady {
@@ -97,12 +114,12 @@ func (s *Service) sync(ctx context.Context, id string) error {
 		}
 	}
 	if err := s.Catalogue.PutLecture(ctx, row); err != nil {
-		return err
+		return "", err
 	}
 	if haveText {
-		return s.Catalogue.SetTranscript(ctx, id, transcriptText(&tr))
+		return l.Status, s.Catalogue.SetTranscript(ctx, id, transcriptText(&tr))
 	}
-	return nil
+	return l.Status, nil
 }
 
 func transcriptText(tr *lecture.Transcript) string {
@@ -156,7 +173,7 @@ func (s *Service) Rebuild(ctx context.Context, progress func(done int, id string
 				return n, err
 			}
 		}
-		if err := s.sync(ctx, id); err != nil {
+		if _, err := s.sync(ctx, id); err != nil {
 			return n, err
 		}
 		n++

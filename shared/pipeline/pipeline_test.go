@@ -400,3 +400,59 @@ func TestEventsCarryTheOwner(t *testing.T) {
 		t.Errorf("%s carries owner %q", ev.Type, ev.Data.Owner)
 	}
 }
+
+// gatedCatalogue holds the first write of a "processing" row once armed,
+// until released: the summarize stage's stale write landing after index's.
+type gatedCatalogue struct {
+	*memCatalogue
+	armed   atomic.Bool
+	held    chan struct{}
+	release chan struct{}
+}
+
+func (c *gatedCatalogue) PutLecture(ctx context.Context, l catalogue.Lecture) error {
+	if l.Status == lecture.StatusProcessing && c.armed.CompareAndSwap(true, false) {
+		close(c.held)
+		<-c.release
+	}
+	return c.memCatalogue.PutLecture(ctx, l)
+}
+
+// Summarize and index ending together: summarize composes "processing"
+// (index not done), index writes "ready", then summarize's write lands. The
+// row must still end ready (it once stayed "processing" for ever).
+func TestCatalogueNotLeftStaleByParallelStages(t *testing.T) {
+	svc, _, _ := newService(t, mem.New(1<<20))
+	cat := &gatedCatalogue{memCatalogue: &memCatalogue{rows: map[string]catalogue.Lecture{}}, held: make(chan struct{}), release: make(chan struct{})}
+	svc.Catalogue = cat
+	ctx := context.Background()
+	_, ev, err := svc.CreateLecture(ctx, pipeline.Upload{Name: "thermo.txt", Data: []byte(lectureText)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := svc.HandleUploaded(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out, err = svc.HandleTranscript(ctx, out[0]); err != nil {
+		t.Fatal(err)
+	}
+	cev := out[0]
+	cat.armed.Store(true)
+	done := make(chan error, 1)
+	go func() { _, err := svc.HandleChunksSummarize(ctx, cev); done <- err }()
+	<-cat.held // summarize's row write, composed before index ran, is held
+	if _, err := svc.HandleChunksIndex(ctx, cev); err != nil {
+		t.Fatal(err)
+	}
+	if row, _ := cat.GetLecture(ctx, ev.Data.LectureID); row.Status != lecture.StatusReady {
+		t.Fatalf("after index: row %q", row.Status)
+	}
+	close(cat.release)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if row, _ := cat.GetLecture(ctx, ev.Data.LectureID); row.Status != lecture.StatusReady {
+		t.Errorf("row left %q after both stages ended, want ready", row.Status)
+	}
+}
