@@ -273,15 +273,5 @@ func (m *Metrics) QualityValue(name string, labels ...string) float64 {
 	default:
 		return 0
 	}
-	if err != nil {
-		return 0
-	}
-	var d dto.Metric
-	if err := c.(prometheus.Metric).Write(&d); err != nil {
-		return 0
-	}
-	if d.Counter != nil {
-		return d.Counter.GetValue()
-	}
-	return d.Gauge.GetValue()
+	return read(c, err)
 }

@@ -240,6 +240,11 @@ func (m *Metrics) Value(name string, labels ...string) float64 {
 	default:
 		return 0
 	}
+	return read(c, err)
+}
+
+// read is the value of one counter or gauge series (0 when err is set).
+func read(c prometheus.Collector, err error) float64 {
 	if err != nil {
 		return 0
 	}
