@@ -29,17 +29,10 @@ type Record struct {
 	Files       []*FileResult `json:"files"`
 }
 
-// Folder quantises every float32 model file in dir/onnx (those without a
-// dtype suffix) into out/onnx with the dtype's suffix (the names the hub's
-// ONNX repos use), copies the folder's other files when out is not dir, and
-// adds the run to out/quantize.json (one entry per dtype).
-func Folder(dir, out string, o Options) (*Record, error) {
-	if err := o.norm(); err != nil {
-		return nil, err
-	}
-	if out == "" {
-		out = dir
-	}
+// prepareOut lists dir's float32 model files (onnx/*.onnx without a dtype
+// suffix) and readies out/onnx, copying dir's other files when out is
+// another folder.
+func prepareOut(dir, out string) ([]string, error) {
 	src, err := filepath.Glob(filepath.Join(dir, "onnx", "*.onnx"))
 	if err != nil {
 		return nil, err
@@ -60,6 +53,24 @@ func Folder(dir, out string, o Options) (*Record, error) {
 		if err := copyOthers(dir, out); err != nil {
 			return nil, err
 		}
+	}
+	return models, nil
+}
+
+// Folder quantises every float32 model file in dir/onnx (those without a
+// dtype suffix) into out/onnx with the dtype's suffix (the names the hub's
+// ONNX repos use), copies the folder's other files when out is not dir, and
+// adds the run to out/quantize.json (one entry per dtype).
+func Folder(dir, out string, o Options) (*Record, error) {
+	if err := o.norm(); err != nil {
+		return nil, err
+	}
+	if out == "" {
+		out = dir
+	}
+	models, err := prepareOut(dir, out)
+	if err != nil {
+		return nil, err
 	}
 	rec := &Record{DType: o.DType, Symmetric: o.Symmetric || o.DType == "q8", KeepEmbed: o.KeepEmbeddings, Embeddings: o.QuantizeEmbeddings,
 		Made: time.Now().UTC().Format(time.RFC3339)}

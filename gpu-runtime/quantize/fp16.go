@@ -128,26 +128,9 @@ func FolderFP16(dir, out string) (*FP16Record, error) {
 	if out == "" {
 		out = dir
 	}
-	src, err := filepath.Glob(filepath.Join(dir, "onnx", "*.onnx"))
+	models, err := prepareOut(dir, out)
 	if err != nil {
 		return nil, err
-	}
-	var models []string
-	for _, p := range src {
-		if !optimum.HasDTypeSuffix(filepath.Base(p)) {
-			models = append(models, p)
-		}
-	}
-	if len(models) == 0 {
-		return nil, fmt.Errorf("quantize: %s has no float32 onnx/*.onnx files", dir)
-	}
-	if err := os.MkdirAll(filepath.Join(out, "onnx"), 0o755); err != nil {
-		return nil, err
-	}
-	if abs(out) != abs(dir) {
-		if err := copyOthers(dir, out); err != nil {
-			return nil, err
-		}
 	}
 	rec := &FP16Record{DType: "fp16", Made: time.Now().UTC().Format(time.RFC3339),
 		Clamp: "finite values past ±65504 to ±65504; non-zero values below 2^-24 to ±2^-24; inf, NaN and 0 kept"}
