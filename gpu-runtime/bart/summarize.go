@@ -72,6 +72,8 @@ type Options struct {
 	// copy of each .onnx file for fast loads; skipping weight prepacking).
 	OptimizedCacheDir string
 	NoPrepack         bool
+	// Int8Weights is ort.Options' ("auto" or "off").
+	Int8Weights string
 	// DType is which of the folder's files to load: fp32 (""), q8, q4 or
 	// fp16 (see optimum.DTypeFile).
 	DType string
@@ -155,7 +157,7 @@ func Load(dir string, o Options) (*Summarizer, error) {
 	}
 	m, err := optimum.LoadSeq2Seq(dir, ort.Options{IntraOpThreads: o.IntraOpThreads, InterOpThreads: o.InterOpThreads,
 		Optimization: o.Optimization, CUDA: o.CUDA, CUDADevice: o.CUDADevice, Logger: o.Logger,
-		OptimizedCacheDir: o.OptimizedCacheDir, NoPrepack: o.NoPrepack, DType: o.DType})
+		OptimizedCacheDir: o.OptimizedCacheDir, NoPrepack: o.NoPrepack, Int8Weights: o.Int8Weights, DType: o.DType})
 	if err != nil {
 		return nil, err
 	}

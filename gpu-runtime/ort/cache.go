@@ -60,7 +60,9 @@ type cacheEntry struct {
 }
 
 // newCacheEntry describes the cache file for source under dir.
-func newCacheEntry(dir, source, ortVersion string, o *Options) (*cacheEntry, error) {
+// Variants are further things the optimised graph depends on (a rewrite of
+// the source made before loading it), one line each.
+func newCacheEntry(dir, source, ortVersion string, o *Options, variants ...string) (*cacheEntry, error) {
 	abs, err := filepath.Abs(source)
 	if err != nil {
 		return nil, err
@@ -81,6 +83,9 @@ func newCacheEntry(dir, source, ortVersion string, o *Options) (*cacheEntry, err
 		"optimization=" + o.Optimization.String(),
 		"cpu=" + cpuIdentity(),
 	}, "\n")
+	for _, v := range variants {
+		key += "\nvariant=" + v
+	}
 	e := &cacheEntry{Key: key, KeyHash: sha256.Sum256([]byte(key))}
 	pathHash := sha256.Sum256([]byte(abs))
 	stem := strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs))

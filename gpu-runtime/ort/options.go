@@ -90,6 +90,13 @@ type Options struct {
 	// model_fp16.onnx, as the hub's ONNX repos name them); "" is fp32.
 	// Sessions themselves ignore it.
 	DType string
+	// Int8Weights is "auto" (or "") or "off". Auto runs 8-bit models whose
+	// MatMulInteger weights are stored as uint8 (the hub's q8 files) on int8
+	// copies of those weights, made at load, on processors with VNNI
+	// (AVX-512 VNNI or AVX-VNNI), where ONNX Runtime's u8×s8 kernels are
+	// faster and give the same results (see int8.go). With the optimised
+	// model cache the copy is made once, when the cache file is built.
+	Int8Weights string
 	// ConfigEntries are extra ONNX Runtime session settings
 	// (AddSessionConfigEntry), e.g. "session.disable_prepacking": "1".
 	ConfigEntries map[string]string

@@ -62,6 +62,8 @@ type Session struct {
 	provider Provider
 	fallback string
 	mapped   []byte       // the memory-mapped cache file the session runs from, or nil
+	int8     *int8Source  // while loading: the int8-weight rewrite to build from, or nil
+	int8MMI  int          // MatMulInteger nodes running on int8 weights (Options.Int8Weights)
 	runs     atomic.Int64 // Run calls so far
 	runNanos atomic.Int64 // time spent inside them
 }
@@ -102,6 +104,10 @@ func NewSession(path string, o Options) (*Session, error) {
 		"optimization", o.Optimization.String())
 	t0 := time.Now()
 	sess := &Session{path: path, info: info, inputs: inputs, outputs: outputs, provider: ProviderCPU}
+	if sess.int8, err = int8Rewrite(path, info, &o); err != nil {
+		log.Warn("model loads with its uint8 weights as they are", "err", err)
+	}
+	defer func() { sess.int8.close(); sess.int8 = nil }()
 	if o.OptimizedCacheDir != "" && !o.CUDA {
 		if err := sess.openCached(&o, log); err != nil {
 			return nil, err
@@ -119,9 +125,13 @@ func NewSession(path string, o Options) (*Session, error) {
 				sess.provider = ProviderCUDA
 			}
 		}
-		if sess.s, err = ortgo.NewDynamicAdvancedSession(path, inputs, outputs, so); err != nil {
+		if sess.s, err = ortgo.NewDynamicAdvancedSession(sess.loadPath(log), inputs, outputs, so); err != nil {
 			return nil, lecture.Wrap(lecture.EINVALID, err, "onnxruntime cannot load model file %s", path)
 		}
+	}
+	if sess.int8 != nil {
+		sess.int8MMI = sess.int8.rw.Nodes
+		log = log.With("int8_weight_matmuls", sess.int8MMI)
 	}
 	log = log.With("provider", string(sess.provider), "cached", sess.Cached(), "load_ms", time.Since(t0).Milliseconds())
 	if sess.fallback != "" {
@@ -168,7 +178,11 @@ func sessionOptions(o *Options, path string, extra map[string]string) (*ortgo.Se
 // written only costs the speed.
 func (s *Session) openCached(o *Options, log *slog.Logger) error {
 	rt, _ := Init()
-	e, err := newCacheEntry(o.OptimizedCacheDir, s.path, rt.Version, o)
+	var variants []string
+	if s.int8 != nil {
+		variants = append(variants, "weights=int8 (MatMulInteger B as int8)")
+	}
+	e, err := newCacheEntry(o.OptimizedCacheDir, s.path, rt.Version, o, variants...)
 	if err == nil {
 		err = os.MkdirAll(o.OptimizedCacheDir, 0o755)
 	}
@@ -244,11 +258,32 @@ func (s *Session) build(o *Options, saveTo string, ortBytes []byte) error {
 		}
 		return nil
 	}
-	if s.s, err = ortgo.NewDynamicAdvancedSession(s.path, s.inputs, s.outputs, so); err != nil {
+	if s.s, err = ortgo.NewDynamicAdvancedSession(s.loadPath(o.logger()), s.inputs, s.outputs, so); err != nil {
 		return lecture.Wrap(lecture.EINVALID, err, "onnxruntime cannot load model file %s", s.path)
 	}
 	return nil
 }
+
+// loadPath is the file a session is built from: the int8-weight copy when
+// there is one (written now), else the model file. Where the copy cannot be
+// written the model loads as it is, with a warning (same results, slower).
+func (s *Session) loadPath(log *slog.Logger) string {
+	if s.int8 == nil {
+		return s.path
+	}
+	p, err := s.int8.file()
+	if err != nil {
+		log.Warn("model loads with its uint8 weights as they are", "err", err)
+		s.int8.close()
+		s.int8 = nil
+		return s.path
+	}
+	return p
+}
+
+// Int8WeightMatMuls is how many MatMulInteger nodes run on int8 copies of
+// the model's uint8 weights (Options.Int8Weights); 0 when none do.
+func (s *Session) Int8WeightMatMuls() int { return s.int8MMI }
 
 func configure(so *ortgo.SessionOptions, o *Options) error {
 	if o.IntraOpThreads < 0 || o.InterOpThreads < 0 {

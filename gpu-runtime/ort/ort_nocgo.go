@@ -34,6 +34,7 @@ func (s *Session) RunWith(ro *RunOptions, in, out []Value) error { return errNoC
 func (s *Session) Close() error                                  { return nil }
 func (s *Session) RunStats() RunStats                            { return RunStats{} }
 func (s *Session) Cached() bool                                  { return false }
+func (s *Session) Int8WeightMatMuls() int                        { return 0 }
 
 // Value is a tensor; without cgo none can be made.
 type Value struct{}

@@ -46,6 +46,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_ORT_CACHE_DIR", "", "folder for optimised copies of the summary and Whisper models (ONNX Runtime format, written once, memory-mapped at load: a cold start in seconds instead of tens of seconds); empty turns it off", false},
 	{"TRANSCEPT_ORT_LIB", "", "ONNX Runtime shared library to load (`libonnxruntime.so.1`); empty: the tools cache (`make ort`), then /usr/local/lib and /usr/lib", false},
 	{"TRANSCEPT_TOOLS_DIR", "", "tools cache where `make tools` installs ONNX Runtime, the Silero VAD model and MinIO (empty: `~/.cache/transcept-bin`)", false},
+	{"TRANSCEPT_ORT_INT8_WEIGHTS", "auto", "8-bit models whose MatMulInteger weights are stored as uint8 (the hub's q8 files): `auto` runs them on int8 copies made at load on processors with VNNI (AVX-512 VNNI or AVX-VNNI), where ONNX Runtime's u8×s8 kernels are faster (BART encoder 0.55× the time) with the same results; `off` runs the files as they are", false},
 	{"TRANSCEPT_ORT_PREPACK", "true", "let ONNX Runtime prepack weights at load (faster generation; `false` loads faster and holds less memory)", false},
 	{"TRANSCEPT_MODELS_DIR", "./models", "where `transcept models pull` puts model folders", false},
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
@@ -130,6 +131,7 @@ type Config struct {
 	ORTThreads                          int
 	ORTCacheDir                         string
 	ORTPrepack                          bool
+	ORTInt8Weights                      string // auto or off
 	ModelsDir                           string
 	ModelsURL                           string
 	ModelCacheDir                       string // registry:// model settings are fetched here
@@ -362,6 +364,12 @@ func FromMap(m map[string]string) (*Config, error) {
 		return v
 	}
 	c.SummaryDType, c.WhisperDType, c.QADType = dtype("TRANSCEPT_SUMMARY_DTYPE"), dtype("TRANSCEPT_WHISPER_DTYPE"), dtype("TRANSCEPT_QA_DTYPE")
+	switch v := get("TRANSCEPT_ORT_INT8_WEIGHTS"); v {
+	case "auto", "off":
+		c.ORTInt8Weights = v
+	default:
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_ORT_INT8_WEIGHTS=%q: want auto or off", v))
+	}
 	if c.ORTPrepack, err = strconv.ParseBool(get("TRANSCEPT_ORT_PREPACK")); err != nil {
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_ORT_PREPACK=%q: want true or false", get("TRANSCEPT_ORT_PREPACK")))
 	}

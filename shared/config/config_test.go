@@ -20,12 +20,12 @@ func TestDefaults(t *testing.T) {
 
 func TestBadValuesNameTheKey(t *testing.T) {
 	_, err := FromMap(map[string]string{"TRANSCEPT_SUMMARY_RATIO": "2", "TRANSCEPT_SUMMARIZER": "gpt", "MINIO_ENDPOINT": "x:9000", "TRANSCEPT_CACHE_TTL": "soon",
-		"TRANSCEPT_VAD": "maybe", "TRANSCEPT_VAD_THRESHOLD": "1.5", "TRANSCEPT_ORT_PREPACK": "yes please", "TRANSCEPT_QA_SPIN": "fast"})
+		"TRANSCEPT_VAD": "maybe", "TRANSCEPT_VAD_THRESHOLD": "1.5", "TRANSCEPT_ORT_PREPACK": "yes please", "TRANSCEPT_QA_SPIN": "fast", "TRANSCEPT_ORT_INT8_WEIGHTS": "on"})
 	if lecture.ErrorCode(err) != lecture.EINVALID {
 		t.Fatalf("want EINVALID, got %v", err)
 	}
 	for _, k := range []string{"TRANSCEPT_SUMMARY_RATIO", "TRANSCEPT_SUMMARIZER", "MINIO_ACCESS_KEY", "TRANSCEPT_CACHE_TTL",
-		"TRANSCEPT_VAD=", "TRANSCEPT_VAD_THRESHOLD", "TRANSCEPT_ORT_PREPACK", "TRANSCEPT_QA_SPIN"} {
+		"TRANSCEPT_VAD=", "TRANSCEPT_VAD_THRESHOLD", "TRANSCEPT_ORT_PREPACK", "TRANSCEPT_QA_SPIN", "TRANSCEPT_ORT_INT8_WEIGHTS"} {
 		if !strings.Contains(err.Error(), k) {
 			t.Errorf("error does not name %s: %v", k, err)
 		}
