@@ -85,6 +85,10 @@ type Options struct {
 	// within 1e-5 on our BART test folder, same tokens). For quick starts
 	// and small memory, not for throughput.
 	NoPrepack bool
+	// NoArena turns off ONNX Runtime's CPU memory arena: intermediate
+	// tensors are allocated and freed per run instead of kept in a pool
+	// that grows to the largest run's needs.
+	NoArena bool
 	// DType is which of a model folder's files the loaders open (fp32,
 	// q8, q4, fp16: onnx/model.onnx, model_quantized.onnx, model_q4.onnx,
 	// model_fp16.onnx, as the hub's ONNX repos name them); "" is fp32.

@@ -299,6 +299,11 @@ func configure(so *ortgo.SessionOptions, o *Options) error {
 			return err
 		}
 	}
+	if o.NoArena {
+		if err := so.SetCpuMemArena(false); err != nil {
+			return err
+		}
+	}
 	var level ortgo.GraphOptimizationLevel
 	switch o.Optimization {
 	case OptimizeAll:

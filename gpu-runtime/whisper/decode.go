@@ -183,6 +183,9 @@ func (m *Model) decodeOnce(features []float32, prompt []int, o DecodeOptions, te
 			p.sumLogprob += logProb(logits, next)
 		}
 		p.ids = append(p.ids, next)
+		if len(p.ids) == begin+1 && m.onFirstToken != nil {
+			m.onFirstToken()
+		}
 		if next == m.Generation.EOSTokenID {
 			break
 		}

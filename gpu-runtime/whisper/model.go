@@ -75,6 +75,9 @@ type Model struct {
 	encLast    *encoded // the last window's encoder output
 
 	onPass func(ids []int) // tests and benchmarks: every decoding pass's sequence
+	// benchmarks (time to first token): LongForm starting a window's
+	// features, and a pass choosing its first token
+	onWindow, onFirstToken func()
 }
 
 // checkFolder reads the configs, tokenizer and .onnx signatures.

@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -113,15 +114,37 @@ func TestLongFormBench(t *testing.T) {
 	keepPassThrough = os.Getenv("TRANSCEPT_BENCH_PASS_CACHE") == "1"
 	defer func() { keepPassThrough = false }()
 	start := time.Now()
-	m, err := LoadModel(dir, ort.Options{IntraOpThreads: threads, DType: os.Getenv("TRANSCEPT_BENCH_DTYPE")})
+	o := ort.Options{IntraOpThreads: threads, DType: os.Getenv("TRANSCEPT_BENCH_DTYPE"),
+		// for tests/gpu-check.sh
+		CUDA: os.Getenv("TRANSCEPT_BENCH_CUDA") == "1",
+		// for tests/bench-defaults.sh
+		OptimizedCacheDir: os.Getenv("TRANSCEPT_BENCH_ORT_CACHE"), NoPrepack: os.Getenv("TRANSCEPT_BENCH_NO_PREPACK") == "1",
+		NoArena: os.Getenv("TRANSCEPT_BENCH_NO_ARENA") == "1", Int8Weights: os.Getenv("TRANSCEPT_BENCH_INT8")}
+	if os.Getenv("TRANSCEPT_BENCH_SPIN") != "" {
+		o.ConfigEntries = map[string]string{"session.intra_op.allow_spinning": os.Getenv("TRANSCEPT_BENCH_SPIN")}
+	}
+	m, err := LoadModel(dir, o)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer m.Close()
 	load := time.Since(start)
+	loadRSS := peakRSS()
 	enc0, dec0 := m.Encoder.RunStats(), m.Decoder.RunStats()
 	var passes [][]int
 	m.onPass = func(ids []int) { passes = append(passes, slices.Clone(ids)) }
+	// time to first token per window: the window's samples in (log-mel
+	// features, encoder, first decoder step) to its first token chosen
+	var windowStart time.Time
+	var ttft []time.Duration
+	m.onWindow = func() { windowStart = time.Now() }
+	m.onFirstToken = func() {
+		if !windowStart.IsZero() {
+			ttft = append(ttft, time.Since(windowStart))
+			windowStart = time.Time{}
+		}
+	}
+	defer func() { m.onWindow, m.onFirstToken = nil, nil }()
 	prompt, err := m.Prompt(DecodeOptions{Language: "en", Timestamps: true})
 	if err != nil {
 		t.Fatal(err)
@@ -158,8 +181,8 @@ func TestLongFormBench(t *testing.T) {
 		tokens += len(p) - len(prompt)
 	}
 	msOf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
-	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d encoder_ms=%.1f encoder_runs=%d decoder_ms=%.1f decoder_runs=%d decode_cpu_ms=%.1f\n",
-		msOf(load), msOf(decode), tokens, len(passes), msOf(enc.Time), enc.Runs, msOf(dec.Time), dec.Runs, msOf(decodeCPU))
+	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d encoder_ms=%.1f encoder_runs=%d decoder_ms=%.1f decoder_runs=%d decode_cpu_ms=%.1f rss_after_load_mb=%d peak_rss_mb=%d ttft_ms=%.1f\n",
+		msOf(load), msOf(decode), tokens, len(passes), msOf(enc.Time), enc.Runs, msOf(dec.Time), dec.Runs, msOf(decodeCPU), loadRSS>>20, peakRSS()>>20, msOf(medianDuration(ttft)))
 	refPath := os.Getenv("TRANSCEPT_BENCH_REF")
 	if refPath == "" {
 		return
@@ -265,4 +288,34 @@ func residentBytes(t *testing.T) int64 {
 		t.Fatal(err)
 	}
 	return res * int64(os.Getpagesize())
+}
+
+// peakRSS is the process's peak resident set (VmHWM) in bytes, 0 when
+// /proc cannot tell.
+func peakRSS() int64 {
+	b, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for line := range strings.SplitSeq(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
+			var kb int64
+			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
+			return kb << 10
+		}
+	}
+	return 0
+}
+
+// medianDuration is the median of ds (0 for none).
+func medianDuration(ds []time.Duration) time.Duration {
+	if len(ds) == 0 {
+		return 0
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	if len(s)%2 == 1 {
+		return s[len(s)/2]
+	}
+	return (s[len(s)/2-1] + s[len(s)/2]) / 2
 }

@@ -385,6 +385,9 @@ func (m *Model) TranscribeStream(ctx context.Context, next func() ([]float32, er
 		if frames == 0 || (eof && len(window) < NFFT/2) {
 			break
 		}
+		if m.onWindow != nil {
+			m.onWindow()
+		}
 		m.Features.LogMelInto(feats, window)
 		if detect {
 			if o.Language, prob, err = m.DetectLanguage(feats); err != nil {

@@ -19,7 +19,8 @@
 // which onnx/*.onnx files it loads; default fp32).
 // Output: {"passes": [{"seek": frames, "ids": [...]}], "tokens", "load_ms",
 // "decode_ms", "decode_cpu_ms", "encoder_ms", "encoder_runs", "decoder_ms",
-// "decoder_runs"} (decode_cpu_ms: the process's CPU time over the decoding);
+// "decoder_runs", "ttft_ms"} (ttft_ms: the median over windows of the time
+// from a window's samples to its first decoder run's end; decode_cpu_ms: the process's CPU time over the decoding);
 // times are measured here, model loading apart; the encoder and decoder
 // figures are the time inside each session's run.
 import { resolve } from 'node:path';
@@ -39,6 +40,10 @@ const asr = await pipeline('automatic-speech-recognition', resolve(dir), { dtype
 const loadMs = performance.now() - t0;
 // time inside each session's run: the encoder ("model") and the merged decoder
 const inside = {};
+// time to first token per window: the window's samples in (features,
+// encoder, first decoder run) to the first decoder run's end
+let windowStart = null;
+const ttft = [];
 for (const [name, s] of Object.entries(asr.model.sessions)) {
   const run = s.run.bind(s);
   const p = (inside[name] = { ms: 0, runs: 0 });
@@ -47,8 +52,13 @@ for (const [name, s] of Object.entries(asr.model.sessions)) {
     try {
       return await run(...args);
     } finally {
-      p.ms += performance.now() - t;
+      const end = performance.now();
+      p.ms += end - t;
       p.runs++;
+      if (name === 'decoder_model_merged' && windowStart !== null) {
+        ttft.push(end - windowStart);
+        windowStart = null;
+      }
     }
   };
 }
@@ -72,6 +82,7 @@ for (let seek = 0; ;) {
   const window = audio.subarray(seek * hop, seek * hop + chunk);
   const frames = Math.floor(window.length / hop);
   if (frames === 0 || window.length < nfft / 2) break; // as LongForm: nothing (or under half an FFT) left
+  windowStart = performance.now();
   const { input_features } = await asr.processor(window);
   const promptLength = gen.is_multilingual ? 3 : 1;
   const out = await asr.model.generate({
@@ -94,9 +105,11 @@ for (let seek = 0; ;) {
   if (seek * hop >= audio.length) break;
 }
 const decodeMs = performance.now() - t1;
+const median = (xs) => { const s = [...xs].sort((a, b) => a - b); return s.length === 0 ? 0 : s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2; };
 const decodeCpuMs = cpuMs() - c1;
 const enc = inside.model ?? { ms: 0, runs: 0 }, dec = inside.decoder_model_merged ?? { ms: 0, runs: 0 };
 process.stdout.write(JSON.stringify({
   model: cfg.model_type, passes, tokens, load_ms: loadMs, decode_ms: decodeMs, decode_cpu_ms: decodeCpuMs,
   encoder_ms: enc.ms, encoder_runs: enc.runs, decoder_ms: dec.ms, decoder_runs: dec.runs,
+  ttft_ms: median(ttft),
 }) + '\n');

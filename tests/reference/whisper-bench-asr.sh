@@ -88,12 +88,12 @@ if [[ $go_rc != 0 ]] || ! grep -q "identical to transformers.js" "$tmp/go.out"; 
 fi
 grep '^whisper-bench-asr' "$tmp/go.out" >&2
 
-read -r n_load n_dec n_tok n_pass n_enc n_encr n_decm n_decr n_cpu < <(node -e '
+read -r n_load n_dec n_tok n_pass n_enc n_encr n_decm n_decr n_cpu n_ttft < <(node -e '
 const r = JSON.parse(require("fs").readFileSync(process.argv[1], "utf8"));
-console.log(r.load_ms.toFixed(1), r.decode_ms.toFixed(1), r.tokens, r.passes.length, r.encoder_ms.toFixed(1), r.encoder_runs, r.decoder_ms.toFixed(1), r.decoder_runs, r.decode_cpu_ms.toFixed(1));' "$tmp/ref.json")
+console.log(r.load_ms.toFixed(1), r.decode_ms.toFixed(1), r.tokens, r.passes.length, r.encoder_ms.toFixed(1), r.encoder_runs, r.decoder_ms.toFixed(1), r.decoder_runs, r.decode_cpu_ms.toFixed(1), r.ttft_ms.toFixed(1));' "$tmp/ref.json")
 field() { sed -E "s/.* $1=([0-9.]+).*/\1/" <<<"$g"; }
 g_load=$(field load_ms) g_dec=$(field decode_ms) g_tok=$(field tokens) g_pass=$(field passes)
-g_enc=$(field encoder_ms) g_encr=$(field encoder_runs) g_decm=$(field decoder_ms) g_decr=$(field decoder_runs) g_cpu=$(field decode_cpu_ms)
+g_enc=$(field encoder_ms) g_encr=$(field encoder_runs) g_decm=$(field decoder_ms) g_decr=$(field decoder_runs) g_cpu=$(field decode_cpu_ms) g_ttft=$(field ttft_ms)
 if [[ $same == yes && $g_tok != "$n_tok" ]]; then
 	echo "whisper-bench-asr: FAILED: $g_tok tokens here, $n_tok in transformers.js" >&2
 	exit 1
@@ -101,7 +101,7 @@ fi
 awk -v nl="$n_load" -v nd="$n_dec" -v nw="$node_wall" -v nr="$(rss "$tmp/node.time")" -v nc="$(cpu "$tmp/node.time")" \
 	-v gl="$g_load" -v gd="$g_dec" -v gw="$go_wall" -v gr="$(rss "$tmp/go.time")" -v gc="$(cpu "$tmp/go.time")" \
 	-v ntok="$n_tok" -v nwin="$n_pass" -v gtok="$g_tok" -v gwin="$g_pass" -v same="$same" \
-	-v ncpu="$n_cpu" -v gcpu="$g_cpu" -v ne="$n_enc" -v ner="$n_encr" -v ndm="$n_decm" -v ndr="$n_decr" -v ge="$g_enc" -v ger="$g_encr" -v gdm="$g_decm" -v gdr="$g_decr" 'BEGIN {
+	-v ncpu="$n_cpu" -v gcpu="$g_cpu" -v ne="$n_enc" -v ner="$n_encr" -v ndm="$n_decm" -v ndr="$n_decr" -v ge="$g_enc" -v ger="$g_encr" -v gdm="$g_decm" -v gdr="$g_decr" -v nt="$n_ttft" -v gt="$g_ttft" 'BEGIN {
 	if (same == "yes") printf "%d windows, %d tokens, identical token ids\n", nwin, ntok
 	else printf "token ids DIFFER: transformers.js %d windows, %d tokens; ours %d windows, %d tokens\n", nwin, ntok, gwin, gtok
 	printf "%-16s %10s %10s %10s %9s %10s %13s %13s %10s\n", "", "load ms", "decode ms", "process s", "CPU s", "tokens/s", "encoder ms/win", "decoder ms/tok", "peak RSS"
@@ -110,13 +110,14 @@ awk -v nl="$n_load" -v nd="$n_dec" -v nw="$node_wall" -v nr="$(rss "$tmp/node.ti
 	printf "CPU time over the decoding (every thread): transformers.js %.0f ms (%.2f ms/token), ours %.0f ms (%.2f ms/token): %.2fx less\n", ncpu, ncpu / ntok, gcpu, gcpu / gtok, (ncpu / ntok) / (gcpu / gtok)
 	printf "ratio ours/theirs: decode wall %.2f (tokens/s %.2fx; goal 1.3x), encoder %.2fx faster, decoder step %.2fx faster, process wall %.2f, process CPU %.2f, peak RSS %.2f\n", \
 		gd / nd, (gtok / gd) / (ntok / nd), (ne / ner) / (ge / ger), (ndm / ndr) / (gdm / gdr), gw / nw, gc / nc, gr / nr
+	printf "time to first token per 30 s window (samples in: features, encoder, first decoder step; median): transformers.js %.0f ms, ours %.0f ms: %.2fx (goal 1.3x)\n", nt, gt, nt / gt
 }'
 if [[ -n ${TRANSCEPT_BENCH_OUT:-} ]]; then
-	printf '{"model":"whisper","dtype":"%s","peer":"transformers.js","threads":"%s","tok_s":%s,"encoder_ms":%s,"decoder_step_ms":%s,"cpu_ms_per_token":%s,"load_ms":%s,"peak_rss_mb":%s,"tokens":%s,"windows":%s,"ids_equal":null}\n' \
-		"$dtype" "$threads" "$(awk -v t="$n_tok" -v d="$n_dec" 'BEGIN {print t / d * 1000}')" "$(awk -v a="$n_enc" -v b="$n_encr" 'BEGIN {print a / b}')" \
+	printf '{"model":"whisper","dtype":"%s","peer":"transformers.js","threads":"%s","tok_s":%s,"encoder_ms":%s,"ttft_ms":%s,"decoder_step_ms":%s,"cpu_ms_per_token":%s,"load_ms":%s,"peak_rss_mb":%s,"tokens":%s,"windows":%s,"ids_equal":null}\n' \
+		"$dtype" "$threads" "$(awk -v t="$n_tok" -v d="$n_dec" 'BEGIN {print t / d * 1000}')" "$(awk -v a="$n_enc" -v b="$n_encr" 'BEGIN {print a / b}')" "$n_ttft" \
 		"$(awk -v a="$n_decm" -v b="$n_decr" 'BEGIN {print a / b}')" "$(awk -v a="$n_cpu" -v b="$n_tok" 'BEGIN {print a / b}')" "$n_load" "$(awk -v r="$(rss "$tmp/node.time")" 'BEGIN {print r / 1024}')" "$n_tok" "$n_pass" >>"$TRANSCEPT_BENCH_OUT"
-	printf '{"model":"whisper","dtype":"%s","peer":"transcept","threads":"%s","tok_s":%s,"encoder_ms":%s,"decoder_step_ms":%s,"cpu_ms_per_token":%s,"load_ms":%s,"peak_rss_mb":%s,"tokens":%s,"windows":%s,"ids_equal":%s}\n' \
-		"$dtype" "$threads" "$(awk -v t="$g_tok" -v d="$g_dec" 'BEGIN {print t / d * 1000}')" "$(awk -v a="$g_enc" -v b="$g_encr" 'BEGIN {print a / b}')" \
+	printf '{"model":"whisper","dtype":"%s","peer":"transcept","threads":"%s","tok_s":%s,"encoder_ms":%s,"ttft_ms":%s,"decoder_step_ms":%s,"cpu_ms_per_token":%s,"load_ms":%s,"peak_rss_mb":%s,"tokens":%s,"windows":%s,"ids_equal":%s}\n' \
+		"$dtype" "$threads" "$(awk -v t="$g_tok" -v d="$g_dec" 'BEGIN {print t / d * 1000}')" "$(awk -v a="$g_enc" -v b="$g_encr" 'BEGIN {print a / b}')" "$g_ttft" \
 		"$(awk -v a="$g_decm" -v b="$g_decr" 'BEGIN {print a / b}')" "$(awk -v a="$g_cpu" -v b="$g_tok" 'BEGIN {print a / b}')" "$g_load" "$(awk -v r="$(rss "$tmp/go.time")" 'BEGIN {print r / 1024}')" "$g_tok" "$g_pass" \
 		"$([[ $same == yes ]] && echo true || echo false)" >>"$TRANSCEPT_BENCH_OUT"
 fi

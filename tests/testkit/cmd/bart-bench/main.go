@@ -3,7 +3,7 @@
 // transformers.js: one row of encoder input ids, a fixed number of new
 // tokens (min = max, forced EOS off), a warm-up then RUNS timed generations.
 //
-//	bart-bench -model DIR -ids IDS_JSON [-new 64] [-runs 3] [-threads N] [-cache DIR] [-dtype q8]
+//	bart-bench -model DIR -ids IDS_JSON [-new 64] [-runs 3] [-threads N] [-cache DIR] [-dtype q8] [-batch 8] [-cuda]
 //
 // It prints one JSON line: cold load (process start to a model ready to
 // generate), each generation's time and the share of it spent outside
@@ -11,7 +11,13 @@
 // encoder and first decoder step) and the mean cached decoder step (the
 // generation's decoder Run time less the first step's, over the remaining
 // steps), peak RSS and the generated ids. -dtype loads the folder's q8, q4
-// or fp16 files (onnx/*_quantized.onnx, *_q4.onnx, *_fp16.onnx).
+// or fp16 files (onnx/*_quantized.onnx, *_q4.onnx, *_fp16.onnx). -batch N
+// generates N copies of the row at once (seq2seq.Greedy over a batch of N;
+// tok/s is then N × new tokens over the generation time, and rows_agree
+// says whether every row generated the same ids). -cuda asks for the CUDA
+// execution provider and fails, with ONNX Runtime's reason, when a session
+// falls back to the CPU (the CPU build of ONNX Runtime has no CUDA
+// provider: TRANSCEPT_ORT_LIB must name the GPU build's library).
 package main
 
 import (
@@ -20,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -47,7 +54,11 @@ type result struct {
 	NewTokens    int       `json:"new_tokens"`
 	PeakRSSBytes int64     `json:"peak_rss_bytes"`
 	Threads      int       `json:"threads"`
-	IDs          []int     `json:"ids"`
+	Batch        int       `json:"batch"`      // rows generated at once (copies of the input row)
+	Provider     string    `json:"provider"`   // the execution provider every session runs on
+	ORT          string    `json:"ort"`        // ONNX Runtime's version and library path
+	RowsAgree    bool      `json:"rows_agree"` // every row of the batch generated row 0's ids
+	IDs          []int     `json:"ids"`        // row 0's
 }
 
 func main() {
@@ -60,7 +71,11 @@ func main() {
 	opt := flag.String("opt", "all", "graph optimisation level: all, extended, basic or none")
 	noPrepack := flag.Bool("no-prepack", false, "skip weight prepacking (ort.Options.NoPrepack)")
 	dtype := flag.String("dtype", "fp32", "which files to load: fp32, q8, q4 or fp16")
+	noArena := flag.Bool("no-arena", false, "turn off ONNX Runtime's CPU memory arena (ort.Options.NoArena)")
+	int8w := flag.String("int8", "auto", "uint8 MatMulInteger weights as int8 on VNNI processors: auto or off (ort.Options.Int8Weights)")
 	loadOnly := flag.Bool("load-only", false, "stop once the model is loaded (print load time and RSS)")
+	batch := flag.Int("batch", 1, "rows generated at once (copies of the input row)")
+	cuda := flag.Bool("cuda", false, "run on the CUDA execution provider (ort.Options.CUDA, device 0; ONNX Runtime's GPU build in TRANSCEPT_ORT_LIB); fails if a session falls back to the CPU")
 	entries := map[string]string{}
 	flag.Func("set", "ONNX Runtime session setting KEY=VALUE (repeatable)", func(s string) error {
 		k, v, ok := strings.Cut(s, "=")
@@ -80,21 +95,21 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bart-bench:", err)
 		os.Exit(2)
 	}
-	if *dir == "" || *idsFile == "" || *newTokens < 1 || *runs < 0 {
+	if *dir == "" || *idsFile == "" || *newTokens < 1 || *runs < 0 || *batch < 1 {
 		flag.Usage()
 		os.Exit(2)
 	}
-	o := ort.Options{IntraOpThreads: *threads, Optimization: level, OptimizedCacheDir: *cache, NoPrepack: *noPrepack, ConfigEntries: entries, DType: *dtype}
+	o := ort.Options{IntraOpThreads: *threads, Optimization: level, OptimizedCacheDir: *cache, NoPrepack: *noPrepack, Int8Weights: *int8w, NoArena: *noArena, ConfigEntries: entries, DType: *dtype, CUDA: *cuda}
 	if *loadOnly {
 		*runs = 0
 	}
-	if err := run(*dir, *idsFile, *newTokens, *runs, o); err != nil {
+	if err := run(*dir, *idsFile, *newTokens, *runs, *batch, o); err != nil {
 		fmt.Fprintln(os.Stderr, "bart-bench:", err)
 		os.Exit(1)
 	}
 }
 
-func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
+func run(dir, idsFile string, newTokens, runs, batch int, o ort.Options) error {
 	raw, err := os.ReadFile(idsFile)
 	if err != nil {
 		return err
@@ -102,6 +117,10 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 	var ids []int
 	if err := json.Unmarshal(raw, &ids); err != nil {
 		return fmt.Errorf("%s: %w", idsFile, err)
+	}
+	rt, err := ort.Init()
+	if err != nil {
+		return err
 	}
 	m, err := optimum.LoadSeq2Seq(dir, o)
 	if err != nil {
@@ -112,20 +131,29 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 	if err != nil {
 		return err
 	}
+	provider, err := sessionsProvider(m, o.CUDA)
+	if err != nil {
+		return err
+	}
 
 	mask := make([]int, len(ids))
 	for i := range mask {
 		mask[i] = 1
 	}
+	rows, masks := make([][]int, batch), make([][]int, batch)
+	for i := range rows {
+		rows[i], masks[i] = ids, mask
+	}
 	noEOS := -1
 	opts := seq2seq.Options{MaxLength: newTokens + 1, MinLength: newTokens + 1, ForcedEOS: &noEOS}
-	res := result{Peer: "transcept", LoadMs: ms(loaded), LoadCPUMs: cpuMs(), Threads: o.IntraOpThreads, DType: o.DType}
+	res := result{Peer: "transcept", LoadMs: ms(loaded), LoadCPUMs: cpuMs(), Threads: o.IntraOpThreads, DType: o.DType,
+		Batch: batch, Provider: provider, ORT: rt.Version + " " + rt.Library, RowsAgree: true}
 	first := seq2seq.Options{MaxLength: 2, MinLength: 2, ForcedEOS: &noEOS}
 	for i := 0; i <= runs && runs > 0; i++ {
 		enc0, dec0 := m.Encoder.RunStats(), m.Decoder.RunStats()
 		cpu0 := cpuMs()
 		t0 := time.Now()
-		out, err := seq2seq.Greedy(m, [][]int{ids}, [][]int{mask}, opts)
+		out, err := seq2seq.Greedy(m, rows, masks, opts)
 		took := time.Since(t0)
 		cpu := cpuMs() - cpu0
 		if err != nil {
@@ -134,6 +162,9 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 		enc, dec := m.Encoder.RunStats().Sub(enc0), m.Decoder.RunStats().Sub(dec0)
 		inRun := enc.Time + dec.Time
 		res.IDs = out.IDs[0]
+		for _, r := range out.IDs[1:] {
+			res.RowsAgree = res.RowsAgree && slices.Equal(r, res.IDs)
+		}
 		if i == 0 {
 			continue // warm-up
 		}
@@ -146,7 +177,7 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 		dec0 = m.Decoder.RunStats()
 		cpu0 = cpuMs()
 		t0 = time.Now()
-		if _, err := seq2seq.Greedy(m, [][]int{ids}, [][]int{mask}, first); err != nil {
+		if _, err := seq2seq.Greedy(m, rows, masks, first); err != nil {
 			return err
 		}
 		res.TTFTMs = append(res.TTFTMs, ms(time.Since(t0)))
@@ -163,6 +194,23 @@ func run(dir, idsFile string, newTokens, runs int, o ort.Options) error {
 }
 
 func ms(d time.Duration) float64 { return float64(d) / 1e6 }
+
+// sessionsProvider is the execution provider the model's sessions run on;
+// with cuda, a session that fell back to the CPU is an error naming ONNX
+// Runtime's reason.
+func sessionsProvider(m *optimum.Seq2Seq, cuda bool) (string, error) {
+	sessions := map[string]*ort.Session{"encoder": m.Encoder, "decoder": m.Decoder}
+	if m.DecoderWithPast != nil {
+		sessions["decoder with past"] = m.DecoderWithPast
+	}
+	for name, s := range sessions {
+		if cuda && s.Provider() != ort.ProviderCUDA {
+			return "", fmt.Errorf("CUDA was asked for but the %s session runs on %q: %s (the CPU build of ONNX Runtime has no CUDA provider: set %s to the GPU build's lib/libonnxruntime.so)",
+				name, s.Provider(), s.FallbackReason(), ort.LibraryEnv)
+		}
+	}
+	return string(m.Encoder.Provider()), nil
+}
 
 // cpuMs is the process's user + system CPU time (every thread), in ms: on
 // a machine shared with other work, steadier than wall time.
