@@ -8,7 +8,7 @@ TOOLS_DIR ?= $(or $(TRANSCEPT_TOOLS_DIR),$(HOME)/.cache/transcept-bin)
 export PATH := $(TOOLS_DIR):$(PATH)
 
 .DEFAULT_GOAL := help
-.PHONY: observe help build run test test-go test-race vet fmt tools minio vad bench bench-models eval clean soak fuzz
+.PHONY: observe help build run test test-go test-race vet fmt tools minio vad bench bench-models bench-defaults gpu-check eval clean soak fuzz
 
 help: ## List the targets
 	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | sort | awk 'BEGIN {FS = ":.*?## "}; {printf "  %-14s %s\n", $$1, $$2}'
@@ -67,6 +67,12 @@ bench-models: tools ## Model runtime against transformers.js, side by side on th
 	bash tests/whisper-batch-bench.sh
 	bash tests/summary-batch-bench.sh
 	bash tests/whisper-cpp-bench.sh
+
+bench-defaults: tools ## The ONNX Runtime settings behind the defaults, each against the default (prepacking, optimised-model cache, spinning, arena, int8 weights) for BART and Whisper at fp32, q8 and q4: load time, memory, encoder and decoder step (after bench-models has written the folders; about 20 minutes)
+	bash tests/bench-defaults.sh
+
+gpu-check: ## Issue 16's GPU check: BART, Whisper and the instruct LM in fp16 on ONNX Runtime's CUDA provider at batch 1 and 8 (tok/s, Whisper's RTF, peak GPU memory), then hf_compare.py greedy and beam; one Markdown table. Needs a GPU and ONNX Runtime's GPU build in TRANSCEPT_ORT_LIB (GPU_CHECK_PROVIDER=cpu GPU_CHECK_SIZE=tiny: a dry run on the CPU; see tests/gpu-check.sh)
+	bash tests/gpu-check.sh
 
 eval: build ## Score the embedded engines on SummEval, QMSum and retrieval (needs ../shared/data)
 	./$(BIN) eval summarize

@@ -54,7 +54,8 @@ func TestBenchAgainstTransformersJS(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	o := ort.Options{IntraOpThreads: threads, DType: os.Getenv("TRANSCEPT_BENCH_DTYPE")}
+	o := ort.Options{IntraOpThreads: threads, DType: os.Getenv("TRANSCEPT_BENCH_DTYPE"),
+		CUDA: os.Getenv("TRANSCEPT_BENCH_CUDA") == "1"} // CUDA: for tests/gpu-check.sh
 	if os.Getenv("TRANSCEPT_CAUSAL_BENCH_SPIN") == "1" {
 		// ONNX Runtime's default: worker threads spin between operators
 		o.ConfigEntries = map[string]string{spinKey: "1"}

@@ -57,7 +57,8 @@ func TestBatchedBench(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer v.Close()
-	m, err := LoadModel(dir, ort.Options{IntraOpThreads: threads})
+	m, err := LoadModel(dir, ort.Options{IntraOpThreads: threads, // DType and CUDA: for tests/gpu-check.sh
+		DType: os.Getenv("TRANSCEPT_BENCH_DTYPE"), CUDA: os.Getenv("TRANSCEPT_BENCH_CUDA") == "1"})
 	if err != nil {
 		t.Fatal(err)
 	}
