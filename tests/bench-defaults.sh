@@ -69,10 +69,10 @@ for m in "${models[@]}"; do
 		cache=$tmp/cache-$m-$d
 		for s in "${settings[@]}"; do
 			[[ $s == "uint8 weights" && $d != q8 ]] && continue
-			# q4 without prepacking takes about a second a decoder step
+			# q4 without prepacking takes over half a second a decoder step
 			# (BART's rows show it): a Whisper window would run for minutes
 			[[ $m == whisper && $d == q4 && ($s == "no prepack" || $s == neither) ]] && {
-				echo "| Whisper | q4 | $s | (skipped: about 1 s a decoder step, as BART's q4 rows show) | | | | |"
+				echo "| Whisper | q4 | $s | (skipped: about 0.6 s a decoder step, as BART's q4 rows show) | | | | |"
 				continue
 			}
 			if [[ $m == bart ]]; then
