@@ -223,6 +223,7 @@ func Load(dir string, o ort.Options) (*Model, error) {
 	}
 	o.InputNames, o.OutputNames = in, out
 	path, lastOnly, cleanup := lastLogitsModel(f.Model, info)
+	o.ScratchModel = path != f.Model // our own temporary copy
 	s, err := ort.NewSession(path, o)
 	cleanup()
 	tr := <-tokc

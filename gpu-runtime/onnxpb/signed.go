@@ -52,7 +52,9 @@ func SignedWeights(model []byte) (*Rewrite, error) {
 		return nil, err
 	}
 	convert := s.decide()
-	r := &Rewrite{}
+	r := &Rewrite{inPlace: true, size: len(model)}
+	// offset of a subslice of model (same backing array)
+	at := func(sub []byte) int { return cap(model) - cap(sub) }
 	if len(convert) == 0 {
 		r.pieces = []piece{{b: model}}
 		return r, nil
@@ -70,6 +72,9 @@ func SignedWeights(model []byte) (*Rewrite, error) {
 		if err != nil {
 			return nil, err
 		}
+		e, ok := t.edit(at)
+		r.inPlace = r.inPlace && ok
+		r.edits = append(r.edits, e)
 		g = append(g, piece{b: lengthHead(graphInitializer, size(tp))})
 		g = append(g, tp...)
 		r.Weights++
@@ -86,12 +91,39 @@ func SignedWeights(model []byte) (*Rewrite, error) {
 	return r, nil
 }
 
-// Rewrite is a rewritten model, to be written with WriteTo.
+// Rewrite is a rewritten model, to be written with WriteTo (or applied to
+// the model's own bytes with InPlace).
 type Rewrite struct {
 	Weights int   // initializers converted
 	Nodes   int   // MatMulInteger nodes now reading int8 weights
 	Bytes   int64 // weight values converted
 	pieces  []piece
+	// the same rewrite as edits of the source bytes, when no length changes
+	// (every converted weight held as raw_data)
+	edits   []edit
+	inPlace bool
+	size    int
+}
+
+// edit is one in-place change: the data type byte at typeAt becomes int8,
+// and n bytes from flipAt get their top bit flipped.
+type edit struct{ typeAt, flipAt, n int }
+
+// InPlace applies the rewrite to model, which must hold the very bytes
+// SignedWeights read (e.g. a writable mapping of the same private copy),
+// and reports whether it could: false, with model unchanged, when the
+// rewrite changes a length (a weight held in int32_data).
+func (r *Rewrite) InPlace(model []byte) bool {
+	if !r.inPlace || len(model) != r.size {
+		return false
+	}
+	for _, e := range r.edits {
+		model[e.typeAt] = byte(Int8)
+		for i := e.flipAt; i < e.flipAt+e.n; i++ {
+			model[i] ^= 0x80
+		}
+	}
+	return true
 }
 
 // piece is part of a rewritten model: bytes as they are, or with the top
@@ -155,6 +187,29 @@ type signedInit struct {
 	name   string
 	fields []Field
 	values int
+}
+
+// edit is the in-place form of signed: ok when the data type is one byte
+// and the values are raw_data.
+func (t *signedInit) edit(at func([]byte) int) (edit, bool) {
+	e := edit{typeAt: -1, flipAt: -1}
+	for _, f := range t.fields {
+		switch {
+		case f.Num == tensorDataType && f.Wire == wireVarint:
+			if len(f.Raw) != 2 { // the key and a one-byte value
+				return e, false
+			}
+			e.typeAt = at(f.Raw) + 1
+		case f.Num == tensorRaw && f.Wire == wireBytes:
+			if e.flipAt >= 0 {
+				return e, false
+			}
+			e.flipAt, e.n = at(f.Payload), len(f.Payload)
+		case f.Num == tensorInt32:
+			return e, false
+		}
+	}
+	return e, e.typeAt >= 0 && e.flipAt >= 0
 }
 
 // signed re-encodes the initializer as int8.

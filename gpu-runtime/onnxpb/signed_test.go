@@ -180,6 +180,34 @@ func TestSignedWeightsConvertsOnlyMatMulIntegerWeights(t *testing.T) {
 		}
 	}
 
+	// W4 and Z4 hold int32_data, whose re-encoding changes lengths: no
+	// in-place rewrite, and the bytes are left as they were.
+	same := bytes.Clone(src)
+	if r.InPlace(same) || !bytes.Equal(same, src) {
+		t.Error("InPlace changed a model whose rewrite changes lengths")
+	}
+	m := signedTestModel()
+	for i := range m.Graph.Initializers {
+		if in := &m.Graph.Initializers[i]; in.Int32 != nil {
+			for _, v := range in.Int32 {
+				in.Raw = append(in.Raw, byte(v))
+			}
+			in.Int32 = nil
+		}
+	}
+	raw := m.Marshal()
+	rr, err := onnxpb.SignedWeights(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := rewritten(t, rr)
+	if !rr.InPlace(raw) || !bytes.Equal(raw, want) {
+		t.Error("InPlace differs from WriteTo's rewrite")
+	}
+	if again, _ := onnxpb.SignedWeights(raw); again.Nodes != 0 {
+		t.Errorf("a converted model converts again: %d nodes", again.Nodes)
+	}
+
 	// The same numbers from both files, on any processor (no saturation).
 	if _, err := ort.Init(); err != nil {
 		t.Skip(err)

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"fmt"
 	"os"
+	"path/filepath"
 	"runtime"
 	"syscall"
 
@@ -45,21 +46,35 @@ var hasVNNI = func() bool {
 // only when a session has to be built from it (not when the optimised
 // model cache already holds it).
 type int8Source struct {
-	rw    *onnxpb.Rewrite
-	unmap func()
-	path  string
-	tmp   string
+	rw      *onnxpb.Rewrite
+	unmap   func()
+	path    string
+	dir     string // where the copy goes ("": the system's temporary folder)
+	tmp     string
+	inPlace bool // the model file itself was converted (Options.ScratchModel)
 }
 
 // int8Rewrite returns the rewrite of the model at path when o and the
 // processor call for one and the model has weights to convert; nil
-// otherwise (the model loads as it is). Models with external data files
-// are left alone (ONNX Runtime finds those beside the model file).
+// otherwise (the model loads as it is). A model keeping some tensors in
+// external data files gets its copy beside it, as a hidden temporary file,
+// since ONNX Runtime finds those files in the model file's folder (the
+// converted weights themselves must be inside the model file).
 func int8Rewrite(path string, info *ModelInfo, o *Options) (*int8Source, error) {
-	if o.Int8Weights == "off" || o.CUDA || !hasVNNI() || len(info.External) > 0 {
+	if o.Int8Weights == "off" || o.CUDA || !hasVNNI() {
 		return nil, nil
 	}
-	f, err := os.Open(path)
+	dir := ""
+	if len(info.External) > 0 {
+		dir = filepath.Dir(path)
+	}
+	// A private copy (Options.ScratchModel) is converted where it lies, when
+	// no length changes: no second copy to write.
+	flag, prot := os.O_RDONLY, syscall.PROT_READ
+	if o.ScratchModel {
+		flag, prot = os.O_RDWR, syscall.PROT_READ|syscall.PROT_WRITE
+	}
+	f, err := os.OpenFile(path, flag, 0)
 	if err != nil {
 		return nil, err
 	}
@@ -68,7 +83,7 @@ func int8Rewrite(path string, info *ModelInfo, o *Options) (*int8Source, error) 
 	if err != nil || st.Size() == 0 || st.Size() != int64(int(st.Size())) {
 		return nil, err
 	}
-	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), syscall.PROT_READ, syscall.MAP_SHARED)
+	b, err := syscall.Mmap(int(f.Fd()), 0, int(st.Size()), prot, syscall.MAP_SHARED)
 	if err != nil {
 		return nil, err
 	}
@@ -78,18 +93,25 @@ func int8Rewrite(path string, info *ModelInfo, o *Options) (*int8Source, error) 
 		unmap()
 		return nil, err
 	}
-	return &int8Source{rw: rw, unmap: unmap, path: path}, nil
+	if o.ScratchModel && rw.InPlace(b) {
+		unmap()
+		return &int8Source{rw: rw, unmap: func() {}, path: path, inPlace: true}, nil
+	}
+	return &int8Source{rw: rw, unmap: unmap, path: path, dir: dir}, nil
 }
 
 // file writes the rewritten model to a temporary file (once) and returns
 // its path.
 func (s *int8Source) file() (string, error) {
+	if s.inPlace {
+		return s.path, nil
+	}
 	if s.tmp != "" {
 		return s.tmp, nil
 	}
-	f, err := os.CreateTemp("", ".transcept-int8-*.onnx")
+	f, err := os.CreateTemp(s.dir, ".transcept-int8-*.onnx")
 	if err != nil {
-		return "", err
+		return "", fmt.Errorf("writing the int8-weight copy of %s: %w", s.path, err)
 	}
 	w := bufio.NewWriterSize(f, 1<<20)
 	_, err = s.rw.WriteTo(w)
@@ -104,6 +126,11 @@ func (s *int8Source) file() (string, error) {
 		return "", fmt.Errorf("writing the int8-weight copy of %s: %w", s.path, err)
 	}
 	s.tmp = f.Name()
+	// the source's pages were all read: let them go before ONNX Runtime
+	// reads the copy (they would count in the resident set until the
+	// session is built)
+	s.unmap()
+	s.unmap = func() {}
 	return s.tmp, nil
 }
 

@@ -119,6 +119,45 @@ func TestInt8WeightsFollowTheProcessor(t *testing.T) {
 		t.Errorf("cache holds %v, want the current copy only", files)
 	}
 
+	// A private copy (ScratchModel) is converted in the file itself: no
+	// second copy, and loading it again finds nothing left to convert.
+	scratch := writeModel(t, q8Model())
+	got, s = runQ8(t, scratch, Options{ScratchModel: true})
+	if s.Int8WeightMatMuls() != 1 || !slices.Equal(got, want) {
+		t.Errorf("scratch: %d converted, y %v, want %v", s.Int8WeightMatMuls(), got, want)
+	}
+	if got, s = runQ8(t, scratch, Options{}); s.Int8WeightMatMuls() != 0 || !slices.Equal(got, want) {
+		t.Errorf("scratch loaded again: %d converted, y %v", s.Int8WeightMatMuls(), got)
+	}
+	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), ".transcept-int8-*")); len(left) > 0 {
+		t.Errorf("temporary copies left: %v", left)
+	}
+
+	// A model keeping its float scales in an external data file: the copy
+	// goes beside it (ONNX Runtime looks there), and is removed.
+	dir2 := t.TempDir()
+	m := q8Model()
+	x, err := onnxpb.CreateExternal(filepath.Join(dir2, "q8.onnx_data"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Move(&m.Graph.Initializers[2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := x.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ext := filepath.Join(dir2, "q8.onnx")
+	if err := m.WriteFile(ext); err != nil {
+		t.Fatal(err)
+	}
+	if got, s = runQ8(t, ext, Options{}); s.Int8WeightMatMuls() != 1 || !slices.Equal(got, want) {
+		t.Errorf("external data: %d converted, y %v, want %v", s.Int8WeightMatMuls(), got, want)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dir2, ".transcept-int8-*")); len(left) > 0 {
+		t.Errorf("temporary copies left: %v", left)
+	}
+
 	// a float model has nothing to convert
 	if s, err := NewSession(writeModel(t, affineModel()), Options{}); err != nil || s.Int8WeightMatMuls() != 0 {
 		t.Errorf("affine: %v, %d converted", err, s.Int8WeightMatMuls())

@@ -101,6 +101,11 @@ type Options struct {
 	// faster and give the same results (see int8.go). With the optimised
 	// model cache the copy is made once, when the cache file is built.
 	Int8Weights string
+	// ScratchModel says the model file is a private copy the session may
+	// change (a rewritten temporary copy, as the LM engine loads): int8
+	// weights are then converted in the file itself instead of in a second
+	// copy.
+	ScratchModel bool
 	// ConfigEntries are extra ONNX Runtime session settings
 	// (AddSessionConfigEntry), e.g. "session.disable_prepacking": "1".
 	ConfigEntries map[string]string
