@@ -158,6 +158,21 @@ func TestInt8WeightsFollowTheProcessor(t *testing.T) {
 		t.Errorf("temporary copies left: %v", left)
 	}
 
+	// Where the copy cannot be written the model loads as it is (a warning),
+	// and nothing is cached under the int8 key.
+	t.Setenv("TMPDIR", filepath.Join(t.TempDir(), "missing"))
+	dir3 := t.TempDir()
+	if got, s = runQ8(t, path, Options{OptimizedCacheDir: dir3}); s.Int8WeightMatMuls() != 0 || !slices.Equal(got, want) {
+		t.Errorf("copy not writable: %d converted, y %v", s.Int8WeightMatMuls(), got)
+	}
+	if files := cacheFiles(t, dir3); len(files) != 0 {
+		t.Errorf("cached %v under the int8 key without int8 weights", files)
+	}
+
+	if _, err := NewSession(path, Options{Int8Weights: "on"}); err == nil {
+		t.Error("Int8Weights \"on\" accepted")
+	}
+
 	// a float model has nothing to convert
 	if s, err := NewSession(writeModel(t, affineModel()), Options{}); err != nil || s.Int8WeightMatMuls() != 0 {
 		t.Errorf("affine: %v, %d converted", err, s.Int8WeightMatMuls())

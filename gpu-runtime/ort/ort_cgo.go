@@ -103,6 +103,9 @@ func NewSession(path string, o Options) (*Session, error) {
 	log := o.logger().With("model", path, "intra_op_threads", o.IntraOpThreads, "inter_op_threads", o.InterOpThreads,
 		"optimization", o.Optimization.String())
 	t0 := time.Now()
+	if _, err := ParseInt8Weights(o.Int8Weights); err != nil {
+		return nil, lecture.Wrap(lecture.EINVALID, err, "onnxruntime options for %s", path)
+	}
 	sess := &Session{path: path, info: info, inputs: inputs, outputs: outputs, provider: ProviderCPU}
 	if sess.int8, err = int8Rewrite(path, info, &o); err != nil {
 		log.Warn("model loads with its uint8 weights as they are", "err", err)
@@ -232,6 +235,14 @@ func (s *Session) openCached(o *Options, log *slog.Logger) error {
 // (used in place, weights included), or from the source file, saving the
 // optimised model to saveTo when it is not empty.
 func (s *Session) build(o *Options, saveTo string, ortBytes []byte) error {
+	src := s.path
+	if ortBytes == nil {
+		had := s.int8 != nil
+		src = s.loadPath(o.logger())
+		if had && s.int8 == nil {
+			saveTo = "" // the cache key says int8 weights: cache nothing this time
+		}
+	}
 	extra := map[string]string{}
 	if ortBytes != nil {
 		extra["session.load_model_format"] = "ORT"
@@ -258,7 +269,7 @@ func (s *Session) build(o *Options, saveTo string, ortBytes []byte) error {
 		}
 		return nil
 	}
-	if s.s, err = ortgo.NewDynamicAdvancedSession(s.loadPath(o.logger()), s.inputs, s.outputs, so); err != nil {
+	if s.s, err = ortgo.NewDynamicAdvancedSession(src, s.inputs, s.outputs, so); err != nil {
 		return lecture.Wrap(lecture.EINVALID, err, "onnxruntime cannot load model file %s", s.path)
 	}
 	return nil
