@@ -19,23 +19,31 @@
 # ready, median of DEFAULTS_LOADS), resident set after the load, then from
 # one generation process the encoder's run per input (BART: 512 tokens;
 # Whisper: a 30 s window), the cached decoder step and the peak resident
-# set. DEFAULTS_THREADS intra-op threads (default: nproc, as a function
-# with ONNX Runtime's default), DEFAULTS_MODELS (bart whisper),
-# DEFAULTS_DTYPES (fp32 q8 q4). Run from the repository root after `make
+# set. The instruct LM (Qwen2.5-0.5B size, "lm") runs through its
+# side-by-side benchmark (gpu-runtime/causal, a 517-token prompt, 32 new
+# tokens, two runs, ids checked against transformers.js) with the settings
+# it has (it loads a rewritten copy of its file, so no cache; spinning is
+# TRANSCEPT_QA_SPIN, measured by tests/reference/causal-bench.sh): load
+# time, time to first token in the encoder column, the decode step.
+# DEFAULTS_THREADS intra-op threads (default: nproc, as a function with
+# ONNX Runtime's default; the LM runs at DEFAULTS_LM_THREADS, default 1),
+# DEFAULTS_MODELS (bart whisper lm), DEFAULTS_DTYPES (fp32 q8 q4). Run from the repository root after `make
 # tools`; the folders live under ${TRANSCEPT_BENCH_DIR:-~/.cache/transcept-bench}.
 set -euo pipefail
 threads=${DEFAULTS_THREADS:-$(nproc)}
 loads=${DEFAULTS_LOADS:-3}
-read -r -a models <<<"${DEFAULTS_MODELS:-bart whisper}"
+read -r -a models <<<"${DEFAULTS_MODELS:-bart whisper lm}"
+lm_threads=${DEFAULTS_LM_THREADS:-1}
 read -r -a dtypes <<<"${DEFAULTS_DTYPES:-fp32 q8 q4}"
 root=${TRANSCEPT_BENCH_DIR:-$HOME/.cache/transcept-bench}
-bart=$root/distilbart-6-6 whisper=$root/whisper-tiny-size-random
+bart=$root/distilbart-6-6 whisper=$root/whisper-tiny-size-random qwen=$root/qwen2.5-0.5b-random
 data=$(realpath -m "${TRANSCEPT_EVAL_DATA:-../shared/data}")
 for d in "${dtypes[@]}"; do
-	case $d in fp32) f=decoder_model_merged.onnx ;; q8) f=decoder_model_merged_quantized.onnx ;; *) f=decoder_model_merged_$d.onnx ;; esac
 	for m in "${models[@]}"; do
-		dir=$bart
+		stem=decoder_model_merged dir=$bart
 		[[ $m == whisper ]] && dir=$whisper
+		[[ $m == lm ]] && stem=model dir=$qwen
+		case $d in fp32) f=$stem.onnx ;; q8) f=${stem}_quantized.onnx ;; *) f=${stem}_$d.onnx ;; esac
 		[[ -f $dir/onnx/$f ]] || { echo "bench-defaults: $dir has no $d files: run tests/bench-models.sh $d first" >&2; exit 1; }
 	done
 done
@@ -43,6 +51,7 @@ tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 go build -o "$tmp/bart-bench" ./tests/testkit/cmd/bart-bench
 go test -c -o "$tmp/whisper.test" ./gpu-runtime/whisper
+go test -c -o "$tmp/causal.test" ./gpu-runtime/causal
 awk 'BEGIN { printf "[0"; for (i = 0; i < 510; i++) printf ",%d", 4 + (i * 7919 + 13) % 49996; print ",2]" }' >"$tmp/ids.json"
 # 30 s of FLEURS speech for Whisper
 for c in "$data"/audio/fleurs-en-*.ogg; do ffmpeg -nostdin -v error -i "$c" -ac 1 -ar 16000 -f f32le - >>"$tmp/once.f32"; done
@@ -75,7 +84,21 @@ for m in "${models[@]}"; do
 				echo "| Whisper | q4 | $s | (skipped: about 0.6 s a decoder step, as BART's q4 rows show) | | | | |"
 				continue
 			}
-			if [[ $m == bart ]]; then
+			if [[ $m == lm ]]; then
+				[[ $s == default || $s == "no prepack" || $s == "uint8 weights" ]] || continue
+				ref=$tmp/lm-ref-$d.json
+				[[ -f $ref ]] || (cd tests/reference && CAUSAL_BENCH_NODE_THREADS=$lm_threads TRANSCEPT_BENCH_DTYPE=$d node causal-bench.mjs "$qwen" 32 1) >"$ref"
+				e=()
+				[[ $s == "no prepack" ]] && e+=(TRANSCEPT_BENCH_NO_PREPACK=1)
+				[[ $s == "uint8 weights" ]] && e+=(TRANSCEPT_BENCH_INT8=off)
+				o=$(env "${e[@]}" TRANSCEPT_BENCH_DTYPE="$d" TRANSCEPT_CAUSAL_BENCH_REF="$ref" TRANSCEPT_CAUSAL_BENCH_DIR="$qwen" TRANSCEPT_CAUSAL_BENCH_RUNS=2 \
+					TRANSCEPT_CAUSAL_BENCH_THREADS="$lm_threads" "$tmp/causal.test" -test.run '^TestBenchAgainstTransformersJS$' -test.count 1 2>/dev/null |
+					sed -n 's/^causal-bench-result //p' || true)
+				[[ -n $o ]] || { echo "bench-defaults: LM $d $s failed" >&2; exit 1; }
+				node -e '
+const r = JSON.parse(process.argv[1]);
+console.log(`| LM (${process.argv[4]} thread) | ${process.argv[2]} | ${process.argv[3]} | ${r.load_ms.toFixed(0)} | – | ${r.ttft_ms.median.toFixed(0)} (to the first token) | ${(1000 / r.decode_tok_s.median).toFixed(1)} | ${r.peak_rss_mb.toFixed(0)} |${r.ids_identical ? "" : " (ids differ from transformers.js)"}`);' "$o" "$d" "$s" "$lm_threads"
+			elif [[ $m == bart ]]; then
 				fl=${bflags[$s]}
 				c=(-cache "$cache")
 				[[ $fl == *NOCACHE* ]] && c=()

@@ -212,7 +212,7 @@ func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
 				"(`transcept models pull distilbart-cnn-6-6` puts one in TRANSCEPT_MODELS_DIR); or use TRANSCEPT_SUMMARIZER=extractive")
 	}
 	s, err := bart.Load(c.SummaryModel, bart.Options{Adapter: c.SummaryAdapter, IntraOpThreads: c.ORTThreads,
-		OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.ORTPrepack, Int8Weights: c.ORTInt8Weights, DType: c.SummaryDType,
+		OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.Prepack(config.EngineSummary, c.SummaryDType), Int8Weights: c.ORTInt8Weights, DType: c.SummaryDType,
 		WindowTokens: min(c.ChunkTokens, bart.DefaultWindowTokens), BatchSize: c.BatchMax, BatchWait: batchWait(c.BatchWait),
 		Logger: Logger(c)})
 	if err != nil {
@@ -229,7 +229,7 @@ func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
 // ONNX Runtime's worker threads sleep between operators unless
 // TRANSCEPT_QA_SPIN asks for spinning.
 func qaOptions(c *config.Config) ort.Options {
-	o := ort.Options{IntraOpThreads: c.ORTThreads, NoPrepack: !c.ORTPrepack, Int8Weights: c.ORTInt8Weights, DType: c.QADType}
+	o := ort.Options{IntraOpThreads: c.ORTThreads, NoPrepack: !c.Prepack(config.EngineLM, c.QADType), Int8Weights: c.ORTInt8Weights, DType: c.QADType}
 	if c.QASpin {
 		o.ConfigEntries = map[string]string{"session.intra_op.allow_spinning": "1"}
 	}
@@ -246,7 +246,7 @@ func Transcriber(c *config.Config) (lecture.Transcriber, error) {
 	if err != nil {
 		return nil, err
 	}
-	t, err := whisper.LoadWith(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads, OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.ORTPrepack, Int8Weights: c.ORTInt8Weights, DType: c.WhisperDType},
+	t, err := whisper.LoadWith(c.WhisperModel, ort.Options{IntraOpThreads: c.ORTThreads, OptimizedCacheDir: c.ORTCacheDir, NoPrepack: !c.Prepack(config.EngineWhisper, c.WhisperDType), Int8Weights: c.ORTInt8Weights, DType: c.WhisperDType},
 		whisper.TranscriberOptions{VAD: mode, VADModel: c.VADModel, VADThreshold: c.VADThreshold, Batch: c.WhisperBatch})
 	if err != nil {
 		return nil, err

@@ -48,7 +48,7 @@ var Settings = []Setting{
 	{"TRANSCEPT_ORT_LIB", "", "ONNX Runtime shared library to load (`libonnxruntime.so.1`); empty: the tools cache (`make ort`), then /usr/local/lib and /usr/lib", false},
 	{"TRANSCEPT_TOOLS_DIR", "", "tools cache where `make tools` installs ONNX Runtime, the Silero VAD model and MinIO (empty: `~/.cache/transcept-bin`)", false},
 	{"TRANSCEPT_ORT_INT8_WEIGHTS", "auto", "8-bit models whose MatMulInteger weights are stored as uint8 (the hub's q8 files): `auto` runs them on int8 copies made at load on processors with VNNI (AVX-512 VNNI or AVX-VNNI), where ONNX Runtime's u8×s8 kernels are faster (BART encoder 0.55× the time) with the same results; `off` runs the files as they are", false},
-	{"TRANSCEPT_ORT_PREPACK", "true", "let ONNX Runtime prepack weights at load: decoder steps run faster (BART on 2 threads: fp32 22 instead of 29 ms, q8 11 instead of 17 ms, q4 9 instead of 590 ms) for longer loads and more memory (fp32 1.9 instead of 0.75 s, 2.7 instead of 1.5 GB; `make bench-defaults`); `false` only where memory is short and files are fp32", false},
+	{"TRANSCEPT_ORT_PREPACK", "auto", "let ONNX Runtime prepack weights at load (`make bench-defaults`): `auto` prepacks every file of the summary and Whisper engines (BART decoder steps on 2 threads: fp32 22 instead of 29 ms, q8 11 instead of 17 ms, q4 9 instead of 590 ms, for a fp32 load of 1.9 instead of 0.75 s and 2.7 instead of 1.5 GB) and the instruct LM's quantised files, but not its fp32 or fp16 ones (the same decode speed, 145 vs 151 ms a token, and time to first token, loaded in 2.2 instead of 6.9 s with 2.2 instead of 2.5 GB); `true` or `false` for every model", false},
 	{"TRANSCEPT_MODELS_DIR", "./models", "where `transcept models pull` puts model folders", false},
 	{"TRANSCEPT_MODELS_URL", "", "base URL of a model mirror for `transcept models pull` (empty: the model hub named in the pinned list)", false},
 	{"TRANSCEPT_MODEL_CACHE_DIR", "./models/.registry", "where model settings of the form `registry://NAME@ALIAS` (or `@VERSION`) are downloaded and verified at start, as `<dir>/<name>/<version>/`", false},
@@ -131,7 +131,7 @@ type Config struct {
 	BatchWait                           time.Duration // how long a window waits for others
 	ORTThreads                          int
 	ORTCacheDir                         string
-	ORTPrepack                          bool
+	ORTPrepack                          string // auto, true or false: see Prepack
 	ORTInt8Weights                      string // auto or off
 	ModelsDir                           string
 	ModelsURL                           string
@@ -241,6 +241,30 @@ func splitList(v string) []string {
 type MinIO struct {
 	Endpoint, AccessKey, SecretKey, Region, PublicURL string
 	Secure                                            bool
+}
+
+// Engines whose prepacking TRANSCEPT_ORT_PREPACK=auto decides apart.
+const (
+	EngineSummary = "summary"
+	EngineWhisper = "whisper"
+	EngineLM      = "lm"
+)
+
+// Prepack says whether ONNX Runtime prepacks the weights of engine's model
+// files of dtype (fp32, q8, q4, fp16; "" is fp32). Auto follows `make
+// bench-defaults` (README "Defaults, measured"): prepacked weights make the
+// summary and Whisper decoder steps 1.2–1.6× faster (quantised kernels
+// need them: a q4 step takes 65× as long without), while the instruct LM's
+// float decode, one token at a time, runs as fast from unpacked weights
+// and loads three times faster with less memory.
+func (c *Config) Prepack(engine, dtype string) bool {
+	switch c.ORTPrepack {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	return engine != EngineLM || dtype == "q8" || dtype == "q4"
 }
 
 // FromEnv reads the configuration from the process environment.
@@ -371,8 +395,12 @@ func FromMap(m map[string]string) (*Config, error) {
 	default:
 		errs = append(errs, fmt.Sprintf("TRANSCEPT_ORT_INT8_WEIGHTS=%q: want auto or off", v))
 	}
-	if c.ORTPrepack, err = strconv.ParseBool(get("TRANSCEPT_ORT_PREPACK")); err != nil {
-		errs = append(errs, fmt.Sprintf("TRANSCEPT_ORT_PREPACK=%q: want true or false", get("TRANSCEPT_ORT_PREPACK")))
+	if v := get("TRANSCEPT_ORT_PREPACK"); v == "auto" {
+		c.ORTPrepack = v
+	} else if b, err := strconv.ParseBool(v); err == nil {
+		c.ORTPrepack = strconv.FormatBool(b)
+	} else {
+		errs = append(errs, fmt.Sprintf("TRANSCEPT_ORT_PREPACK=%q: want auto, true or false", v))
 	}
 	switch c.ORTCacheDir {
 	case "off":

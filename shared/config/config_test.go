@@ -13,7 +13,7 @@ func TestDefaults(t *testing.T) {
 		t.Fatal(err)
 	}
 	if c.Addr != "127.0.0.1:8080" || c.StoreDir != "./data" || c.Summarizer != "extractive" || c.SummaryRatio != 0.3 || c.ChunkTokens != 512 || c.MaxUploadBytes != 50<<20 ||
-		c.VAD != "auto" || c.VADThreshold != 0.5 || !c.ORTPrepack || c.ORTInt8Weights != "auto" || c.QASpin {
+		c.VAD != "auto" || c.VADThreshold != 0.5 || c.ORTPrepack != "auto" || c.ORTInt8Weights != "auto" || c.QASpin {
 		t.Errorf("defaults: %+v", c)
 	}
 }
@@ -39,6 +39,36 @@ func TestORTDefaults(t *testing.T) {
 	}
 	if c, _ := FromMap(map[string]string{"TRANSCEPT_ORT_CACHE_DIR": "/srv/ort"}); c.ORTCacheDir != "/srv/ort" {
 		t.Errorf("cache folder %q", c.ORTCacheDir)
+	}
+}
+
+// Prepacking by engine and dtype (make bench-defaults): everything but the
+// instruct LM's float files under auto; true and false for every model.
+func TestPrepackDefaults(t *testing.T) {
+	c, err := FromMap(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range []string{EngineSummary, EngineWhisper} {
+		for _, d := range []string{"", "fp32", "fp16", "q8", "q4"} {
+			if !c.Prepack(e, d) {
+				t.Errorf("auto, %s %q: not prepacked", e, d)
+			}
+		}
+	}
+	for d, want := range map[string]bool{"": false, "fp32": false, "fp16": false, "q8": true, "q4": true} {
+		if c.Prepack(EngineLM, d) != want {
+			t.Errorf("auto, LM %q: prepack %v", d, !want)
+		}
+	}
+	for v, want := range map[string]bool{"true": true, "1": true, "false": false, "FALSE": false} {
+		c, err := FromMap(map[string]string{"TRANSCEPT_ORT_PREPACK": v})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Prepack(EngineLM, "fp32") != want || c.Prepack(EngineSummary, "q4") != want {
+			t.Errorf("%s: prepack %v", v, !want)
+		}
 	}
 }
 
