@@ -68,7 +68,7 @@ bench-models: tools ## Model runtime against transformers.js, side by side on th
 	bash tests/summary-batch-bench.sh
 	bash tests/whisper-cpp-bench.sh
 
-bench-defaults: tools ## The ONNX Runtime settings behind the defaults, each against the default (prepacking, optimised-model cache, spinning, arena, int8 weights) for BART and Whisper at fp32, q8 and q4: load time, memory, encoder and decoder step (after bench-models has written the folders; about 20 minutes)
+bench-defaults: tools ## The ONNX Runtime settings behind the defaults, each against the default (prepacking, optimised-model cache, spinning, arena, int8 weights) for BART, Whisper and the instruct LM at fp32, q8 and q4: load time, memory, encoder (LM: time to first token) and decoder step (after bench-models has written the folders; about 30 minutes)
 	bash tests/bench-defaults.sh
 
 gpu-check: ## Issue 16's GPU check: BART, Whisper and the instruct LM in fp16 on ONNX Runtime's CUDA provider at batch 1 and 8 (tok/s, Whisper's RTF, peak GPU memory), then hf_compare.py greedy and beam; one Markdown table. Needs a GPU and ONNX Runtime's GPU build in TRANSCEPT_ORT_LIB (GPU_CHECK_PROVIDER=cpu GPU_CHECK_SIZE=tiny: a dry run on the CPU; see tests/gpu-check.sh)
