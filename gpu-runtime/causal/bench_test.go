@@ -3,7 +3,6 @@
 package causal
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -11,12 +10,12 @@ import (
 	"slices"
 	"sort"
 	"strconv"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/tests/testkit/procstat"
 )
 
 // TestBenchAgainstTransformersJS is our side of
@@ -180,19 +179,9 @@ func envInt(t *testing.T, name string, def int) int {
 	return n
 }
 
-// peakRSSMB is the process's high-water resident set (VmHWM), in MiB.
+// peakRSSMB is the process's high-water resident set (VmHWM), in MiB (0
+// when /proc cannot tell).
 func peakRSSMB() float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	defer f.Close()
-	s := bufio.NewScanner(f)
-	for s.Scan() {
-		if rest, ok := strings.CutPrefix(s.Text(), "VmHWM:"); ok {
-			kb, _ := strconv.ParseFloat(strings.TrimSuffix(strings.TrimSpace(rest), " kB"), 64)
-			return kb / 1024
-		}
-	}
-	return 0
+	b, _ := procstat.PeakRSS()
+	return float64(b) / (1 << 20)
 }

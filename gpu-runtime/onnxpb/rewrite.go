@@ -264,7 +264,8 @@ func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 	return append(out, b), nil
 }
 
-// decodeNodeIO reads a NodeProto's name, inputs and outputs.
+// decodeNodeIO reads a NodeProto's name, op type, domain, inputs and
+// outputs.
 func decodeNodeIO(msg []byte) (Node, error) {
 	fields, err := Fields(msg)
 	if err != nil {
@@ -284,6 +285,8 @@ func decodeNodeIO(msg []byte) (Node, error) {
 			n.Name = string(f.Payload)
 		case nodeOpType:
 			n.OpType = string(f.Payload)
+		case nodeDomain:
+			n.Domain = string(f.Payload)
 		}
 	}
 	return n, nil

@@ -308,25 +308,13 @@ func (s *signedScan) graph(fields []Field, main bool) error {
 }
 
 func (s *signedScan) node(msg []byte, main bool) error {
-	fields, err := Fields(msg)
+	n, err := decodeNodeIO(msg)
 	if err != nil {
-		return fmt.Errorf("onnxpb: node: %w", err)
+		return err
 	}
-	var n Node
+	fields, _ := Fields(msg) // read once already
 	for _, f := range fields {
-		if f.Wire != wireBytes {
-			continue
-		}
-		switch f.Num {
-		case nodeInput:
-			n.Inputs = append(n.Inputs, string(f.Payload))
-		case nodeOutput:
-			n.Outputs = append(n.Outputs, string(f.Payload))
-		case nodeOpType:
-			n.OpType = string(f.Payload)
-		case nodeDomain:
-			n.Domain = string(f.Payload)
-		case nodeAttribute:
+		if f.Bytes(nodeAttribute) {
 			if err := s.attribute(f.Payload); err != nil {
 				return err
 			}

@@ -14,7 +14,6 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
-	"strings"
 	"syscall"
 	"testing"
 	"time"
@@ -22,6 +21,7 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/audio"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/tests/testkit/orttest"
+	"github.com/transcept/transcept/tests/testkit/procstat"
 	"github.com/transcept/transcept/tests/testkit/testmodels"
 )
 
@@ -293,18 +293,8 @@ func residentBytes(t *testing.T) int64 {
 // peakRSS is the process's peak resident set (VmHWM) in bytes, 0 when
 // /proc cannot tell.
 func peakRSS() int64 {
-	b, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for line := range strings.SplitSeq(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			var kb int64
-			fmt.Sscan(strings.TrimSuffix(strings.TrimSpace(v), " kB"), &kb)
-			return kb << 10
-		}
-	}
-	return 0
+	b, _ := procstat.PeakRSS()
+	return b
 }
 
 // medianDuration is the median of ds (0 for none).

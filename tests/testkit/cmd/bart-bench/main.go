@@ -35,6 +35,7 @@ import (
 	"github.com/transcept/transcept/gpu-runtime/optimum"
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/gpu-runtime/seq2seq"
+	"github.com/transcept/transcept/tests/testkit/procstat"
 )
 
 type result struct {
@@ -187,7 +188,7 @@ func run(dir, idsFile string, newTokens, runs, batch int, o ort.Options) error {
 		res.CachedStepMs = append(res.CachedStepMs, ms(dec.Time-step.Time)/float64(max(dec.Runs-step.Runs, 1)))
 	}
 	res.NewTokens = max(len(res.IDs)-1, 0)
-	if res.PeakRSSBytes, err = peakRSS(); err != nil {
+	if res.PeakRSSBytes, err = procstat.PeakRSS(); err != nil {
 		return err
 	}
 	return json.NewEncoder(os.Stdout).Encode(res)
@@ -248,19 +249,4 @@ func sinceProcessStart() (time.Duration, error) {
 	}
 	const ticks = 100 // USER_HZ on Linux
 	return time.Duration((uptime - start/ticks) * float64(time.Second)), nil
-}
-
-// peakRSS is VmHWM, the process's peak resident set size.
-func peakRSS() (int64, error) {
-	status, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.SplitSeq(string(status), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return kb * 1024, err
-		}
-	}
-	return 0, fmt.Errorf("/proc/self/status has no VmHWM")
 }
