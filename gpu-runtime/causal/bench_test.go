@@ -56,7 +56,8 @@ func TestBenchAgainstTransformersJS(t *testing.T) {
 	o := ort.Options{IntraOpThreads: threads, DType: os.Getenv("TRANSCEPT_BENCH_DTYPE"),
 		CUDA: os.Getenv("TRANSCEPT_BENCH_CUDA") == "1", // CUDA: for tests/gpu-check.sh
 		// for the LM rows of make bench-defaults
-		NoPrepack: os.Getenv("TRANSCEPT_BENCH_NO_PREPACK") == "1", Int8Weights: os.Getenv("TRANSCEPT_BENCH_INT8")}
+		NoPrepack: os.Getenv("TRANSCEPT_BENCH_NO_PREPACK") == "1", Int8Weights: os.Getenv("TRANSCEPT_BENCH_INT8"),
+		ProfilePrefix: os.Getenv("TRANSCEPT_BENCH_ORT_PROFILE")} // per-operator times (tests/testkit/cmd/ort-profile)
 	if os.Getenv("TRANSCEPT_CAUSAL_BENCH_SPIN") == "1" {
 		// ONNX Runtime's default: worker threads spin between operators
 		o.ConfigEntries = map[string]string{spinKey: "1"}

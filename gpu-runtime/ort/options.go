@@ -106,6 +106,11 @@ type Options struct {
 	// weights are then converted in the file itself instead of in a second
 	// copy.
 	ScratchModel bool
+	// ProfilePrefix, when set, has ONNX Runtime time every operator of
+	// every run and write the timings (a Chrome trace, JSON) to
+	// PREFIX_<date and time>.json when the session is closed: for
+	// benchmarks, not for serving (tests/testkit/cmd/ort-profile sums them).
+	ProfilePrefix string
 	// ConfigEntries are extra ONNX Runtime session settings
 	// (AddSessionConfigEntry), e.g. "session.disable_prepacking": "1".
 	ConfigEntries map[string]string

@@ -315,6 +315,11 @@ func configure(so *ortgo.SessionOptions, o *Options) error {
 			return err
 		}
 	}
+	if o.ProfilePrefix != "" {
+		if err := so.EnableProfiling(o.ProfilePrefix); err != nil {
+			return err
+		}
+	}
 	var level ortgo.GraphOptimizationLevel
 	switch o.Optimization {
 	case OptimizeAll:

@@ -3,6 +3,7 @@
 package ort
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -126,6 +127,52 @@ func TestSessionRunsWithEveryOption(t *testing.T) {
 				t.Errorf("y = %v, want %v", got, want)
 			}
 		})
+	}
+}
+
+// TestProfilePrefix: a session made with ProfilePrefix writes ONNX
+// Runtime's per-operator trace when it is closed, with one model_run per
+// Run and the affine model's operators timed.
+func TestProfilePrefix(t *testing.T) {
+	needORT(t)
+	path := writeModel(t, affineModel())
+	prefix := filepath.Join(t.TempDir(), "prof")
+	s, err := NewSession(path, Options{IntraOpThreads: 1, ProfilePrefix: prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 3 {
+		runAffine(t, s, []float32{1, 2}, 1)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	files, _ := filepath.Glob(prefix + "_*.json")
+	if len(files) != 1 {
+		t.Fatalf("profiles %v, want one", files)
+	}
+	b, err := os.ReadFile(files[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var evs []struct {
+		Cat  string `json:"cat"`
+		Name string `json:"name"`
+	}
+	if err := json.Unmarshal(b, &evs); err != nil {
+		t.Fatalf("profile is not a JSON trace: %v", err)
+	}
+	runs, kernels := 0, 0
+	for _, e := range evs {
+		if e.Cat == "Session" && e.Name == "model_run" {
+			runs++
+		}
+		if e.Cat == "Node" && strings.HasSuffix(e.Name, "_kernel_time") {
+			kernels++
+		}
+	}
+	if runs != 3 || kernels < 3 {
+		t.Errorf("profile has %d model runs and %d kernel times, want 3 and at least 3", runs, kernels)
 	}
 }
 
