@@ -235,10 +235,10 @@ func TestFP16WhisperQwen(t *testing.T) {
 			}
 			defer m.Close()
 			// the If's outputs keep their names and float32 (the casts are
-			// in the branches), so the decoder's light copy (no
-			// cross-attention cache pass-through) is made for fp16 too
-			if !strings.Contains(log.String(), "without cross-attention cache copies") {
-				t.Errorf("%s: whisper decoder loaded without its light copy:\n%s", dtype, log.String())
+			// in the branches), so the decoder is split into its with-past
+			// steps and cross-attention projection for fp16 too
+			if !strings.Contains(log.String(), "split: with-past steps and cross-attention projection") {
+				t.Errorf("%s: whisper decoder loaded without being split:\n%s", dtype, log.String())
 			}
 			r := rand.New(rand.NewPCG(3, 4))
 			feats := make([]float32, m.Features.NMels()*whisper.ChunkFrames)

@@ -540,16 +540,29 @@ func (r *rowsRun) step(passes []pass, live []int) (logits, first []float32, v in
 		return nil, nil, 0, err
 	}
 	tmp = append(tmp, idsT)
-	flag, err := ort.NewTensor([]int64{1}, []bool{started})
-	if err != nil {
-		return nil, nil, 0, err
+	in[d.ids] = idsT
+	if d.flag >= 0 {
+		flag, err := ort.NewTensor([]int64{1}, []bool{started})
+		if err != nil {
+			return nil, nil, 0, err
+		}
+		tmp = append(tmp, flag)
+		in[d.flag], in[d.states] = flag, r.states
 	}
-	tmp = append(tmp, flag)
-	in[d.ids], in[d.flag], in[d.states] = idsT, flag, r.states
+	var cross [][2]ort.Value // a split decoder's cross-attention cache, made on the first step
 	if !started {
 		r.rows = b
-		for _, p := range d.past {
-			for _, i := range p {
+		if d.cross != nil {
+			if cross, err = m.crossCache(d, r.states); err != nil {
+				return nil, nil, 0, err
+			}
+		}
+		for l, p := range d.past {
+			for k, i := range p {
+				if cross != nil && k >= 2 {
+					in[i] = cross[l][k-2]
+					continue
+				}
 				e, err := ort.NewTensor([]int64{int64(b), int64(m.Heads), 0, int64(m.HeadDim)}, []float32{})
 				if err != nil {
 					return nil, nil, 0, err
@@ -570,13 +583,23 @@ func (r *rowsRun) step(passes []pass, live []int) (logits, first []float32, v in
 		for i := range out {
 			out[i].Destroy()
 		}
+		for l := range cross {
+			cross[l][0].Destroy()
+			cross[l][1].Destroy()
+		}
 		return nil, nil, 0, err
 	}
 	if !started {
 		r.past = make([][4]ort.Value, len(d.present))
+		for l := range cross {
+			r.past[l][2], r.past[l][3] = cross[l][0], cross[l][1]
+		}
 	}
 	for l, pr := range d.present {
 		for k, o := range pr {
+			if o < 0 {
+				continue // a split decoder's: the cross-attention cache stays
+			}
 			if k >= 2 && started && m.lightCache {
 				out[o].Destroy() // empty: the first step's cross-attention cache stays
 				continue
@@ -623,6 +646,10 @@ func (r *rowsRun) gather(keep []int) error {
 			r.past[l][k].Destroy()
 			r.past[l][k] = g
 		}
+	}
+	if r.m.Cross != nil {
+		r.rows = len(keep) // a split decoder reads the encoder states on the first step only
+		return nil
 	}
 	g, err := gatherRows(r.states, keep, r.rows)
 	if err != nil {

@@ -49,23 +49,22 @@ func chunkFeatures(m *Model, x []float32, plan []Chunk) []float32 {
 // give every chunk the token ids it gets decoded alone, and alone (one
 // row) the batched decoder gives the ids of the sequential path's
 // decoder (decodeOnce): greedy and with the temperature fallback, with the
-// lightened decoder and with the merged decoder as written, the encoder
-// run a window at a time (the CPU's choice) and four at a time.
+// split decoder (its cross-attention cache made for all rows at once and
+// rows dropped from it), the lightened one and the merged decoder as
+// written, the encoder run a window at a time (the CPU's choice) and four
+// at a time.
 func TestBatchedRowsMatchAlone(t *testing.T) {
-	for _, pass := range []bool{false, true} {
-		name := "light"
-		if pass {
-			name = "pass-through"
-		}
+	for _, name := range []string{"split", "light", "pass-through"} {
 		t.Run(name, func(t *testing.T) {
-			keepPassThrough = pass
+			pass := name == "pass-through"
+			keepPassThrough, keepMerged = pass, name == "light"
 			if pass {
 				encoderRunRows = 4 // encoder runs of 4 and 2 windows
 			}
-			defer func() { keepPassThrough, encoderRunRows = false, 0 }()
+			defer func() { keepPassThrough, keepMerged, encoderRunRows = false, false, 0 }()
 			m := tinyModel(t)
-			if m.lightCache == pass {
-				t.Fatalf("lightCache %v", m.lightCache)
+			if m.lightCache != (name == "light") || (m.Cross != nil) != (name == "split") {
+				t.Fatalf("lightCache %v, split %v", m.lightCache, m.Cross != nil)
 			}
 			x := speechClips(t, 1)
 			var plan []Chunk

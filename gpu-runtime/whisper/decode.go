@@ -404,9 +404,10 @@ type run struct {
 // decoderIO is where each decoder input and output sits in the session's
 // order (found once per model).
 type decoderIO struct {
-	ids, states, flag int
-	past, present     [][4]int // per layer: decoder key, value, encoder key, value
+	ids, states, flag int      // states and flag: -1 for a split decoder
+	past, present     [][4]int // per layer: decoder key, value, encoder key, value (present: -1 for a split decoder's encoder ones)
 	logits            int
+	cross             [][2]int // a split decoder's: per layer, the Cross outputs giving the encoder key and value
 }
 
 func (m *Model) decoderIO() (*decoderIO, error) {
@@ -424,7 +425,11 @@ func (m *Model) decoderIO() (*decoderIO, error) {
 			return 0
 		}
 		in, out := m.Decoder.InputNames(), m.Decoder.OutputNames()
-		d.ids, d.states, d.flag = find(in, "input_ids"), find(in, "encoder_hidden_states"), find(in, "use_cache_branch")
+		split := m.Cross != nil
+		d.ids, d.states, d.flag = find(in, "input_ids"), -1, -1
+		if !split {
+			d.states, d.flag = find(in, "encoder_hidden_states"), find(in, "use_cache_branch")
+		}
 		d.logits = find(out, "logits")
 		for i := range m.Config.DecoderLayers {
 			var p, q [4]int
@@ -432,16 +437,51 @@ func (m *Model) decoderIO() (*decoderIO, error) {
 				p[k] = find(in, n)
 			}
 			for k, n := range cacheNames("present", i) {
+				if split && k >= 2 {
+					q[k] = -1
+					continue
+				}
 				q[k] = find(out, n)
 			}
 			d.past, d.present = append(d.past, p), append(d.present, q)
+			if split {
+				names := cacheNames("present", i)
+				co := m.Cross.OutputNames()
+				d.cross = append(d.cross, [2]int{find(co, names[2]), find(co, names[3])})
+			}
 		}
-		if len(in) != 3+4*m.Config.DecoderLayers {
-			m.ioErr = lecture.Errorf(lecture.EINTERNAL, "whisper decoder %s takes %d inputs, want %d", m.Decoder.Path(), len(in), 3+4*m.Config.DecoderLayers)
+		want := 3 + 4*m.Config.DecoderLayers
+		if split {
+			want = 1 + 4*m.Config.DecoderLayers
+			if ci := m.Cross.InputNames(); len(ci) != 1 || ci[0] != "encoder_hidden_states" {
+				m.ioErr = lecture.Errorf(lecture.EINTERNAL, "whisper cross-attention projection %s takes %v, want encoder_hidden_states", m.Cross.Path(), ci)
+			}
+		}
+		if len(in) != want {
+			m.ioErr = lecture.Errorf(lecture.EINTERNAL, "whisper decoder %s takes %d inputs, want %d", m.Decoder.Path(), len(in), want)
 		}
 		m.io = d
 	})
 	return m.io, m.ioErr
+}
+
+// crossCache runs a split decoder's cross-attention projection on
+// encoder output states: per layer, the encoder key and value caches.
+func (m *Model) crossCache(d *decoderIO, states ort.Value) ([][2]ort.Value, error) {
+	out := make([]ort.Value, len(m.Cross.OutputNames()))
+	if err := m.Cross.Run([]ort.Value{states}, out); err != nil {
+		return nil, err
+	}
+	c := make([][2]ort.Value, len(d.cross))
+	for l, idx := range d.cross {
+		for k, o := range idx {
+			c[l][k], out[o] = out[o], ort.Value{}
+		}
+	}
+	for i := range out {
+		out[i].Destroy() // none left: every output is a layer's key or value
+	}
+	return c, nil
 }
 
 // encoded is an encoder output shared by the runs on the same features
@@ -544,16 +584,27 @@ func (r *run) step(ids []int) ([]float32, error) {
 		if err != nil {
 			return nil, err
 		}
-		flag, err := ort.NewTensor([]int64{1}, []bool{false})
-		if err != nil {
-			idsT.Destroy()
-			return nil, err
-		}
 		r.set(d.ids, idsT, true)
-		r.set(d.flag, flag, true)
-		r.set(d.states, r.states, false)
-		for _, p := range d.past {
-			for _, i := range p {
+		if d.flag >= 0 {
+			flag, err := ort.NewTensor([]int64{1}, []bool{false})
+			if err != nil {
+				return nil, err
+			}
+			r.set(d.flag, flag, true)
+			r.set(d.states, r.states, false)
+		}
+		var cross [][2]ort.Value
+		if d.cross != nil {
+			if cross, err = m.crossCache(d, r.states); err != nil {
+				return nil, err
+			}
+		}
+		for l, p := range d.past {
+			for k, i := range p {
+				if cross != nil && k >= 2 {
+					r.set(i, cross[l][k-2], true)
+					continue
+				}
 				e, err := ort.NewTensor([]int64{1, int64(m.Heads), 0, int64(m.HeadDim)}, []float32{})
 				if err != nil {
 					return nil, err
@@ -567,8 +618,10 @@ func (r *run) step(ids []int) ([]float32, error) {
 			if r.tokT, err = ort.NewTensor([]int64{1, 1}, r.tok); err != nil {
 				return nil, err
 			}
-			if r.flagT, err = ort.NewTensor([]int64{1}, []bool{true}); err != nil {
-				return nil, err
+			if d.flag >= 0 {
+				if r.flagT, err = ort.NewTensor([]int64{1}, []bool{true}); err != nil {
+					return nil, err
+				}
 			}
 			if r.logitsT, err = ort.NewTensor([]int64{1, 1, int64(len(r.logits))}, r.logits); err != nil {
 				return nil, err
@@ -576,7 +629,9 @@ func (r *run) step(ids []int) ([]float32, error) {
 		}
 		r.tok[0] = int64(ids[len(ids)-1])
 		r.set(d.ids, r.tokT, false)
-		r.set(d.flag, r.flagT, false)
+		if d.flag >= 0 {
+			r.set(d.flag, r.flagT, false)
+		}
 	}
 	for i := range r.out {
 		r.out[i] = ort.Value{}
@@ -596,6 +651,9 @@ func (r *run) step(ids []int) ([]float32, error) {
 	// the cache for the next step: present.* become past_key_values.*
 	for l, q := range d.present {
 		for k, o := range q {
+			if o < 0 {
+				continue // a split decoder's: the cross-attention cache stays
+			}
 			if k >= 2 && r.started && m.lightCache {
 				r.out[o].Destroy() // empty: the first step's cache stays
 				continue

@@ -12,6 +12,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/transcept/transcept/gpu-runtime/audio"
@@ -186,19 +187,21 @@ func compareWithTransformersJS(t *testing.T, m *Model, clips ...string) {
 }
 
 // TestLightDecoderSameTokens: the merged decoder rewritten so that its
-// with-past steps return empty cross-attention caches (lightDecoder)
-// decodes the same ids and log-probabilities as the merged decoder as
-// written, its later steps' encoder presents are empty, and files it
-// cannot rewrite are left alone.
+// with-past steps return empty cross-attention caches (lightDecoder), and
+// split into its with-past branch and cross-attention projection
+// (splitDecoder), decode the same ids and log-probabilities, bit for bit,
+// as the merged decoder as written; the lightened decoder's later steps'
+// encoder presents are empty, the split one's cross-attention cache is
+// made once and fed back, and files neither can rewrite are left alone.
 func TestLightDecoderSameTokens(t *testing.T) {
 	orttest.Need(t)
 	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
 	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
 		t.Fatal(err)
 	}
-	load := func(keep bool) *Model {
-		keepPassThrough = keep
-		defer func() { keepPassThrough = false }()
+	load := func(keep, merged bool) *Model {
+		keepPassThrough, keepMerged = keep, merged
+		defer func() { keepPassThrough, keepMerged = false, false }()
 		m, err := LoadModel(dir, ort.Options{IntraOpThreads: 1})
 		if err != nil {
 			t.Fatal(err)
@@ -206,9 +209,12 @@ func TestLightDecoderSameTokens(t *testing.T) {
 		t.Cleanup(func() { m.Close() })
 		return m
 	}
-	light, plain := load(false), load(true)
-	if !light.lightCache || plain.lightCache {
-		t.Fatalf("lightCache %v and %v, want true and false", light.lightCache, plain.lightCache)
+	light, plain, split := load(false, true), load(true, false), load(false, false)
+	if !light.lightCache || plain.lightCache || split.lightCache {
+		t.Fatalf("lightCache %v, %v and %v, want true, false and false", light.lightCache, plain.lightCache, split.lightCache)
+	}
+	if light.Cross != nil || plain.Cross != nil || split.Cross == nil {
+		t.Fatalf("split: %v, %v and %v, want false, false and true", light.Cross != nil, plain.Cross != nil, split.Cross != nil)
 	}
 	x := make([]float32, 20*SampleRate)
 	for i := range x {
@@ -229,6 +235,14 @@ func TestLightDecoderSameTokens(t *testing.T) {
 		if !slices.Equal(a.ids, b.ids) || a.sumLogprob != b.sumLogprob || a.noSpeech != b.noSpeech {
 			t.Errorf("timestamps=%v: light decoder %v (%g, %g), merged as written %v (%g, %g)",
 				ts, a.ids, a.sumLogprob, a.noSpeech, b.ids, b.sumLogprob, b.noSpeech)
+		}
+		c, err := split.decodeOnce(feats, prompt, o, 0, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(c.ids, b.ids) || c.sumLogprob != b.sumLogprob || c.noSpeech != b.noSpeech {
+			t.Errorf("timestamps=%v: split decoder %v (%g, %g), merged as written %v (%g, %g)",
+				ts, c.ids, c.sumLogprob, c.noSpeech, b.ids, b.sumLogprob, b.noSpeech)
 		}
 		if len(a.ids) < len(prompt)+3 {
 			t.Errorf("timestamps=%v: only %d ids, the cache is hardly used", ts, len(a.ids))
@@ -255,7 +269,40 @@ func TestLightDecoderSameTokens(t *testing.T) {
 	if dec := r.in[d.past[0][0]].Shape(); len(dec) != 4 || dec[2] != 3 {
 		t.Errorf("self-attention cache has shape %v after 3 steps", dec)
 	}
+	// the split decoder: the cache made on the first step is fed back
+	rs, err := split.newRun(feats)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rs.close()
+	ds, _ := split.decoderIO()
+	if ds.flag != -1 || ds.states != -1 || len(ds.cross) != split.Config.DecoderLayers {
+		t.Fatalf("split decoder's inputs: flag %d, states %d, %d cross outputs", ds.flag, ds.states, len(ds.cross))
+	}
+	ids = []int{split.Generation.DecoderStartTokenID}
+	var fed ort.Value
+	for i := range 3 {
+		if _, err := rs.step(ids); err != nil {
+			t.Fatal(err)
+		}
+		if i == 0 {
+			fed = rs.in[ds.past[0][2]]
+		} else if rs.in[ds.past[0][2]] != fed {
+			t.Errorf("step %d: another cross-attention cache fed", i)
+		}
+		ids = append(ids, 1)
+	}
+	if enc := rs.in[ds.past[0][2]].Shape(); len(enc) != 4 || enc[2] != int64(split.Config.MaxSourcePositions) {
+		t.Errorf("split: cross-attention cache has shape %v", enc)
+	}
+	if dec := rs.in[ds.past[0][0]].Shape(); len(dec) != 4 || dec[2] != 3 {
+		t.Errorf("split: self-attention cache has shape %v after 3 steps", dec)
+	}
 	// not an If on use_cache_branch: nothing written
+	empty := t.TempDir()
+	if s, c, err := splitDecoder(filepath.Join(dir, "onnx", "encoder_model.onnx"), empty); s != "" || c != "" || err != nil {
+		t.Errorf("encoder split: %q, %q, %v", s, c, err)
+	}
 	if p, err := lightDecoder(filepath.Join(dir, "onnx", "encoder_model.onnx"), t.TempDir(), 4, 8); p != "" || err != nil {
 		t.Errorf("encoder rewritten: %q, %v", p, err)
 	}
@@ -263,6 +310,12 @@ func TestLightDecoderSameTokens(t *testing.T) {
 	os.WriteFile(bad, []byte("not a model"), 0o644)
 	if p, err := lightDecoder(bad, t.TempDir(), 4, 8); p != "" || err == nil {
 		t.Errorf("garbage: %q, %v; want an error", p, err)
+	}
+	if s, c, err := splitDecoder(bad, empty); s != "" || c != "" || err == nil {
+		t.Errorf("garbage split: %q, %q, %v; want an error", s, c, err)
+	}
+	if left, _ := os.ReadDir(empty); len(left) != 0 {
+		t.Errorf("splitDecoder left %d files behind", len(left))
 	}
 	if p, _ := lightIf([]byte{0xff}, 4, 8); p != nil {
 		t.Error("garbage node rewritten")
@@ -358,11 +411,20 @@ func TestEncoderOutputReused(t *testing.T) {
 }
 
 // TestLightDecoderKeptInCacheDir: with an optimised-model cache folder the
-// rewritten decoder is kept there under one name, reused by later loads
-// (so that ONNX Runtime's cached copy of it stays valid), and decodes as
-// the temporary one does.
+// rewritten decoder (lightened, or split in two) is kept there under one
+// name, reused by later loads (so that ONNX Runtime's cached copy of it
+// stays valid), and decodes as the temporary one does.
 func TestLightDecoderKeptInCacheDir(t *testing.T) {
 	orttest.Need(t)
+	t.Run("split", func(t *testing.T) { testDecoderKeptInCacheDir(t, false) })
+	t.Run("light", func(t *testing.T) {
+		keepMerged = true
+		defer func() { keepMerged = false }()
+		testDecoderKeptInCacheDir(t, true)
+	})
+}
+
+func testDecoderKeptInCacheDir(t *testing.T, light bool) {
 	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
 	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
 		t.Fatal(err)
@@ -379,8 +441,8 @@ func TestLightDecoderKeptInCacheDir(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !m.lightCache {
-			t.Fatalf("cache dir %q: decoder not rewritten", c)
+		if m.lightCache != light || (m.Cross != nil) == light {
+			t.Fatalf("cache dir %q: decoder not rewritten (light %v, split %v)", c, m.lightCache, m.Cross != nil)
 		}
 		prompt, _ := m.Prompt(o)
 		p, err := m.decodeOnce(feats, prompt, o, 0, nil)
@@ -389,9 +451,18 @@ func TestLightDecoderKeptInCacheDir(t *testing.T) {
 			t.Fatal(err)
 		}
 		got = append(got, p.ids)
-		kept, _ := filepath.Glob(filepath.Join(cache, "whisper-decoder-light-*.onnx"))
-		if c != "" && len(kept) != 1 {
-			t.Errorf("cache folder holds %v, want one rewritten decoder", kept)
+		kept, _ := filepath.Glob(filepath.Join(cache, "whisper-decoder-*.onnx"))
+		want := []string{"light"}
+		if !light {
+			want = []string{"cross", "step"}
+		}
+		var kinds []string
+		for _, k := range kept {
+			kinds = append(kinds, strings.Split(filepath.Base(k), "-")[2])
+		}
+		slices.Sort(kinds)
+		if c != "" && !slices.Equal(kinds, want) {
+			t.Errorf("cache folder holds %v, want the %v decoder files", kept, want)
 		}
 	}
 	if !slices.Equal(got[0], got[1]) || !slices.Equal(got[1], got[2]) {

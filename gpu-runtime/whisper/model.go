@@ -61,6 +61,11 @@ type Model struct {
 	Features   *FeatureExtractor
 	Encoder    *ort.Session
 	Decoder    *ort.Session
+	// Cross, when the merged decoder could be split (split.go), projects
+	// a window's encoder output to the cross-attention cache, and Decoder
+	// is the with-past branch alone, run for every step; nil when Decoder
+	// is the merged decoder (or lightDecoder's copy of it).
+	Cross *ort.Session
 	// TimestampBegin is <|0.00|>'s id (no_timestamps_token_id + 1).
 	TimestampBegin int
 	Heads, HeadDim int
@@ -178,7 +183,7 @@ func LoadModel(dir string, o ort.Options) (*Model, error) {
 	}
 	o.InputNames, o.OutputNames = nil, nil
 	if m.Encoder, err = ort.NewSession(encPath, o); err == nil {
-		m.Decoder, m.lightCache, err = loadDecoder(decPath, o, m.Heads, m.HeadDim)
+		m.Decoder, m.Cross, m.lightCache, err = loadDecoder(decPath, o, m.Heads, m.HeadDim)
 	}
 	if err != nil {
 		m.Close()
@@ -187,13 +192,42 @@ func LoadModel(dir string, o ort.Options) (*Model, error) {
 	return m, nil
 }
 
-// keepPassThrough loads merged decoders as they are (tests and benchmarks
-// compare both ways).
-var keepPassThrough = false
+// keepPassThrough loads merged decoders as they are, keepMerged as
+// lightDecoder's copy, not split (tests and benchmarks compare the ways).
+var keepPassThrough, keepMerged = false, false
 
-// loadDecoder builds the decoder session from lightDecoder's copy of path
-// (removed once loaded) when it can be made, else from path itself.
-func loadDecoder(path string, o ort.Options, heads, headDim int) (*ort.Session, bool, error) {
+// loadDecoder builds the decoder sessions from splitDecoder's pair of
+// models when they can be made, else from lightDecoder's copy of path,
+// else from path itself (the copies are removed once loaded unless the
+// optimised-model cache keeps them).
+func loadDecoder(path string, o ort.Options, heads, headDim int) (dec, cross *ort.Session, light bool, err error) {
+	if !keepPassThrough && !keepMerged {
+		step, cr, keep, err := splitDecoderFiles(path, o.OptimizedCacheDir)
+		if err != nil {
+			slog.Warn("whisper decoder: cannot split the merged decoder", "model", path, "err", err)
+		}
+		if step != "" {
+			lo := o
+			if lo.Logger == nil {
+				lo.Logger = slog.Default()
+			}
+			lo.Logger = lo.Logger.With("merged_decoder", path, "copy", "split: with-past steps and cross-attention projection")
+			dec, err := ort.NewSession(step, lo)
+			if err == nil {
+				if cross, err = ort.NewSession(cr, lo); err != nil {
+					dec.Close()
+				}
+			}
+			if !keep {
+				os.Remove(step)
+				os.Remove(cr)
+			}
+			if err == nil {
+				return dec, cross, false, nil
+			}
+			slog.Warn("whisper decoder: the split decoder does not load", "model", path, "err", err)
+		}
+	}
 	if !keepPassThrough {
 		light, keep, err := lightDecoderFile(path, o.OptimizedCacheDir, heads, headDim)
 		if err != nil {
@@ -210,13 +244,13 @@ func loadDecoder(path string, o ort.Options, heads, headDim int) (*ort.Session, 
 				os.Remove(light)
 			}
 			if err == nil {
-				return s, true, nil
+				return s, nil, true, nil
 			}
 			slog.Warn("whisper decoder: the copy without cross-attention cache copies does not load", "model", path, "err", err)
 		}
 	}
 	s, err := ort.NewSession(path, o)
-	return s, false, err
+	return s, nil, false, err
 }
 
 // Close frees the sessions.
@@ -225,7 +259,11 @@ func (m *Model) Close() error {
 	m.releaseLocked(m.encLast)
 	m.encLast = nil
 	m.encMu.Unlock()
-	return errors.Join(m.Encoder.Close(), m.Decoder.Close())
+	err := errors.Join(m.Encoder.Close(), m.Decoder.Close())
+	if m.Cross != nil {
+		err = errors.Join(err, m.Cross.Close())
+	}
+	return err
 }
 
 // The merged decoder's with-past branch passes the cross-attention cache
