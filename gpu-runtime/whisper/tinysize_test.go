@@ -93,9 +93,10 @@ func TestWhisperTinySizeSideBySide(t *testing.T) {
 // $TRANSCEPT_BENCH_THREADS sets the intra-op threads, $TRANSCEPT_BENCH_DTYPE
 // the folder's files (fp32, q8, q4, fp16). It prints one line:
 // "whisper-bench-asr go: load_ms=… decode_ms=… tokens=… passes=…
-// encoder_ms=… encoder_runs=… decoder_ms=… decoder_runs=… decode_cpu_ms=…"
-// (the times inside each session's Run; the process's CPU time over the
-// decoding).
+// encoder_ms=… encoder_runs=… decoder_ms=… decoder_runs=… cross_ms=…
+// cross_runs=… decode_cpu_ms=…" (the times inside each session's Run,
+// cross: the split decoder's cross-attention projection, once a pass; the
+// process's CPU time over the decoding).
 // TRANSCEPT_BENCH_PASS_CACHE=1 loads the merged decoder unchanged (the
 // cross-attention cache copied through every step), for comparison.
 func TestLongFormBench(t *testing.T) {
@@ -119,7 +120,8 @@ func TestLongFormBench(t *testing.T) {
 		CUDA: os.Getenv("TRANSCEPT_BENCH_CUDA") == "1",
 		// for tests/bench-defaults.sh
 		OptimizedCacheDir: os.Getenv("TRANSCEPT_BENCH_ORT_CACHE"), NoPrepack: os.Getenv("TRANSCEPT_BENCH_NO_PREPACK") == "1",
-		NoArena: os.Getenv("TRANSCEPT_BENCH_NO_ARENA") == "1", Int8Weights: os.Getenv("TRANSCEPT_BENCH_INT8")}
+		NoArena: os.Getenv("TRANSCEPT_BENCH_NO_ARENA") == "1", Int8Weights: os.Getenv("TRANSCEPT_BENCH_INT8"),
+		ProfilePrefix: os.Getenv("TRANSCEPT_BENCH_ORT_PROFILE")}
 	if os.Getenv("TRANSCEPT_BENCH_SPIN") != "" {
 		o.ConfigEntries = map[string]string{"session.intra_op.allow_spinning": os.Getenv("TRANSCEPT_BENCH_SPIN")}
 	}
@@ -131,6 +133,10 @@ func TestLongFormBench(t *testing.T) {
 	load := time.Since(start)
 	loadRSS := peakRSS()
 	enc0, dec0 := m.Encoder.RunStats(), m.Decoder.RunStats()
+	var cross0 ort.RunStats
+	if m.Cross != nil {
+		cross0 = m.Cross.RunStats()
+	}
 	var passes [][]int
 	m.onPass = func(ids []int) { passes = append(passes, slices.Clone(ids)) }
 	// time to first token per window: the window's samples in (log-mel
@@ -170,19 +176,23 @@ func TestLongFormBench(t *testing.T) {
 	}
 	cpu0 := procCPU()
 	start = time.Now()
-	if _, err := m.LongForm(context.Background(), next, Greedy(DecodeOptions{Language: "en"}), nil); err != nil {
+	if _, err := m.LongForm(context.Background(), next, Greedy(DecodeOptions{Language: "en", MaxLength: benchMaxLength(t)}), nil); err != nil {
 		t.Fatal(err)
 	}
 	decode := time.Since(start)
 	decodeCPU := procCPU() - cpu0
 	enc, dec := m.Encoder.RunStats().Sub(enc0), m.Decoder.RunStats().Sub(dec0)
+	var cross ort.RunStats // the split decoder's cross-attention projection (cross0: before decoding)
+	if m.Cross != nil {
+		cross = m.Cross.RunStats().Sub(cross0)
+	}
 	tokens := 0
 	for _, p := range passes {
 		tokens += len(p) - len(prompt)
 	}
 	msOf := func(d time.Duration) float64 { return float64(d.Microseconds()) / 1e3 }
-	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d encoder_ms=%.1f encoder_runs=%d decoder_ms=%.1f decoder_runs=%d decode_cpu_ms=%.1f rss_after_load_mb=%d peak_rss_mb=%d ttft_ms=%.1f\n",
-		msOf(load), msOf(decode), tokens, len(passes), msOf(enc.Time), enc.Runs, msOf(dec.Time), dec.Runs, msOf(decodeCPU), loadRSS>>20, peakRSS()>>20, msOf(medianDuration(ttft)))
+	fmt.Printf("whisper-bench-asr go: load_ms=%.1f decode_ms=%.1f tokens=%d passes=%d encoder_ms=%.1f encoder_runs=%d decoder_ms=%.1f decoder_runs=%d cross_ms=%.1f cross_runs=%d decode_cpu_ms=%.1f rss_after_load_mb=%d peak_rss_mb=%d ttft_ms=%.1f\n",
+		msOf(load), msOf(decode), tokens, len(passes), msOf(enc.Time), enc.Runs, msOf(dec.Time), dec.Runs, msOf(cross.Time), cross.Runs, msOf(decodeCPU), loadRSS>>20, peakRSS()>>20, msOf(medianDuration(ttft)))
 	refPath := os.Getenv("TRANSCEPT_BENCH_REF")
 	if refPath == "" {
 		return
