@@ -212,6 +212,7 @@ func loadDecoder(path string, o ort.Options, heads, headDim int) (dec, cross *or
 				lo.Logger = slog.Default()
 			}
 			lo.Logger = lo.Logger.With("merged_decoder", path, "copy", "split: with-past steps and cross-attention projection")
+			lo.ScratchModel = !keep // temporary copies: int8 weights converted in them, no third copy
 			dec, err := ort.NewSession(step, lo)
 			if err == nil {
 				if cross, err = ort.NewSession(cr, lo); err != nil {
