@@ -73,6 +73,7 @@ func main() {
 	noPrepack := flag.Bool("no-prepack", false, "skip weight prepacking (ort.Options.NoPrepack)")
 	dtype := flag.String("dtype", "fp32", "which files to load: fp32, q8, q4 or fp16")
 	noArena := flag.Bool("no-arena", false, "turn off ONNX Runtime's CPU memory arena (ort.Options.NoArena)")
+	profile := flag.String("profile", "", "write ONNX Runtime's per-operator trace of each session to PREFIX_<time>.json (ort.Options.ProfilePrefix; sum it with tests/testkit/cmd/ort-profile)")
 	int8w := flag.String("int8", "auto", "uint8 MatMulInteger weights as int8 on VNNI processors: auto or off (ort.Options.Int8Weights)")
 	loadOnly := flag.Bool("load-only", false, "stop once the model is loaded (print load time and RSS)")
 	batch := flag.Int("batch", 1, "rows generated at once (copies of the input row)")
@@ -100,7 +101,7 @@ func main() {
 		flag.Usage()
 		os.Exit(2)
 	}
-	o := ort.Options{IntraOpThreads: *threads, Optimization: level, OptimizedCacheDir: *cache, NoPrepack: *noPrepack, Int8Weights: *int8w, NoArena: *noArena, ConfigEntries: entries, DType: *dtype, CUDA: *cuda}
+	o := ort.Options{IntraOpThreads: *threads, Optimization: level, OptimizedCacheDir: *cache, NoPrepack: *noPrepack, Int8Weights: *int8w, NoArena: *noArena, ConfigEntries: entries, DType: *dtype, CUDA: *cuda, ProfilePrefix: *profile}
 	if *loadOnly {
 		*runs = 0
 	}
