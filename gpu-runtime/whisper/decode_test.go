@@ -469,3 +469,43 @@ func testDecoderKeptInCacheDir(t *testing.T, light bool) {
 		t.Errorf("temporary, first cached and reused copies decode %v, %v, %v", got[0], got[1], got[2])
 	}
 }
+
+// TestSplitReplacesLightCopyInCache: a cache folder holding an earlier
+// release's lightened decoder (and ONNX Runtime's cached form of it) loses
+// them once the split decoder has loaded from the same folder; the split
+// files and their cached forms stay.
+func TestSplitReplacesLightCopyInCache(t *testing.T) {
+	orttest.Need(t)
+	dir := filepath.Join(t.TempDir(), "whisper-tiny-random")
+	if err := testmodels.WriteWhisper(dir, testmodels.TinyWhisper()); err != nil {
+		t.Fatal(err)
+	}
+	cache := t.TempDir()
+	load := func(merged bool) {
+		keepMerged = merged
+		defer func() { keepMerged = false }()
+		m, err := LoadModel(dir, ort.Options{IntraOpThreads: 1, OptimizedCacheDir: cache})
+		if err != nil {
+			t.Fatal(err)
+		}
+		m.Close()
+	}
+	glob := func(p string) []string {
+		g, _ := filepath.Glob(filepath.Join(cache, p))
+		return g
+	}
+	load(true)
+	if l := glob("whisper-decoder-light-*"); len(l) < 2 {
+		t.Fatalf("the light load kept %v, want the copy and its cached form", l)
+	}
+	load(false)
+	if l := glob("whisper-decoder-light-*"); len(l) != 0 {
+		t.Errorf("after the split load the light copy remains: %v", l)
+	}
+	if s, c := glob("whisper-decoder-step-*"), glob("whisper-decoder-cross-*"); len(s) < 2 || len(c) < 2 {
+		t.Errorf("split files and their cached forms: %v, %v", s, c)
+	}
+	if enc := glob("encoder_model-*.ort"); len(enc) != 1 {
+		t.Errorf("the encoder's cached form: %v", enc)
+	}
+}

@@ -224,6 +224,9 @@ func loadDecoder(path string, o ort.Options, heads, headDim int) (dec, cross *or
 				os.Remove(cr)
 			}
 			if err == nil {
+				if keep {
+					removeLightCopy(path, o.OptimizedCacheDir, heads, headDim)
+				}
 				return dec, cross, false, nil
 			}
 			slog.Warn("whisper decoder: the split decoder does not load", "model", path, "err", err)
@@ -366,6 +369,32 @@ func lightDecoder(path, dir string, heads, headDim int) (string, error) {
 	return out.Name(), nil
 }
 
+// lightName is where lightDecoderFile keeps path's copy in cacheDir.
+func lightName(abs string, st os.FileInfo, cacheDir string, heads, headDim int) string {
+	h := fnv.New64a()
+	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d.%d", abs, st.Size(), st.ModTime().UnixNano(), heads, headDim)
+	return filepath.Join(cacheDir, fmt.Sprintf("whisper-decoder-light-%016x.onnx", h.Sum64()))
+}
+
+// removeLightCopy removes the lightened copy of path that an earlier
+// release kept in cacheDir, with ONNX Runtime's cached forms of it, once
+// the split decoder has replaced it (a whole decoder's size on disk).
+func removeLightCopy(path, cacheDir string, heads, headDim int) {
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return
+	}
+	st, err := os.Stat(abs)
+	if err != nil {
+		return
+	}
+	name := lightName(abs, st, cacheDir, heads, headDim)
+	stale, _ := filepath.Glob(strings.TrimSuffix(name, ".onnx") + "*")
+	for _, p := range stale {
+		os.Remove(p)
+	}
+}
+
 // lightDecoderFile is lightDecoder's copy of path: a temporary file (keep
 // false: remove it once loaded), or, with an optimised-model cache folder,
 // a file kept there under a name fixed by path, size and modification
@@ -383,9 +412,7 @@ func lightDecoderFile(path, cacheDir string, heads, headDim int) (string, bool, 
 	if err != nil {
 		return "", false, err
 	}
-	h := fnv.New64a()
-	fmt.Fprintf(h, "%s\x00%d\x00%d\x00%d.%d", abs, st.Size(), st.ModTime().UnixNano(), heads, headDim)
-	name := filepath.Join(cacheDir, fmt.Sprintf("whisper-decoder-light-%016x.onnx", h.Sum64()))
+	name := lightName(abs, st, cacheDir, heads, headDim)
 	if _, err := os.Stat(name); err == nil {
 		return name, true, nil
 	}
