@@ -67,20 +67,11 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	}
 	f.Close()
 	base := "file:" + (&url.URL{Path: path}).EscapedPath() + "?_pragma=busy_timeout(10000)&_pragma=foreign_keys(1)"
-	w, err := sql.Open("sqlite", base+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
+	w, err := openWriter(ctx, base+"&_pragma=journal_mode(WAL)&_pragma=synchronous(NORMAL)&_txlock=immediate")
 	if err != nil {
 		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "sqlite catalogue: opening %s", path)
 	}
-	w.SetMaxOpenConns(1)
-	w.SetMaxIdleConns(1)
-	w.SetConnMaxIdleTime(0)
-	w.SetConnMaxLifetime(0)
 	db := &DB{w: w}
-	// The writer sets WAL mode before any reader opens the file.
-	if err := w.PingContext(ctx); err != nil {
-		w.Close()
-		return nil, lecture.Wrap(lecture.EUNAVAILABLE, err, "sqlite catalogue: opening %s", path)
-	}
 	if err := db.migrate(ctx); err != nil {
 		w.Close()
 		return nil, err
@@ -94,6 +85,55 @@ func Open(ctx context.Context, path string) (*DB, error) {
 	r.SetMaxIdleConns(8)
 	db.r = r
 	return db, nil
+}
+
+// openWriter opens the writing connection, which sets WAL mode before any
+// reader opens the file. Switching a file to WAL needs it alone for a
+// moment, and SQLite answers SQLITE_BUSY at once, without its busy
+// timeout, when another process is opening or migrating the same new file
+// (the functions of `make run` start together); so a busy open is retried
+// with backoff for up to busyWait.
+func openWriter(ctx context.Context, dsn string) (*sql.DB, error) {
+	deadline := time.Now().Add(busyWait)
+	pause := 5 * time.Millisecond
+	for {
+		w, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, err
+		}
+		w.SetMaxOpenConns(1)
+		w.SetMaxIdleConns(1)
+		w.SetConnMaxIdleTime(0)
+		w.SetConnMaxLifetime(0)
+		err = w.PingContext(ctx)
+		if err == nil {
+			return w, nil
+		}
+		w.Close()
+		if !isBusy(err) || time.Now().Add(pause).After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(pause):
+		}
+		pause = min(2*pause, 200*time.Millisecond)
+	}
+}
+
+// busyWait bounds openWriter's retries, as the busy timeout bounds a
+// writer's wait for a lock.
+const busyWait = 10 * time.Second
+
+// isBusy tells SQLITE_BUSY and SQLITE_LOCKED (and their extended codes).
+func isBusy(err error) bool {
+	var se *msqlite.Error
+	if errors.As(err, &se) {
+		c := se.Code() & 0xff
+		return c == sqlite3.SQLITE_BUSY || c == sqlite3.SQLITE_LOCKED
+	}
+	return false
 }
 
 // Close closes the file.

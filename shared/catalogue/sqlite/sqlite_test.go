@@ -1,8 +1,11 @@
 package sqlite_test
 
 import (
+	"bytes"
 	"context"
+	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -150,3 +153,41 @@ func BenchmarkListLectures(b *testing.B) { catalogtest.BenchmarkList(b, open(b))
 func BenchmarkSearch(b *testing.B) { catalogtest.BenchmarkSearch(b, open(b)) }
 
 func timeZero() (t time.Time) { return time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC) }
+
+// TestOpenConcurrently: processes starting together on a new file (the
+// functions of `make run`, each opening the shared catalogue) all open it:
+// switching the file to WAL and migrating it while another process is doing
+// the same waits for it instead of failing with SQLITE_BUSY.
+func TestOpenConcurrently(t *testing.T) {
+	if path := os.Getenv("TRANSCEPT_SQLITE_OPEN_CHILD"); path != "" {
+		db, err := sqlite.Open(context.Background(), path)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "child:", err)
+			os.Exit(3)
+		}
+		db.Close()
+		os.Exit(0)
+	}
+	for round := range 6 {
+		path := filepath.Join(t.TempDir(), "catalogue.db")
+		const n = 8
+		cmds := make([]*exec.Cmd, n)
+		outs := make([]*bytes.Buffer, n)
+		for i := range cmds {
+			cmds[i] = exec.Command(os.Args[0], "-test.run", "^TestOpenConcurrently$")
+			cmds[i].Env = append(os.Environ(), "TRANSCEPT_SQLITE_OPEN_CHILD="+path)
+			outs[i] = &bytes.Buffer{}
+			cmds[i].Stdout, cmds[i].Stderr = outs[i], outs[i]
+		}
+		for _, c := range cmds {
+			if err := c.Start(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for i, c := range cmds {
+			if err := c.Wait(); err != nil {
+				t.Errorf("round %d, process %d: %v: %s", round, i, err, outs[i])
+			}
+		}
+	}
+}
