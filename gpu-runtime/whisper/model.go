@@ -207,11 +207,7 @@ func loadDecoder(path string, o ort.Options, heads, headDim int) (dec, cross *or
 			slog.Warn("whisper decoder: cannot split the merged decoder", "model", path, "err", err)
 		}
 		if step != "" {
-			lo := o
-			if lo.Logger == nil {
-				lo.Logger = slog.Default()
-			}
-			lo.Logger = lo.Logger.With("merged_decoder", path, "copy", "split: with-past steps and cross-attention projection")
+			lo := copyOptions(o, path, "split: with-past steps and cross-attention projection")
 			lo.ScratchModel = !keep // temporary copies: int8 weights converted in them, no third copy
 			dec, err := ort.NewSession(step, lo)
 			if err == nil {
@@ -238,11 +234,7 @@ func loadDecoder(path string, o ort.Options, heads, headDim int) (dec, cross *or
 			slog.Warn("whisper decoder: cannot skip the cross-attention cache copy", "model", path, "err", err)
 		}
 		if light != "" {
-			lo := o
-			if lo.Logger == nil {
-				lo.Logger = slog.Default()
-			}
-			lo.Logger = lo.Logger.With("merged_decoder", path, "copy", "with-past branch without cross-attention cache copies")
+			lo := copyOptions(o, path, "with-past branch without cross-attention cache copies")
 			s, err := ort.NewSession(light, lo)
 			if !keep {
 				os.Remove(light)
@@ -255,6 +247,16 @@ func loadDecoder(path string, o ort.Options, heads, headDim int) (dec, cross *or
 	}
 	s, err := ort.NewSession(path, o)
 	return s, nil, false, err
+}
+
+// copyOptions are o for a rewritten copy of the merged decoder at path:
+// its log lines name the original and the kind of copy.
+func copyOptions(o ort.Options, path, copy string) ort.Options {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	o.Logger = o.Logger.With("merged_decoder", path, "copy", copy)
+	return o
 }
 
 // Close frees the sessions.
@@ -341,7 +343,13 @@ func lightDecoder(path, dir string, heads, headDim int) (string, error) {
 	hdr = protowire.AppendVarint(hdr, uint64(glen))
 	pieces = append(pieces, piece{lit: hdr})
 	pieces = append(pieces, gp...)
-	out, err := os.CreateTemp(dir, "whisper-decoder-*.onnx")
+	return writePieces(f, dir, "whisper-decoder-*.onnx", pieces)
+}
+
+// writePieces writes pieces (literals and byte ranges of f) to a new file
+// in dir named by pattern and returns its path; nothing is left on failure.
+func writePieces(f io.ReaderAt, dir, pattern string, pieces []piece) (string, error) {
+	out, err := os.CreateTemp(dir, pattern)
 	if err != nil {
 		return "", err
 	}

@@ -1,11 +1,9 @@
 package whisper
 
 import (
-	"bufio"
 	"cmp"
 	"fmt"
 	"hash/fnv"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -118,6 +116,7 @@ type branch struct {
 type branchNode struct {
 	fields  [][]byte // raw fields, names excepted
 	in, out []string
+	op      string // the operator, when of the default domain
 }
 
 func readMerged(f *os.File, size int64) (*merged, error) {
@@ -224,15 +223,7 @@ func readMerged(f *os.File, size int64) (*merged, error) {
 	if !ok {
 		return nil, nil
 	}
-	var op string
-	var in []string
-	for _, x := range fields {
-		if s, ok := x.Str(4); ok {
-			op = s
-		}
-		if s, ok := x.Str(1); ok {
-			in = append(in, s)
-		}
+	for _, x := range fields { // an If on use_cache_branch (isIf)
 		if s, ok := x.Str(2); ok {
 			m.outputs = append(m.outputs, s)
 		}
@@ -260,7 +251,7 @@ func readMerged(f *os.File, size int64) (*merged, error) {
 			}
 		}
 	}
-	if op != "If" || len(in) != 1 || in[0] != "use_cache_branch" || m.then == nil || m.els == nil ||
+	if m.then == nil || m.els == nil ||
 		len(m.then.outputs) != len(m.outputs) || len(m.els.outputs) != len(m.outputs) {
 		return nil, nil
 	}
@@ -303,24 +294,6 @@ func readBranch(g []byte) *branch {
 	return b
 }
 
-// isOp tells whether n is an op node of the default domain.
-func isOp(n branchNode, op string) bool {
-	var got string
-	for _, f := range n.fields {
-		fs, ok := splitPB(f)
-		if !ok || len(fs) != 1 {
-			continue
-		}
-		if s, ok := fs[0].Str(4); ok {
-			got = s
-		}
-		if s, ok := fs[0].Str(7); ok && s != "" && s != "ai.onnx" {
-			return false
-		}
-	}
-	return got == op
-}
-
 // isIf tells an If node on use_cache_branch (NodeProto bytes).
 func isIf(node []byte) bool {
 	fields, ok := splitPB(node)
@@ -344,6 +317,7 @@ func isIf(node []byte) bool {
 // node with a subgraph (which may read any name).
 func readNode(node []byte) (branchNode, bool) {
 	var n branchNode
+	var domain string
 	nf, ok := splitPB(node)
 	if !ok {
 		return n, false
@@ -368,7 +342,16 @@ func readNode(node []byte) (branchNode, bool) {
 				}
 			}
 		}
+		if s, ok := x.Str(4); ok {
+			n.op = s
+		}
+		if s, ok := x.Str(7); ok {
+			domain = s
+		}
 		n.fields = append(n.fields, x.Raw)
+	}
+	if domain != "" && domain != "ai.onnx" {
+		n.op = ""
 	}
 	return n, true
 }
@@ -401,7 +384,7 @@ func (m *merged) extract(b *branch, want []string) (*graph, bool) {
 	// whole cache on every step goes
 	identityOf := map[string]string{} // Identity output → its input
 	for _, n := range b.nodes {
-		if len(n.in) == 1 && len(n.out) == 1 && isOp(n, "Identity") {
+		if len(n.in) == 1 && len(n.out) == 1 && n.op == "Identity" {
 			identityOf[n.out[0]] = n.in[0]
 		}
 	}
@@ -527,32 +510,7 @@ func (m *merged) write(f *os.File, dir, pattern string, g *graph) (string, error
 	pieces = append(pieces, g.inits...)
 	pieces = append(pieces, piece{lit: g.tail})
 	pieces = append(pieces, m.top[m.graphAt:]...)
-	out, err := os.CreateTemp(dir, pattern)
-	if err != nil {
-		return "", err
-	}
-	w := bufio.NewWriterSize(out, 1<<20)
-	for _, p := range pieces {
-		if p.lit != nil {
-			_, err = w.Write(p.lit)
-		} else {
-			_, err = io.Copy(w, io.NewSectionReader(f, p.off, p.n))
-		}
-		if err != nil {
-			break
-		}
-	}
-	if err == nil {
-		err = w.Flush()
-	}
-	if cerr := out.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		os.Remove(out.Name())
-		return "", err
-	}
-	return out.Name(), nil
+	return writePieces(f, dir, pattern, pieces)
 }
 
 // splitDecoderFiles is splitDecoder's pair for path: temporary files (keep
