@@ -4,6 +4,7 @@ package causal
 
 import (
 	"context"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,6 +90,9 @@ func TestLastLogitsModes(t *testing.T) {
 		if want := mode != "as is"; m.lastOnly != want {
 			t.Errorf("%s: lastOnly %v, want %v", mode, m.lastOnly, want)
 		}
+		if want := map[bool]int{true: 2 * c.Layers}[mode != "as is"]; m.grouped != want {
+			t.Errorf("%s: %d attention products regrouped, want %d", mode, m.grouped, want)
+		}
 		res, err := Generate(context.Background(), m, prompts, Options{MaxNewTokens: 12, NoCache: noCache})
 		if err != nil {
 			t.Fatalf("%s: %v", mode, err)
@@ -114,6 +118,59 @@ func TestLastLogitsModes(t *testing.T) {
 			for j := range r.FirstLogits[i] {
 				if d := r.FirstLogits[i][j] - linked.FirstLogits[i][j]; d > 1e-5 || d < -1e-5 {
 					t.Fatalf("%s row %d: first logits differ by %g", name, i, d)
+				}
+			}
+		}
+	}
+}
+
+// TestGroupedAttention: the copy that multiplies each group of query heads
+// by its key head and each query head by its value head without repeating
+// them gives the same tokens as the graph that repeats them, for rows of different lengths (padding in the mask),
+// with and without the cache, and first-step logits equal to float32
+// rounding: the same dot products of the same numbers.
+func TestGroupedAttention(t *testing.T) {
+	needORT(t)
+	for _, c := range []testmodels.QwenConfig{testmodels.TinyQwen(), func() testmodels.QwenConfig {
+		c := testmodels.TinyQwen()
+		c.Heads, c.KVHeads = 8, 2 // 4 query heads a group
+		return c
+	}()} {
+		dir := t.TempDir()
+		if err := testmodels.WriteQwen2(dir, c); err != nil {
+			t.Fatal(err)
+		}
+		prompts := [][]int{{1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11}, {12, 13}, {14}}
+		run := func(grouped, noCache bool) *Result {
+			groupedAttention = grouped
+			defer func() { groupedAttention = true }()
+			m, err := Load(dir, ort.Options{IntraOpThreads: 1})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer m.Close()
+			if want := map[bool]int{true: 2 * c.Layers}[grouped]; m.grouped != want {
+				t.Fatalf("heads %d/%d: %d products regrouped, want %d", c.Heads, c.KVHeads, m.grouped, want)
+			}
+			res, err := Generate(context.Background(), m, prompts, Options{MaxNewTokens: 24, NoCache: noCache})
+			if err != nil {
+				t.Fatal(err)
+			}
+			return res
+		}
+		want := run(false, false)
+		for _, noCache := range []bool{false, true} {
+			got := run(true, noCache)
+			for i := range prompts {
+				if !slices.Equal(got.Tokens[i], want.Tokens[i]) {
+					t.Errorf("heads %d/%d, no cache %v, row %d: tokens %v, repeated cache %v", c.Heads, c.KVHeads, noCache, i, got.Tokens[i], want.Tokens[i])
+				}
+				worst := 0.0
+				for j := range got.FirstLogits[i] {
+					worst = max(worst, math.Abs(float64(got.FirstLogits[i][j]-want.FirstLogits[i][j])))
+				}
+				if worst > 1e-5 {
+					t.Errorf("heads %d/%d, no cache %v, row %d: first logits differ by up to %g", c.Heads, c.KVHeads, noCache, i, worst)
 				}
 			}
 		}

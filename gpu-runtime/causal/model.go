@@ -175,6 +175,10 @@ type Model struct {
 	Tokenizer *tokenizer.Tokenizer
 	Session   *ort.Session
 	lastOnly  bool // the session's logits are [batch, 1, vocab]
+	// grouped counts the attention products the session multiplies per
+	// group of query heads (onnxpb.WriteCausalCopy), 0 where none was
+	// rewritten.
+	grouped int
 }
 
 // spinKey is ONNX Runtime's setting for intra-op worker threads that
@@ -222,7 +226,8 @@ func Load(dir string, o ort.Options) (*Model, error) {
 		}
 	}
 	o.InputNames, o.OutputNames = in, out
-	path, lastOnly, cleanup := lastLogitsModel(f.Model, info)
+	gr := onnxpb.Grouping{Heads: f.Config.Heads, KVHeads: f.KVHeads, HeadDim: f.HeadDim}
+	path, lastOnly, grouped, cleanup := lastLogitsModel(f.Model, info, gr)
 	o.ScratchModel = path != f.Model // our own temporary copy
 	s, err := ort.NewSession(path, o)
 	cleanup()
@@ -234,11 +239,12 @@ func Load(dir string, o ort.Options) (*Model, error) {
 		s.Close()
 		return nil, tr.err
 	}
-	return &Model{Files: f, Tokenizer: tr.tok, Session: s, lastOnly: lastOnly}, nil
+	return &Model{Files: f, Tokenizer: tr.tok, Session: s, lastOnly: lastOnly, grouped: grouped}, nil
 }
 
-// lastLogits turns the rewrite on (tests turn it off to compare).
-var lastLogits = true
+// lastLogits turns the rewrite on (tests turn it off to compare), and
+// groupedAttention its regrouping of grouped-query attention.
+var lastLogits, groupedAttention = true, true
 
 // lastLogitsModel is a copy of the model whose lm_head sees only the last
 // position (onnxpb.LastPositionOnly): generation never needs the logits of
@@ -254,32 +260,44 @@ var lastLogits = true
 // the copy once the session is built. Where no copy can be made (a
 // read-only folder on another file system), path is the model itself and
 // lastOnly false: the same results, more work.
-func lastLogitsModel(modelPath string, info *onnxpb.Info) (path string, lastOnly bool, cleanup func()) {
+//
+// The same copy computes grouped-query attention's scores per group of
+// query heads (gr; onnxpb.WriteCausalCopy): exported graphs copy each key
+// head of the whole cache for each of its query heads, every step and
+// layer (Qwen2.5-0.5B: 7 copies of each of 2 heads), before multiplying
+// the queries by the keys; the copy multiplies each group's queries by its
+// key head directly, the same dot products of the same numbers. grouped is
+// how many products were so rewritten (one a layer).
+func lastLogitsModel(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping) (path string, lastOnly bool, grouped int, cleanup func()) {
 	none := func() {}
 	if !lastLogits {
-		return modelPath, false, none
+		return modelPath, false, 0, none
+	}
+	if !groupedAttention {
+		gr = onnxpb.Grouping{}
 	}
 	b, unmap, err := mapModel(modelPath)
 	if err != nil {
-		return modelPath, false, none
+		return modelPath, false, 0, none
 	}
 	defer unmap()
 	write := func(w io.Writer) error {
 		bw := bufio.NewWriterSize(w, 1<<20)
-		if err := onnxpb.WriteLastPositionOnly(bw, b, "logits"); err != nil {
+		if _, err := onnxpb.WriteCausalCopy(bw, b, "logits", gr); err != nil {
 			return err
 		}
 		return bw.Flush()
 	}
-	if err := onnxpb.WriteLastPositionOnly(io.Discard, b, "logits"); err != nil {
-		return modelPath, false, none // not rewritable: the model as it is
+	grouped, err = onnxpb.WriteCausalCopy(io.Discard, b, "logits", gr)
+	if err != nil {
+		return modelPath, false, 0, none // not rewritable: the model as it is
 	}
 	if p, c, err := linkedCopy(modelPath, info, write); err == nil {
-		return p, true, c
+		return p, true, grouped, c
 	}
 	f, err := os.CreateTemp(filepath.Dir(modelPath), ".transcept-last-logits-*.onnx")
 	if err != nil {
-		return modelPath, false, none
+		return modelPath, false, 0, none
 	}
 	cleanup = func() { os.Remove(f.Name()) }
 	err = write(f)
@@ -288,9 +306,9 @@ func lastLogitsModel(modelPath string, info *onnxpb.Info) (path string, lastOnly
 	}
 	if err != nil {
 		cleanup()
-		return modelPath, false, none
+		return modelPath, false, 0, none
 	}
-	return f.Name(), true, cleanup
+	return f.Name(), true, grouped, cleanup
 }
 
 // mapModel maps a model file read-only.
@@ -353,6 +371,12 @@ func linkedCopy(modelPath string, info *onnxpb.Info, write func(io.Writer) error
 	}
 	return path, cleanup, nil
 }
+
+// RegroupedAttention is how many attention products the session computes
+// without the graph's repeat of the key/value heads (see lastLogitsModel):
+// two a layer for a grouped-query model exported the usual way, 0 where
+// the graph was loaded as it is.
+func (m *Model) RegroupedAttention() int { return m.grouped }
 
 // Close frees the session.
 func (m *Model) Close() error { return m.Session.Close() }

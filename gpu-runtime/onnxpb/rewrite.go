@@ -92,7 +92,7 @@ func Fields(msg []byte) ([]Field, error) {
 // The declared shape of output gets 1 on axis 1. Everything else, external
 // data references included, is kept byte for byte.
 func LastPositionOnly(model []byte, output string) ([]byte, error) {
-	pieces, err := lastPositionPieces(model, output)
+	pieces, _, err := lastPositionPieces(model, output, Grouping{})
 	if err != nil {
 		return nil, err
 	}
@@ -104,25 +104,35 @@ func LastPositionOnly(model []byte, output string) ([]byte, error) {
 // (the weights held inside the file among them) are written straight from
 // model, which may be a memory-mapped file.
 func WriteLastPositionOnly(w io.Writer, model []byte, output string) error {
-	pieces, err := lastPositionPieces(model, output)
+	_, err := WriteCausalCopy(w, model, output, Grouping{})
+	return err
+}
+
+// WriteCausalCopy is WriteLastPositionOnly that also, where g describes
+// grouped-query attention, multiplies each group of query heads by its
+// key/value head instead of by copies of it (see groupedEdits). It returns
+// how many attention products were so rewritten.
+func WriteCausalCopy(w io.Writer, model []byte, output string, g Grouping) (grouped int, err error) {
+	pieces, grouped, err := lastPositionPieces(model, output, g)
 	if err != nil {
-		return err
+		return 0, err
 	}
 	for _, p := range pieces {
 		if _, err := w.Write(p); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return grouped, nil
 }
 
 // lastPositionPieces is the rewritten model as consecutive pieces: slices
 // of model for what is kept, new bytes for what changed.
-func lastPositionPieces(model []byte, output string) ([][]byte, error) {
+func lastPositionPieces(model []byte, output string, gr Grouping) ([][]byte, int, error) {
 	top, err := Fields(model)
 	if err != nil {
-		return nil, fmt.Errorf("onnxpb: model: %w", err)
+		return nil, 0, fmt.Errorf("onnxpb: model: %w", err)
 	}
+	grouped := 0
 	var out [][]byte
 	found := false
 	for _, f := range top {
@@ -130,10 +140,11 @@ func lastPositionPieces(model []byte, output string) ([][]byte, error) {
 			out = append(out, f.Raw)
 			continue
 		}
-		g, err := lastPositionGraph(f.Payload, output)
+		g, n, err := lastPositionGraph(f.Payload, output, gr)
 		if err != nil {
-			return nil, err
+			return nil, 0, err
 		}
+		grouped += n
 		size := 0
 		for _, p := range g {
 			size += len(p)
@@ -145,15 +156,19 @@ func lastPositionPieces(model []byte, output string) ([][]byte, error) {
 		found = true
 	}
 	if !found {
-		return nil, errors.New("onnxpb: model has no graph")
+		return nil, 0, errors.New("onnxpb: model has no graph")
 	}
-	return out, nil
+	return out, grouped, nil
 }
 
-func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
+func lastPositionGraph(graph []byte, output string, gr Grouping) ([][]byte, int, error) {
 	fields, err := Fields(graph)
 	if err != nil {
-		return nil, fmt.Errorf("onnxpb: graph: %w", err)
+		return nil, 0, fmt.Errorf("onnxpb: graph: %w", err)
+	}
+	edits, extra, grouped, err := groupedEdits(fields, gr)
+	if err != nil {
+		return nil, 0, err
 	}
 	const prefix = "transcept_last_position"
 	// through Casts and Identities to the node computing the values (an
@@ -165,7 +180,7 @@ func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 		if f.Num == graphNode && f.Wire == wireBytes {
 			node, err := decodeNodeIO(f.Payload)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			for _, o := range node.Outputs {
 				producer[o] = node
@@ -197,19 +212,23 @@ func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 	}
 	var out [][]byte
 	rewritten := false
-	for _, f := range fields {
+	for i, f := range fields {
+		if e, ok := edits[i]; ok {
+			out = append(out, e)
+			continue
+		}
 		switch {
 		case f.Num == graphNode && f.Wire == wireBytes && !rewritten:
 			node, err := decodeNodeIO(f.Payload)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if !slices.Contains(node.Outputs, target) {
 				out = append(out, f.Raw)
 				continue
 			}
 			if len(node.Inputs) == 0 {
-				return nil, fmt.Errorf("onnxpb: node %q making %q has no input", node.Name, output)
+				return nil, 0, fmt.Errorf("onnxpb: node %q making %q has no input", node.Name, output)
 			}
 			last := prefix + "/" + node.Inputs[0]
 			var b buf
@@ -235,7 +254,7 @@ func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 		case f.Num == graphOutput && f.Wire == wireBytes:
 			v, err := decodeValueInfo(f.Payload)
 			if err != nil {
-				return nil, err
+				return nil, 0, err
 			}
 			if v.Name == output && len(v.Shape) >= 2 {
 				v.Shape = slices.Clone(v.Shape)
@@ -251,9 +270,9 @@ func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 		}
 	}
 	if !rewritten {
-		return nil, fmt.Errorf("onnxpb: no node makes %q", output)
+		return nil, 0, fmt.Errorf("onnxpb: no node makes %q", output)
 	}
-	var b buf
+	b := buf(extra)
 	for _, c := range []struct {
 		name string
 		v    int64
@@ -261,7 +280,7 @@ func lastPositionGraph(graph []byte, output string) ([][]byte, error) {
 		t := Tensor{Name: prefix + "/" + c.name, DataType: Int64, Dims: []int64{1}, Int64: []int64{c.v}}
 		b.msg(graphInitializer, func(p *buf) { writeTensor(p, &t) })
 	}
-	return append(out, b), nil
+	return append(out, b), grouped, nil
 }
 
 // decodeNodeIO reads a NodeProto's name, op type, domain, inputs and

@@ -279,6 +279,9 @@ func TestFP16WhisperQwen(t *testing.T) {
 			if dtype == "fp16" && filepath.Base(m.Files.Model) != "model_fp16.onnx" {
 				t.Errorf("causal fp16 loaded %s", m.Files.Model)
 			}
+			if got, want := m.RegroupedAttention(), 2*m.Files.Layers; got != want {
+				t.Errorf("causal %s: %d attention products regrouped, want %d", dtype, got, want)
+			}
 			prompts := [][]int{{5, 9, 13, 21, 7, 30}, {11, 4, 8}}
 			if res[i], err = causal.Generate(context.Background(), m, prompts, causal.Options{MaxNewTokens: 32, MinNewTokens: 32}); err != nil {
 				t.Fatal(err)

@@ -179,6 +179,9 @@ func TestDTypeLoaders(t *testing.T) {
 	if filepath.Base(m.Files.Model) != "model_quantized.onnx" {
 		t.Errorf("causal q8: %s", m.Files.Model)
 	}
+	if got, want := m.RegroupedAttention(), 2*m.Files.Layers; got != want {
+		t.Errorf("causal q8: %d attention products regrouped, want %d", got, want)
+	}
 	m.Session.Close()
 	if _, err := causal.Load(qdir, ort.Options{DType: "q4"}); lecture.ErrorCode(err) != lecture.ENOTFOUND || !strings.Contains(err.Error(), "model_q4.onnx") {
 		t.Errorf("causal without q4 files: %v", err)
