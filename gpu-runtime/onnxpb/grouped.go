@@ -420,16 +420,67 @@ func (s *gscan) declared(v string) ([]Dim, bool) {
 	return nil, false
 }
 
-// scalar reports whether v is a constant of one element.
-func (s *gscan) scalar(v string) bool {
-	c, ok := s.consts[v]
-	return ok && c.count == 1
+// scalar reports whether v holds one element, which multiplies every
+// score alike: a constant, or what torch ≥ 2.1 exports for
+// scaled_dot_product_attention's default scale, √(1/√d) with d sliced from
+// the query's Shape at run time.
+func (s *gscan) scalar(v string) bool { return s.oneElement(v, 8) }
+
+func (s *gscan) oneElement(v string, depth int) bool {
+	if c, ok := s.consts[v]; ok {
+		return c.count == 1
+	}
+	p, ok := s.producer[v]
+	if !ok || depth == 0 || s.nodes[p].Domain != "" || len(s.nodes[p].Outputs) != 1 {
+		return false
+	}
+	nd := &s.nodes[p]
+	switch nd.OpType {
+	case "Sqrt", "Cast", "Reciprocal", "Neg", "Identity":
+		return len(nd.Inputs) == 1 && s.oneElement(nd.Inputs[0], depth-1)
+	case "Mul", "Div", "Add", "Sub":
+		return len(nd.Inputs) == 2 && s.oneElement(nd.Inputs[0], depth-1) && s.oneElement(nd.Inputs[1], depth-1)
+	case "Gather": // a Shape's entry at a scalar index
+		sp, ok := s.producer[nd.Inputs[0]]
+		c, isConst := s.consts[nd.Inputs[1]]
+		return len(nd.Inputs) == 2 && ok && s.nodes[sp].OpType == "Shape" && isConst && c.count == 1 && len(c.dims) == 0
+	case "Slice": // the last entry of a Shape, [-1:]
+		if len(nd.Inputs) < 3 || len(nd.Inputs) > 5 {
+			return false
+		}
+		sp, ok := s.producer[nd.Inputs[0]]
+		if !ok || s.nodes[sp].OpType != "Shape" {
+			return false
+		}
+		at := func(i int) (int64, bool) {
+			if i >= len(nd.Inputs) {
+				return 0, false
+			}
+			c, ok := s.consts[nd.Inputs[i]]
+			if !ok {
+				return 0, false
+			}
+			return c.i64Scalar()
+		}
+		start, ok1 := at(1)
+		end, ok2 := at(2)
+		if step, ok := at(4); len(nd.Inputs) == 5 && (!ok || step != 1) {
+			return false
+		}
+		if axis, ok := at(3); len(nd.Inputs) >= 4 && (!ok || axis != 0 && axis != -1) {
+			return false
+		}
+		return ok1 && ok2 && start == -1 && end >= math.MaxInt32
+	}
+	return false
 }
 
 // shapeElems is the value of a 1-D int64 shape tensor, known[i] false where
-// element i is computed at run time: a constant, a Concat of constants and
-// Unsqueezed scalars, or such a Concat through torch's Where(Equal(c, -1),
-// ones, c).
+// element i is only known at run time. It follows what torch's exporter
+// writes for a shape built from sizes: a Concat of constants and of
+// Unsqueezed scalars (scalarValue evaluates those it can), flattened by
+// Reshape(·, [-1]), and, for Expand, passed through Where(Equal(c, −1s),
+// ones, c) (an element equal to −1 keeps its input's size).
 func (s *gscan) shapeElems(v string) (vals []int64, known []bool, ok bool) {
 	if c, ok := s.consts[v]; ok {
 		if c.dt != Int64 || len(c.dims) != 1 {
@@ -449,16 +500,19 @@ func (s *gscan) shapeElems(v string) (vals []int64, known []bool, ok bool) {
 	switch {
 	case nd.Domain != "":
 	case nd.OpType == "Where" && len(nd.Inputs) == 3:
-		if eq, ok := s.producer[nd.Inputs[0]]; ok && s.nodes[eq].OpType == "Equal" && len(s.nodes[eq].Inputs) == 2 && s.nodes[eq].Inputs[0] == nd.Inputs[2] {
-			if c, ok := s.consts[s.nodes[eq].Inputs[1]]; ok && c.dt == Int64 && c.count == 1 && c.i64[0] == -1 {
-				vals, known, ok := s.shapeElems(nd.Inputs[2])
-				for i := range vals {
-					if known[i] && vals[i] == -1 {
-						known[i] = false // replaced by the run-time value
-					}
+		if eq, ok := s.producer[nd.Inputs[0]]; ok && s.nodes[eq].OpType == "Equal" && len(s.nodes[eq].Inputs) == 2 &&
+			s.nodes[eq].Inputs[0] == nd.Inputs[2] && s.minusOnes(s.nodes[eq].Inputs[1]) {
+			vals, known, ok := s.shapeElems(nd.Inputs[2])
+			for i := range vals {
+				if known[i] && vals[i] == -1 {
+					known[i] = false // replaced by the run-time value
 				}
-				return vals, known, ok
 			}
+			return vals, known, ok
+		}
+	case nd.OpType == "Reshape" && len(nd.Inputs) == 2:
+		if c, ok := s.consts[nd.Inputs[1]]; ok && c.dt == Int64 && c.count == 1 && c.i64[0] == -1 {
+			return s.shapeElems(nd.Inputs[0]) // a 1-D shape flattened: itself
 		}
 	case nd.OpType == "Concat" && (nd.ints["axis"] == nil || nd.ints["axis"][0] == 0 || nd.ints["axis"][0] == -1):
 		for _, in := range nd.Inputs {
@@ -470,17 +524,102 @@ func (s *gscan) shapeElems(v string) (vals []int64, known []bool, ok bool) {
 				continue
 			}
 			q, ok := s.producer[in]
-			if !ok || s.nodes[q].OpType != "Unsqueeze" {
+			if !ok || s.nodes[q].OpType != "Unsqueeze" || s.nodes[q].Domain != "" {
 				return nil, nil, false
 			}
 			if sh, ok := s.shapes[s.nodes[q].Inputs[0]]; ok && len(sh) != 0 {
 				return nil, nil, false // not a scalar
 			}
-			vals, known = append(vals, 0), append(known, false)
+			x, ok := s.scalarValue(s.nodes[q].Inputs[0], 4)
+			vals, known = append(vals, x), append(known, ok)
 		}
 		return vals, known, true
 	}
 	return nil, nil, false
+}
+
+// scalarValue evaluates an int64 scalar where the graph fixes it: a
+// constant, a Gather of a Shape whose axis is declared as a number, Casts
+// and Mul/Add/Div of such values (depth bounds the walk).
+func (s *gscan) scalarValue(v string, depth int) (int64, bool) {
+	if c, ok := s.consts[v]; ok {
+		return c.i64Scalar()
+	}
+	p, ok := s.producer[v]
+	if !ok || depth == 0 {
+		return 0, false
+	}
+	nd := &s.nodes[p]
+	if nd.Domain != "" {
+		return 0, false
+	}
+	switch {
+	case nd.OpType == "Gather" && len(nd.Inputs) == 2 && (nd.ints["axis"] == nil || nd.ints["axis"][0] == 0):
+		i, ok := s.consts[nd.Inputs[1]]
+		sp, isShape := s.producer[nd.Inputs[0]]
+		if !ok || !isShape || s.nodes[sp].OpType != "Shape" || s.nodes[sp].Domain != "" || len(s.nodes[sp].ints) != 0 {
+			return 0, false
+		}
+		idx, ok := i.i64Scalar()
+		sh, declared := s.declared(s.nodes[sp].Inputs[0])
+		if !ok || !declared || idx < 0 || idx >= int64(len(sh)) || sh[idx].Value <= 0 {
+			return 0, false
+		}
+		return sh[idx].Value, true
+	case nd.OpType == "Cast" && len(nd.Inputs) == 1:
+		return s.scalarValue(nd.Inputs[0], depth-1)
+	case (nd.OpType == "Mul" || nd.OpType == "Add" || nd.OpType == "Div") && len(nd.Inputs) == 2:
+		a, ok := s.scalarValue(nd.Inputs[0], depth-1)
+		b, ok2 := s.scalarValue(nd.Inputs[1], depth-1)
+		if !ok || !ok2 {
+			return 0, false
+		}
+		switch nd.OpType {
+		case "Mul":
+			return a * b, true
+		case "Add":
+			return a + b, true
+		default:
+			if b == 0 || a%b != 0 {
+				return 0, false
+			}
+			return a / b, true
+		}
+	}
+	return 0, false
+}
+
+// minusOnes reports whether v is all −1: a constant, or torch's
+// Mul(ConstantOfShape(ones), −1).
+func (s *gscan) minusOnes(v string) bool {
+	if c, ok := s.consts[v]; ok {
+		if c.dt != Int64 || len(c.i64) == 0 {
+			return false
+		}
+		for _, x := range c.i64 {
+			if x != -1 {
+				return false
+			}
+		}
+		return true
+	}
+	p, ok := s.producer[v]
+	if !ok || s.nodes[p].OpType != "Mul" || s.nodes[p].Domain != "" || len(s.nodes[p].Inputs) != 2 {
+		return false
+	}
+	for i := range 2 {
+		c, ok := s.consts[s.nodes[p].Inputs[1-i]]
+		if x, scalar := c.i64Scalar(); !ok || !scalar || x != -1 {
+			continue
+		}
+		if q, ok := s.producer[s.nodes[p].Inputs[i]]; ok && s.nodes[q].OpType == "ConstantOfShape" && s.nodes[q].Domain == "" {
+			one, ok := smallTensor(s.nodes[q].tensor)
+			if x, scalar := one.i64Scalar(); ok && scalar && x == 1 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // gNode is a node with the attributes groupedEdits reads.
@@ -591,6 +730,15 @@ type constTensor struct {
 	dims  []int64
 	i64   []int64
 	count int
+}
+
+// i64Scalar is the value of an int64 constant of one element (a scalar or
+// a 1-D tensor of one).
+func (c constTensor) i64Scalar() (int64, bool) {
+	if c.dt != Int64 || c.count != 1 || len(c.i64) != 1 {
+		return 0, false
+	}
+	return c.i64[0], true
 }
 
 // smallTensor reads a TensorProto held inline (not external data).
