@@ -50,7 +50,7 @@ func groupedEdits(fields []Field, g Grouping) (edits map[int][]byte, extra []byt
 		return nil, nil, 0, nil
 	}
 	s := gscan{g: g, producer: map[string]int{}, uses: map[string]int{}, consts: map[string]constTensor{},
-		shapes: map[string][]Dim{}, inits: map[string]int{}, inputs: map[string]bool{}}
+		shapes: map[string][]Dim{}, inits: map[string]int{}, inputs: map[string]bool{}, info: map[string]int{}}
 	for i, f := range fields {
 		if f.Wire != wireBytes {
 			continue
@@ -101,10 +101,14 @@ func groupedEdits(fields []Field, g Grouping) (edits map[int][]byte, extra []byt
 			if f.Num == graphInput {
 				s.inputs[v.Name] = true
 			}
+			if f.Num == graphValueInfo {
+				s.info[v.Name] = i
+			}
 		}
 	}
 	edits = map[int][]byte{}
 	dropped := map[int]bool{}
+	remade := map[string]bool{}
 	var reads []string // what the written nodes read
 	s.added = map[string][]int64{}
 	for k := range s.nodes {
@@ -114,6 +118,7 @@ func groupedEdits(fields []Field, g Grouping) (edits map[int][]byte, extra []byt
 		}
 		n++
 		edits[s.nodes[k].field] = s.emit(k, m, n)
+		remade[s.nodes[k].Outputs[0]] = true
 		for _, d := range append(m.drop, k) {
 			dropped[d] = true
 		}
@@ -173,6 +178,18 @@ func groupedEdits(fields []Field, g Grouping) (edits map[int][]byte, extra []byt
 			edits[i] = nil
 		}
 	}
+	// and the value_info of values no node makes any more (a rewritten
+	// product's output is made again, by its last Reshape)
+	for k := range s.nodes {
+		if !dropped[k] {
+			continue
+		}
+		for _, o := range s.nodes[k].Outputs {
+			if i, ok := s.info[o]; ok && !remade[o] {
+				edits[i] = nil
+			}
+		}
+	}
 	var b buf
 	names := slices.Sorted(maps.Keys(s.added))
 	for _, name := range names {
@@ -190,6 +207,7 @@ type gscan struct {
 	uses     map[string]int // value → node inputs reading it, +1 for a graph output
 	consts   map[string]constTensor
 	shapes   map[string][]Dim // declared shapes (inputs, outputs, value_info)
+	info     map[string]int   // value_info → field index
 	inits    map[string]int   // initializer → field index
 	inputs   map[string]bool
 	read     map[string]bool

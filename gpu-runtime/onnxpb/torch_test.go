@@ -52,6 +52,9 @@ func TestGroupedAttentionTorchExport(t *testing.T) {
 				t.Errorf("%s: %d %s left", form, after[op], op)
 			}
 		}
+		if d := dangling(t, w.Bytes()); len(d) != 0 {
+			t.Errorf("%s: value_info left for values no node makes: %v", form, d)
+		}
 		if before["Expand"] != 2 {
 			t.Fatalf("%s: the fixture has %d Expand, want 2", form, before["Expand"])
 		}
@@ -150,4 +153,47 @@ func total(m map[string]int) (n int) {
 		}
 	}
 	return n
+}
+
+// dangling lists the value_info entries of a model's graph that name a
+// value no node makes.
+func dangling(t *testing.T, model []byte) []string {
+	t.Helper()
+	top, _ := onnxpb.Fields(model)
+	made := map[string]bool{}
+	var infos []string
+	for _, f := range top {
+		if !f.Bytes(onnxpb.FieldModelGraph) {
+			continue
+		}
+		gf, _ := onnxpb.Fields(f.Payload)
+		for _, x := range gf {
+			switch {
+			case x.Bytes(onnxpb.FieldGraphNode):
+				nf, _ := onnxpb.Fields(x.Payload)
+				for _, y := range nf {
+					if o, ok := y.Str(onnxpb.FieldNodeOutput); ok {
+						made[o] = true
+					}
+				}
+			case x.Bytes(13): // value_info
+				vf, _ := onnxpb.Fields(x.Payload)
+				for _, y := range vf {
+					if name, ok := y.Str(1); ok {
+						infos = append(infos, name)
+					}
+				}
+			}
+		}
+	}
+	var out []string
+	for _, name := range infos {
+		if !made[name] {
+			out = append(out, name)
+		}
+	}
+	if len(infos) > 0 {
+		t.Logf("%d value_info entries", len(infos))
+	}
+	return out
 }

@@ -11,8 +11,10 @@ forms: "eager" (transformers' Qwen2Attention: matmul(q, kᵀ) / √d),
 exports to: q and kᵀ each scaled by √(1/√d) before the product) and
 "sdpa-shape" (the same with the scale computed from the query's shape,
 as torch ≥ 2.1 exports it).
-Weights are small and seeded; the file is a test fixture for
-gpu-runtime/onnxpb's regrouping of the attention (grouped_test.go).
+The "sdpa" file also keeps ONNX shape inference's value_info for the
+intermediate values. Weights are small and seeded; the file is a test
+fixture for
+gpu-runtime/onnxpb's regrouping of the attention (torch_test.go).
 
     python3 tests/testkit/torch/export_gqa.py eager|sdpa|sdpa-shape OUT.onnx
 
@@ -115,6 +117,13 @@ def main():
             "present.0.value": {0: "batch_size", 2: "total_sequence_length"},
         },
     )
+    if form == "sdpa":
+        # this one keeps ONNX shape inference's value_info, as files that
+        # went through onnx tooling after the export do
+        import onnx
+
+        model = onnx.load(out)
+        onnx.save(onnx.shape_inference.infer_shapes(model), out)
 
 
 if __name__ == "__main__":
