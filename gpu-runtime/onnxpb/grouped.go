@@ -26,22 +26,27 @@ const graphValueInfo = 13
 // [b, kv·g, t, d]), so every decoding step copies the whole cache g times
 // per layer and multiplies each query head by its copy alone. groupedEdits
 // rewrites the scores' product MatMul(A, f(repeat(X))), f the Transpose of
-// the last two axes, with or without a multiplication by a scalar
-// constant, as
+// the last two axes, with or without a multiplication by a one-element
+// scale, as
 //
 //	Reshape(MatMul(Reshape(A, [0, kv, -1, 0]), f(X)), [0, kv·g, -1, 0])
 //
 // A is [b, kv·g, s, d] with head h = k·g + j, so the first Reshape makes
 // the g query heads of key/value head k one [g·s, d] matrix against X's
 // head k: every score is the same dot product of the same numbers,
-// computed without the copy. (The values' product is left as exported:
-// see match.) Where any part of the pattern cannot be checked (Expand's
-// repeat count, the heads of the Reshape and of X's declared shape, the
-// axes, single use of each intermediate) the product is left as it is.
-// Nodes left without use (the repeat and the shape arithmetic feeding it)
-// are removed, and so are initializers only they read. Graphs with
-// subgraphs (If, Loop) are left alone: their nodes may read names of the
-// outer graph.
+// computed without the copy. The values' product MatMul(P, repeat(X))
+// becomes
+//
+//	Reshape(MatMul(Reshape(P, [b, kv, g, s, t]), Unsqueeze(X, 2)), [0, kv·g, -1, d])
+//
+// broadcasting X's head k over its g query heads, each still a product of
+// its own rows (why not grouped as well: see match). Where any part of
+// the pattern cannot be checked (Expand's repeat count, the heads of the
+// Reshape and of X's declared shape, the axes, single use of each
+// intermediate) the product is left as it is. Nodes left without use (the
+// repeat and the shape arithmetic feeding it) are removed, and so are
+// initializers and value_info only they had. Graphs with subgraphs (If,
+// Loop) are left alone: their nodes may read names of the outer graph.
 //
 // edits maps the index of a node or initializer field of the graph to its
 // replacement (empty: removed); extra is appended to the graph.
