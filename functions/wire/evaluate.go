@@ -303,7 +303,7 @@ func (g *Evaluator) Evaluate(ctx context.Context, task, spec string) (gate.Subje
 				ans.Embedder, e.Embedder, engine = em, em, em
 				s.Engine, s.Model = ans.Name(), em.Model()
 			} else {
-				lm, err := rag.Load(dir, ort.Options{IntraOpThreads: g.Config.ORTThreads, NoPrepack: !g.Config.Prepack(config.EngineLM, ""), Int8Weights: g.Config.ORTInt8Weights})
+				lm, err := rag.Load(dir, ort.Options{IntraOpThreads: g.Config.ORTThreads, NoPrepack: !g.Config.Prepack(config.EngineLM, ""), Int8Weights: g.Config.ORTInt8Weights, OptimizedCacheDir: g.Config.ORTCacheDir})
 				if err != nil {
 					return s, nil, err
 				}

@@ -229,7 +229,8 @@ func bartSummarizer(c *config.Config) (lecture.Summarizer, error) {
 // ONNX Runtime's worker threads sleep between operators unless
 // TRANSCEPT_QA_SPIN asks for spinning.
 func qaOptions(c *config.Config) ort.Options {
-	o := ort.Options{IntraOpThreads: c.ORTThreads, NoPrepack: !c.Prepack(config.EngineLM, c.QADType), Int8Weights: c.ORTInt8Weights, DType: c.QADType}
+	o := ort.Options{IntraOpThreads: c.ORTThreads, NoPrepack: !c.Prepack(config.EngineLM, c.QADType), Int8Weights: c.ORTInt8Weights, DType: c.QADType,
+		OptimizedCacheDir: c.ORTCacheDir}
 	if c.QASpin {
 		o.ConfigEntries = map[string]string{"session.intra_op.allow_spinning": "1"}
 	}

@@ -57,7 +57,8 @@ func TestBenchAgainstTransformersJS(t *testing.T) {
 		CUDA: os.Getenv("TRANSCEPT_BENCH_CUDA") == "1", // CUDA: for tests/gpu-check.sh
 		// for the LM rows of make bench-defaults
 		NoPrepack: os.Getenv("TRANSCEPT_BENCH_NO_PREPACK") == "1", Int8Weights: os.Getenv("TRANSCEPT_BENCH_INT8"),
-		ProfilePrefix: os.Getenv("TRANSCEPT_BENCH_ORT_PROFILE")} // per-operator times (tests/testkit/cmd/ort-profile)
+		ProfilePrefix:     os.Getenv("TRANSCEPT_BENCH_ORT_PROFILE"),  // per-operator times (tests/testkit/cmd/ort-profile)
+		OptimizedCacheDir: os.Getenv("TRANSCEPT_CAUSAL_BENCH_CACHE")} // the kept copy and ONNX Runtime's cached form
 	if os.Getenv("TRANSCEPT_CAUSAL_BENCH_SPIN") == "1" {
 		// ONNX Runtime's default: worker threads spin between operators
 		o.ConfigEntries = map[string]string{spinKey: "1"}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/transcept/transcept/gpu-runtime/ort"
 	"github.com/transcept/transcept/shared/lecture"
@@ -172,6 +173,76 @@ func TestGroupedAttention(t *testing.T) {
 				if worst > 1e-5 {
 					t.Errorf("heads %d/%d, no cache %v, row %d: first logits differ by up to %g", c.Heads, c.KVHeads, noCache, i, worst)
 				}
+			}
+		}
+	}
+}
+
+// TestKeptCopy: with an optimised-model cache folder the rewritten copy is
+// kept there (hard links to the data files, the marker last), taken as it
+// is by the next load, written again when the source changes (the old copy
+// removed), and the tokens are those of a load without the folder.
+func TestKeptCopy(t *testing.T) {
+	needORT(t)
+	c := testmodels.TinyQwen()
+	c.ExternalData = true
+	dir, cache := t.TempDir(), t.TempDir()
+	if err := testmodels.WriteQwen2(dir, c); err != nil {
+		t.Fatal(err)
+	}
+	prompts := [][]int{{1, 2, 3, 4, 5, 6, 7, 8}, {9, 10}}
+	generate := func(cacheDir string) (*Result, *Model) {
+		m, err := Load(dir, ort.Options{IntraOpThreads: 1, OptimizedCacheDir: cacheDir})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer m.Close()
+		res, err := Generate(context.Background(), m, prompts, Options{MaxNewTokens: 12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res, m
+	}
+	kept := func() (string, os.FileInfo) {
+		t.Helper()
+		dirs, _ := filepath.Glob(filepath.Join(cache, "causal-*"))
+		if len(dirs) != 1 {
+			t.Fatalf("%d kept copies %v, want 1", len(dirs), dirs)
+		}
+		st, err := os.Stat(filepath.Join(dirs[0], keptMarker))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return dirs[0], st
+	}
+	want, _ := generate("")
+	got, m := generate(cache)
+	first, st1 := kept()
+	if !m.lastOnly || m.grouped != 2*c.Layers {
+		t.Errorf("kept copy: lastOnly %v, %d products regrouped", m.lastOnly, m.grouped)
+	}
+	src, _ := os.Stat(filepath.Join(dir, "onnx", "model.onnx_data"))
+	if link, err := os.Stat(filepath.Join(first, "model.onnx_data")); err != nil || !os.SameFile(src, link) {
+		t.Errorf("data file in the kept copy is not a hard link to the model's: %v", err)
+	}
+	again, m2 := generate(cache)
+	second, st2 := kept()
+	if second != first || !st2.ModTime().Equal(st1.ModTime()) || m2.grouped != 2*c.Layers {
+		t.Errorf("second load wrote the copy again (%s, %v → %v)", second, st1.ModTime(), st2.ModTime())
+	}
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(filepath.Join(dir, "onnx", "model.onnx"), later, later)
+	changed, _ := generate(cache)
+	if third, _ := kept(); third == first {
+		t.Errorf("changed source: still the old copy %s", third)
+	}
+	if tmp, _ := filepath.Glob(filepath.Join(cache, ".causal-*")); len(tmp) != 0 {
+		t.Errorf("temporary folders left: %v", tmp)
+	}
+	for name, r := range map[string]*Result{"kept": got, "kept again": again, "after a change": changed} {
+		for i := range prompts {
+			if !slices.Equal(r.Tokens[i], want.Tokens[i]) {
+				t.Errorf("%s row %d: tokens %v, without the cache %v", name, i, r.Tokens[i], want.Tokens[i])
 			}
 		}
 	}

@@ -21,7 +21,9 @@
 # intra-op threads spin between operators as ONNX Runtime does by default
 # (causal.Load turns that off); TRANSCEPT_CAUSAL_BENCH_REPEATED_KV=1 loads
 # the graph's attention as exported, with its repeat of the key/value heads
-# (causal.Load regroups it; for an A/B of that rewrite). The folder is written once (fixed seed, about
+# (causal.Load regroups it; for an A/B of that rewrite);
+# TRANSCEPT_CAUSAL_BENCH_CACHE=DIR gives ours an optimised-model cache
+# folder (the rewritten copy kept there; run twice to load from it). The folder is written once (fixed seed, about
 # 2 GB) under ${TRANSCEPT_BENCH_DIR:-~/.cache/transcept-bench}, never in the
 # repository. TRANSCEPT_BENCH_DTYPE (fp32, q8, q4, fp16; default fp32)
 # chooses the folder's files on both sides (transformers.js's dtype option;
