@@ -23,7 +23,9 @@ run: build ## Run the whole suite locally (transcept serve) on embedded defaults
 test: tools vet test-go tf-validate ## Install what the tests need, vet, run every test (Redis, MinIO, ONNX Runtime, terraform)
 
 test-go: ## Run the Go tests (set TRANSCEPT_REQUIRE_SERVICES=1 to fail instead of skip when a service is missing)
-	$(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /tests/terraform)
+	@# models the tests write live in temporary folders, so their optimised copies would only pile up in the
+	@# user's cache: the run gets its own cache folder, removed afterwards (unless TRANSCEPT_ORT_CACHE_DIR is set)
+	@d=$$(mktemp -d); TRANSCEPT_ORT_CACHE_DIR=$${TRANSCEPT_ORT_CACHE_DIR:-$$d} $(GO) test -count=1 -timeout 20m $$($(GO) list ./... | grep -v /tests/terraform); rc=$$?; rm -rf "$$d"; exit $$rc
 
 test-race: ## Run the Go tests with the race detector
 	$(GO) test -race -count=1 -timeout 30m $$($(GO) list ./... | grep -v /tests/terraform)
