@@ -230,11 +230,29 @@ func TestKeptCopy(t *testing.T) {
 	if second != first || !st2.ModTime().Equal(st1.ModTime()) || m2.grouped != 2*c.Layers {
 		t.Errorf("second load wrote the copy again (%s, %v → %v)", second, st1.ModTime(), st2.ModTime())
 	}
+	orts := func() []string { p, _ := filepath.Glob(filepath.Join(cache, "*.ort")); return p }
+	if len(orts()) != 1 {
+		t.Errorf("ONNX Runtime's cache files %v, want the kept copy's", orts())
+	}
 	later := time.Now().Add(time.Minute)
 	os.Chtimes(filepath.Join(dir, "onnx", "model.onnx"), later, later)
 	changed, _ := generate(cache)
-	if third, _ := kept(); third == first {
+	third, _ := kept()
+	if third == first {
 		t.Errorf("changed source: still the old copy %s", third)
+	}
+	if o := orts(); len(o) != 1 {
+		t.Errorf("ONNX Runtime's cache files %v after the change, want the new copy's only", o)
+	}
+	// a replaced data file (the graph file as it was) gets a new copy too:
+	// the kept one links the old data
+	data := filepath.Join(dir, "onnx", "model.onnx_data")
+	b, _ := os.ReadFile(data)
+	os.Remove(data)
+	os.WriteFile(data, b, 0o644)
+	generate(cache)
+	if fourth, _ := kept(); fourth == third {
+		t.Errorf("replaced data file: still the copy %s linking the old one", fourth)
 	}
 	if tmp, _ := filepath.Glob(filepath.Join(cache, ".causal-*")); len(tmp) != 0 {
 		t.Errorf("temporary folders left: %v", tmp)

@@ -319,11 +319,12 @@ func lastLogitsModel(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping) (p
 // keptCopy is lastLogitsModel's copy kept in the optimised-model cache
 // folder (cacheDir; "" keeps none), so that ONNX Runtime's cached form of
 // it stays valid from one load to the next: the copy is written once per
-// source file (path, size, modification time) and rewrite, in a folder
-// with hard links to the model's external data files, and the next load
+// source file (path, size, modification time, its data files) and
+// rewrite, in a folder with hard links to the model's external data
+// files, and the next load
 // takes it as it is (for a q4 Qwen2.5-0.5B: 1.2–1.5 s to a ready session
 // instead of 2.4 s, plus the copy). Copies of earlier versions of the same
-// source are removed. kept is false where no copy can be kept (no cache
+// source are removed, with ONNX Runtime's cached forms of them. kept is false where no copy can be kept (no cache
 // folder, the rewrite turned off or impossible, or the cache on another
 // file system than the model's data files, which hard links cannot
 // reach); the caller then makes a temporary one.
@@ -347,6 +348,9 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 	fmt.Fprint(src, abs)
 	ver := fnv.New64a()
 	fmt.Fprintf(ver, "%d\x00%d\x00%d/%d/%d\x00%s", st.Size(), st.ModTime().UnixNano(), gr.Heads, gr.KVHeads, gr.HeadDim, keptCopyVersion)
+	for _, d := range ort.DataIdentity(abs, info) { // the linked data files: replaced ones get a new copy
+		fmt.Fprintf(ver, "\x00%s", d)
+	}
 	prefix := filepath.Join(cacheDir, fmt.Sprintf("causal-%016x-", src.Sum64()))
 	dir := prefix + fmt.Sprintf("%016x", ver.Sum64())
 	path = filepath.Join(dir, filepath.Base(abs))
@@ -400,6 +404,7 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 	if stale, _ := filepath.Glob(prefix + "*"); len(stale) > 1 {
 		for _, p := range stale {
 			if p != dir {
+				ort.RemoveCached(cacheDir, filepath.Join(p, filepath.Base(abs)))
 				os.RemoveAll(p)
 			}
 		}

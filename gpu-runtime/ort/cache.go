@@ -12,8 +12,11 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strings"
 	"syscall"
+
+	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 )
 
 // The optimised-model cache (Options.OptimizedCacheDir). Building a session
@@ -86,12 +89,59 @@ func newCacheEntry(dir, source, ortVersion string, o *Options, variants ...strin
 	for _, v := range variants {
 		key += "\nvariant=" + v
 	}
-	e := &cacheEntry{Key: key, KeyHash: sha256.Sum256([]byte(key))}
-	pathHash := sha256.Sum256([]byte(abs))
-	stem := strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs))
-	e.Prefix = filepath.Join(dir, stem+"-"+hex.EncodeToString(pathHash[:6])+"-")
+	e := &cacheEntry{Key: key, KeyHash: sha256.Sum256([]byte(key)), Prefix: cachePrefix(dir, abs)}
 	e.Path = e.Prefix + hex.EncodeToString(e.KeyHash[:8]) + ".ort"
 	return e, nil
+}
+
+// cachePrefix starts the names of the cache files of the model at abs.
+func cachePrefix(dir, abs string) string {
+	pathHash := sha256.Sum256([]byte(abs))
+	stem := strings.TrimSuffix(filepath.Base(abs), filepath.Ext(abs))
+	return filepath.Join(dir, stem+"-"+hex.EncodeToString(pathHash[:6])+"-")
+}
+
+// RemoveCached removes the optimised copies that dir holds of the model
+// file at source (found by its path, current or stale): for callers that
+// remove a model file of their own, whose copies would otherwise stay.
+func RemoveCached(dir, source string) {
+	abs, err := filepath.Abs(source)
+	if err != nil || dir == "" {
+		return
+	}
+	old, _ := filepath.Glob(cachePrefix(dir, abs) + "*.ort")
+	for _, p := range old {
+		os.Remove(p)
+	}
+}
+
+// DataIdentity names the external data files a model reads (its
+// info.External), each with its size, time and inode, one line each.
+func DataIdentity(path string, info *onnxpb.Info) []string {
+	if info == nil {
+		return nil
+	}
+	seen := map[string]bool{}
+	var lines []string
+	for _, e := range info.External {
+		if seen[e.Location] {
+			continue
+		}
+		seen[e.Location] = true
+		line := "data=" + e.Location
+		if p, err := e.Path(path); err == nil {
+			if fi, err := os.Stat(p); err == nil {
+				var ino uint64
+				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+					ino = uint64(st.Ino)
+				}
+				line += fmt.Sprintf(" size=%d mtime=%d ino=%d", fi.Size(), fi.ModTime().UnixNano(), ino)
+			}
+		}
+		lines = append(lines, line)
+	}
+	slices.Sort(lines)
+	return lines
 }
 
 // cpuIdentity names the processor model and its feature flags (hashed), so a

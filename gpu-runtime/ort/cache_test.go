@@ -200,3 +200,54 @@ func TestCacheKeyCoversTheSettings(t *testing.T) {
 		t.Errorf("thread count and prepacking changed the cache file: %s vs %s", same.Path, all.Path)
 	}
 }
+
+// The cached copy holds the weights of the model's external data file too:
+// a data file replaced beside an unchanged graph file (new weights, same
+// layout) must not be served from the old copy.
+func TestCacheFollowsTheDataFile(t *testing.T) {
+	needORT(t)
+	dir, cache := t.TempDir(), t.TempDir()
+	path := filepath.Join(dir, "affine.onnx")
+	write := func(w []float32, data string) {
+		t.Helper()
+		m := affineModel()
+		m.Graph.Initializers[0].Float32 = w
+		x, err := onnxpb.CreateExternal(data)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Move(&m.Graph.Initializers[0]); err != nil {
+			t.Fatal(err)
+		}
+		if err := x.Close(); err != nil {
+			t.Fatal(err)
+		}
+		m.Graph.Initializers[0].External.Location = "affine.onnx_data"
+		if err := m.WriteFile(path); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write([]float32{1, 2, 3, 4}, filepath.Join(dir, "affine.onnx_data"))
+	if y, _, _ := cachedAffine(t, path, cache); !slices.Equal(y, affineWant) {
+		t.Fatalf("first load: y %v, want %v", y, affineWant)
+	}
+	if y, cached, _ := cachedAffine(t, path, cache); !cached || !slices.Equal(y, affineWant) {
+		t.Fatalf("second load: y %v cached %v", y, cached)
+	}
+	// new weights in a new data file, moved over the old one; the graph
+	// file is put back exactly as it was, time included
+	st, _ := os.Stat(path)
+	graph, _ := os.ReadFile(path)
+	write([]float32{5, 6, 7, 8}, filepath.Join(dir, "new.onnx_data"))
+	if err := os.WriteFile(path, graph, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	os.Chtimes(path, st.ModTime(), st.ModTime())
+	if err := os.Rename(filepath.Join(dir, "new.onnx_data"), filepath.Join(dir, "affine.onnx_data")); err != nil {
+		t.Fatal(err)
+	}
+	want := []float32{1*5 + 1*7 + 10, 1*6 + 1*8 + 20, 2*5 - 7 + 10, 2*6 - 8 + 20}
+	if y, cached, _ := cachedAffine(t, path, cache); cached || !slices.Equal(y, want) {
+		t.Fatalf("after the data file changed: y %v (want %v), cached %v", y, want, cached)
+	}
+}

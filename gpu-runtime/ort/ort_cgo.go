@@ -185,6 +185,9 @@ func (s *Session) openCached(o *Options, log *slog.Logger) error {
 	if s.int8 != nil {
 		variants = append(variants, "weights=int8 (MatMulInteger B as int8)")
 	}
+	// the copy holds the external data's weights too: a changed data file
+	// beside an unchanged graph file must not find the old weights
+	variants = append(variants, DataIdentity(s.path, s.info)...)
 	e, err := newCacheEntry(o.OptimizedCacheDir, s.path, rt.Version, o, variants...)
 	if err == nil {
 		err = os.MkdirAll(o.OptimizedCacheDir, 0o755)
