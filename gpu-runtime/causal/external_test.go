@@ -230,6 +230,14 @@ func TestKeptCopy(t *testing.T) {
 	if second != first || !st2.ModTime().Equal(st1.ModTime()) || m2.grouped != 2*c.Layers {
 		t.Errorf("second load wrote the copy again (%s, %v → %v)", second, st1.ModTime(), st2.ModTime())
 	}
+	// a kept copy whose model file went missing is written again
+	os.Remove(filepath.Join(first, "model.onnx"))
+	if r, _ := generate(cache); !slices.Equal(r.Tokens[0], want.Tokens[0]) {
+		t.Errorf("after the kept model file went missing: tokens %v", r.Tokens[0])
+	}
+	if d, _ := kept(); d != first {
+		t.Errorf("rewritten copy in %s, want %s", d, first)
+	}
 	orts := func() []string { p, _ := filepath.Glob(filepath.Join(cache, "*.ort")); return p }
 	if len(orts()) != 1 {
 		t.Errorf("ONNX Runtime's cache files %v, want the kept copy's", orts())

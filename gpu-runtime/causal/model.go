@@ -355,8 +355,11 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 	dir := prefix + fmt.Sprintf("%016x", ver.Sum64())
 	path = filepath.Join(dir, filepath.Base(abs))
 	if n, ok := readKept(dir); ok {
-		return path, true, n, true, none
+		if _, err := os.Stat(path); err == nil {
+			return path, true, n, true, none
+		}
 	}
+	os.RemoveAll(dir) // a damaged copy (its model file gone): written again
 	b, unmap, err := mapModel(abs)
 	if err != nil {
 		return "", false, 0, false, none
