@@ -33,9 +33,11 @@ type gatherer struct {
 	max  int
 	gen  func([]seq2seq.Input) ([]seq2seq.Output, error)
 
-	// now and after are the clock (time.Now, time.After; tests replace them).
+	// now and until are the clock (time.Now, a timer for a moment; tests
+	// replace them). The timer is set for a moment, not a duration, so a
+	// clock read before it is set cannot stretch the wait.
 	now   func() time.Time
-	after func(time.Duration) <-chan time.Time
+	until func(time.Time) <-chan time.Time
 
 	mu      sync.Mutex
 	pending []*job
@@ -69,7 +71,7 @@ type GatherStats struct {
 }
 
 func newGatherer(maxRows int, wait time.Duration, gen func([]seq2seq.Input) ([]seq2seq.Output, error)) *gatherer {
-	return &gatherer{wait: wait, max: max(maxRows, 1), gen: gen, now: time.Now, after: time.After,
+	return &gatherer{wait: wait, max: max(maxRows, 1), gen: gen, now: time.Now, until: func(t time.Time) <-chan time.Time { return time.After(time.Until(t)) },
 		wake: make(chan struct{}, 1), stopped: make(chan struct{})}
 }
 
@@ -166,8 +168,10 @@ func (g *gatherer) next() (batch []*job, ok bool) {
 		g.dropGone()
 		n := len(g.pending)
 		var left time.Duration
+		var due time.Time
 		if n > 0 {
-			left = g.pending[0].arrived.Add(g.wait).Sub(g.now())
+			due = g.pending[0].arrived.Add(g.wait)
+			left = due.Sub(g.now())
 		}
 		if n >= g.max || n > 0 && left <= 0 {
 			batch = g.take()
@@ -179,20 +183,11 @@ func (g *gatherer) next() (batch []*job, ok bool) {
 			<-g.wake
 			continue
 		}
+		// woken by a new job, or once the wait may be over: the top of the
+		// loop looks again (the clock, not the timer, says when it is)
 		select {
 		case <-g.wake:
-		case <-g.after(left):
-			g.mu.Lock()
-			if g.closed {
-				g.mu.Unlock()
-				return nil, false
-			}
-			g.dropGone()
-			batch = g.take()
-			g.mu.Unlock()
-			if len(batch) > 0 {
-				return batch, true
-			}
+		case <-g.until(due):
 		}
 	}
 }

@@ -66,8 +66,13 @@ func (f *fakeGen) gen(in []seq2seq.Input) ([]seq2seq.Output, error) {
 type fakeClock struct {
 	mu     sync.Mutex
 	t      time.Time
-	timers []chan time.Time
+	timers []fakeTimer
 	waits  []time.Duration
+}
+
+type fakeTimer struct {
+	at time.Time
+	ch chan time.Time
 }
 
 func newFakeClock() *fakeClock { return &fakeClock{t: time.Unix(1e9, 0)} }
@@ -78,22 +83,35 @@ func (c *fakeClock) now() time.Time {
 	return c.t
 }
 
-func (c *fakeClock) after(d time.Duration) <-chan time.Time {
+// until is a timer for moment at: fired at once when the clock is there
+// already, else by the advance that reaches it.
+func (c *fakeClock) until(at time.Time) <-chan time.Time {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	ch := make(chan time.Time, 1)
-	c.timers, c.waits = append(c.timers, ch), append(c.waits, d)
+	c.waits = append(c.waits, at.Sub(c.t))
+	if !at.After(c.t) {
+		ch <- c.t
+		return ch
+	}
+	c.timers = append(c.timers, fakeTimer{at, ch})
 	return ch
 }
 
+// advance moves the clock on and fires the timers that are then due.
 func (c *fakeClock) advance(d time.Duration) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.t = c.t.Add(d)
-	for _, ch := range c.timers {
-		ch <- c.t
+	kept := c.timers[:0]
+	for _, tm := range c.timers {
+		if tm.at.After(c.t) {
+			kept = append(kept, tm)
+			continue
+		}
+		tm.ch <- c.t
 	}
-	c.timers = nil
+	c.timers = kept
 }
 
 func (c *fakeClock) durations() []time.Duration {
@@ -106,7 +124,7 @@ func testGatherer(t *testing.T, maxRows int, wait time.Duration, f *fakeGen) (*g
 	t.Helper()
 	g := newGatherer(maxRows, wait, f.gen)
 	c := newFakeClock()
-	g.now, g.after = c.now, c.after
+	g.now, g.until = c.now, c.until
 	g.start()
 	t.Cleanup(func() {
 		if f.hold {
@@ -200,7 +218,7 @@ func TestGathererWaits(t *testing.T) {
 		t.Errorf("stats %v", st)
 	}
 	for _, d := range clock.durations() {
-		if d <= 0 || d > 5*time.Millisecond {
+		if d > 5*time.Millisecond { // (≤ 0: the clock got there before the timer was set)
 			t.Errorf("timers %v: want what is left of 5ms", clock.durations())
 		}
 	}
