@@ -59,7 +59,7 @@ func TestLanguageModelAnswersStream(t *testing.T) {
 		}
 		t.Skipf("ONNX Runtime not available (make ort): %v", err)
 	}
-	c, err := config.FromMap(map[string]string{"TRANSCEPT_STORE_DIR": t.TempDir(), "TRANSCEPT_QA_MODEL": qwenFolder(t)})
+	c, err := config.FromMap(map[string]string{"TRANSCEPT_STORE_DIR": t.TempDir(), "TRANSCEPT_QA_MODEL": qwenFolder(t), "TRANSCEPT_ORT_CACHE_DIR": t.TempDir()})
 	if err != nil {
 		t.Fatal(err)
 	}

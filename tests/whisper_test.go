@@ -48,7 +48,8 @@ func TestWhisperModelTranscribes(t *testing.T) {
 	if err := testmodels.WriteWhisper(model, testmodels.TinyWhisper()); err != nil {
 		t.Fatal(err)
 	}
-	c, err := config.FromMap(map[string]string{"TRANSCEPT_STORE_DIR": t.TempDir(), "TRANSCEPT_WHISPER_MODEL": model, "TRANSCEPT_LANGUAGE": "en"})
+	c, err := config.FromMap(map[string]string{"TRANSCEPT_STORE_DIR": t.TempDir(), "TRANSCEPT_WHISPER_MODEL": model, "TRANSCEPT_LANGUAGE": "en",
+		"TRANSCEPT_ORT_CACHE_DIR": t.TempDir()}) // not the user's cache
 	if err != nil {
 		t.Fatal(err)
 	}

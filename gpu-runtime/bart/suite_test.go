@@ -20,7 +20,7 @@ import (
 // errors people see and a loaded engine.
 func TestSuiteSummarizer(t *testing.T) {
 	cfg := func(kv ...string) *config.Config {
-		m := map[string]string{"TRANSCEPT_SUMMARIZER": "bart", "TRANSCEPT_LOG_LEVEL": "warn"}
+		m := map[string]string{"TRANSCEPT_SUMMARIZER": "bart", "TRANSCEPT_LOG_LEVEL": "warn", "TRANSCEPT_ORT_CACHE_DIR": t.TempDir()}
 		for i := 0; i+1 < len(kv); i += 2 {
 			m[kv[i]] = kv[i+1]
 		}
