@@ -177,9 +177,9 @@ type Model struct {
 	Tokenizer *tokenizer.Tokenizer
 	Session   *ort.Session
 	lastOnly  bool // the session's logits are [batch, 1, vocab]
-	// grouped counts the attention products the session multiplies per
-	// group of query heads (onnxpb.WriteCausalCopy), 0 where none was
-	// rewritten.
+	// grouped counts the attention products the session computes without
+	// the graph's repeat of the key/value heads (onnxpb.CausalCopy), 0
+	// where none was rewritten.
 	grouped int
 }
 
@@ -266,46 +266,37 @@ var lastLogits, groupedAttention = true, true
 // read-only folder on another file system), path is the model itself and
 // lastOnly false: the same results, more work.
 //
-// The same copy computes grouped-query attention's scores per group of
-// query heads (gr; onnxpb.WriteCausalCopy): exported graphs copy each key
-// head of the whole cache for each of its query heads, every step and
-// layer (Qwen2.5-0.5B: 7 copies of each of 2 heads), before multiplying
-// the queries by the keys; the copy multiplies each group's queries by its
-// key head directly, the same dot products of the same numbers. grouped is
-// how many products were so rewritten (one a layer).
+// The same copy computes grouped-query attention without the repeat of the
+// key/value heads (gr; onnxpb.CausalCopy): exported graphs copy each
+// key/value head of the whole cache for each of its query heads, every
+// step and layer (Qwen2.5-0.5B: 7 copies of each of 2 heads), before the
+// two attention products; the copy multiplies each group's queries by its
+// key head and each query head's weights by its value head directly, the
+// same dot products of the same numbers. grouped is how many products were
+// so rewritten (two a layer).
 func lastLogitsModel(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping) (path string, lastOnly bool, grouped int, cleanup func()) {
 	none := func() {}
 	if !lastLogits {
 		return modelPath, false, 0, none
-	}
-	if !groupedAttention {
-		gr = onnxpb.Grouping{}
 	}
 	b, unmap, err := mapModel(modelPath)
 	if err != nil {
 		return modelPath, false, 0, none
 	}
 	defer unmap()
-	write := func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 1<<20)
-		if _, err := onnxpb.WriteCausalCopy(bw, b, "logits", gr); err != nil {
-			return err
-		}
-		return bw.Flush()
-	}
-	grouped, err = onnxpb.WriteCausalCopy(io.Discard, b, "logits", gr)
+	rw, err := causalCopy(b, gr)
 	if err != nil {
 		return modelPath, false, 0, none // not rewritable: the model as it is
 	}
-	if p, c, err := linkedCopy(modelPath, info, write); err == nil {
-		return p, true, grouped, c
+	if p, c, err := linkedCopy(modelPath, info, writeCopy(rw)); err == nil {
+		return p, true, rw.Grouped, c
 	}
 	f, err := os.CreateTemp(filepath.Dir(modelPath), ".transcept-last-logits-*.onnx")
 	if err != nil {
 		return modelPath, false, 0, none
 	}
 	cleanup = func() { os.Remove(f.Name()) }
-	err = write(f)
+	err = writeCopy(rw)(f)
 	if cerr := f.Close(); err == nil {
 		err = cerr
 	}
@@ -313,7 +304,27 @@ func lastLogitsModel(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping) (p
 		cleanup()
 		return modelPath, false, 0, none
 	}
-	return f.Name(), true, grouped, cleanup
+	return f.Name(), true, rw.Grouped, cleanup
+}
+
+// causalCopy is the model's rewrite (its bytes b) for lastLogitsModel and
+// keptCopy, without the regrouping where tests turn it off.
+func causalCopy(b []byte, gr onnxpb.Grouping) (*onnxpb.CausalRewrite, error) {
+	if !groupedAttention {
+		gr = onnxpb.Grouping{}
+	}
+	return onnxpb.CausalCopy(b, "logits", gr)
+}
+
+// writeCopy writes rw, buffered (most of its pieces are small).
+func writeCopy(rw *onnxpb.CausalRewrite) func(io.Writer) error {
+	return func(w io.Writer) error {
+		bw := bufio.NewWriterSize(w, 1<<20)
+		if _, err := rw.WriteTo(bw); err != nil {
+			return err
+		}
+		return bw.Flush()
+	}
 }
 
 // keptCopy is lastLogitsModel's copy kept in the optimised-model cache
@@ -321,10 +332,10 @@ func lastLogitsModel(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping) (p
 // it stays valid from one load to the next: the copy is written once per
 // source file (path, size, modification time, its data files) and
 // rewrite, in a folder with hard links to the model's external data
-// files, and the next load
-// takes it as it is (for a q4 Qwen2.5-0.5B: 1.2–1.5 s to a ready session
-// instead of 2.4 s, plus the copy). Copies of earlier versions of the same
-// source are removed, with ONNX Runtime's cached forms of them. kept is false where no copy can be kept (no cache
+// files, and the next load takes it as it is (for a q4 Qwen2.5-0.5B:
+// 1.2–1.5 s to a ready session instead of 2.4 s, plus the copy). Copies of
+// earlier versions of the same source are removed, with ONNX Runtime's
+// cached forms of them. kept is false where no copy can be kept (no cache
 // folder, the rewrite turned off or impossible, or the cache on another
 // file system than the model's data files, which hard links cannot
 // reach); the caller then makes a temporary one.
@@ -334,7 +345,7 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 		return "", false, 0, false, none
 	}
 	if !groupedAttention {
-		gr = onnxpb.Grouping{}
+		gr = onnxpb.Grouping{} // also in the copy's name
 	}
 	abs, err := filepath.Abs(modelPath)
 	if err != nil {
@@ -365,7 +376,8 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 		return "", false, 0, false, none
 	}
 	defer unmap()
-	if grouped, err = onnxpb.WriteCausalCopy(io.Discard, b, "logits", gr); err != nil {
+	rw, err := causalCopy(b, gr)
+	if err != nil {
 		return "", false, 0, false, none
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
@@ -384,17 +396,10 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 		return "", false, 0, false, none
 	}
 	defer os.RemoveAll(tmp) // gone once renamed
-	write := func(w io.Writer) error {
-		bw := bufio.NewWriterSize(w, 1<<20)
-		if _, err := onnxpb.WriteCausalCopy(bw, b, "logits", gr); err != nil {
-			return err
-		}
-		return bw.Flush()
-	}
-	if err := writeLinked(tmp, abs, info, write); err != nil {
+	if err := writeLinked(tmp, abs, info, writeCopy(rw)); err != nil {
 		return "", false, 0, false, none
 	}
-	if err := os.WriteFile(filepath.Join(tmp, keptMarker), fmt.Appendf(nil, "%d\n", grouped), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(tmp, keptMarker), fmt.Appendf(nil, "%d\n", rw.Grouped), 0o644); err != nil {
 		return "", false, 0, false, none
 	}
 	if err := os.Rename(tmp, dir); err != nil {
@@ -412,7 +417,7 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 			}
 		}
 	}
-	return path, true, grouped, true, none
+	return path, true, rw.Grouped, true, none
 }
 
 // keptCopyVersion changes when the rewrite's output does, so that copies

@@ -55,7 +55,7 @@ func groupedEdits(fields []Field, g Grouping) (edits map[int][]byte, extra []byt
 		return nil, nil, 0, nil
 	}
 	s := gscan{g: g, producer: map[string]int{}, uses: map[string]int{}, consts: map[string]constTensor{},
-		shapes: map[string][]Dim{}, inits: map[string]int{}, inputs: map[string]bool{}, info: map[string]int{}}
+		shapes: map[string][]Dim{}, inits: map[string]int{}, inputs: map[string]bool{}, info: map[string]int{}, read: map[string]bool{}}
 	for i, f := range fields {
 		if f.Wire != wireBytes {
 			continue
@@ -78,6 +78,7 @@ func groupedEdits(fields []Field, g Grouping) (edits map[int][]byte, extra []byt
 			for _, in := range nd.Inputs {
 				if in != "" {
 					s.uses[in]++
+					s.read[in] = true
 				}
 			}
 			if nd.OpType == "Constant" && nd.Domain == "" && len(nd.Outputs) == 1 {
@@ -179,7 +180,7 @@ func groupedEdits(fields []Field, g Grouping) (edits map[int][]byte, extra []byt
 		}
 	}
 	for name, i := range s.inits {
-		if s.uses[name] <= 0 && !s.inputs[name] && s.wasUsed(name) {
+		if s.uses[name] <= 0 && !s.inputs[name] && s.read[name] {
 			edits[i] = nil
 		}
 	}
@@ -215,7 +216,7 @@ type gscan struct {
 	info     map[string]int   // value_info → field index
 	inits    map[string]int   // initializer → field index
 	inputs   map[string]bool
-	read     map[string]bool
+	read     map[string]bool    // values some node of the original graph reads
 	added    map[string][]int64 // initializers the written nodes read
 }
 
@@ -224,19 +225,6 @@ func (s *gscan) constant(name string, v ...int64) string {
 	name = "transcept_grouped/" + name
 	s.added[name] = v
 	return name
-}
-
-// wasUsed reports whether some node of the original graph read name.
-func (s *gscan) wasUsed(name string) bool {
-	if s.read == nil {
-		s.read = map[string]bool{}
-		for _, nd := range s.nodes {
-			for _, in := range nd.Inputs {
-				s.read[in] = true
-			}
-		}
-	}
-	return s.read[name]
 }
 
 type groupedMatch struct {
@@ -648,12 +636,12 @@ func (s *gscan) minusOnes(v string) bool {
 // gNode is a node with the attributes groupedEdits reads.
 type gNode struct {
 	Node
-	field    int
-	raw      []byte
-	ints     map[string][]int64 // int and ints attributes
-	tensor   []byte             // a Constant's value
-	floatVal []float32          // a Constant's value_float
-	subgraph bool
+	field      int
+	raw        []byte
+	ints       map[string][]int64 // int and ints attributes
+	tensor     []byte             // a Constant's value
+	valueFloat bool               // a Constant's value_float (one element)
+	subgraph   bool
 }
 
 func decodeGNode(msg []byte) (gNode, error) {
@@ -679,7 +667,7 @@ func decodeGNode(msg []byte) (gNode, error) {
 		}
 		for _, a := range af {
 			switch {
-			case a.Num == attrG || a.Num == 11: // g, graphs
+			case a.Num == attrG || a.Num == FieldAttrGraphs:
 				n.subgraph = true
 			case a.Num == attrI && a.Wire == wireVarint:
 				n.ints[name] = append(n.ints[name], int64(a.Varint()))
@@ -696,8 +684,8 @@ func decodeGNode(msg []byte) (gNode, error) {
 				}
 			case a.Num == attrT && a.Wire == wireBytes && name == "value":
 				n.tensor = a.Payload
-			case a.Num == attrF && a.Wire == wireI32 && name == "value_float":
-				n.floatVal = []float32{math.Float32frombits(binary.LittleEndian.Uint32(a.Raw[len(a.Raw)-4:]))}
+			case a.Num == attrF && name == "value_float":
+				n.valueFloat = true
 			}
 		}
 	}
@@ -714,7 +702,7 @@ func (n *gNode) constant() (constTensor, bool) {
 	case n.ints["value_ints"] != nil:
 		v := n.ints["value_ints"]
 		return constTensor{dt: Int64, dims: []int64{int64(len(v))}, i64: v, count: len(v)}, true
-	case n.floatVal != nil:
+	case n.valueFloat:
 		return constTensor{dt: Float, count: 1}, true
 	}
 	return constTensor{}, false

@@ -10,6 +10,7 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/tests/testkit/orttest"
 )
 
 // attentionGraph is grouped-query attention as torch exports it: the
@@ -129,11 +130,15 @@ func TestGroupedAttention(t *testing.T) {
 	attentionGraph(t, path, nil)
 	b, _ := os.ReadFile(path)
 	gr := onnxpb.Grouping{Heads: 6, KVHeads: 2, HeadDim: 4}
-	var w bytes.Buffer
-	n, err := onnxpb.WriteCausalCopy(&w, b, "logits", gr)
-	if err != nil || n != 2 {
-		t.Fatalf("%d products rewritten (err %v), want 2", n, err)
+	rw, err := onnxpb.CausalCopy(b, "logits", gr)
+	if err != nil {
+		t.Fatal(err)
 	}
+	if rw.Grouped != 2 {
+		t.Fatalf("%d products rewritten, want 2", rw.Grouped)
+	}
+	var w bytes.Buffer
+	rw.WriteTo(&w)
 	got := opCounts(t, w.Bytes())
 	// the repeats and the keys' shape arithmetic are gone; the values'
 	// Unsqueeze stays, read by the broadcast product, whose [b, kv, g, s, t]
@@ -187,24 +192,21 @@ func TestGroupedAttention(t *testing.T) {
 		p := filepath.Join(dir, "x.onnx")
 		attentionGraph(t, p, c.mutate)
 		mb, _ := os.ReadFile(p)
-		var out bytes.Buffer
-		n, err := onnxpb.WriteCausalCopy(&out, mb, "logits", c.gr)
+		rw, err := onnxpb.CausalCopy(mb, "logits", c.gr)
 		if err != nil {
 			t.Errorf("%s: %v", name, err)
 			continue
 		}
+		var out bytes.Buffer
+		rw.WriteTo(&out)
+		n := rw.Grouped
 		want := map[bool]int{true: 1}[c.values]
 		if counts := opCounts(t, out.Bytes()); n != want || counts["Expand"] != 2-want {
 			t.Errorf("%s: %d products rewritten, %d Expand left; want %d rewritten", name, n, counts["Expand"], want)
 		}
 	}
 
-	if _, err := ort.Init(); err != nil {
-		if os.Getenv("TRANSCEPT_REQUIRE_SERVICES") == "1" {
-			t.Fatalf("%v (TRANSCEPT_REQUIRE_SERVICES=1 requires it)", err)
-		}
-		t.Skipf("%v (or set TRANSCEPT_REQUIRE_SERVICES=1 to fail instead of skipping)", err)
-	}
+	orttest.Need(t)
 	for _, shape := range [][2]int64{{1, 1}, {2, 5}} { // batch, seq (a step; a prompt)
 		bsz, seq := shape[0], shape[1]
 		total := seq + 3

@@ -104,25 +104,46 @@ func LastPositionOnly(model []byte, output string) ([]byte, error) {
 // (the weights held inside the file among them) are written straight from
 // model, which may be a memory-mapped file.
 func WriteLastPositionOnly(w io.Writer, model []byte, output string) error {
-	_, err := WriteCausalCopy(w, model, output, Grouping{})
+	rw, err := CausalCopy(model, output, Grouping{})
+	if err == nil {
+		_, err = rw.WriteTo(w)
+	}
 	return err
 }
 
-// WriteCausalCopy is WriteLastPositionOnly that also, where g describes
+// CausalRewrite is a decoder-only model's rewritten copy, worked out once
+// (CausalCopy) and written with WriteTo, as WriteLastPositionOnly writes
+// its own: pieces of the model for what is kept, new bytes for what
+// changed.
+type CausalRewrite struct {
+	pieces [][]byte
+	// Grouped is how many attention products the copy computes without
+	// the repeat of the key/value heads (see groupedEdits).
+	Grouped int
+}
+
+// CausalCopy is LastPositionOnly's rewrite that also, where g describes
 // grouped-query attention, multiplies each group of query heads by its
-// key/value head instead of by copies of it (see groupedEdits). It returns
-// how many attention products were so rewritten.
-func WriteCausalCopy(w io.Writer, model []byte, output string, g Grouping) (grouped int, err error) {
+// key/value head instead of by copies of it (see groupedEdits).
+func CausalCopy(model []byte, output string, g Grouping) (*CausalRewrite, error) {
 	pieces, grouped, err := lastPositionPieces(model, output, g)
 	if err != nil {
-		return 0, err
+		return nil, err
 	}
-	for _, p := range pieces {
-		if _, err := w.Write(p); err != nil {
-			return 0, err
+	return &CausalRewrite{pieces: pieces, Grouped: grouped}, nil
+}
+
+// WriteTo writes the copy to w.
+func (r *CausalRewrite) WriteTo(w io.Writer) (int64, error) {
+	var n int64
+	for _, p := range r.pieces {
+		k, err := w.Write(p)
+		n += int64(k)
+		if err != nil {
+			return n, err
 		}
 	}
-	return grouped, nil
+	return n, nil
 }
 
 // lastPositionPieces is the rewritten model as consecutive pieces: slices

@@ -10,6 +10,7 @@ import (
 
 	"github.com/transcept/transcept/gpu-runtime/onnxpb"
 	"github.com/transcept/transcept/gpu-runtime/ort"
+	"github.com/transcept/transcept/tests/testkit/orttest"
 )
 
 // TestGroupedAttentionTorchExport: the regrouping finds both attention
@@ -25,14 +26,6 @@ import (
 // shape arithmetic, and ONNX Runtime's logits and cache outputs are those
 // of the graph as exported.
 func TestGroupedAttentionTorchExport(t *testing.T) {
-	needORT := func() {
-		if _, err := ort.Init(); err != nil {
-			if os.Getenv("TRANSCEPT_REQUIRE_SERVICES") == "1" {
-				t.Fatalf("%v (TRANSCEPT_REQUIRE_SERVICES=1 requires it)", err)
-			}
-			t.Skipf("%v (or set TRANSCEPT_REQUIRE_SERVICES=1 to fail instead of skipping)", err)
-		}
-	}
 	for _, form := range []string{"eager", "sdpa", "sdpa-shape"} {
 		path := filepath.Join("testdata", "gqa-"+form+".onnx")
 		b, err := os.ReadFile(path)
@@ -40,11 +33,15 @@ func TestGroupedAttentionTorchExport(t *testing.T) {
 			t.Fatal(err)
 		}
 		before := opCounts(t, b)
-		var w bytes.Buffer
-		n, err := onnxpb.WriteCausalCopy(&w, b, "logits", onnxpb.Grouping{Heads: 4, KVHeads: 2, HeadDim: 8})
-		if err != nil || n != 2 {
-			t.Fatalf("%s: %d products rewritten (err %v), want 2", form, n, err)
+		rw, err := onnxpb.CausalCopy(b, "logits", onnxpb.Grouping{Heads: 4, KVHeads: 2, HeadDim: 8})
+		if err != nil {
+			t.Fatalf("%s: %v", form, err)
 		}
+		if rw.Grouped != 2 {
+			t.Fatalf("%s: %d products rewritten, want 2", form, rw.Grouped)
+		}
+		var w bytes.Buffer
+		rw.WriteTo(&w)
 		after := opCounts(t, w.Bytes())
 		t.Logf("%s: %d nodes before, %d after", form, total(before), total(after))
 		for _, op := range []string{"Expand", "Where", "Equal", "ConstantOfShape"} {
@@ -62,7 +59,7 @@ func TestGroupedAttentionTorchExport(t *testing.T) {
 		grouped := filepath.Join(dir, "grouped.onnx")
 		os.WriteFile(grouped, w.Bytes(), 0o644)
 
-		needORT()
+		orttest.Need(t)
 		for _, c := range []struct{ b, s, p int64 }{{2, 3, 4}, {1, 1, 6}, {3, 1, 1}} {
 			fill := func(n int64, k int) []float32 {
 				x := make([]float32, n)

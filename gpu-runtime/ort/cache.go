@@ -74,14 +74,10 @@ func newCacheEntry(dir, source, ortVersion string, o *Options, variants ...strin
 	if err != nil {
 		return nil, err
 	}
-	var ino, dev uint64
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		ino, dev = uint64(st.Ino), uint64(st.Dev)
-	}
 	key := strings.Join([]string{
 		"transcept optimised model cache v1",
 		"source=" + abs,
-		fmt.Sprintf("size=%d mtime=%d ino=%d dev=%d", fi.Size(), fi.ModTime().UnixNano(), ino, dev),
+		fileIdentity(fi),
 		"onnxruntime=" + ortVersion,
 		"optimization=" + o.Optimization.String(),
 		"cpu=" + cpuIdentity(),
@@ -116,7 +112,7 @@ func RemoveCached(dir, source string) {
 }
 
 // DataIdentity names the external data files a model reads (its
-// info.External), each with its size, time and inode, one line each.
+// info.External), each with its fileIdentity, one line each.
 func DataIdentity(path string, info *onnxpb.Info) []string {
 	if info == nil {
 		return nil
@@ -131,17 +127,23 @@ func DataIdentity(path string, info *onnxpb.Info) []string {
 		line := "data=" + e.Location
 		if p, err := e.Path(path); err == nil {
 			if fi, err := os.Stat(p); err == nil {
-				var ino uint64
-				if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-					ino = uint64(st.Ino)
-				}
-				line += fmt.Sprintf(" size=%d mtime=%d ino=%d", fi.Size(), fi.ModTime().UnixNano(), ino)
+				line += " " + fileIdentity(fi)
 			}
 		}
 		lines = append(lines, line)
 	}
 	slices.Sort(lines)
 	return lines
+}
+
+// fileIdentity is what tells one version of a file from another: size,
+// modification time, inode and device.
+func fileIdentity(fi os.FileInfo) string {
+	var ino, dev uint64
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
+		ino, dev = uint64(st.Ino), uint64(st.Dev)
+	}
+	return fmt.Sprintf("size=%d mtime=%d ino=%d dev=%d", fi.Size(), fi.ModTime().UnixNano(), ino, dev)
 }
 
 // cpuIdentity names the processor model and its feature flags (hashed), so a
