@@ -674,14 +674,11 @@ func decodeGNode(msg []byte) (gNode, error) {
 			case a.Num == attrInts && a.Wire == wireVarint:
 				n.ints[name] = append(n.ints[name], int64(a.Varint()))
 			case a.Num == attrInts && a.Wire == wireBytes:
-				for p := a.Payload; len(p) > 0; {
-					v, k := binary.Uvarint(p)
-					if k <= 0 {
-						return n, fmt.Errorf("onnxpb: attribute %q: bad varint", name)
-					}
-					n.ints[name] = append(n.ints[name], int64(v))
-					p = p[k:]
+				vs, ok := appendPacked(n.ints[name], a.Payload)
+				if !ok {
+					return n, fmt.Errorf("onnxpb: attribute %q: bad varint", name)
 				}
+				n.ints[name] = vs
 			case a.Num == attrT && a.Wire == wireBytes && name == "value":
 				n.tensor = a.Payload
 			case a.Num == attrF && name == "value_float":
@@ -752,6 +749,20 @@ func (c constTensor) i64Scalar() (int64, bool) {
 	return c.i64[0], true
 }
 
+// appendPacked appends the packed varints of p (a repeated int64 field) to
+// dst; false when one is malformed.
+func appendPacked(dst []int64, p []byte) ([]int64, bool) {
+	for len(p) > 0 {
+		v, k := binary.Uvarint(p)
+		if k <= 0 {
+			return dst, false
+		}
+		dst = append(dst, int64(v))
+		p = p[k:]
+	}
+	return dst, true
+}
+
 // smallTensor reads a TensorProto held inline (not external data).
 func smallTensor(msg []byte) (constTensor, bool) {
 	var c constTensor
@@ -766,13 +777,9 @@ func smallTensor(msg []byte) (constTensor, bool) {
 		case f.Num == tensorDims && f.Wire == wireVarint:
 			c.dims = append(c.dims, int64(f.Varint()))
 		case f.Num == tensorDims && f.Wire == wireBytes:
-			for p := f.Payload; len(p) > 0; {
-				v, k := binary.Uvarint(p)
-				if k <= 0 {
-					return c, false
-				}
-				c.dims = append(c.dims, int64(v))
-				p = p[k:]
+			var ok bool
+			if c.dims, ok = appendPacked(c.dims, f.Payload); !ok {
+				return c, false
 			}
 		case f.Num == tensorDataType && f.Wire == wireVarint:
 			c.dt = DataType(f.Varint())
@@ -783,13 +790,9 @@ func smallTensor(msg []byte) (constTensor, bool) {
 		case f.Num == tensorInt64 && f.Wire == wireVarint:
 			c.i64 = append(c.i64, int64(f.Varint()))
 		case f.Num == tensorInt64 && f.Wire == wireBytes:
-			for p := f.Payload; len(p) > 0; {
-				v, k := binary.Uvarint(p)
-				if k <= 0 {
-					return c, false
-				}
-				c.i64 = append(c.i64, int64(v))
-				p = p[k:]
+			var ok bool
+			if c.i64, ok = appendPacked(c.i64, f.Payload); !ok {
+				return c, false
 			}
 		case f.Num == tensorFloat && f.Wire == wireI32:
 			n++
