@@ -229,7 +229,8 @@ func Load(dir string, o ort.Options) (*Model, error) {
 	}
 	o.InputNames, o.OutputNames = in, out
 	gr := onnxpb.Grouping{Heads: f.Config.Heads, KVHeads: f.KVHeads, HeadDim: f.HeadDim}
-	path, lastOnly, grouped, kept, cleanup := keptCopy(f.Model, info, gr, o.OptimizedCacheDir)
+	path, grouped, kept := keptCopy(f.Model, info, gr, o.OptimizedCacheDir)
+	lastOnly, cleanup := kept, func() {}
 	if !kept {
 		path, lastOnly, grouped, cleanup = lastLogitsModel(f.Model, info, gr)
 	}
@@ -332,28 +333,28 @@ func writeCopy(rw *onnxpb.CausalRewrite) func(io.Writer) error {
 // it stays valid from one load to the next: the copy is written once per
 // source file (path, size, modification time, its data files) and
 // rewrite, in a folder with hard links to the model's external data
-// files, and the next load takes it as it is (for a q4 Qwen2.5-0.5B:
-// 1.2–1.5 s to a ready session instead of 2.4 s, plus the copy). Copies of
+// files, and the next load takes it as it is (for a q4 Qwen2.5-0.5B at
+// one thread: 1.8–2.5 s to a loaded model instead of 3.0–3.5 s). Copies of
 // earlier versions of the same source are removed, with ONNX Runtime's
-// cached forms of them. kept is false where no copy can be kept (no cache
+// cached forms of them. The kept copy's logits are always the last
+// position's. kept is false where no copy can be kept (no cache
 // folder, the rewrite turned off or impossible, or the cache on another
 // file system than the model's data files, which hard links cannot
 // reach); the caller then makes a temporary one.
-func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir string) (path string, lastOnly bool, grouped int, kept bool, cleanup func()) {
-	none := func() {}
+func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir string) (path string, grouped int, kept bool) {
 	if cacheDir == "" || !lastLogits {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	if !groupedAttention {
 		gr = onnxpb.Grouping{} // also in the copy's name
 	}
 	abs, err := filepath.Abs(modelPath)
 	if err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	st, err := os.Stat(abs)
 	if err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	src := fnv.New64a()
 	fmt.Fprint(src, abs)
@@ -367,21 +368,21 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 	path = filepath.Join(dir, filepath.Base(abs))
 	if n, ok := readKept(dir); ok {
 		if _, err := os.Stat(path); err == nil {
-			return path, true, n, true, none
+			return path, n, true
 		}
 	}
 	os.RemoveAll(dir) // a damaged copy (its model file gone): written again
 	b, unmap, err := mapModel(abs)
 	if err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	defer unmap()
 	rw, err := causalCopy(b, gr)
 	if err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	if err := os.MkdirAll(cacheDir, 0o755); err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	// a writer that died half-way left its folder under a temporary name
 	if old, _ := filepath.Glob(filepath.Join(cacheDir, ".causal-*")); len(old) > 0 {
@@ -393,21 +394,21 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 	}
 	tmp, err := os.MkdirTemp(cacheDir, ".causal-*")
 	if err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	defer os.RemoveAll(tmp) // gone once renamed
 	if err := writeLinked(tmp, abs, info, writeCopy(rw)); err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	if err := os.WriteFile(filepath.Join(tmp, keptMarker), fmt.Appendf(nil, "%d\n", rw.Grouped), 0o644); err != nil {
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	if err := os.Rename(tmp, dir); err != nil {
 		// another process kept the same copy first: take it
 		if n, ok := readKept(dir); ok {
-			return path, true, n, true, none
+			return path, n, true
 		}
-		return "", false, 0, false, none
+		return "", 0, false
 	}
 	if stale, _ := filepath.Glob(prefix + "*"); len(stale) > 1 {
 		for _, p := range stale {
@@ -417,7 +418,7 @@ func keptCopy(modelPath string, info *onnxpb.Info, gr onnxpb.Grouping, cacheDir 
 			}
 		}
 	}
-	return path, true, rw.Grouped, true, none
+	return path, rw.Grouped, true
 }
 
 // keptCopyVersion changes when the rewrite's output does, so that copies
