@@ -1,16 +1,17 @@
 package tests
 
 import (
-	"path/filepath"
-
-	"github.com/transcept/transcept/shared/eval"
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/transcept/transcept/shared/eval"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // BenchmarkColdStart measures each function from exec to a 200 on
@@ -22,7 +23,7 @@ func BenchmarkColdStart(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			var samples []time.Duration
 			for b.Loop() {
-				addr := freeAddr(b)
+				addr := svctest.FreeAddr(b)
 				cmd := exec.Command(bin, "function", name)
 				cmd.Env = append(os.Environ(), "LISTEN_ADDRESS="+addr, "TRANSCEPT_STORE_DIR="+b.TempDir(), "K_SINK=http://127.0.0.1:9", "TRANSCEPT_LOG_LEVEL=warn")
 				start := time.Now()

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -20,15 +19,6 @@ import (
 	"github.com/transcept/transcept/shared/store/minio"
 	"github.com/transcept/transcept/tests/testkit/svctest"
 )
-
-func freeAddr(t testing.TB) string {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
 
 // proc is a function or broker process that a test can kill and restart.
 type proc struct {
@@ -135,7 +125,7 @@ func startClusterEnv(t *testing.T, common []string, per map[string][]string) *cl
 	names := []string{"ingest", "transcribe", "segment", "summarize", "index", "gateway", "answer"}
 	addrs := map[string]string{}
 	for _, n := range names {
-		addrs[n] = freeAddr(t)
+		addrs[n] = svctest.FreeAddr(t)
 		c.urls[n] = "http://" + addrs[n]
 	}
 	// MinIO queues notifications on disk while ingest is not up yet.
@@ -149,7 +139,7 @@ func startClusterEnv(t *testing.T, common []string, per map[string][]string) *cl
 		"TRANSCEPT_STORE_DIR=" + t.TempDir()}
 	env = append(env, common...)
 
-	brokerAddr := freeAddr(t)
+	brokerAddr := svctest.FreeAddr(t)
 	c.broker = "http://" + brokerAddr
 	args := []string{bin, "broker", "--infra", "../infra", "--addr", brokerAddr, "--backoff-scale", "0.2"}
 	for _, n := range names[1:] {

@@ -28,6 +28,7 @@ import (
 	"github.com/transcept/transcept/shared/rollout/prometheus"
 	"github.com/transcept/transcept/shared/store/fs"
 	"github.com/transcept/transcept/shared/transcript"
+	"github.com/transcept/transcept/tests/testkit/svctest"
 )
 
 // summarizeInstance is one `transcept function summarize` process with a
@@ -150,7 +151,7 @@ func TestCanaryAnalysis(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		in := &summarizeInstance{revision: rev, addr: freeAddr(t), store: st}
+		in := &summarizeInstance{revision: rev, addr: svctest.FreeAddr(t), store: st}
 		env := []string{"LISTEN_ADDRESS=" + in.addr, "TRANSCEPT_STORE_DIR=" + dir, "TRANSCEPT_LOG_LEVEL=error"}
 		if i > 0 {
 			env = append(env, scenarios[i-1].env...)
@@ -176,7 +177,7 @@ func TestCanaryAnalysis(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(pdir, "prometheus.yml"), []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	paddr := freeAddr(t)
+	paddr := svctest.FreeAddr(t)
 	var plog bytes.Buffer
 	p := exec.Command(prom, "--config.file="+filepath.Join(pdir, "prometheus.yml"), "--storage.tsdb.path="+filepath.Join(pdir, "data"),
 		"--web.listen-address="+paddr, "--log.level=warn")

@@ -135,7 +135,7 @@ func StartPostgres(t testing.TB) *PostgresServer {
 		}
 	}
 	for try := 0; try < 3; try++ { // the free port may be taken meanwhile
-		s.Port = freePort(t)
+		s.Port = FreePort(t)
 		if err = s.start(); err == nil {
 			break
 		}

@@ -64,7 +64,7 @@ func StartRedis(t testing.TB) *RedisServer {
 	s := &RedisServer{Bin: bin, Dir: t.TempDir(), t: t}
 	var err error
 	for try := 0; try < 3; try++ { // the free port may be taken meanwhile
-		port := freePort(t)
+		port := FreePort(t)
 		s.Addr = addr(port)
 		s.URL = "redis://" + s.Addr + "/0"
 		if err = s.start(); err == nil {

@@ -8,6 +8,7 @@ package svctest
 import (
 	"bytes"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
@@ -38,15 +39,78 @@ func Missing(t testing.TB, format string, args ...any) {
 	t.Skipf("%s (or set %s=1 to fail instead of skipping)", msg, RequireEnv)
 }
 
-// freePort returns a TCP port on 127.0.0.1 that was free a moment ago.
-func freePort(t testing.TB) int {
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago, for
+// a server the test starts in another process. It is drawn at random from
+// below the kernel's ephemeral range (ip_local_port_range), where neither an
+// outgoing connection nor another process's listener on port 0 is given a
+// port, and it is never one this test process handed out before. (A port
+// taken from port 0 and released can be given again to the next caller, or
+// to any connection, before the server binds it: a function then failed to
+// start with "address already in use" while its route led to another.)
+func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("svctest: no free loopback port: %v", err)
+	given.Lock()
+	defer given.Unlock()
+	if given.ports == nil {
+		given.ports = map[int]bool{}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	try := func(p int) bool {
+		if given.ports[p] {
+			return false
+		}
+		l, err := net.Listen("tcp", addr(p))
+		if err != nil {
+			return false
+		}
+		l.Close()
+		given.ports[p] = true
+		return true
+	}
+	if lo, hi := portWindow(); hi-lo >= 1000 {
+		for range 200 {
+			if p := lo + rand.IntN(hi-lo); try(p) {
+				return p
+			}
+		}
+	}
+	for range 100 { // no window below the ephemeral range: port 0, never twice
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("svctest: no free loopback port: %v", err)
+		}
+		p := l.Addr().(*net.TCPAddr).Port
+		l.Close()
+		if try(p) {
+			return p
+		}
+	}
+	t.Fatal("svctest: no free loopback port")
+	return 0
+}
+
+// FreeAddr is FreePort's port on 127.0.0.1, as host:port.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	return addr(FreePort(t))
+}
+
+// given holds the ports FreePort handed out.
+var given struct {
+	sync.Mutex
+	ports map[int]bool
+}
+
+// portWindow is where FreePort draws from: 10000 up to the start of the
+// kernel's ephemeral range (32768 where it cannot be read).
+func portWindow() (lo, hi int) {
+	hi = 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		var start, end int
+		if n, _ := fmt.Sscan(string(b), &start, &end); n == 2 {
+			hi = start
+		}
+	}
+	return 10000, hi
 }
 
 func addr(port int) string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(port)) }

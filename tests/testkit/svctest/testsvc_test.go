@@ -152,3 +152,36 @@ func (f *fakeTB) Fatalf(format string, args ...any) {
 	f.failed, f.msg = true, fmt.Sprintf(format, args...)
 	runtime.Goexit()
 }
+
+// TestFreePort: the ports are free, never handed out twice, and below the
+// kernel's ephemeral range, where port 0 listeners and outgoing connections
+// take theirs: a port 0 listener held open meanwhile is never returned.
+func TestFreePort(t *testing.T) {
+	lo, hi := portWindow()
+	window := hi-lo >= 1000 // else ports come from port 0, still never twice
+	held, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Close()
+	heldPort := held.Addr().(*net.TCPAddr).Port
+	seen := map[int]bool{}
+	for range 300 {
+		p := FreePort(t)
+		if seen[p] {
+			t.Fatalf("port %d handed out twice", p)
+		}
+		seen[p] = true
+		if window && (p < lo || p >= hi) || p == heldPort {
+			t.Fatalf("port %d outside [%d, %d) or held by a listener", p, lo, hi)
+		}
+		l, err := net.Listen("tcp", addr(p))
+		if err != nil {
+			t.Fatalf("port %d not free: %v", p, err)
+		}
+		l.Close()
+	}
+	if a := FreeAddr(t); !strings.HasPrefix(a, "127.0.0.1:") {
+		t.Errorf("FreeAddr = %q", a)
+	}
+}
