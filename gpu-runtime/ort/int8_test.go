@@ -3,7 +3,6 @@
 package ort
 
 import (
-	"os"
 	"path/filepath"
 	"slices"
 	"testing"
@@ -71,6 +70,11 @@ func withVNNI(t *testing.T, v bool) {
 
 func TestInt8WeightsFollowTheProcessor(t *testing.T) {
 	needORT(t)
+	// Temporary copies go to os.TempDir(): give this test its own, so that
+	// another package's test converting a model at the same moment (go test
+	// runs packages side by side, all in /tmp) is not counted as left here.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
 	path := writeModel(t, q8Model())
 	want, s := runQ8(t, path, Options{Int8Weights: "off"})
 	if s.Int8WeightMatMuls() != 0 {
@@ -96,7 +100,7 @@ func TestInt8WeightsFollowTheProcessor(t *testing.T) {
 	if _, s := runQ8(t, path, Options{CUDA: true}); s.Int8WeightMatMuls() != 0 {
 		t.Error("converted for the CUDA provider")
 	}
-	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), ".transcept-int8-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(tmp, ".transcept-int8-*")); len(left) > 0 {
 		t.Errorf("temporary copies left: %v", left)
 	}
 
@@ -129,7 +133,7 @@ func TestInt8WeightsFollowTheProcessor(t *testing.T) {
 	if got, s = runQ8(t, scratch, Options{}); s.Int8WeightMatMuls() != 0 || !slices.Equal(got, want) {
 		t.Errorf("scratch loaded again: %d converted, y %v", s.Int8WeightMatMuls(), got)
 	}
-	if left, _ := filepath.Glob(filepath.Join(os.TempDir(), ".transcept-int8-*")); len(left) > 0 {
+	if left, _ := filepath.Glob(filepath.Join(tmp, ".transcept-int8-*")); len(left) > 0 {
 		t.Errorf("temporary copies left: %v", left)
 	}
 
