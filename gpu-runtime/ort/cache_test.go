@@ -212,16 +212,7 @@ func TestCacheFollowsTheDataFile(t *testing.T) {
 		t.Helper()
 		m := affineModel()
 		m.Graph.Initializers[0].Float32 = w
-		x, err := onnxpb.CreateExternal(data)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Move(&m.Graph.Initializers[0]); err != nil {
-			t.Fatal(err)
-		}
-		if err := x.Close(); err != nil {
-			t.Fatal(err)
-		}
+		moveExternal(t, &m.Graph.Initializers[0], data)
 		m.Graph.Initializers[0].External.Location = "affine.onnx_data"
 		if err := m.WriteFile(path); err != nil {
 			t.Fatal(err)
@@ -249,5 +240,20 @@ func TestCacheFollowsTheDataFile(t *testing.T) {
 	want := []float32{1*5 + 1*7 + 10, 1*6 + 1*8 + 20, 2*5 - 7 + 10, 2*6 - 8 + 20}
 	if y, cached, _ := cachedAffine(t, path, cache); cached || !slices.Equal(y, want) {
 		t.Fatalf("after the data file changed: y %v (want %v), cached %v", y, want, cached)
+	}
+}
+
+// moveExternal moves initializer x's data into a new external data file.
+func moveExternal(t *testing.T, x *onnxpb.Tensor, data string) {
+	t.Helper()
+	w, err := onnxpb.CreateExternal(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Move(x); err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -141,16 +141,7 @@ func TestInt8WeightsFollowTheProcessor(t *testing.T) {
 	// goes beside it (ONNX Runtime looks there), and is removed.
 	dir2 := t.TempDir()
 	m := q8Model()
-	x, err := onnxpb.CreateExternal(filepath.Join(dir2, "q8.onnx_data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Move(&m.Graph.Initializers[2]); err != nil {
-		t.Fatal(err)
-	}
-	if err := x.Close(); err != nil {
-		t.Fatal(err)
-	}
+	moveExternal(t, &m.Graph.Initializers[2], filepath.Join(dir2, "q8.onnx_data"))
 	ext := filepath.Join(dir2, "q8.onnx")
 	if err := m.WriteFile(ext); err != nil {
 		t.Fatal(err)
