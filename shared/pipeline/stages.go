@@ -84,10 +84,11 @@ func rawName(name string, data []byte) string {
 	if strings.HasPrefix(n, ".") && len(n) > 1 && strings.Count(n, ".") == 1 {
 		n = "lecture" + n // only the extension survived ("講義.txt")
 	}
-	n = strings.TrimLeft(n, ".-")
 	if len(n) > 100 {
-		n = strings.TrimSpace(n[len(n)-100:])
+		n = n[len(n)-100:] // the end, which holds the extension
 	}
+	// after the cut, which can leave a '.', '-' or space in front
+	n = strings.TrimLeft(n, ".- ")
 	if n == "" || lecture.ValidateKey("x/"+n) != nil {
 		n = "transcript" + map[transcript.Format]string{transcript.SRT: ".srt", transcript.VTT: ".vtt", transcript.JSON: ".json"}[transcript.Detect("", data)]
 		if path.Ext(n) == "" {
