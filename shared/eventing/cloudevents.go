@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strings"
 
 	sdk "github.com/cloudevents/sdk-go/v2"
 	cloudevents "github.com/cloudevents/sdk-go/v2/event"
@@ -76,7 +77,10 @@ func SetTraceContext(ctx context.Context, ce *cloudevents.Event) {
 // FromCloudEvent reads one of our events out of a CloudEvent, checking that
 // its type is ours and its data is a reference with a lecture id.
 func FromCloudEvent(ce cloudevents.Event) (lecture.Event, error) {
-	e := lecture.Event{ID: ce.ID(), Type: ce.Type(), Source: ce.Source(), Subject: ce.Subject(), Time: ce.Time()}
+	// id and subject as the SDK's setters (and binary mode's headers) give
+	// them, without surrounding spaces: a structured event's JSON keeps
+	// them, and the event would change on its way out again (ToCloudEvent)
+	e := lecture.Event{ID: strings.TrimSpace(ce.ID()), Type: ce.Type(), Source: ce.Source(), Subject: strings.TrimSpace(ce.Subject()), Time: ce.Time()}
 	e.TraceParent, e.TraceState = TraceContext(ce)
 	known := false
 	for _, t := range lecture.EventTypes {
